@@ -1,0 +1,84 @@
+"""The boto3 adapters of the backend ports, and the default backend for real AWS."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..ports import Backend
+from .errors import ERROR_CODES, map_aws_errors
+from .lambda_ import LambdaMappings
+from .sqs import SqsQueues
+
+if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = [
+    "ERROR_CODES",
+    "LambdaMappings",
+    "SqsQueues",
+    "aws_backend",
+    "default_backend",
+    "map_aws_errors",
+]
+
+
+def _default_config() -> Config:
+    from botocore.config import Config
+
+    # Standard retry mode backs off on throttling; a hop must never hang on one call.
+    return Config(
+        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30
+    )
+
+
+def aws_backend(
+    *,
+    session: boto3.Session | None = None,
+    sqs_client: SQSClient | None = None,
+    lambda_client: LambdaClient | None = None,
+    config: Config | None = None,
+    **client_kwargs: Any,
+) -> Backend:
+    """A backend on real AWS (or any endpoint the clients point at).
+
+    Args:
+        session: the boto3 session to make clients from (default: a new default session);
+            its region is used.
+        sqs_client, lambda_client: ready clients, used as they are.
+        config: botocore config for clients made here (default: standard retries, timeouts).
+        client_kwargs: passed to ``session.client`` (e.g. ``region_name``, ``endpoint_url``).
+
+    Example:
+        >>> backend = aws_backend(region_name="eu-west-1")  # doctest: +SKIP
+        >>> job = CopyRows(data={"table": "users"}, backend=backend)  # doctest: +SKIP
+    """
+    if sqs_client is None or lambda_client is None:
+        import boto3
+
+        session = session or boto3.Session()
+        config = config or _default_config()
+        if sqs_client is None:
+            sqs_client = session.client("sqs", config=config, **client_kwargs)
+        if lambda_client is None:
+            lambda_client = session.client("lambda", config=config, **client_kwargs)
+    return Backend(queues=SqsQueues(sqs_client), mappings=LambdaMappings(lambda_client))
+
+
+_default: Backend | None = None
+_default_lock = threading.Lock()
+
+
+def default_backend() -> Backend:
+    """The process-wide backend on the default boto3 session, made on first use.
+
+    Kept for the life of the process, so a warm Lambda reuses its clients and connections.
+    """
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = aws_backend()
+        return _default

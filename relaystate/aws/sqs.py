@@ -1,0 +1,101 @@
+"""The queue port over boto3's SQS client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from ..errors import ResourceNotFoundError, SendError
+from ..ports import QueueRef
+from .errors import map_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = ["SqsQueues"]
+
+
+class SqsQueues:
+    """:class:`~relaystate.ports.QueuePort` on a boto3 SQS client.
+
+    Args:
+        client: a boto3 ``sqs`` client (its region and endpoint are used as they are).
+        batch_retries: how often the failed entries of a ``SendMessageBatch`` are sent again
+            (AWS-side failures only; an entry AWS calls the sender's fault is not retried).
+
+    Example:
+        >>> import boto3
+        >>> queues = SqsQueues(boto3.client("sqs", region_name="eu-west-1"))  # doctest: +SKIP
+    """
+
+    def __init__(self, client: SQSClient, *, batch_retries: int = 3) -> None:
+        self.client = client
+        self.batch_retries = batch_retries
+
+    def create(self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]) -> QueueRef:
+        with map_aws_errors("sqs", "CreateQueue"):
+            url = self.client.create_queue(
+                QueueName=name, Attributes=cast(Any, dict(attributes)), tags=dict(tags)
+            )["QueueUrl"]
+        with map_aws_errors("sqs", "GetQueueAttributes"):
+            arn = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+        return QueueRef(url=url, arn=arn)
+
+    def delete(self, url: str) -> None:
+        try:
+            with map_aws_errors("sqs", "DeleteQueue"):
+                self.client.delete_queue(QueueUrl=url)
+        except ResourceNotFoundError:
+            pass
+
+    def describe(self, url: str) -> Mapping[str, str] | None:
+        try:
+            with map_aws_errors("sqs", "GetQueueAttributes"):
+                response = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        except ResourceNotFoundError:
+            return None
+        found: dict[str, str] = dict(cast(Any, response.get("Attributes", {})))
+        return found
+
+    def send(self, url: str, body: str, delay_seconds: int = 0) -> str:
+        with map_aws_errors("sqs", "SendMessage"):
+            response = self.client.send_message(
+                QueueUrl=url, MessageBody=body, DelaySeconds=delay_seconds
+            )
+        return response["MessageId"]
+
+    def send_batch(self, url: str, bodies: Sequence[str], delay_seconds: int = 0) -> list[str]:
+        if len(bodies) > 10:
+            raise ValueError("send_batch takes at most 10 bodies (SQS's limit per call)")
+        pending: dict[str, str] = {str(i): body for i, body in enumerate(bodies)}
+        sent: dict[str, str] = {}
+        failed: list[tuple[str, str, str]] = []
+        for attempt in range(self.batch_retries + 1):
+            if attempt:
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+            entries: list[Any] = [
+                {"Id": i, "MessageBody": body, "DelaySeconds": delay_seconds}
+                for i, body in pending.items()
+            ]
+            with map_aws_errors("sqs", "SendMessageBatch"):
+                response = self.client.send_message_batch(QueueUrl=url, Entries=entries)
+            for ok in response.get("Successful", []):
+                sent[ok["Id"]] = ok["MessageId"]
+                pending.pop(ok["Id"], None)
+            failed = [
+                (bad["Id"], bad.get("Code", ""), bad.get("Message", ""))
+                for bad in response.get("Failed", [])
+            ]
+            if not pending or any(bad.get("SenderFault") for bad in response.get("Failed", [])):
+                break
+        if pending:
+            detail = "; ".join(f"entry {i}: {code} {msg}" for i, code, msg in failed)
+            raise SendError(
+                f"{len(pending)} of {len(bodies)} packets were not sent to {url} ({detail}); "
+                "the job's start was rolled back or the hop will be retried",
+                failed=tuple(failed),
+            )
+        return [sent[str(i)] for i in range(len(bodies))]

@@ -1,0 +1,186 @@
+"""Every error relaystate raises: one root, :class:`RelayError`.
+
+The tree::
+
+    RelayError
+    ├── ConfigurationError (ValueError)      the job or a call is set up wrong; fix the code
+    │   ├── InvalidQueueNameError            queue name or prefix not [A-Za-z0-9_-], too long
+    │   └── InvalidDelayError                DelaySeconds outside 0..900
+    ├── InvalidEventError (ValueError)       handle() got something that is not an SQS event
+    ├── InvalidPacketError (ValueError)      a message that is not a valid relay packet
+    ├── PacketTooLargeError (ValueError)     the packet's message would exceed the queue's maximum
+    ├── InvalidTransitionError               a trigger fired from a state that does not allow it
+    ├── HopLimitError                        the job went past max_hops
+    ├── MappingTimeoutError (TimeoutError)   a mapping did not reach the state waited for in time
+    ├── SendError                            some packets of a batch could not be sent
+    └── AwsError                             an AWS call failed; .code, .operation, .service
+        ├── PermissionDeniedError            missing IAM permission (named in the message)
+        ├── CredentialsError                 no credentials, or they are invalid/expired
+        ├── ResourceNotFoundError            queue or mapping or function does not exist
+        ├── QueueDeletedRecentlyError        a queue name reused within 60 s of its deletion
+        ├── ResourceConflictError            the resource is busy (e.g. mapping being created)
+        ├── ThrottledError                   AWS throttled the call after botocore's retries
+        ├── InvalidRequestError (ValueError) AWS refused a parameter
+        └── ServiceUnavailableError          AWS failed or could not be reached
+
+``botocore`` exceptions never escape: :mod:`relaystate.aws.errors` maps them here, in one table.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AwsError",
+    "ConfigurationError",
+    "CredentialsError",
+    "HopLimitError",
+    "InvalidDelayError",
+    "InvalidEventError",
+    "InvalidPacketError",
+    "InvalidQueueNameError",
+    "InvalidRequestError",
+    "InvalidTransitionError",
+    "MappingTimeoutError",
+    "PacketTooLargeError",
+    "PermissionDeniedError",
+    "QueueDeletedRecentlyError",
+    "RelayError",
+    "ResourceConflictError",
+    "ResourceNotFoundError",
+    "SendError",
+    "ServiceUnavailableError",
+    "ThrottledError",
+]
+
+
+class RelayError(Exception):
+    """The root of every error relaystate raises.
+
+    Example:
+        >>> try:
+        ...     raise InvalidDelayError("DelaySeconds must be 0..900, got 901")
+        ... except RelayError as exc:
+        ...     print(type(exc).__name__)
+        InvalidDelayError
+    """
+
+
+class ConfigurationError(RelayError, ValueError):
+    """The job or the call is configured wrong; the message says what to change."""
+
+
+class InvalidQueueNameError(ConfigurationError):
+    """A queue name or prefix is not 1-80 characters of ``[A-Za-z0-9_-]``."""
+
+
+class InvalidDelayError(ConfigurationError):
+    """A ``DelaySeconds`` value outside 0..900 (what SQS accepts per message)."""
+
+
+class InvalidEventError(RelayError, ValueError):
+    """``handle()`` was given something that is not the SQS event of a mapping."""
+
+
+class InvalidPacketError(RelayError, ValueError):
+    """A message body that is not a valid relay packet.
+
+    ``field`` names the field at fault (a dotted path such as ``"stats.hops"``), or is ``None``
+    when the body is not a JSON object at all.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PacketTooLargeError(RelayError, ValueError):
+    """The packet's message would exceed the queue's maximum message size.
+
+    Raised before any AWS call, with both sizes: ``size`` and ``limit`` in bytes.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"relay packet is {size:,} bytes but the queue accepts at most {limit:,} bytes; "
+            "keep bulky data out of the packet (store it in S3 or a database and put its key "
+            "in the cursor or data), or raise max_message_bytes if the queue's "
+            "MaximumMessageSize allows more"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class InvalidTransitionError(RelayError):
+    """A trigger was fired from a state that does not allow it.
+
+    ``trigger`` is the trigger's name and ``state`` the job's state when it was fired.
+    """
+
+    def __init__(self, trigger: str, state: str, allowed: tuple[str, ...]) -> None:
+        where = ", ".join(allowed) if allowed else "no state"
+        super().__init__(
+            f"cannot {trigger!r} a job that is {state!r}: {trigger!r} is allowed from {where}"
+        )
+        self.trigger = trigger
+        self.state = state
+        self.allowed = allowed
+
+
+class HopLimitError(RelayError):
+    """The job reached ``max_hops`` without finishing; it was failed instead of looping on."""
+
+
+class MappingTimeoutError(RelayError, TimeoutError):
+    """An event-source mapping did not reach the state waited for within the time allowed."""
+
+
+class SendError(RelayError):
+    """Some entries of a ``SendMessageBatch`` still failed after retries.
+
+    ``failed`` holds ``(entry id, code, message)`` for each packet that was not sent.
+    """
+
+    def __init__(self, message: str, failed: tuple[tuple[str, str, str], ...]) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+class AwsError(RelayError):
+    """An AWS call failed. ``service``, ``operation`` and ``code`` say which and why."""
+
+    def __init__(self, message: str, *, service: str = "", operation: str = "", code: str = ""):
+        super().__init__(message)
+        self.service = service
+        self.operation = operation
+        self.code = code
+
+
+class PermissionDeniedError(AwsError):
+    """The caller lacks an IAM permission; the message names the action to allow."""
+
+
+class CredentialsError(AwsError):
+    """No AWS credentials were found, or AWS rejected them."""
+
+
+class ResourceNotFoundError(AwsError):
+    """The queue, mapping or function named does not exist (or no longer does)."""
+
+
+class QueueDeletedRecentlyError(AwsError):
+    """A queue name was reused less than 60 s after its queue was deleted."""
+
+
+class ResourceConflictError(AwsError):
+    """The resource is busy or already exists in another shape."""
+
+
+class ThrottledError(AwsError):
+    """AWS throttled the call and botocore's retries did not get through."""
+
+
+class InvalidRequestError(AwsError, ValueError):
+    """AWS refused a parameter of the call."""
+
+
+class ServiceUnavailableError(AwsError):
+    """AWS failed internally or could not be reached."""

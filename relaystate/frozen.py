@@ -1,0 +1,100 @@
+"""Deeply immutable JSON values, so that a frozen packet is frozen all the way down.
+
+``attrs.evolve`` copies shallowly: a ``dict`` inside a frozen packet could still be changed through
+any snapshot that shares it. :func:`freeze` turns JSON objects into :class:`FrozenDict` and arrays
+into tuples; :func:`thaw` turns them back for ``json.dumps``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeAlias
+
+from .errors import InvalidPacketError
+
+__all__ = ["FrozenDict", "JsonValue", "freeze", "thaw"]
+
+#: Any value JSON can carry, as relaystate stores it (frozen) or accepts it (plain).
+JsonValue: TypeAlias = Any
+
+
+class FrozenDict(Mapping[str, Any]):
+    """A read-only, hashable mapping of ``str`` keys to frozen JSON values.
+
+    Example:
+        >>> d = FrozenDict({"table": "users"})
+        >>> d["table"]
+        'users'
+        >>> d["table"] = "x"
+        Traceback (most recent call last):
+        ...
+        TypeError: 'FrozenDict' object does not support item assignment
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[str, Any] = ()) -> None:  # type: ignore[assignment]
+        self._data: dict[str, Any] = dict(data)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self._data) == dict(other)
+        return NotImplemented
+
+
+def freeze(value: Any, where: str = "value") -> Any:
+    """Return ``value`` as a deeply immutable JSON value.
+
+    Raises :class:`InvalidPacketError` naming ``where`` (a dotted path) when part of the value is
+    not JSON: a non-``str`` key, a set, an object, NaN or infinity.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidPacketError(f"{where}: {value!r} is not valid JSON", field=where)
+        return value
+    if isinstance(value, Mapping):
+        items = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidPacketError(
+                    f"{where}: JSON object keys must be strings, got {key!r}", field=where
+                )
+            items[key] = freeze(item, f"{where}.{key}")
+        return FrozenDict(items)
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item, f"{where}[{i}]") for i, item in enumerate(value))
+    raise InvalidPacketError(
+        f"{where}: a {type(value).__name__} is not a JSON value; use str, int, float, bool, "
+        "None, lists and dicts",
+        field=where,
+    )
+
+
+def thaw(value: Any) -> Any:
+    """The plain ``dict``/``list`` form of a frozen JSON value (for ``json.dumps``)."""
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw(item) for item in value]
+    return value

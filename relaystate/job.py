@@ -1,0 +1,602 @@
+"""RelayJob: the state machine, the hop loop, and setup / relay / teardown."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Self
+
+import attrs
+from transitions import EventData
+
+from . import lifecycle
+from .budget import AdaptiveBudget, Budget
+from .errors import (
+    ConfigurationError,
+    HopLimitError,
+    InvalidEventError,
+    InvalidPacketError,
+)
+from .frozen import JsonValue, freeze, thaw
+from .machine import build_machine
+from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, Stats
+from .ports import Backend
+from .states import DONE, JobState
+
+__all__ = ["RelayJob"]
+
+log = logging.getLogger("relaystate")
+
+# Room kept in the size guard for the queue URLs and mapping id, unknown before setup.
+_RESOURCE_ALLOWANCE = 3 * 256
+
+
+class RelayJob:
+    """A long job run as a relay of Lambda hops through a private SQS queue.
+
+    Subclass it: set :attr:`function_name` (the worker Lambda), write :meth:`step` (one unit of
+    work: the next cursor, or :data:`~relaystate.DONE`), and optionally :meth:`plan` (the first
+    cursor, or a list of cursors to fan out), :meth:`on_done` and :meth:`on_failed`.
+
+    Each class attribute below is a default that the constructor can override by keyword.
+
+    Args:
+        data: the job's custom data, a JSON object; ``self.data`` in :meth:`step`, carried
+            from hop to hop (changes made to it in a hop travel on).
+        backend: where the queues and mappings live (default: real AWS, default session).
+        job_id: the job's id (default: a new random one).
+        options: any class attribute below, e.g. ``function_name=``, ``max_hops=``.
+
+    Example:
+        >>> class Count(RelayJob):
+        ...     function_name = "count-worker"
+        ...     def plan(self):
+        ...         return 0
+        ...     def step(self, cursor):
+        ...         return DONE if cursor >= 9 else cursor + 1
+        >>> job = Count(data={"to": 10})
+        >>> job.state
+        <JobState.CREATED: 'created'>
+    """
+
+    #: The worker Lambda's name (or ARN) that the queue's mapping invokes.
+    function_name: str | None = None
+    #: The name packets carry to find this class on the worker (default: the class's name).
+    job_type: ClassVar[str | None] = None
+    #: Queue names are ``queue_prefix + job_id`` (the DLQ adds ``-dlq``); ``[A-Za-z0-9_-]``.
+    queue_prefix: str = "relay-"
+    #: A fixed queue name instead of prefix + job id.
+    queue_name: str | None = None
+    #: Guard-rail: beyond this many hops the job fails instead of relaying on.
+    max_hops: int = 10_000
+    #: Deliveries of one packet before SQS moves it to the DLQ.
+    max_receive_count: int = 5
+    #: The mapping's ``ScalingConfig.MaximumConcurrency`` (2..1000), or ``None``.
+    max_concurrency: int | None = None
+    #: The worker's timeout; ``None`` looks it up with ``GetFunctionConfiguration``.
+    function_timeout_s: int | None = None
+    #: The queue's ``MaximumMessageSize``; packets above it are refused before any AWS call.
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    #: Call ``PutFunctionRecursionConfig(RecursiveLoop="Allow")`` at setup (else AWS stops the
+    #: relay after 16 hops).
+    allow_recursion: bool = True
+    #: A hop's length when :meth:`handle` gets no Lambda context.
+    hop_time_s: float = 60.0
+    #: Makes the budget that decides, unit by unit, whether a hop may go on.
+    budget: Callable[[], Budget] = AdaptiveBudget
+    #: The backend; ``None`` means real AWS through the default boto3 session.
+    backend: Backend | None = None
+
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "function_name",
+            "queue_prefix",
+            "queue_name",
+            "max_hops",
+            "max_receive_count",
+            "max_concurrency",
+            "function_timeout_s",
+            "max_message_bytes",
+            "allow_recursion",
+            "hop_time_s",
+            "budget",
+        }
+    )
+    _registry: ClassVar[dict[str, type[RelayJob]]] = {}
+
+    #: The job's state, kept by the machine.
+    state: JobState
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        RelayJob._registry[cls.type_name()] = cls
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        backend: Backend | None = None,
+        job_id: str | None = None,
+        **options: Any,
+    ) -> None:
+        unknown = set(options) - self._OPTIONS
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option(s) {sorted(unknown)}; known: {sorted(self._OPTIONS)}"
+            )
+        for name, value in options.items():
+            setattr(self, name, value)
+        if backend is not None:
+            self.backend = backend
+        self.job_id = job_id or uuid.uuid4().hex
+        self.data: dict[str, Any] = thaw(freeze(data or {}, "data"))
+        self.cursor: JsonValue = None
+        self.stats = Stats()
+        #: The latest snapshot (shard 0's after a fan-out start); ``None`` before ``start()``.
+        self.packet: RelayPacket | None = None
+        #: Every shard's first packet after ``start()``.
+        self.packets: tuple[RelayPacket, ...] = ()
+        self._resume_from: RelayPacket | None = None
+        self._attach_machine(JobState.CREATED)
+
+    # -- the subclass contract ---------------------------------------------------------------
+
+    def plan(self) -> Any:
+        """The first cursor, or a list (or iterator) of first cursors, one shard each.
+
+        The default starts one shard at cursor ``None``. To start one shard whose cursor is a
+        list, return ``[that_list]``.
+        """
+        return None
+
+    def step(self, cursor: Any) -> Any:
+        """Do one unit of work from ``cursor``; return the next cursor, or ``DONE``.
+
+        A unit should take well under the function timeout: the hop stops between units. If it
+        raises, the hop's packet goes back to the queue unchanged and is delivered again later
+        (to the DLQ after ``max_receive_count`` deliveries), so units of that hop run again.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define step(self, cursor)")
+
+    def on_done(self) -> None:
+        """Called when a shard's ``step`` returned ``DONE`` (after a single shard's teardown)."""
+
+    def on_failed(self, error: BaseException | None) -> None:
+        """Called when the job failed (hop cap reached, or :meth:`fail` called)."""
+
+    # -- triggers (the machine binds these; see relaystate.states.TRANSITIONS) ---------------
+
+    def enqueue(self) -> bool:
+        """created -> queued: create queue, DLQ and mapping, send the first packet(s)."""
+        raise _unbound()
+
+    def begin_hop(self) -> bool:
+        """queued | relaying -> running: a worker rebuilt the job from its packet."""
+        raise _unbound()
+
+    def relay(self, *, delay_seconds: int = 0) -> bool:
+        """running -> relaying: send the checkpoint (hop + 1) to the queue."""
+        raise _unbound()
+
+    def finish(self) -> bool:
+        """running -> torn_down: ``step`` returned DONE; release the job's resources."""
+        raise _unbound()
+
+    def tear_down(self) -> bool:
+        """Release mapping, queue and (empty) DLQ; idempotent; also on a rebuilt job."""
+        raise _unbound()
+
+    def fail(self, *, error: BaseException | None = None) -> bool:
+        """queued | running | relaying -> failed: park the packet in the DLQ, call on_failed."""
+        raise _unbound()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The job type packets carry: :attr:`job_type`, or the class's qualified name."""
+        return cls.job_type or cls.__qualname__
+
+    def start(self) -> Self:
+        """Set up the job's queue, DLQ and mapping and send the first packet(s): QUEUED.
+
+        A start that fails half-way deletes what it created and re-raises; the job stays
+        CREATED.
+        """
+        self.enqueue()
+        return self
+
+    @classmethod
+    def from_packet(
+        cls, packet: RelayPacket | Mapping[str, Any] | str, *, backend: Backend | None = None
+    ) -> Self:
+        """The job as its packet left it (state included), to inspect or tear down.
+
+        Raises:
+            InvalidPacketError: the packet is malformed or belongs to another job type.
+        """
+        packet = _coerce(packet)
+        target = cls._class_for(packet)
+        job = target.__new__(target)
+        job._rebuild(packet, backend)
+        if not isinstance(job, cls):  # pragma: no cover - _class_for guarantees it
+            raise InvalidPacketError("job type mismatch", field="job_type")
+        return job
+
+    @classmethod
+    def resume(
+        cls,
+        packet: RelayPacket | Mapping[str, Any] | str,
+        *,
+        backend: Backend | None = None,
+    ) -> Self:
+        """Go on from a checkpoint: re-create queue and mapping if gone, send the packet again.
+
+        Works on a packet read from a DLQ, saved from ``job.packet``, or given as its JSON text.
+
+        Example:
+            >>> job = CopyRows.resume(dead_letter_body)  # doctest: +SKIP
+            >>> job.state
+            <JobState.QUEUED: 'queued'>
+        """
+        packet = _coerce(packet)
+        if packet.state is JobState.TORN_DOWN:
+            raise ConfigurationError(
+                f"job {packet.job_id} shard {packet.shard} is finished (torn_down); "
+                "there is nothing to resume"
+            )
+        job = cls.from_packet(packet, backend=backend)
+        job._resume_from = packet
+        job._attach_machine(JobState.CREATED)
+        job.enqueue()
+        return job
+
+    @classmethod
+    def handle(
+        cls, event: Mapping[str, Any], context: Any = None, *, backend: Backend | None = None
+    ) -> dict[str, list[dict[str, str]]]:
+        """The worker Lambda's handler: run one hop for every record of the SQS event.
+
+        Each record is resumed from its packet (RUNNING), works while time lasts, then relays
+        (RELAYING) or, when ``step`` returns DONE, tears down (TORN_DOWN). A record whose hop
+        raised, or that is not a packet of this job type, is reported in ``batchItemFailures``
+        so that SQS delivers it again (and moves it to the DLQ in the end); the others are
+        deleted.
+
+        Example:
+            >>> def handler(event, context):  # doctest: +SKIP
+            ...     return CopyRows.handle(event, context)
+
+        Raises:
+            InvalidEventError: the event is not an SQS event (no ``Records`` list).
+        """
+        failures: list[dict[str, str]] = []
+        for record in _records(event):
+            message_id = record.get("messageId")
+            try:
+                if not isinstance(message_id, str):
+                    raise InvalidEventError("an SQS record without a messageId")
+                body = record.get("body")
+                if not isinstance(body, str):
+                    raise InvalidPacketError("the SQS record has no body text", field="body")
+                job = cls.from_packet(body, backend=backend)
+                job._run_hop(context, _receive_count(record))
+            except Exception:
+                log.exception(
+                    "relaystate: hop for message %s failed; it will be delivered again", message_id
+                )
+                if isinstance(message_id, str):
+                    failures.append({"itemIdentifier": message_id})
+        return {"batchItemFailures": failures}
+
+    # -- the hop ---------------------------------------------------------------------------------
+
+    def _run_hop(self, context: Any, receive_count: int = 1) -> None:
+        assert self.packet is not None
+        self.begin_hop()
+        remaining = _remaining_ms(context, self.hop_time_s)
+        budget = self.budget()
+        budget.start(remaining())
+        cursor = self.packet.cursor
+        units = 0
+        work_ms = 0.0
+        done = False
+        while units == 0 or budget.should_continue(remaining()):
+            before = remaining()
+            result = self.step(cursor)
+            elapsed = max(before - remaining(), 0.0)
+            budget.record_unit(elapsed)
+            units += 1
+            work_ms += elapsed
+            if result is DONE:
+                done = True
+                break
+            cursor = freeze(result, "cursor")
+        old = self.packet.stats
+        self.cursor = cursor
+        self.stats = attrs.evolve(
+            old,
+            hops=old.hops + 1,
+            units=old.units + units,
+            work_ms=old.work_ms + round(work_ms),
+            retries=old.retries + max(receive_count - 1, 0),
+        )
+        log.info(
+            "relaystate hop: job=%s shard=%d hop=%d units=%d work_ms=%d remaining_ms=%d done=%s",
+            self.job_id,
+            self.packet.shard,
+            self.packet.hop,
+            units,
+            round(work_ms),
+            round(remaining()),
+            done,
+        )
+        if done:
+            self.finish()
+        elif self.packet.hop + 1 > self.max_hops:
+            self.fail(
+                error=HopLimitError(
+                    f"job {self.job_id} reached max_hops={self.max_hops} without finishing; "
+                    "raise max_hops if the job really needs more hops, or make units bigger"
+                )
+            )
+        else:
+            self.relay()
+
+    # -- transition callbacks ----------------------------------------------------------------
+
+    def _on_enqueue(self, event: EventData) -> None:
+        backend = self._backend()
+        if self._resume_from is not None:
+            self._requeue(backend, self._resume_from)
+            return
+        if not self.function_name:
+            raise ConfigurationError(
+                f"{type(self).__name__} has no function_name: set it on the class or pass "
+                "function_name= (the worker Lambda that runs the hops)"
+            )
+        cursors = _shards(self.plan())
+        if not cursors:
+            raise ConfigurationError(
+                f"{type(self).__name__}.plan() returned no cursors: nothing to start"
+            )
+        drafts = [
+            RelayPacket(
+                job_id=self.job_id,
+                job_type=self.type_name(),
+                function_name=self.function_name,
+                shard=i,
+                shards=len(cursors),
+                cursor=cursor,
+                data=self.data,
+            )
+            for i, cursor in enumerate(cursors)
+        ]
+        for draft in drafts:  # the size guard, before any AWS call
+            draft.check_size(self.max_message_bytes - _RESOURCE_ALLOWANCE)
+        spec = self._spec(
+            backend, lifecycle.queue_name_for(self.queue_prefix, self.job_id, self.queue_name)
+        )
+        with lifecycle.provision(backend, spec) as res:
+            packets = [
+                d.evolve(queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id)
+                for d in drafts
+            ]
+            lifecycle.send_packets(
+                backend, res.queue_url, packets, max_message_bytes=self.max_message_bytes
+            )
+        self.packets = tuple(packets)
+        self.packet = packets[0]
+        self.cursor = self.packet.cursor
+
+    def _requeue(self, backend: Backend, packet: RelayPacket) -> None:
+        name = lifecycle.queue_name_for(
+            self.queue_prefix, f"{self.job_id}-{secrets.token_hex(3)}", None
+        )
+        res = lifecycle.ensure(backend, packet, self._spec(backend, name))
+        fresh = packet.evolve(
+            queue_url=res.queue_url,
+            dlq_url=res.dlq_url,
+            mapping_id=res.mapping_id,
+            state=JobState.QUEUED,
+            error="",
+        )
+        lifecycle.send_packets(
+            backend, fresh.queue_url, [fresh], max_message_bytes=self.max_message_bytes
+        )
+        self.packet = fresh
+        self.packets = (fresh,)
+        self._resume_from = None
+
+    def _spec(self, backend: Backend, queue_name: str) -> lifecycle.QueueSpec:
+        assert self.function_name
+        timeout = self.function_timeout_s
+        if timeout is None:
+            timeout = backend.mappings.function_timeout_s(self.function_name)
+        return lifecycle.QueueSpec(
+            job_id=self.job_id,
+            job_type=self.type_name(),
+            function_name=self.function_name,
+            queue_name=queue_name,
+            visibility_timeout_s=lifecycle.visibility_for(timeout),
+            max_receive_count=self.max_receive_count,
+            max_concurrency=self.max_concurrency,
+            allow_recursion=self.allow_recursion,
+            max_message_bytes=self.max_message_bytes,
+        )
+
+    def _on_relay(self, event: EventData) -> None:
+        assert self.packet is not None
+        delay = lifecycle.check_delay(event.kwargs.get("delay_seconds", 0))
+        stats = attrs.evolve(self.stats, relays=self.stats.relays + 1)
+        nxt = self._snapshot(JobState.RELAYING, hop=self.packet.hop + 1, stats=stats)
+        lifecycle.send_packets(
+            self._backend(),
+            nxt.queue_url,
+            [nxt],
+            delay_seconds=delay,
+            max_message_bytes=self.max_message_bytes,
+        )
+        self.stats = stats
+        self.packet = nxt
+
+    def _on_finish(self, event: EventData) -> None:
+        assert self.packet is not None
+        final = self._snapshot(JobState.TORN_DOWN)
+        if final.shards == 1:
+            self._release(final)
+        else:
+            log.info(
+                "relaystate: shard %d of %d of job %s finished; the queue stays until "
+                "job.tear_down() (a shard cannot know whether it is the last)",
+                final.shard,
+                final.shards,
+                final.job_id,
+            )
+        self.packet = final
+
+    def _on_tear_down(self, event: EventData) -> None:
+        assert self.packet is not None
+        self._release(self.packet)
+        self.packet = self.packet.evolve(state=JobState.TORN_DOWN)
+
+    def _on_fail(self, event: EventData) -> None:
+        assert self.packet is not None
+        error = event.kwargs.get("error")
+        failed = self._snapshot(JobState.FAILED).evolve(error=repr(error) if error else "")
+        backend = self._backend()
+        if failed.dlq_url:
+            # Parked where RelayJob.resume can pick it up; the DLQ is kept while it holds it.
+            lifecycle.send_packets(
+                backend, failed.dlq_url, [failed], max_message_bytes=self.max_message_bytes
+            )
+        if failed.shards == 1:
+            self._release(failed)
+        self.packet = failed
+        log.error("relaystate: job %s shard %d failed: %r", self.job_id, failed.shard, error)
+        self.on_failed(error)
+
+    def _after_finish(self, event: EventData) -> None:
+        self.on_done()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _snapshot(self, state: JobState, **changes: Any) -> RelayPacket:
+        assert self.packet is not None
+        changes.setdefault("stats", self.stats)
+        return self.packet.evolve(state=state, cursor=self.cursor, data=self.data, **changes)
+
+    def _release(self, packet: RelayPacket) -> None:
+        lifecycle.release(
+            self._backend(),
+            queue_url=packet.queue_url,
+            dlq_url=packet.dlq_url,
+            mapping_id=packet.mapping_id,
+        )
+
+    def _backend(self) -> Backend:
+        if self.backend is None:
+            from .aws import default_backend
+
+            self.backend = default_backend()
+        return self.backend
+
+    def _rebuild(self, packet: RelayPacket, backend: Backend | None) -> None:
+        if backend is not None:
+            self.backend = backend
+        self.function_name = packet.function_name
+        self.job_id = packet.job_id
+        self.data = thaw(packet.data)
+        self.cursor = packet.cursor
+        self.stats = packet.stats
+        self.packet = packet
+        self.packets = (packet,)
+        self._resume_from = None
+        self._attach_machine(packet.state)
+
+    def _attach_machine(self, initial: JobState) -> None:
+        self._machine = build_machine(
+            self,
+            initial,
+            {
+                "enqueue": {"before": self._on_enqueue},
+                "relay": {"before": self._on_relay},
+                "finish": {"before": self._on_finish, "after": self._after_finish},
+                "tear_down": {"before": self._on_tear_down},
+                "fail": {"after": self._on_fail},
+            },
+        )
+
+    @classmethod
+    def _class_for(cls, packet: RelayPacket) -> type[Self]:
+        target = RelayJob._registry.get(packet.job_type)
+        if target is None or not issubclass(target, cls):
+            raise InvalidPacketError(
+                f"packet of job {packet.job_id} is for job type {packet.job_type!r}, which this "
+                f"worker does not handle (it handles {cls.type_name()!r}); set the same job_type "
+                "on the class in the starter and the worker",
+                field="job_type",
+            )
+        return target
+
+    def __repr__(self) -> str:
+        hop = self.packet.hop if self.packet else 0
+        return f"<{type(self).__name__} {self.job_id} {self.state.value} hop={hop}>"
+
+
+def _unbound() -> RuntimeError:
+    return RuntimeError("trigger called before the job's state machine was attached")
+
+
+def _coerce(packet: RelayPacket | Mapping[str, Any] | str | bytes) -> RelayPacket:
+    if isinstance(packet, RelayPacket):
+        return packet
+    if isinstance(packet, str | bytes):
+        return RelayPacket.from_json(packet)
+    return RelayPacket.from_dict(packet)
+
+
+def _shards(planned: Any) -> list[Any]:
+    if isinstance(planned, list | tuple | Iterator):
+        return list(planned)
+    if isinstance(planned, Iterable) and not isinstance(planned, str | bytes | Mapping):
+        return list(planned)
+    return [planned]
+
+
+def _records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
+        raise InvalidEventError(
+            "handle() takes the SQS event that the job's event-source mapping delivers "
+            f"(a dict with a 'Records' list); got {type(event).__name__} "
+            f"{_preview(event)}"
+        )
+    return records
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _receive_count(record: Mapping[str, Any]) -> int:
+    attributes = record.get("attributes")
+    if isinstance(attributes, Mapping):
+        try:
+            return max(int(attributes.get("ApproximateReceiveCount", 1)), 1)
+        except (TypeError, ValueError):
+            return 1
+    return 1
+
+
+def _remaining_ms(context: Any, default_s: float) -> Callable[[], float]:
+    """The time the hop has left, from the Lambda context or, without one, a fixed hop length."""
+    get = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(get):
+        return lambda: float(get())
+    deadline = time.monotonic() + default_s
+    return lambda: (deadline - time.monotonic()) * 1000.0

@@ -1,0 +1,352 @@
+"""Setup, send and teardown of a job's AWS resources: the logic, once, over the backend ports.
+
+Order matters and is AWS's: the DLQ before the queue that redrives to it; the mapping after the
+queue; on teardown the mapping first, waited until gone, then the queues (a mapping left on a
+deleted queue's ARN blocks a new one). A setup that fails half-way undoes what it made, newest
+first, and re-raises the error that stopped it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+
+import attrs
+
+from .errors import (
+    ConfigurationError,
+    InvalidDelayError,
+    InvalidQueueNameError,
+    MappingTimeoutError,
+    RelayError,
+    ResourceNotFoundError,
+)
+from .packet import RelayPacket
+from .ports import Backend, MappingInfo
+
+__all__ = [
+    "MAX_DELAY_S",
+    "QueueSpec",
+    "Resources",
+    "check_delay",
+    "ensure",
+    "provision",
+    "queue_name_for",
+    "release",
+    "send_packets",
+]
+
+log = logging.getLogger("relaystate")
+
+MAX_DELAY_S = 900
+MAX_QUEUE_NAME = 80
+MAX_VISIBILITY_S = 43_200
+MAX_RETENTION_S = 1_209_600  # 14 days: dead packets must outlive a long weekend
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_DLQ_SUFFIX = "-dlq"
+TAG_PREFIX = "relaystate:"
+
+
+def check_delay(delay_seconds: int) -> int:
+    """Return ``delay_seconds`` if SQS accepts it per message (0..900), else raise."""
+    if (
+        not isinstance(delay_seconds, int)
+        or isinstance(delay_seconds, bool)
+        or not 0 <= delay_seconds <= MAX_DELAY_S
+    ):
+        raise InvalidDelayError(
+            f"DelaySeconds must be a whole number from 0 to {MAX_DELAY_S}, got "
+            f"{delay_seconds!r}; for a longer pause, relay again with a delay when it ends"
+        )
+    return delay_seconds
+
+
+def queue_name_for(prefix: str, job_id: str, queue_name: str | None = None) -> str:
+    """The job's queue name (``prefix + job_id`` unless given), checked against SQS's rules.
+
+    The DLQ is named ``<name>-dlq``, so the name may have at most 76 characters.
+    """
+    name = queue_name if queue_name is not None else f"{prefix}{job_id}"
+    limit = MAX_QUEUE_NAME - len(_DLQ_SUFFIX)
+    if not _NAME.fullmatch(name) or len(name) > limit:
+        raise InvalidQueueNameError(
+            f"queue name {name!r} is not valid: use 1-{limit} characters of A-Z, a-z, 0-9, "
+            f"'-' and '_' (SQS allows {MAX_QUEUE_NAME}; relaystate adds '{_DLQ_SUFFIX}' for "
+            "the dead-letter queue)"
+        )
+    return name
+
+
+@attrs.frozen(kw_only=True)
+class QueueSpec:
+    """What to create for a job."""
+
+    job_id: str
+    job_type: str
+    function_name: str
+    queue_name: str
+    visibility_timeout_s: int
+    max_receive_count: int = 5
+    max_concurrency: int | None = None
+    allow_recursion: bool = True
+    max_message_bytes: int = 1_048_576
+
+    def __attrs_post_init__(self) -> None:
+        if not 1 <= self.max_receive_count <= 1000:
+            raise ConfigurationError(
+                f"max_receive_count must be 1..1000, got {self.max_receive_count!r} "
+                "(AWS advises at least 5)"
+            )
+        if self.max_concurrency is not None and not 2 <= self.max_concurrency <= 1000:
+            raise ConfigurationError(
+                f"max_concurrency must be None or 2..1000 (the mapping's "
+                f"ScalingConfig.MaximumConcurrency), got {self.max_concurrency!r}"
+            )
+        if not 1_024 <= self.max_message_bytes <= 1_048_576:
+            raise ConfigurationError(
+                "max_message_bytes must be 1,024..1,048,576 (SQS's MaximumMessageSize), got "
+                f"{self.max_message_bytes!r}"
+            )
+
+    def tags(self, role: str) -> dict[str, str]:
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            f"{TAG_PREFIX}job-id": self.job_id,
+            f"{TAG_PREFIX}job-type": self.job_type[:256],
+            f"{TAG_PREFIX}function": self.function_name[:256],
+            f"{TAG_PREFIX}created-at": created,
+            f"{TAG_PREFIX}role": role,
+        }
+
+
+def visibility_for(function_timeout_s: int) -> int:
+    """AWS: a mapped queue's visibility timeout should be at least 6 x the function timeout."""
+    return min(max(6 * function_timeout_s, 30), MAX_VISIBILITY_S)
+
+
+@attrs.frozen
+class Resources:
+    """The AWS resources of one job."""
+
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    mapping_id: str
+
+
+def _backoff(backend: Backend) -> Iterator[float]:
+    """Pauses between polls, doubling, until the backend's wait limit is spent."""
+    deadline = time.monotonic() + backend.mapping_wait_s
+    pause = backend.mapping_poll_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        yield min(pause, left)
+        pause = min(pause * 2, backend.mapping_poll_max_s)
+
+
+def wait_for_mapping(backend: Backend, mapping_id: str, *, enabled: bool) -> MappingInfo | None:
+    """Poll until the mapping is ``Enabled`` (``enabled=True``) or gone; bounded, with backoff."""
+    info = backend.mappings.get(mapping_id)
+    waits = _backoff(backend)
+    while True:
+        if enabled and info is not None and info.state == "Enabled":
+            return info
+        if not enabled and info is None:
+            return None
+        if enabled and info is None:
+            raise ResourceNotFoundError(
+                f"mapping {mapping_id} vanished while it was being enabled; start the job again"
+            )
+        pause = next(waits, None)
+        if pause is None:
+            want = "Enabled" if enabled else "deleted"
+            state = info.state if info else "gone"
+            raise MappingTimeoutError(
+                f"mapping {mapping_id} is still {state!r} after {backend.mapping_wait_s:.0f} s, "
+                f"waiting for it to be {want}; check it in the Lambda console, then retry "
+                "(a job's teardown is idempotent)"
+            )
+        time.sleep(pause)
+        info = backend.mappings.get(mapping_id)
+
+
+def _create_queues(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -> Resources:
+    dlq = backend.queues.create(
+        spec.queue_name + _DLQ_SUFFIX,
+        {
+            "MessageRetentionPeriod": str(MAX_RETENTION_S),
+            "SqsManagedSseEnabled": "true",
+        },
+        spec.tags("dlq"),
+    )
+    undo.callback(_undo, "delete DLQ", backend.queues.delete, dlq.url)
+    queue = backend.queues.create(
+        spec.queue_name,
+        {
+            "VisibilityTimeout": str(spec.visibility_timeout_s),
+            "MessageRetentionPeriod": str(MAX_RETENTION_S),
+            "MaximumMessageSize": str(spec.max_message_bytes),
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": spec.max_receive_count}
+            ),
+        },
+        spec.tags("queue"),
+    )
+    undo.callback(_undo, "delete queue", backend.queues.delete, queue.url)
+    return Resources(queue_url=queue.url, queue_arn=queue.arn, dlq_url=dlq.url, mapping_id="")
+
+
+def _attach(backend: Backend, spec: QueueSpec, queue_arn: str, undo: contextlib.ExitStack) -> str:
+    if spec.allow_recursion:
+        backend.mappings.allow_recursion(spec.function_name)
+    mapping = backend.mappings.create(
+        spec.function_name, queue_arn, batch_size=1, max_concurrency=spec.max_concurrency
+    )
+    undo.callback(_undo, "delete mapping", _detach, backend, mapping.id)
+    wait_for_mapping(backend, mapping.id, enabled=True)
+    return mapping.id
+
+
+def _undo(what: str, func: Callable[..., object], *args: object) -> None:
+    """One rollback step: log a failure and go on, so the other steps still run."""
+    try:
+        func(*args)
+    except Exception:
+        log.exception("relaystate: rollback step %r failed; the resource may be left over", what)
+
+
+@contextlib.contextmanager
+def provision(backend: Backend, spec: QueueSpec) -> Iterator[Resources]:
+    """Create DLQ, queue and mapping; undo them all if this block (or setup itself) fails.
+
+    Example:
+        >>> with provision(backend, spec) as res:  # doctest: +SKIP
+        ...     send_packets(backend, res.queue_url, packets)
+    """
+    with contextlib.ExitStack() as undo:
+        try:
+            res = _create_queues(backend, spec, undo)
+            res = attrs.evolve(res, mapping_id=_attach(backend, spec, res.queue_arn, undo))
+            yield res
+        except BaseException as exc:
+            if isinstance(exc, RelayError):
+                exc.add_note("relaystate rolled back what this setup had created")
+            raise
+        undo.pop_all()
+
+
+def ensure(backend: Backend, packet: RelayPacket, spec: QueueSpec) -> Resources:
+    """Make sure the packet's queue and mapping exist; re-create whichever is gone.
+
+    Used by ``resume``: a packet read from a DLQ may outlive its job's queue and mapping.
+    """
+    with contextlib.ExitStack() as undo:
+        queue = backend.queues.describe(packet.queue_url) if packet.queue_url else None
+        dlq = backend.queues.describe(packet.dlq_url) if packet.dlq_url else None
+        if queue is None or dlq is None:
+            if packet.mapping_id:
+                _detach(backend, packet.mapping_id)
+            res = _create_queues(backend, spec, undo)
+            mapping_id = _attach(backend, spec, res.queue_arn, undo)
+        else:
+            res = Resources(packet.queue_url, queue["QueueArn"], packet.dlq_url, "")
+            info = backend.mappings.get(packet.mapping_id) if packet.mapping_id else None
+            if info is None or info.queue_arn not in ("", res.queue_arn):
+                mapping_id = _attach(backend, spec, res.queue_arn, undo)
+            else:
+                mapping_id = info.id
+                if info.state != "Enabled":
+                    wait_for_mapping(backend, mapping_id, enabled=True)
+        undo.pop_all()
+    return attrs.evolve(res, mapping_id=mapping_id)
+
+
+def send_packets(
+    backend: Backend,
+    queue_url: str,
+    packets: Iterable[RelayPacket],
+    *,
+    delay_seconds: int = 0,
+    max_message_bytes: int = 1_048_576,
+) -> int:
+    """Send packets, one ``SendMessage`` for one, ``SendMessageBatch`` by tens (and ≤ 1 MiB).
+
+    Every packet's size is checked before the first call. Returns how many were sent.
+    """
+    check_delay(delay_seconds)
+    bodies = [packet.check_size(max_message_bytes) for packet in packets]
+    if len(bodies) == 1:
+        backend.queues.send(queue_url, bodies[0], delay_seconds)
+        return 1
+    for chunk in _chunks(bodies, count=10, size=1_048_576):
+        backend.queues.send_batch(queue_url, chunk, delay_seconds)
+    return len(bodies)
+
+
+def _chunks(bodies: list[str], *, count: int, size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    used = 0
+    for body in bodies:
+        n = len(body.encode("utf-8"))
+        if chunk and (len(chunk) == count or used + n > size):
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(body)
+        used += n
+    if chunk:
+        yield chunk
+
+
+def _detach(backend: Backend, mapping_id: str) -> None:
+    backend.mappings.delete(mapping_id)
+    wait_for_mapping(backend, mapping_id, enabled=False)
+
+
+def release(
+    backend: Backend,
+    *,
+    queue_url: str,
+    dlq_url: str,
+    mapping_id: str,
+    keep_nonempty_dlq: bool = True,
+) -> None:
+    """Delete mapping (waited until gone), queue, and DLQ; what is already gone is skipped.
+
+    A DLQ that still holds dead packets is kept (and logged), unless ``keep_nonempty_dlq`` is
+    false: those packets are the only record of work that failed.
+    """
+    if mapping_id:
+        _detach(backend, mapping_id)
+    if queue_url:
+        backend.queues.delete(queue_url)
+    if dlq_url:
+        attrs_ = backend.queues.describe(dlq_url)
+        if attrs_ is None:
+            return
+        held = _count(attrs_)
+        if held and keep_nonempty_dlq:
+            log.warning(
+                "relaystate: kept dead-letter queue %s: it holds %d packet(s); resume them "
+                "with RelayJob.resume(packet) or delete the queue",
+                dlq_url,
+                held,
+            )
+            return
+        backend.queues.delete(dlq_url)
+
+
+def _count(queue_attributes: Mapping[str, str]) -> int:
+    keys = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
+    return sum(int(queue_attributes.get(key, "0") or 0) for key in keys)

@@ -1,0 +1,316 @@
+"""The relay packet: the checkpoint a hop hands to the next, and its JSON wire format."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .errors import InvalidPacketError, PacketTooLargeError
+from .frozen import FrozenDict, JsonValue, freeze, thaw
+from .states import JobState
+
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "WIRE_VERSION", "RelayPacket", "Stats"]
+
+#: The wire format this version writes and reads.
+WIRE_VERSION = 1
+#: SQS's largest message, the default ``MaximumMessageSize`` of new queues since 2025.
+DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidPacketError(
+            f"{attribute.name} must be a whole number >= 0, got {value!r}", field=attribute.name
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Stats:
+    """What a job has done so far, summed over its hops.
+
+    Example:
+        >>> Stats(units=3).units
+        3
+    """
+
+    #: Hops that ran (a hop is one worker invocation for one packet).
+    hops: int = attrs.field(default=0, validator=_non_negative)
+    #: Packets sent to the queue after the first (the npm library's ``sqsCount``).
+    relays: int = attrs.field(default=0, validator=_non_negative)
+    #: Units of work done (calls of ``step`` that returned).
+    units: int = attrs.field(default=0, validator=_non_negative)
+    #: Milliseconds spent inside ``step``.
+    work_ms: int = attrs.field(default=0, validator=_non_negative)
+    #: Hops that ended in an error and were retried from the same packet.
+    retries: int = attrs.field(default=0, validator=_non_negative)
+
+    def to_dict(self) -> dict[str, int]:
+        """The stats as a plain ``dict``."""
+        return attrs.asdict(self)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _state(value: JobState | str) -> JobState:
+    if isinstance(value, JobState):
+        return value
+    try:
+        return JobState(value)
+    except ValueError:
+        names = ", ".join(s.value for s in JobState)
+        raise InvalidPacketError(
+            f"state must be one of {names}; got {value!r}", field="state"
+        ) from None
+
+
+def _freeze_cursor(value: JsonValue) -> JsonValue:
+    return freeze(value, "cursor")
+
+
+def _freeze_data(value: Mapping[str, Any] | None) -> FrozenDict:
+    if value is None:
+        return FrozenDict()
+    if not isinstance(value, Mapping):
+        raise InvalidPacketError(
+            f"data must be a JSON object (a dict), got {type(value).__name__}", field="data"
+        )
+    frozen: FrozenDict = freeze(value, "data")
+    return frozen
+
+
+@attrs.frozen(kw_only=True)
+class RelayPacket:
+    """An immutable snapshot of a relay job: what the next hop needs to go on.
+
+    Each hop makes a new packet with :meth:`evolve`; ``cursor`` and ``data`` are deeply frozen
+    (``FrozenDict`` and tuples), so no snapshot can change another.
+
+    Example:
+        >>> p = RelayPacket(job_id="j1", job_type="CopyRows", function_name="copy-rows-worker",
+        ...                 queue_url="https://sqs.example/q", cursor=0, data={"table": "users"})
+        >>> p2 = p.evolve(hop=p.hop + 1, cursor=100)
+        >>> (p.cursor, p2.cursor, p2.data["table"])
+        (0, 100, 'users')
+        >>> RelayPacket.from_json(p2.to_json()) == p2
+        True
+    """
+
+    version: int = WIRE_VERSION
+    job_id: str
+    job_type: str
+    function_name: str
+    queue_url: str = ""
+    dlq_url: str = ""
+    mapping_id: str = ""
+    shard: int = attrs.field(default=0, validator=_non_negative)
+    shards: int = 1
+    hop: int = attrs.field(default=0, validator=_non_negative)
+    state: JobState = attrs.field(default=JobState.QUEUED, converter=_state)
+    cursor: JsonValue = attrs.field(default=None, converter=_freeze_cursor)
+    data: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_data)
+    stats: Stats = attrs.field(factory=Stats)
+    #: Why the job failed (``repr`` of the error), set on a FAILED packet.
+    error: str = ""
+    created_ms: int = attrs.field(factory=_now_ms)
+    updated_ms: int = attrs.field(factory=_now_ms)
+
+    def __attrs_post_init__(self) -> None:
+        if self.version != WIRE_VERSION:
+            raise InvalidPacketError(
+                f"version {self.version!r} is not a wire version this relaystate reads "
+                f"(it reads {WIRE_VERSION}); upgrade relaystate on the worker",
+                field="version",
+            )
+        if not isinstance(self.shards, int) or self.shards < 1 or self.shard >= self.shards:
+            raise InvalidPacketError(
+                f"shard {self.shard!r} of {self.shards!r}: need 0 <= shard < shards",
+                field="shards",
+            )
+        for name in ("job_id", "job_type", "function_name"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise InvalidPacketError(f"{name} must be a non-empty string", field=name)
+
+    def evolve(self, **changes: Any) -> RelayPacket:
+        """A new snapshot with ``changes`` applied and ``updated_ms`` set to now."""
+        changes.setdefault("updated_ms", _now_ms())
+        return attrs.evolve(self, **changes)
+
+    # -- wire format -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The packet as plain JSON-ready values (``dict``/``list``)."""
+        return {
+            "v": self.version,
+            "job_id": self.job_id,
+            "job_type": self.job_type,
+            "function": self.function_name,
+            "queue_url": self.queue_url,
+            "dlq_url": self.dlq_url,
+            "mapping_id": self.mapping_id,
+            "shard": self.shard,
+            "shards": self.shards,
+            "hop": self.hop,
+            "state": self.state.value,
+            "cursor": thaw(self.cursor),
+            "data": thaw(self.data),
+            "stats": self.stats.to_dict(),
+            **({"error": self.error} if self.error else {}),
+            "created_ms": self.created_ms,
+            "updated_ms": self.updated_ms,
+        }
+
+    def to_json(self) -> str:
+        """The packet as compact JSON text: what goes into the SQS message body."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    def size_bytes(self) -> int:
+        """The size of :meth:`to_json` in UTF-8 bytes, as SQS counts it."""
+        return len(self.to_json().encode("utf-8"))
+
+    def check_size(self, limit: int = DEFAULT_MAX_MESSAGE_BYTES) -> str:
+        """Return :meth:`to_json`, or raise :class:`PacketTooLargeError` if it exceeds ``limit``."""
+        body = self.to_json()
+        size = len(body.encode("utf-8"))
+        if size > limit:
+            raise PacketTooLargeError(size, limit)
+        return body
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RelayPacket:
+        """Read a packet from its dict form (this library's or the npm library's).
+
+        Raises:
+            InvalidPacketError: naming the field at fault.
+        """
+        if not isinstance(raw, Mapping):
+            raise InvalidPacketError(
+                f"a relay packet is a JSON object, got {type(raw).__name__}", field=None
+            )
+        if "v" not in raw and "QueueUrl" in raw:
+            return _from_npm(raw)
+        if "v" not in raw:
+            raise InvalidPacketError("not a relay packet: no 'v' (wire version) field", field="v")
+        unknown = set(raw) - _WIRE_KEYS
+        if unknown:
+            raise InvalidPacketError(
+                f"unknown field(s) {sorted(unknown)} in a version-{raw['v']!r} packet",
+                field=sorted(unknown)[0],
+            )
+        kwargs: dict[str, Any] = {}
+        for wire, name, kind in _WIRE_FIELDS:
+            if wire not in raw:
+                if wire in _REQUIRED:
+                    raise InvalidPacketError(f"missing field {wire!r}", field=wire)
+                continue
+            value = raw[wire]
+            if kind is not None and not (
+                isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+            ):
+                raise InvalidPacketError(
+                    f"field {wire!r} must be {_KIND_NAMES[kind]}, got {type(value).__name__}",
+                    field=wire,
+                )
+            kwargs[name] = value
+        if "stats" in kwargs:
+            kwargs["stats"] = _stats_from(kwargs["stats"], relays_key="relays")
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:  # pragma: no cover - guarded by the checks above
+            raise InvalidPacketError(str(exc)) from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RelayPacket:
+        """Read a packet from its JSON text.
+
+        Example:
+            >>> RelayPacket.from_json('{"QueueUrl": "https://q", "UUID": "m-1", "n": 5}').data
+            FrozenDict({'n': 5})
+
+        Raises:
+            InvalidPacketError: the text is not JSON, or not a packet; names the field at fault.
+        """
+        try:
+            raw = json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
+        return cls.from_dict(raw)
+
+
+_REQUIRED = frozenset({"v", "job_id", "job_type", "function"})
+_WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
+    ("v", "version", int),
+    ("job_id", "job_id", str),
+    ("job_type", "job_type", str),
+    ("function", "function_name", str),
+    ("queue_url", "queue_url", str),
+    ("dlq_url", "dlq_url", str),
+    ("mapping_id", "mapping_id", str),
+    ("shard", "shard", int),
+    ("shards", "shards", int),
+    ("hop", "hop", int),
+    ("state", "state", str),
+    ("cursor", "cursor", None),
+    ("data", "data", dict),
+    ("stats", "stats", dict),
+    ("error", "error", str),
+    ("created_ms", "created_ms", int),
+    ("updated_ms", "updated_ms", int),
+)
+_WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
+_KIND_NAMES: dict[Any, str] = {int: "a whole number", str: "a string", dict: "a JSON object"}
+
+
+def _stats_from(raw: Any, *, relays_key: str) -> Stats:
+    if not isinstance(raw, Mapping):
+        raise InvalidPacketError("stats must be a JSON object", field="stats")
+    names = {
+        "hops": "hops",
+        relays_key: "relays",
+        "units": "units",
+        "work_ms": "work_ms",
+        "retries": "retries",
+    }
+    values = {}
+    for wire, name in names.items():
+        if wire in raw:
+            value = raw[wire]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidPacketError(
+                    f"stats.{wire} must be a whole number >= 0, got {value!r}",
+                    field=f"stats.{wire}",
+                )
+            values[name] = value
+    return Stats(**values)
+
+
+_NPM_KEYS = frozenset({"QueueUrl", "UUID", "stats"})
+
+
+def _from_npm(raw: Mapping[str, Any]) -> RelayPacket:
+    """A packet written by the npm ``awsLambdaRelay`` helper: QueueUrl, UUID, stats.sqsCount."""
+    queue_url = raw["QueueUrl"]
+    if not isinstance(queue_url, str) or not queue_url:
+        raise InvalidPacketError("QueueUrl must be a non-empty string", field="QueueUrl")
+    mapping_id = raw.get("UUID", "")
+    if not isinstance(mapping_id, str):
+        raise InvalidPacketError("UUID must be a string", field="UUID")
+    stats = _stats_from(raw.get("stats", {}), relays_key="sqsCount")
+    data = {key: value for key, value in raw.items() if key not in _NPM_KEYS}
+    name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+    return RelayPacket(
+        job_id=name,
+        job_type="npm",
+        function_name=str(raw.get("FunctionName", "")) or "unknown",
+        queue_url=queue_url,
+        mapping_id=mapping_id,
+        hop=stats.relays,
+        state=JobState.RELAYING if stats.relays else JobState.QUEUED,
+        data=data,
+        stats=stats,
+    )

@@ -1,0 +1,95 @@
+"""The backend protocols: the few primitives a job needs from AWS.
+
+:mod:`relaystate.lifecycle` holds the logic (names, order, rollback, waiting rules); a backend only
+implements these primitives. :mod:`relaystate.aws` implements them with boto3;
+:class:`relaystate.local.LocalLambda` supplies a backend whose mappings are its own poller registry.
+Every method raises :class:`~relaystate.errors.RelayError` subclasses only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import attrs
+
+__all__ = ["Backend", "MappingInfo", "MappingPort", "QueuePort", "QueueRef"]
+
+
+@attrs.frozen
+class QueueRef:
+    """A queue that exists: its URL and ARN."""
+
+    url: str
+    arn: str
+
+
+@attrs.frozen
+class MappingInfo:
+    """What a backend knows of an event-source mapping."""
+
+    id: str
+    state: str
+    queue_arn: str
+    function_name: str
+
+
+class QueuePort(Protocol):
+    """SQS queue primitives."""
+
+    def create(self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]) -> QueueRef:
+        """Create the queue (idempotent for identical attributes) and return it."""
+
+    def delete(self, url: str) -> None:
+        """Delete the queue; a queue that does not exist is not an error."""
+
+    def describe(self, url: str) -> Mapping[str, str] | None:
+        """The queue's attributes (``QueueArn``, counts...), or ``None`` if it does not exist."""
+
+    def send(self, url: str, body: str, delay_seconds: int = 0) -> str:
+        """Send one message; return its message id."""
+
+    def send_batch(self, url: str, bodies: Sequence[str], delay_seconds: int = 0) -> list[str]:
+        """Send up to 10 messages in one call; return their message ids in order.
+
+        Raises :class:`~relaystate.errors.SendError` naming the entries that failed.
+        """
+
+
+class MappingPort(Protocol):
+    """Lambda event-source-mapping and function primitives."""
+
+    def function_timeout_s(self, function_name: str) -> int:
+        """The function's configured timeout in seconds."""
+
+    def create(
+        self, function_name: str, queue_arn: str, *, batch_size: int, max_concurrency: int | None
+    ) -> MappingInfo:
+        """Create an enabled mapping from the queue to the function."""
+
+    def get(self, mapping_id: str) -> MappingInfo | None:
+        """The mapping's current state, or ``None`` if it does not exist."""
+
+    def delete(self, mapping_id: str) -> None:
+        """Start deleting the mapping; one that does not exist is not an error."""
+
+    def allow_recursion(self, function_name: str) -> None:
+        """Let the function run in a Lambda-SQS-Lambda loop beyond 16 hops."""
+
+
+@attrs.frozen
+class Backend:
+    """The pair of ports a job talks to.
+
+    Example:
+        >>> from relaystate.aws import aws_backend
+        >>> backend = aws_backend(region_name="eu-west-1")  # doctest: +SKIP
+    """
+
+    queues: QueuePort
+    mappings: MappingPort
+    #: How long to wait for a mapping to become Enabled, or to be gone, in seconds.
+    mapping_wait_s: float = 300.0
+    #: First pause between mapping polls; doubles up to ``mapping_poll_max_s``.
+    mapping_poll_s: float = 0.5
+    mapping_poll_max_s: float = 5.0
