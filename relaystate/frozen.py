@@ -34,9 +34,22 @@ class FrozenDict(Mapping[str, Any]):
 
     __slots__ = ("_data", "_hash")
 
-    def __init__(self, data: Mapping[str, Any] = ()) -> None:  # type: ignore[assignment]
-        self._data: dict[str, Any] = dict(data)
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        items = dict(data or {})
+        for key, value in items.items():
+            if not isinstance(key, str):
+                raise InvalidPacketError(f"JSON object keys must be strings, got {key!r}")
+            items[key] = freeze(value, key)
+        self._data: dict[str, Any] = items
         self._hash: int | None = None
+
+    @classmethod
+    def _trusted(cls, items: dict[str, Any]) -> FrozenDict:
+        """Wrap a dict whose values are already frozen (and which nobody else holds)."""
+        new = cls.__new__(cls)
+        new._data = items
+        new._hash = None
+        return new
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -67,7 +80,7 @@ def freeze(value: Any, where: str = "value") -> Any:
     Raises :class:`InvalidPacketError` naming ``where`` (a dotted path) when part of the value is
     not JSON: a non-``str`` key, a set, an object, NaN or infinity.
     """
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | int | str | FrozenDict):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -81,7 +94,7 @@ def freeze(value: Any, where: str = "value") -> Any:
                     f"{where}: JSON object keys must be strings, got {key!r}", field=where
                 )
             items[key] = freeze(item, f"{where}.{key}")
-        return FrozenDict(items)
+        return FrozenDict._trusted(items)
     if isinstance(value, list | tuple):
         return tuple(freeze(item, f"{where}[{i}]") for i, item in enumerate(value))
     raise InvalidPacketError(

@@ -48,7 +48,8 @@ class RelayJob:
             from hop to hop (changes made to it in a hop travel on).
         backend: where the queues and mappings live (default: real AWS, default session).
         job_id: the job's id (default: a new random one).
-        options: any class attribute below, e.g. ``function_name=``, ``max_hops=``.
+        options: a class attribute below, e.g. ``function_name=``, ``max_hops=``; JSON
+            values, carried in the packet so that the worker applies them too.
 
     Example:
         >>> class Count(RelayJob):
@@ -85,7 +86,8 @@ class RelayJob:
     allow_recursion: bool = True
     #: A hop's length when :meth:`handle` gets no Lambda context.
     hop_time_s: float = 60.0
-    #: Makes the budget that decides, unit by unit, whether a hop may go on.
+    #: Makes the budget that decides, unit by unit, whether a hop may go on (a class, or a
+    #: ``functools.partial``; set on the class: it runs on the worker).
     budget: Callable[[], Budget] = AdaptiveBudget
     #: The backend; ``None`` means real AWS through the default boto3 session.
     backend: Backend | None = None
@@ -102,7 +104,6 @@ class RelayJob:
             "max_message_bytes",
             "allow_recursion",
             "hop_time_s",
-            "budget",
         }
     )
     _registry: ClassVar[dict[str, type[RelayJob]]] = {}
@@ -127,6 +128,8 @@ class RelayJob:
             raise ConfigurationError(
                 f"unknown option(s) {sorted(unknown)}; known: {sorted(self._OPTIONS)}"
             )
+        #: Options that travel in the packet, so the worker applies them too.
+        self.options: dict[str, Any] = thaw(freeze(options, "options"))
         for name, value in options.items():
             setattr(self, name, value)
         if backend is not None:
@@ -372,6 +375,7 @@ class RelayJob:
                 shards=len(cursors),
                 cursor=cursor,
                 data=self.data,
+                options={k: v for k, v in self.options.items() if k != "function_name"},
             )
             for i, cursor in enumerate(cursors)
         ]
@@ -507,6 +511,10 @@ class RelayJob:
     def _rebuild(self, packet: RelayPacket, backend: Backend | None) -> None:
         if backend is not None:
             self.backend = backend
+        self.options = thaw(packet.options)
+        for name, value in self.options.items():
+            if name in self._OPTIONS:
+                setattr(self, name, value)
         self.function_name = packet.function_name
         self.job_id = packet.job_id
         self.data = thaw(packet.data)

@@ -73,15 +73,23 @@ def _freeze_cursor(value: JsonValue) -> JsonValue:
     return freeze(value, "cursor")
 
 
-def _freeze_data(value: Mapping[str, Any] | None) -> FrozenDict:
+def _freeze_object(value: Mapping[str, Any] | None, field: str) -> FrozenDict:
     if value is None:
         return FrozenDict()
     if not isinstance(value, Mapping):
         raise InvalidPacketError(
-            f"data must be a JSON object (a dict), got {type(value).__name__}", field="data"
+            f"{field} must be a JSON object (a dict), got {type(value).__name__}", field=field
         )
-    frozen: FrozenDict = freeze(value, "data")
+    frozen: FrozenDict = freeze(value, field)
     return frozen
+
+
+def _freeze_data(value: Mapping[str, Any] | None) -> FrozenDict:
+    return _freeze_object(value, "data")
+
+
+def _freeze_options(value: Mapping[str, Any] | None) -> FrozenDict:
+    return _freeze_object(value, "options")
 
 
 @attrs.frozen(kw_only=True)
@@ -115,6 +123,8 @@ class RelayPacket:
     cursor: JsonValue = attrs.field(default=None, converter=_freeze_cursor)
     data: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_data)
     stats: Stats = attrs.field(factory=Stats)
+    #: Job options given to the starter's constructor (``max_hops``...), applied on the worker.
+    options: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_options)
     #: Why the job failed (``repr`` of the error), set on a FAILED packet.
     error: str = ""
     created_ms: int = attrs.field(factory=_now_ms)
@@ -160,6 +170,7 @@ class RelayPacket:
             "cursor": thaw(self.cursor),
             "data": thaw(self.data),
             "stats": self.stats.to_dict(),
+            **({"options": thaw(self.options)} if self.options else {}),
             **({"error": self.error} if self.error else {}),
             "created_ms": self.created_ms,
             "updated_ms": self.updated_ms,
@@ -258,6 +269,7 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("cursor", "cursor", None),
     ("data", "data", dict),
     ("stats", "stats", dict),
+    ("options", "options", dict),
     ("error", "error", str),
     ("created_ms", "created_ms", int),
     ("updated_ms", "updated_ms", int),

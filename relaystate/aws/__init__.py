@@ -52,6 +52,10 @@ def aws_backend(
         config: botocore config for clients made here (default: standard retries, timeouts).
         client_kwargs: passed to ``session.client`` (e.g. ``region_name``, ``endpoint_url``).
 
+    Raises:
+        ConfigurationError: no region is configured.
+        CredentialsError: the named profile does not exist.
+
     Example:
         >>> backend = aws_backend(region_name="eu-west-1")  # doctest: +SKIP
         >>> job = CopyRows(data={"table": "users"}, backend=backend)  # doctest: +SKIP
@@ -59,12 +63,16 @@ def aws_backend(
     if sqs_client is None or lambda_client is None:
         import boto3
 
-        session = session or boto3.Session()
         config = config or _default_config()
+        # Making a session or client can fail too (no region, unknown profile): map it as well.
+        with map_aws_errors("boto3", "Session"):
+            session = session or boto3.Session()
         if sqs_client is None:
-            sqs_client = session.client("sqs", config=config, **client_kwargs)
+            with map_aws_errors("sqs", "CreateClient"):
+                sqs_client = session.client("sqs", config=config, **client_kwargs)
         if lambda_client is None:
-            lambda_client = session.client("lambda", config=config, **client_kwargs)
+            with map_aws_errors("lambda", "CreateClient"):
+                lambda_client = session.client("lambda", config=config, **client_kwargs)
     return Backend(queues=SqsQueues(sqs_client), mappings=LambdaMappings(lambda_client))
 
 

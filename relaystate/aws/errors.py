@@ -7,16 +7,21 @@ connection or credentials error) never reaches a user.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionError,
-    EndpointConnectionError,
+    CredentialRetrievalError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
+    ParamValidationError,
     PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
 )
 
 from .. import errors as e
@@ -24,13 +29,18 @@ from .. import errors as e
 __all__ = ["ERROR_CODES", "map_aws_errors", "translate"]
 
 #: AWS error code → the RelayError raised for it. SQS codes appear in both their JSON-protocol and
-#: their legacy query-protocol spelling.
+#: their legacy query-protocol spelling: SQS speaks JSON but is "awsQueryCompatible", so botocore
+#: puts the legacy code (from the ``x-amzn-query-error`` header, e.g.
+#: ``AWS.SimpleQueueService.NonExistentQueue``) in ``Error.Code`` and the JSON one
+#: (``QueueDoesNotExist``) in ``Error.QueryErrorCode``; :func:`translate` looks up both.
 ERROR_CODES: dict[str, type[e.AwsError]] = {
     # permissions and credentials
     "AccessDenied": e.PermissionDeniedError,
     "AccessDeniedException": e.PermissionDeniedError,
     "KMS.AccessDeniedException": e.PermissionDeniedError,
+    "KmsAccessDenied": e.PermissionDeniedError,
     "UnrecognizedClientException": e.CredentialsError,
+    "InvalidSignatureException": e.CredentialsError,
     "InvalidClientTokenId": e.CredentialsError,
     "ExpiredToken": e.CredentialsError,
     "ExpiredTokenException": e.CredentialsError,
@@ -65,11 +75,17 @@ ERROR_CODES: dict[str, type[e.AwsError]] = {
     "ValidationException": e.InvalidRequestError,
     "UnsupportedOperation": e.InvalidRequestError,
     "AWS.SimpleQueueService.UnsupportedOperation": e.InvalidRequestError,
+    "InvalidAddress": e.InvalidRequestError,
     "BatchEntryIdsNotDistinct": e.InvalidRequestError,
+    "AWS.SimpleQueueService.BatchEntryIdsNotDistinct": e.InvalidRequestError,
     "TooManyEntriesInBatchRequest": e.InvalidRequestError,
+    "AWS.SimpleQueueService.TooManyEntriesInBatchRequest": e.InvalidRequestError,
     "BatchRequestTooLong": e.InvalidRequestError,
+    "AWS.SimpleQueueService.BatchRequestTooLong": e.InvalidRequestError,
     "EmptyBatchRequest": e.InvalidRequestError,
+    "AWS.SimpleQueueService.EmptyBatchRequest": e.InvalidRequestError,
     "InvalidBatchEntryId": e.InvalidRequestError,
+    "AWS.SimpleQueueService.InvalidBatchEntryId": e.InvalidRequestError,
     # AWS's side
     "ServiceException": e.ServiceUnavailableError,
     "ServiceUnavailable": e.ServiceUnavailableError,
@@ -93,9 +109,36 @@ _ADVICE: dict[type[e.AwsError], str] = {
 }
 
 
+# Where the IAM action is not ``<service>:<operation>``: SQS authorizes its batch calls with the
+# single-message action (there is no ``sqs:SendMessageBatch``), and a CreateQueue that tags the
+# queue also needs ``sqs:TagQueue``.
+_IAM_ACTIONS: dict[tuple[str, str], str] = {
+    ("sqs", "SendMessageBatch"): "sqs:SendMessage",
+    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
+    ("sqs", "CreateQueue"): "sqs:CreateQueue and sqs:TagQueue",
+}
+
+_CREDENTIAL_ERRORS = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    TokenRetrievalError,
+    SSOError,
+    ProfileNotFound,
+)
+
+
 def _iam_action(service: str, operation: str) -> str:
-    prefix = {"sqs": "sqs", "lambda": "lambda"}.get(service, service)
-    return f"{prefix}:{operation}"
+    return _IAM_ACTIONS.get((service, operation), f"{service}:{operation}")
+
+
+def _error_class(error: Mapping[str, object]) -> type[e.AwsError]:
+    for key in ("Code", "QueryErrorCode"):
+        cls = ERROR_CODES.get(str(error.get(key, "")))
+        if cls is not None:
+            return cls
+    return e.AwsError
 
 
 def translate(exc: Exception, *, service: str, operation: str) -> e.RelayError:
@@ -104,7 +147,7 @@ def translate(exc: Exception, *, service: str, operation: str) -> e.RelayError:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
         aws_message = str(error.get("Message", ""))
-        cls = ERROR_CODES.get(code, e.AwsError)
+        cls = _error_class(error)
         advice = _ADVICE[cls].format(action=_iam_action(service, operation))
         return cls(
             f"{service} {operation} failed with {code}: {aws_message} -- {advice}",
@@ -112,19 +155,30 @@ def translate(exc: Exception, *, service: str, operation: str) -> e.RelayError:
             operation=operation,
             code=code,
         )
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+    if isinstance(exc, _CREDENTIAL_ERRORS):
         return e.CredentialsError(
-            f"{service} {operation}: no AWS credentials found -- {_ADVICE[e.CredentialsError]}",
+            f"{service} {operation}: no usable AWS credentials ({exc}) -- "
+            f"{_ADVICE[e.CredentialsError]}",
             service=service,
             operation=operation,
             code=type(exc).__name__,
         )
     if isinstance(exc, NoRegionError):
         return e.ConfigurationError(
-            f"{service} {operation}: no AWS region configured -- set AWS_REGION or pass a "
-            "session/region_name"
+            # botocore reads AWS_DEFAULT_REGION (Lambda sets it); AWS_REGION alone is ignored.
+            f"{service} {operation}: no AWS region configured -- set AWS_DEFAULT_REGION or a "
+            "profile's region, or pass region_name= (or a session that has one)"
         )
-    if isinstance(exc, EndpointConnectionError | ConnectionError):
+    if isinstance(exc, ParamValidationError):
+        return e.InvalidRequestError(
+            f"{service} {operation}: botocore refused a parameter before sending: {exc}",
+            service=service,
+            operation=operation,
+            code=type(exc).__name__,
+        )
+    # ConnectionError covers refused/unreachable endpoints, connect timeouts, TLS and proxy
+    # failures; HTTPClientError read timeouts and connections closed mid-response.
+    if isinstance(exc, ConnectionError | HTTPClientError):
         return e.ServiceUnavailableError(
             f"{service} {operation}: could not reach the endpoint ({exc}) -- "
             f"{_ADVICE[e.ServiceUnavailableError]}",

@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import ResourceNotFoundError, SendError
+from ..errors import ConfigurationError, ResourceNotFoundError, SendError
 from ..ports import QueueRef
 from .errors import map_aws_errors
 
@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 __all__ = ["SqsQueues"]
+
+_MAX_BATCH = 10
 
 
 class SqsQueues:
@@ -68,11 +70,18 @@ class SqsQueues:
         return response["MessageId"]
 
     def send_batch(self, url: str, bodies: Sequence[str], delay_seconds: int = 0) -> list[str]:
-        if len(bodies) > 10:
-            raise ValueError("send_batch takes at most 10 bodies (SQS's limit per call)")
+        if len(bodies) > _MAX_BATCH:
+            raise ConfigurationError(
+                f"send_batch takes at most {_MAX_BATCH} bodies (SQS's limit per call), "
+                f"got {len(bodies)}"
+            )
+        if not bodies:
+            return []  # SQS refuses an empty batch (EmptyBatchRequest)
         pending: dict[str, str] = {str(i): body for i, body in enumerate(bodies)}
         sent: dict[str, str] = {}
-        failed: list[tuple[str, str, str]] = []
+        # Entries AWS blames on the sender fail the same way again: never retried.
+        refused: dict[str, tuple[str, str, str]] = {}
+        last: dict[str, tuple[str, str, str]] = {}
         for attempt in range(self.batch_retries + 1):
             if attempt:
                 time.sleep(min(0.1 * 2**attempt, 2.0))
@@ -85,16 +94,24 @@ class SqsQueues:
             for ok in response.get("Successful", []):
                 sent[ok["Id"]] = ok["MessageId"]
                 pending.pop(ok["Id"], None)
-            failed = [
-                (bad["Id"], bad.get("Code", ""), bad.get("Message", ""))
-                for bad in response.get("Failed", [])
-            ]
-            if not pending or any(bad.get("SenderFault") for bad in response.get("Failed", [])):
+            last = {}
+            for bad in response.get("Failed", []):
+                entry = (bad["Id"], bad.get("Code", ""), bad.get("Message", ""))
+                if bad.get("SenderFault"):
+                    refused[bad["Id"]] = entry
+                    pending.pop(bad["Id"], None)
+                else:
+                    last[bad["Id"]] = entry
+            if not pending:
                 break
-        if pending:
+        failed = sorted(
+            [*refused.values(), *(last.get(i, (i, "", "no result")) for i in pending)],
+            key=lambda entry: int(entry[0]),
+        )
+        if failed:
             detail = "; ".join(f"entry {i}: {code} {msg}" for i, code, msg in failed)
             raise SendError(
-                f"{len(pending)} of {len(bodies)} packets were not sent to {url} ({detail}); "
+                f"{len(failed)} of {len(bodies)} packets were not sent to {url} ({detail}); "
                 "the job's start was rolled back or the hop will be retried",
                 failed=tuple(failed),
             )

@@ -1,0 +1,71 @@
+"""The embedded SQS endpoint: moto's server on 127.0.0.1, a free port, fake credentials."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = ["FAKE_CREDENTIALS", "LOCAL_REGION", "EmbeddedSqs", "sqs_client"]
+
+LOCAL_REGION = "us-east-1"
+#: moto accepts any credentials; these make sure no real ones are ever sent.
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def sqs_client(endpoint_url: str, region_name: str = LOCAL_REGION, **kwargs: Any) -> SQSClient:
+    """A real boto3 SQS client for ``endpoint_url`` with fake credentials (unless given)."""
+    import boto3
+    from botocore.config import Config
+
+    options: dict[str, Any] = {**FAKE_CREDENTIALS, **kwargs}
+    options.setdefault("config", Config(retries={"mode": "standard", "max_attempts": 3}))
+    return boto3.session.Session().client(
+        "sqs", endpoint_url=endpoint_url, region_name=region_name, **options
+    )
+
+
+class EmbeddedSqs:
+    """moto's SQS server in a thread on 127.0.0.1, on a free port.
+
+    Example:
+        >>> with EmbeddedSqs() as sqs:  # doctest: +SKIP
+        ...     client = sqs_client(sqs.endpoint_url)
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the embedded SQS endpoint listens on loopback only")
+        self.host = host
+        self._server: Any = None
+        self.endpoint_url = ""
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        # moto's server logs every request through werkzeug; keep the user's terminal quiet.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        self._server = server
+        self.endpoint_url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        """Stop the server; idempotent."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

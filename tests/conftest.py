@@ -1,0 +1,36 @@
+"""Shared fixtures: a real SQS endpoint (moto's server on 127.0.0.1) and real boto3 clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from relaystate.local.server import EmbeddedSqs, sqs_client
+
+# Nothing in the tests may reach AWS: fake credentials, a region, and no config files.
+for key, value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}.items():
+    os.environ[key] = value
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def sqs_endpoint() -> Iterator[str]:
+    """The URL of one moto SQS server for the whole test session."""
+    with EmbeddedSqs() as server:
+        yield server.endpoint_url
+
+
+@pytest.fixture
+def sqs(sqs_endpoint: str) -> Any:
+    """A real boto3 SQS client on the embedded endpoint."""
+    return sqs_client(sqs_endpoint)

@@ -1,0 +1,74 @@
+"""Unit tests of the job's state machine: every allowed and every refused transition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from relaystate import DONE, InvalidTransitionError, JobState, RelayJob
+from relaystate.states import TRANSITIONS
+from tests.fakes import memory_backend
+
+S = JobState
+
+
+class Noop(RelayJob):
+    function_name = "noop-worker"
+
+    def step(self, cursor: Any) -> Any:
+        return DONE
+
+
+def job_in(state: JobState) -> Noop:
+    backend = memory_backend()
+    started = Noop(backend=backend).start()
+    if state is S.CREATED:
+        return Noop(backend=backend)
+    assert started.packet is not None
+    return Noop.from_packet(started.packet.evolve(state=state), backend=backend)
+
+
+ALLOWED = {(trigger, source): dest for trigger, sources, dest in TRANSITIONS for source in sources}
+PAIRS = [(trigger, state) for trigger, _, _ in TRANSITIONS for state in JobState]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "source"), [pair for pair in PAIRS if pair in ALLOWED], ids=str
+)
+def test_allowed_transition_reaches_its_destination(trigger: str, source: JobState) -> None:
+    job = job_in(source)
+    getattr(job, trigger)()
+    assert ALLOWED[(trigger, source)] == job.state
+
+
+@pytest.mark.parametrize(
+    ("trigger", "source"), [pair for pair in PAIRS if pair not in ALLOWED], ids=str
+)
+def test_refused_transition_raises_and_keeps_the_state(trigger: str, source: JobState) -> None:
+    job = job_in(source)
+    with pytest.raises(InvalidTransitionError) as info:
+        getattr(job, trigger)()
+    assert source == job.state
+    assert (trigger, source.value) == (info.value.trigger, info.value.state)
+
+
+def test_refusal_message_names_the_states_that_allow_the_trigger() -> None:
+    with pytest.raises(InvalidTransitionError, match="'relay' is allowed from running"):
+        job_in(S.CREATED).relay()
+
+
+def test_there_are_no_auto_transitions() -> None:
+    assert not hasattr(job_in(S.CREATED), "to_RUNNING")
+
+
+def test_states_are_the_six_of_the_design() -> None:
+    expected = ["created", "queued", "running", "relaying", "torn_down", "failed"]
+    assert expected == [s.value for s in JobState]
+
+
+def test_a_callback_error_leaves_the_state_unchanged_and_propagates() -> None:
+    job = Noop(backend=memory_backend(), function_name="")
+    with pytest.raises(Exception, match="has no function_name"):
+        job.start()
+    assert S.CREATED == job.state
