@@ -30,6 +30,10 @@ __all__ = ["RelayJob"]
 
 log = logging.getLogger("relaystate")
 
+# Relay-send latencies seen by this process, newest last: a warm Lambda's next hop learns them.
+_send_ms_seen: list[float] = []
+_SEND_SAMPLES = 20
+
 # Room kept in the size guard for the queue URLs and mapping id, unknown before setup.
 _RESOURCE_ALLOWANCE = 3 * 256
 
@@ -86,9 +90,9 @@ class RelayJob:
     allow_recursion: bool = True
     #: A hop's length when :meth:`handle` gets no Lambda context.
     hop_time_s: float = 60.0
-    #: Makes the budget that decides, unit by unit, whether a hop may go on (a class, or a
-    #: ``functools.partial``; set on the class: it runs on the worker).
-    budget: Callable[[], Budget] = AdaptiveBudget
+    #: Makes the budget that decides, unit by unit, whether a hop may go on: called with the
+    #: previous hop's ``timing`` state (a class, or a ``functools.partial``; set it on the class).
+    budget: Callable[[Mapping[str, Any] | None], Budget] = AdaptiveBudget
     #: The backend; ``None`` means real AWS through the default boto3 session.
     backend: Backend | None = None
 
@@ -143,6 +147,7 @@ class RelayJob:
         #: Every shard's first packet after ``start()``.
         self.packets: tuple[RelayPacket, ...] = ()
         self._resume_from: RelayPacket | None = None
+        self._budget: Budget | None = None
         self._attach_machine(JobState.CREATED)
 
     # -- the subclass contract ---------------------------------------------------------------
@@ -242,7 +247,7 @@ class RelayJob:
 
         Example:
             >>> job = CopyRows.resume(dead_letter_body)  # doctest: +SKIP
-            >>> job.state
+            >>> job.state  # doctest: +SKIP
             <JobState.QUEUED: 'queued'>
         """
         packet = _coerce(packet)
@@ -301,7 +306,9 @@ class RelayJob:
         assert self.packet is not None
         self.begin_hop()
         remaining = _remaining_ms(context, self.hop_time_s)
-        budget = self.budget()
+        budget = self._budget = self.budget(thaw(self.packet.timing) or None)
+        if _send_ms_seen:
+            budget.record_send(max(_send_ms_seen))
         budget.start(remaining())
         cursor = self.packet.cursor
         units = 0
@@ -437,6 +444,7 @@ class RelayJob:
         delay = lifecycle.check_delay(event.kwargs.get("delay_seconds", 0))
         stats = attrs.evolve(self.stats, relays=self.stats.relays + 1)
         nxt = self._snapshot(JobState.RELAYING, hop=self.packet.hop + 1, stats=stats)
+        sent_at = time.monotonic()
         lifecycle.send_packets(
             self._backend(),
             nxt.queue_url,
@@ -444,6 +452,9 @@ class RelayJob:
             delay_seconds=delay,
             max_message_bytes=self.max_message_bytes,
         )
+        # The next hop in this process (Lambda reuses warm ones) reserves time for its send.
+        _send_ms_seen.append((time.monotonic() - sent_at) * 1000.0)
+        del _send_ms_seen[:-_SEND_SAMPLES]
         self.stats = stats
         self.packet = nxt
 
@@ -491,6 +502,8 @@ class RelayJob:
     def _snapshot(self, state: JobState, **changes: Any) -> RelayPacket:
         assert self.packet is not None
         changes.setdefault("stats", self.stats)
+        if self._budget is not None:
+            changes.setdefault("timing", self._budget.state())
         return self.packet.evolve(state=state, cursor=self.cursor, data=self.data, **changes)
 
     def _release(self, packet: RelayPacket) -> None:
@@ -523,6 +536,7 @@ class RelayJob:
         self.packet = packet
         self.packets = (packet,)
         self._resume_from = None
+        self._budget = None
         self._attach_machine(packet.state)
 
     def _attach_machine(self, initial: JobState) -> None:

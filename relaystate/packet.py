@@ -88,6 +88,10 @@ def _freeze_data(value: Mapping[str, Any] | None) -> FrozenDict:
     return _freeze_object(value, "data")
 
 
+def _freeze_timing(value: Mapping[str, Any] | None) -> FrozenDict:
+    return _freeze_object(value, "timing")
+
+
 def _freeze_options(value: Mapping[str, Any] | None) -> FrozenDict:
     return _freeze_object(value, "options")
 
@@ -123,6 +127,8 @@ class RelayPacket:
     cursor: JsonValue = attrs.field(default=None, converter=_freeze_cursor)
     data: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_data)
     stats: Stats = attrs.field(factory=Stats)
+    #: What the hop budget learned (unit-time histogram, send latency), for the next hop.
+    timing: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_timing)
     #: Job options given to the starter's constructor (``max_hops``...), applied on the worker.
     options: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_options)
     #: Why the job failed (``repr`` of the error), set on a FAILED packet.
@@ -170,6 +176,7 @@ class RelayPacket:
             "cursor": thaw(self.cursor),
             "data": thaw(self.data),
             "stats": self.stats.to_dict(),
+            **({"timing": thaw(self.timing)} if self.timing else {}),
             **({"options": thaw(self.options)} if self.options else {}),
             **({"error": self.error} if self.error else {}),
             "created_ms": self.created_ms,
@@ -269,6 +276,7 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("cursor", "cursor", None),
     ("data", "data", dict),
     ("stats", "stats", dict),
+    ("timing", "timing", dict),
     ("options", "options", dict),
     ("error", "error", str),
     ("created_ms", "created_ms", int),

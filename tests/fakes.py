@@ -33,9 +33,7 @@ class MemoryQueues:
     def url(self, name: str) -> str:
         return f"https://sqs.test/{ACCOUNT}/{name}"
 
-    def create(
-        self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]
-    ) -> QueueRef:
+    def create(self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]) -> QueueRef:
         self.calls.append(("create", name))
         url = self.url(name)
         self.queues.setdefault(url, FakeQueue(name, dict(attributes), dict(tags)))

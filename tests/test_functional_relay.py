@@ -40,9 +40,7 @@ class Pages(RelayJob):
 
 @pytest.fixture
 def backend(sqs: Any) -> Backend:
-    return Backend(
-        queues=SqsQueues(sqs), mappings=MemoryMappings(timeout_s=1), mapping_poll_s=0.0
-    )
+    return Backend(queues=SqsQueues(sqs), mappings=MemoryMappings(timeout_s=1), mapping_poll_s=0.0)
 
 
 def deliver(sqs: Any, backend: Backend, job_cls: type[RelayJob], max_invocations: int) -> int:
@@ -88,13 +86,13 @@ def test_relay_of_twenty_hops_runs_every_unit_once_and_leaves_nothing(
     sqs: Any, backend: Backend
 ) -> None:
     Pages.done = []
-    job = Pages(data={"to": 700}, backend=backend, queue_prefix="func-relay-").start()
+    job = Pages(data={"to": 1500}, backend=backend, queue_prefix="func-relay-").start()
     assert JobState.QUEUED == job.state
     assert 2 == len(relay_queue_urls(sqs, "func-relay-"))
 
     hops = deliver(sqs, backend, Pages, max_invocations=200)
 
-    assert list(range(700)) == Pages.done  # every unit exactly once, in order
+    assert list(range(1500)) == Pages.done  # every unit exactly once, in order
     assert hops >= 20
     assert [] == relay_queue_urls(sqs, "func-relay-")
     assert isinstance(backend.mappings, MemoryMappings)

@@ -75,7 +75,8 @@ def test_json_round_trip_keeps_every_field() -> None:
 
 def test_json_is_compact_and_carries_the_version() -> None:
     text = packet().to_json()
-    assert ", " not in text and ": " not in text
+    assert ", " not in text
+    assert ": " not in text
     assert 1 == json.loads(text)["v"]
 
 

@@ -1,0 +1,1 @@
+"""relaystate's benchmarks: ``python -m bench [NAME ...]`` prints tables, writes results.md."""

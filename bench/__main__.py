@@ -1,0 +1,49 @@
+"""Run the benchmarks: ``python -m bench [NAME ...]``; print each table, write bench/results.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+NAMES = ["budget", "coldstart"]
+RESULTS = Path(__file__).with_name("results.md")
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no rows)\n"
+    heads = list(rows[0])
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    lines += ["| " + " | ".join(str(row[h]) for h in heads) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*NAMES, []], default=NAMES)
+    args = parser.parse_args(argv)
+    sections = [
+        "# relaystate benchmarks\n",
+        f"Python {platform.python_version()} on {platform.machine()}, "
+        f"{time.strftime('%Y-%m-%d')}. Regenerate with `python -m bench`.\n",
+    ]
+    for name in args.names or NAMES:
+        module = importlib.import_module(f"bench.{name}")
+        started = time.perf_counter()
+        rows = module.run()
+        took = time.perf_counter() - started
+        text = f"## {module.TITLE}\n\n{table(rows)}\n({took:.1f} s)\n"
+        print(text, flush=True)
+        sections.append(text)
+    RESULTS.write_text("\n".join(sections))
+    print(f"wrote {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
