@@ -35,6 +35,7 @@ from .errors import (
 from .job import RelayJob
 from .packet import RelayPacket, Stats
 from .ports import Backend
+from .ratelimit import RateLimit
 from .states import DONE, JobState
 
 __version__ = "0.1.0"
@@ -59,6 +60,7 @@ __all__ = [
     "PacketTooLargeError",
     "PermissionDeniedError",
     "QueueDeletedRecentlyError",
+    "RateLimit",
     "RelayError",
     "RelayJob",
     "RelayPacket",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import attrs
@@ -22,13 +23,18 @@ from .errors import (
 )
 from .frozen import JsonValue, freeze, thaw
 from .machine import build_machine
-from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, Stats
+from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, ShardPackets, Stats
 from .ports import Backend
+from .ratelimit import Limiter, RateLimit
 from .states import DONE, JobState
 
 __all__ = ["RelayJob"]
 
 log = logging.getLogger("relaystate")
+
+# Wall clock and sleep for rate limits (hops run in different Lambdas); tests replace them.
+_wall: Callable[[], float] = time.time
+_sleep: Callable[[float], None] = time.sleep
 
 # Relay-send latencies seen by this process, newest last: a warm Lambda's next hop learns them.
 _send_ms_seen: list[float] = []
@@ -93,6 +99,8 @@ class RelayJob:
     #: Makes the budget that decides, unit by unit, whether a hop may go on: called with the
     #: previous hop's ``timing`` state (a class, or a ``functools.partial``; set it on the class).
     budget: Callable[[Mapping[str, Any] | None], Budget] = AdaptiveBudget
+    #: Limits on the unit rate (one unit = one call of a limited API) that hold across hops.
+    rate_limit: ClassVar[RateLimit | None] = None
     #: The backend; ``None`` means real AWS through the default boto3 session.
     backend: Backend | None = None
 
@@ -144,10 +152,12 @@ class RelayJob:
         self.stats = Stats()
         #: The latest snapshot (shard 0's after a fan-out start); ``None`` before ``start()``.
         self.packet: RelayPacket | None = None
-        #: Every shard's first packet after ``start()``.
-        self.packets: tuple[RelayPacket, ...] = ()
+        #: Every shard's first packet after ``start()`` (made on access: a fan-out of 100,000
+        #: shards keeps only its cursors).
+        self.packets: Sequence[RelayPacket] = ()
         self._resume_from: RelayPacket | None = None
         self._budget: Budget | None = None
+        self._limiter: Limiter | None = None
         self._attach_machine(JobState.CREATED)
 
     # -- the subclass contract ---------------------------------------------------------------
@@ -310,11 +320,27 @@ class RelayJob:
         if _send_ms_seen:
             budget.record_send(max(_send_ms_seen))
         budget.start(remaining())
+        limiter = self._limiter = (
+            self.rate_limit.limiter(thaw(self.packet.rate) or None, self.packet.shards)
+            if self.rate_limit
+            else None
+        )
         cursor = self.packet.cursor
         units = 0
         work_ms = 0.0
         done = False
+        delay = 0
         while units == 0 or budget.should_continue(remaining()):
+            if limiter is not None:
+                wait = limiter.wait_s(_wall())
+                if wait > limiter.limit.max_wait_s:
+                    delay = limiter.delay_for(wait)  # cheaper in the queue than in a Lambda
+                    break
+                if wait > 0:
+                    if units and not budget.should_continue(remaining() - wait * 1000.0):
+                        break
+                    _sleep(wait)
+                limiter.take(_wall())
             before = remaining()
             result = self.step(cursor)
             elapsed = max(before - remaining(), 0.0)
@@ -354,7 +380,7 @@ class RelayJob:
                 )
             )
         else:
-            self.relay()
+            self.relay(delay_seconds=delay)
 
     # -- transition callbacks ----------------------------------------------------------------
 
@@ -373,33 +399,28 @@ class RelayJob:
             raise ConfigurationError(
                 f"{type(self).__name__}.plan() returned no cursors: nothing to start"
             )
-        drafts = [
-            RelayPacket(
-                job_id=self.job_id,
-                job_type=self.type_name(),
-                function_name=self.function_name,
-                shard=i,
-                shards=len(cursors),
-                cursor=cursor,
-                data=self.data,
-                options={k: v for k, v in self.options.items() if k != "function_name"},
-            )
-            for i, cursor in enumerate(cursors)
-        ]
-        for draft in drafts:  # the size guard, before any AWS call
-            draft.check_size(self.max_message_bytes - _RESOURCE_ALLOWANCE)
+        template = RelayPacket(
+            job_id=self.job_id,
+            job_type=self.type_name(),
+            function_name=self.function_name,
+            shards=len(cursors),
+            data=self.data,
+            options={k: v for k, v in self.options.items() if k != "function_name"},
+        )
+        # The size guard, for every shard, before any AWS call.
+        _check_sizes(template, cursors, self.max_message_bytes - _RESOURCE_ALLOWANCE)
         spec = self._spec(
             backend, lifecycle.queue_name_for(self.queue_prefix, self.job_id, self.queue_name)
         )
         with lifecycle.provision(backend, spec) as res:
-            packets = [
-                d.evolve(queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id)
-                for d in drafts
-            ]
+            template = template.evolve(
+                queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id
+            )
+            packets = ShardPackets(template, cursors)
             lifecycle.send_packets(
                 backend, res.queue_url, packets, max_message_bytes=self.max_message_bytes
             )
-        self.packets = tuple(packets)
+        self.packets = packets
         self.packet = packets[0]
         self.cursor = self.packet.cursor
 
@@ -504,6 +525,8 @@ class RelayJob:
         changes.setdefault("stats", self.stats)
         if self._budget is not None:
             changes.setdefault("timing", self._budget.state())
+        if self._limiter is not None:
+            changes.setdefault("rate", self._limiter.state())
         return self.packet.evolve(state=state, cursor=self.cursor, data=self.data, **changes)
 
     def _release(self, packet: RelayPacket) -> None:
@@ -537,6 +560,7 @@ class RelayJob:
         self.packets = (packet,)
         self._resume_from = None
         self._budget = None
+        self._limiter = None
         self._attach_machine(packet.state)
 
     def _attach_machine(self, initial: JobState) -> None:
@@ -579,6 +603,15 @@ def _coerce(packet: RelayPacket | Mapping[str, Any] | str | bytes) -> RelayPacke
     if isinstance(packet, str | bytes):
         return RelayPacket.from_json(packet)
     return RelayPacket.from_dict(packet)
+
+
+def _check_sizes(template: RelayPacket, cursors: Sequence[Any], limit: int) -> None:
+    """Refuse any shard whose packet would exceed ``limit``, without building every packet."""
+    base = template.size_bytes() - len(b"null")
+    for i, cursor in enumerate(cursors):
+        text = json.dumps(thaw(freeze(cursor, f"plan()[{i}]")), separators=(",", ":"))
+        if base + len(text.encode("utf-8")) + len(str(i)) > limit:
+            template.evolve(shard=i, cursor=cursor).check_size(limit)
 
 
 def _shards(planned: Any) -> list[Any]:

@@ -9,6 +9,7 @@ first, and re-raises the error that stopped it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import re
@@ -277,21 +278,29 @@ def send_packets(
     delay_seconds: int = 0,
     max_message_bytes: int = 1_048_576,
 ) -> int:
-    """Send packets, one ``SendMessage`` for one, ``SendMessageBatch`` by tens (and ≤ 1 MiB).
+    """Send packets: one ``SendMessage`` for one, ``SendMessageBatch`` by tens (≤ 1 MiB a call).
 
-    Every packet's size is checked before the first call. Returns how many were sent.
+    Packets are serialized as they are sent, so a fan-out of 100,000 shards never holds more
+    than one batch of message bodies. Each body is size-checked before it is sent (the job
+    checks all of a fan-out before its first call). Returns how many were sent.
     """
     check_delay(delay_seconds)
-    bodies = [packet.check_size(max_message_bytes) for packet in packets]
-    if len(bodies) == 1:
-        backend.queues.send(queue_url, bodies[0], delay_seconds)
+    bodies = (packet.check_size(max_message_bytes) for packet in packets)
+    first = next(bodies, None)
+    if first is None:
+        return 0
+    second = next(bodies, None)
+    if second is None:
+        backend.queues.send(queue_url, first, delay_seconds)
         return 1
-    for chunk in _chunks(bodies, count=10, size=1_048_576):
+    sent = 0
+    for chunk in _chunks(itertools.chain((first, second), bodies), count=10, size=1_048_576):
         backend.queues.send_batch(queue_url, chunk, delay_seconds)
-    return len(bodies)
+        sent += len(chunk)
+    return sent
 
 
-def _chunks(bodies: list[str], *, count: int, size: int) -> Iterator[list[str]]:
+def _chunks(bodies: Iterable[str], *, count: int, size: int) -> Iterator[list[str]]:
     chunk: list[str] = []
     used = 0
     for body in bodies:

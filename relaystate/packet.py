@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import attrs
 
@@ -13,7 +13,7 @@ from .errors import InvalidPacketError, PacketTooLargeError
 from .frozen import FrozenDict, JsonValue, freeze, thaw
 from .states import JobState
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "WIRE_VERSION", "RelayPacket", "Stats"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "WIRE_VERSION", "RelayPacket", "ShardPackets", "Stats"]
 
 #: The wire format this version writes and reads.
 WIRE_VERSION = 1
@@ -92,6 +92,10 @@ def _freeze_timing(value: Mapping[str, Any] | None) -> FrozenDict:
     return _freeze_object(value, "timing")
 
 
+def _freeze_rate(value: Mapping[str, Any] | None) -> FrozenDict:
+    return _freeze_object(value, "rate")
+
+
 def _freeze_options(value: Mapping[str, Any] | None) -> FrozenDict:
     return _freeze_object(value, "options")
 
@@ -129,6 +133,8 @@ class RelayPacket:
     stats: Stats = attrs.field(factory=Stats)
     #: What the hop budget learned (unit-time histogram, send latency), for the next hop.
     timing: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_timing)
+    #: The rate limiter's state (next permit time, quota window and use), for the next hop.
+    rate: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_rate)
     #: Job options given to the starter's constructor (``max_hops``...), applied on the worker.
     options: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_options)
     #: Why the job failed (``repr`` of the error), set on a FAILED packet.
@@ -177,6 +183,7 @@ class RelayPacket:
             "data": thaw(self.data),
             "stats": self.stats.to_dict(),
             **({"timing": thaw(self.timing)} if self.timing else {}),
+            **({"rate": thaw(self.rate)} if self.rate else {}),
             **({"options": thaw(self.options)} if self.options else {}),
             **({"error": self.error} if self.error else {}),
             "created_ms": self.created_ms,
@@ -277,6 +284,7 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("data", "data", dict),
     ("stats", "stats", dict),
     ("timing", "timing", dict),
+    ("rate", "rate", dict),
     ("options", "options", dict),
     ("error", "error", str),
     ("created_ms", "created_ms", int),
@@ -334,3 +342,36 @@ def _from_npm(raw: Mapping[str, Any]) -> RelayPacket:
         data=data,
         stats=stats,
     )
+
+
+class ShardPackets(Sequence[RelayPacket]):
+    """The first packets of a fan-out, made on access from a template and the shards' cursors.
+
+    Holds the cursors only, so 100,000 shards cost their cursors, not 100,000 packets.
+    """
+
+    def __init__(self, template: RelayPacket, cursors: Sequence[Any]) -> None:
+        self.template = template
+        self.cursors = cursors
+
+    def __len__(self) -> int:
+        return len(self.cursors)
+
+    @overload
+    def __getitem__(self, index: int) -> RelayPacket: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RelayPacket]: ...
+    def __getitem__(self, index: int | slice) -> RelayPacket | Sequence[RelayPacket]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return attrs.evolve(
+            self.template, shard=index, shards=len(self), cursor=self.cursors[index]
+        )
+
+    def __iter__(self) -> Iterator[RelayPacket]:
+        for index in range(len(self)):
+            yield self[index]

@@ -406,3 +406,24 @@ def test_missing_function_name_says_where_to_set_it() -> None:
 
     with pytest.raises(ConfigurationError, match="set it on the class or pass function_name="):
         Nameless(backend=new_backend()).start()
+
+
+def test_big_fan_out_streams_its_packets_from_a_lazy_plan(backend: Backend) -> None:
+    class Many(Counter):
+        def plan(self) -> Any:
+            return (i * 10 for i in range(2_000))  # a generator: cursors only
+
+    job = Many(data={"to": 1}, backend=backend).start()
+    assert 200 == sum(1 for call, _ in queues(backend).calls if call == "send_batch")
+    assert 2_000 == len(job.packets)
+    assert (1_999, 19_990) == (job.packets[-1].shard, job.packets[-1].cursor)
+
+
+def test_one_oversize_shard_is_refused_before_any_aws_call(backend: Backend) -> None:
+    class Lopsided(Counter):
+        def plan(self) -> Any:
+            return [0, 1, "x" * 2_000_000, 3]
+
+    with pytest.raises(PacketTooLargeError):
+        Lopsided(data={"to": 1}, backend=backend).start()
+    assert [] == queues(backend).calls
