@@ -1,160 +1,23 @@
-"""In-memory fakes of the backend ports, for unit tests of job logic (no I/O)."""
+"""The in-memory fakes the unit tests use: the ones relaystate ships in relaystate.testing."""
 
-from __future__ import annotations
+from relaystate.testing import (
+    ACCOUNT,
+    FakeClock,
+    FakeContext,
+    MemoryBackend,
+    MemoryMappings,
+    MemoryQueues,
+    memory_backend,
+    sqs_event,
+)
 
-import itertools
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-import attrs
-
-from relaystate.errors import ResourceNotFoundError
-from relaystate.ports import Backend, MappingInfo, QueueRef
-
-ACCOUNT = "123456789012"
-
-
-@attrs.define
-class FakeQueue:
-    name: str
-    attributes: dict[str, str]
-    tags: dict[str, str]
-    messages: list[tuple[str, int]] = attrs.field(factory=list)  # (body, delay)
-
-
-class MemoryQueues:
-    """QueuePort in memory; records every call in ``calls``."""
-
-    def __init__(self) -> None:
-        self.queues: dict[str, FakeQueue] = {}
-        self.calls: list[tuple[str, str]] = []
-        self._ids = itertools.count(1)
-
-    def url(self, name: str) -> str:
-        return f"https://sqs.test/{ACCOUNT}/{name}"
-
-    def create(self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]) -> QueueRef:
-        self.calls.append(("create", name))
-        url = self.url(name)
-        self.queues.setdefault(url, FakeQueue(name, dict(attributes), dict(tags)))
-        return QueueRef(url=url, arn=f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}")
-
-    def delete(self, url: str) -> None:
-        self.calls.append(("delete", url))
-        self.queues.pop(url, None)
-
-    def describe(self, url: str) -> Mapping[str, str] | None:
-        self.calls.append(("describe", url))
-        queue = self.queues.get(url)
-        if queue is None:
-            return None
-        return {
-            **queue.attributes,
-            "QueueArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue.name}",
-            "ApproximateNumberOfMessages": str(len(queue.messages)),
-        }
-
-    def _queue(self, url: str) -> FakeQueue:
-        try:
-            return self.queues[url]
-        except KeyError:
-            raise ResourceNotFoundError(f"no queue {url}", code="QueueDoesNotExist") from None
-
-    def send(self, url: str, body: str, delay_seconds: int = 0) -> str:
-        self.calls.append(("send", url))
-        self._queue(url).messages.append((body, delay_seconds))
-        return f"m-{next(self._ids)}"
-
-    def send_batch(self, url: str, bodies: Sequence[str], delay_seconds: int = 0) -> list[str]:
-        self.calls.append(("send_batch", url))
-        assert len(bodies) <= 10
-        queue = self._queue(url)
-        queue.messages.extend((body, delay_seconds) for body in bodies)
-        return [f"m-{next(self._ids)}" for _ in bodies]
-
-    def pop(self, url: str) -> str:
-        body, _ = self._queue(url).messages.pop(0)
-        return body
-
-
-class MemoryMappings:
-    """MappingPort in memory; mappings are Enabled at once."""
-
-    def __init__(self, timeout_s: int = 60) -> None:
-        self.timeout_s = timeout_s
-        self.mappings: dict[str, MappingInfo] = {}
-        self.recursion: dict[str, str] = {}
-        self.calls: list[tuple[str, str]] = []
-        self._ids = itertools.count(1)
-
-    def function_timeout_s(self, function_name: str) -> int:
-        self.calls.append(("function_timeout_s", function_name))
-        return self.timeout_s
-
-    def create(
-        self, function_name: str, queue_arn: str, *, batch_size: int, max_concurrency: int | None
-    ) -> MappingInfo:
-        self.calls.append(("create", queue_arn))
-        info = MappingInfo(f"map-{next(self._ids)}", "Enabled", queue_arn, function_name)
-        self.mappings[info.id] = info
-        return info
-
-    def get(self, mapping_id: str) -> MappingInfo | None:
-        return self.mappings.get(mapping_id)
-
-    def delete(self, mapping_id: str) -> None:
-        self.calls.append(("delete", mapping_id))
-        self.mappings.pop(mapping_id, None)
-
-    def allow_recursion(self, function_name: str) -> None:
-        self.calls.append(("allow_recursion", function_name))
-        self.recursion[function_name] = "Allow"
-
-
-def memory_backend(timeout_s: int = 60) -> Backend:
-    return Backend(
-        queues=MemoryQueues(),
-        mappings=MemoryMappings(timeout_s),
-        mapping_poll_s=0.0,
-        mapping_wait_s=1.0,
-    )
-
-
-class FakeContext:
-    """A Lambda context whose remaining time runs on a fake clock."""
-
-    def __init__(self, clock: FakeClock, timeout_ms: float) -> None:
-        self.clock = clock
-        self.deadline = clock.now + timeout_ms
-        self.function_name = "worker"
-        self.aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(self.deadline - self.clock.now)
-
-
-@attrs.define
-class FakeClock:
-    now: float = 0.0
-
-    def advance(self, ms: float) -> None:
-        self.now += ms
-
-
-def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"msg-{i}",
-                "receiptHandle": f"rh-{i}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": str(receive_count)},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:us-east-1:{ACCOUNT}:q",
-                "awsRegion": "us-east-1",
-            }
-            for i, body in enumerate(bodies)
-        ]
-    }
+__all__ = [
+    "ACCOUNT",
+    "FakeClock",
+    "FakeContext",
+    "MemoryBackend",
+    "MemoryMappings",
+    "MemoryQueues",
+    "memory_backend",
+    "sqs_event",
+]
