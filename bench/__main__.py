@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-NAMES = ["budget", "coldstart"]
+NAMES = ["budget", "ratelimit", "coldstart"]
 RESULTS = Path(__file__).with_name("results.md")
 
 

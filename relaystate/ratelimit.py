@@ -35,6 +35,8 @@ class RateLimit:
         max_wait_s: the longest wait for a permit inside a hop; a longer one ends the hop and
             relays the packet with a delay (chained in steps of 900 s, SQS's maximum).
         per_shard: in a fan-out, each shard gets ``1 / shards`` of both limits (see README).
+        headroom: pace this share below ``per_second`` (default 2 %), so that clock jitter
+            between the Lambda and the API never tips a call over the limit.
 
     Example:
         >>> class Mailer(RelayJob):  # doctest: +SKIP
@@ -47,11 +49,12 @@ class RateLimit:
     burst: int = attrs.field(default=1, validator=_positive_or_none)
     max_wait_s: float = 2.0
     per_shard: bool = True
+    headroom: float = 0.02
 
     def limiter(self, state: Mapping[str, Any] | None, shards: int = 1) -> Limiter:
         """The limiter for one hop of one shard, from the state its packet carried."""
         share = shards if self.per_shard else 1
-        rate = self.per_second / share if self.per_second else None
+        rate = self.per_second * (1.0 - self.headroom) / share if self.per_second else None
         quota = max(self.per_day // share, 1) if self.per_day else None
         return Limiter(self, rate, quota, state)
 
