@@ -445,6 +445,12 @@ class RelayJob:
 
     def _spec(self, backend: Backend, queue_name: str) -> lifecycle.QueueSpec:
         assert self.function_name
+        if not self.allow_recursion and self.max_hops > 16:
+            log.warning(
+                "relaystate: %s has allow_recursion=False: Lambda will stop the relay after 16 "
+                "invocations and move its packet to the DLQ (resume it from there)",
+                type(self).__name__,
+            )
         timeout = self.function_timeout_s
         if timeout is None:
             timeout = backend.mappings.function_timeout_s(self.function_name)

@@ -25,10 +25,11 @@ from .errors import (
     InvalidQueueNameError,
     MappingTimeoutError,
     RelayError,
+    ResourceConflictError,
     ResourceNotFoundError,
 )
 from .packet import RelayPacket
-from .ports import Backend, MappingInfo
+from .ports import Backend, MappingInfo, QueueRef
 
 __all__ = [
     "MAX_DELAY_S",
@@ -47,7 +48,8 @@ log = logging.getLogger("relaystate")
 MAX_DELAY_S = 900
 MAX_QUEUE_NAME = 80
 MAX_VISIBILITY_S = 43_200
-MAX_RETENTION_S = 1_209_600  # 14 days: dead packets must outlive a long weekend
+MAX_RETENTION_S = 1_209_600  # 14 days (SQS's maximum): for the DLQ
+QUEUE_RETENTION_S = 345_600  # 4 days (SQS's default): a live packet waits at most 900 s
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _DLQ_SUFFIX = "-dlq"
 TAG_PREFIX = "relaystate:"
@@ -170,7 +172,7 @@ def wait_for_mapping(backend: Backend, mapping_id: str, *, enabled: bool) -> Map
             want = "Enabled" if enabled else "deleted"
             state = info.state if info else "gone"
             raise MappingTimeoutError(
-                f"mapping {mapping_id} is still {state!r} after {backend.mapping_wait_s:.0f} s, "
+                f"mapping {mapping_id} is still {state!r} after {backend.mapping_wait_s:g} s, "
                 f"waiting for it to be {want}; check it in the Lambda console, then retry "
                 "(a job's teardown is idempotent)"
             )
@@ -178,30 +180,44 @@ def wait_for_mapping(backend: Backend, mapping_id: str, *, enabled: bool) -> Map
         info = backend.mappings.get(mapping_id)
 
 
-def _create_queues(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -> Resources:
+def _create_dlq(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -> QueueRef:
     dlq = backend.queues.create(
         spec.queue_name + _DLQ_SUFFIX,
         {
+            # AWS: a DLQ should keep messages longer than its source queue does, since a dead
+            # message keeps its original enqueue time.
             "MessageRetentionPeriod": str(MAX_RETENTION_S),
             "SqsManagedSseEnabled": "true",
         },
         spec.tags("dlq"),
     )
     undo.callback(_undo, "delete DLQ", backend.queues.delete, dlq.url)
+    return dlq
+
+
+def _create_queue(
+    backend: Backend, spec: QueueSpec, dlq_arn: str, undo: contextlib.ExitStack
+) -> QueueRef:
     queue = backend.queues.create(
         spec.queue_name,
         {
             "VisibilityTimeout": str(spec.visibility_timeout_s),
-            "MessageRetentionPeriod": str(MAX_RETENTION_S),
+            "MessageRetentionPeriod": str(QUEUE_RETENTION_S),
             "MaximumMessageSize": str(spec.max_message_bytes),
             "SqsManagedSseEnabled": "true",
             "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": spec.max_receive_count}
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
             ),
         },
         spec.tags("queue"),
     )
     undo.callback(_undo, "delete queue", backend.queues.delete, queue.url)
+    return queue
+
+
+def _create_queues(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -> Resources:
+    dlq = _create_dlq(backend, spec, undo)
+    queue = _create_queue(backend, spec, dlq.arn, undo)
     return Resources(queue_url=queue.url, queue_arn=queue.arn, dlq_url=dlq.url, mapping_id="")
 
 
@@ -247,25 +263,40 @@ def provision(backend: Backend, spec: QueueSpec) -> Iterator[Resources]:
 def ensure(backend: Backend, packet: RelayPacket, spec: QueueSpec) -> Resources:
     """Make sure the packet's queue and mapping exist; re-create whichever is gone.
 
-    Used by ``resume``: a packet read from a DLQ may outlive its job's queue and mapping.
+    Used by ``resume``: a packet read from a DLQ may outlive its job's queue and mapping. A
+    queue that still exists is kept as it is (other shards' packets may be in it); a DLQ that
+    still exists is reused by a re-created queue. ``spec.queue_name`` must be a fresh name
+    (SQS blocks a deleted queue's name for 60 s). A failure undoes only what this call made.
     """
     with contextlib.ExitStack() as undo:
         queue = backend.queues.describe(packet.queue_url) if packet.queue_url else None
-        dlq = backend.queues.describe(packet.dlq_url) if packet.dlq_url else None
-        if queue is None or dlq is None:
-            if packet.mapping_id:
-                _detach(backend, packet.mapping_id)
-            res = _create_queues(backend, spec, undo)
+        if queue is not None:
+            res = Resources(packet.queue_url, queue["QueueArn"], packet.dlq_url, "")
+            if packet.dlq_url and backend.queues.describe(packet.dlq_url) is None:
+                log.warning(
+                    "relaystate: the DLQ %s of queue %s is gone; packets that fail for good "
+                    "will stay in the queue until their retention ends",
+                    packet.dlq_url,
+                    packet.queue_url,
+                )
+        else:
+            dlq_attributes = backend.queues.describe(packet.dlq_url) if packet.dlq_url else None
+            if dlq_attributes is not None:
+                dlq = QueueRef(packet.dlq_url, dlq_attributes["QueueArn"])
+            else:
+                dlq = _create_dlq(backend, spec, undo)
+            made = _create_queue(backend, spec, dlq.arn, undo)
+            res = Resources(made.url, made.arn, dlq.url, "")
+        info = backend.mappings.get(packet.mapping_id) if packet.mapping_id else None
+        if info is not None and info.queue_arn not in ("", res.queue_arn):
+            _detach(backend, info.id)  # it feeds a queue that is no longer the job's
+            info = None
+        if info is None:
             mapping_id = _attach(backend, spec, res.queue_arn, undo)
         else:
-            res = Resources(packet.queue_url, queue["QueueArn"], packet.dlq_url, "")
-            info = backend.mappings.get(packet.mapping_id) if packet.mapping_id else None
-            if info is None or info.queue_arn not in ("", res.queue_arn):
-                mapping_id = _attach(backend, spec, res.queue_arn, undo)
-            else:
-                mapping_id = info.id
-                if info.state != "Enabled":
-                    wait_for_mapping(backend, mapping_id, enabled=True)
+            mapping_id = info.id
+            if info.state != "Enabled":
+                wait_for_mapping(backend, mapping_id, enabled=True)
         undo.pop_all()
     return attrs.evolve(res, mapping_id=mapping_id)
 
@@ -315,7 +346,22 @@ def _chunks(bodies: Iterable[str], *, count: int, size: int) -> Iterator[list[st
 
 
 def _detach(backend: Backend, mapping_id: str) -> None:
-    backend.mappings.delete(mapping_id)
+    """Delete the mapping and wait until it is gone.
+
+    A mapping in a transition (Creating, Updating...) refuses deletion with
+    ResourceInUseException; the delete is retried within the mapping wait budget, so that a
+    queue is never deleted under a live mapping.
+    """
+    waits = _backoff(backend)
+    while True:
+        try:
+            backend.mappings.delete(mapping_id)
+            break
+        except ResourceConflictError:
+            pause = next(waits, None)
+            if pause is None:
+                raise
+            time.sleep(pause)
     wait_for_mapping(backend, mapping_id, enabled=False)
 
 

@@ -31,6 +31,7 @@ class MappingInfo:
     id: str
     state: str
     queue_arn: str
+    #: The function's ARN, as ``GetEventSourceMapping`` reports it (``FunctionArn``).
     function_name: str
 
 
