@@ -79,7 +79,9 @@ class CopyRows(RelayJob):
         with connect(self.data["db"]) as db:
             db.execute("CREATE TABLE IF NOT EXISTS relay (hops, relays, units, work_ms)")
             s = self.stats
-            db.execute("INSERT INTO relay VALUES (?, ?, ?, ?)", (s.hops, s.relays, s.units, s.work_ms))
+            db.execute(
+                "INSERT INTO relay VALUES (?, ?, ?, ?)", (s.hops, s.relays, s.units, s.work_ms)
+            )
 
 
 @contextmanager
@@ -112,7 +114,9 @@ class Copied:
     left_over: list[str]  # queues and mappings still there after the job (expect none)
 
 
-def run(rows: int = 10_000, *, timeout_s: float = 2.0, unit_delay_s: float = UNIT_DELAY_S) -> Copied:
+def run(
+    rows: int = 10_000, *, timeout_s: float = 2.0, unit_delay_s: float = UNIT_DELAY_S
+) -> Copied:
     """Generate a table of ``rows`` rows, copy it with :class:`CopyRows`, and check the copy."""
     with tempfile.TemporaryDirectory() as tmp, LocalLambda(timeout_s=timeout_s) as lam:
         db = Path(tmp) / "rows.db"
@@ -126,12 +130,17 @@ def run(rows: int = 10_000, *, timeout_s: float = 2.0, unit_delay_s: float = UNI
             copied, copy_sum = conn.execute("SELECT COUNT(*), SUM(amount) FROM copy").fetchone()
             (source_sum,) = conn.execute("SELECT SUM(amount) FROM source").fetchone()
             hops, relays, units, _ = conn.execute("SELECT * FROM relay").fetchone()
-        return Copied(rows, copied, copy_sum == source_sum, hops, relays, units, left_over(lam))
+        return Copied(
+            rows, copied, copy_sum == source_sum, hops, relays, units, left_over(lam, job)
+        )
 
 
-def left_over(lam: LocalLambda) -> list[str]:
-    """Queues and event-source mappings that still exist on ``lam``."""
-    return lam.left_over()
+def left_over(lam: LocalLambda, job: RelayJob) -> list[str]:
+    """The job's queues and the mappings still there: a finished job leaves none."""
+    assert job.packet is not None  # the job was started
+    name = job.packet.queue_url.rsplit("/", 1)[-1]  # the DLQ's name adds "-dlq"
+    queues = lam.sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
+    return [url.rsplit("/", 1)[-1] for url in queues] + [f"mapping {m.id}" for m in lam.mappings]
 
 
 def main() -> int:
