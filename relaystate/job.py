@@ -81,7 +81,7 @@ class RelayJob:
     queue_prefix: str = "relay-"
     #: A fixed queue name instead of prefix + job id.
     queue_name: str | None = None
-    #: Guard-rail: beyond this many hops the job fails instead of relaying on.
+    #: Guard-rail: a job that has not finished after this many hops fails instead of relaying.
     max_hops: int = 10_000
     #: Deliveries of one packet before SQS moves it to the DLQ.
     max_receive_count: int = 5
@@ -302,9 +302,17 @@ class RelayJob:
                     raise InvalidPacketError("the SQS record has no body text", field="body")
                 job = cls.from_packet(body, backend=backend)
                 job._run_hop(context, _receive_count(record))
-            except Exception:
+            except Exception as exc:
                 log.exception(
-                    "relaystate: hop for message %s failed; it will be delivered again", message_id
+                    "relaystate: hop for message %s failed; it will be delivered again",
+                    message_id,
+                    extra={
+                        "relaystate_hop": {
+                            "message_id": message_id,
+                            "outcome": "error",
+                            "error": f"{type(exc).__name__}: {exc}",
+                        }
+                    },
                 )
                 if isinstance(message_id, str):
                     failures.append({"itemIdentifier": message_id})
@@ -360,27 +368,51 @@ class RelayJob:
             work_ms=old.work_ms + round(work_ms),
             retries=old.retries + max(receive_count - 1, 0),
         )
-        log.info(
-            "relaystate hop: job=%s shard=%d hop=%d units=%d work_ms=%d remaining_ms=%d done=%s",
-            self.job_id,
-            self.packet.shard,
-            self.packet.hop,
-            units,
-            round(work_ms),
-            round(remaining()),
-            done,
-        )
+        hop = self.packet.hop
+        error: HopLimitError | None = None
         if done:
             self.finish()
-        elif self.packet.hop + 1 > self.max_hops:
-            self.fail(
-                error=HopLimitError(
-                    f"job {self.job_id} reached max_hops={self.max_hops} without finishing; "
-                    "raise max_hops if the job really needs more hops, or make units bigger"
-                )
+            outcome = "finished"
+        elif hop + 1 >= self.max_hops:
+            error = HopLimitError(
+                f"job {self.job_id} reached max_hops={self.max_hops} without finishing; "
+                "raise max_hops if the job really needs more hops, or make units bigger"
             )
+            self.fail(error=error)
+            outcome = "failed"
         else:
             self.relay(delay_seconds=delay)
+            outcome = "relayed"
+        left = remaining()
+        self._log_hop(
+            hop=hop,
+            outcome=outcome,
+            units=units,
+            work_ms=round(work_ms),
+            remaining_ms=round(left),
+            utilization=round(work_ms / max(work_ms + left, 1.0), 4),
+            delay_s=delay,
+            error=repr(error) if error else "",
+        )
+
+    def _log_hop(self, **fields: Any) -> None:
+        """One structured line per hop: JSON text, and the same dict as ``record.relaystate_hop``.
+
+        Example of a line: ``relaystate hop {"job_id": "9f...", "shard": 0, "hop": 3,
+        "outcome": "relayed", "units": 120, ...}``.
+        """
+        assert self.packet is not None
+        record = {
+            "job_id": self.job_id,
+            "job_type": self.type_name(),
+            "shard": self.packet.shard,
+            "state": self.state.value,
+            **fields,
+        }
+        level = logging.ERROR if fields.get("outcome") == "failed" else logging.INFO
+        if log.isEnabledFor(level):
+            text = json.dumps(record)
+            log.log(level, "relaystate hop %s", text, extra={"relaystate_hop": record})
 
     # -- transition callbacks ----------------------------------------------------------------
 
@@ -445,7 +477,7 @@ class RelayJob:
 
     def _spec(self, backend: Backend, queue_name: str) -> lifecycle.QueueSpec:
         assert self.function_name
-        if not self.allow_recursion and self.max_hops > 16:
+        if not self.allow_recursion and self.max_hops > 16:  # Lambda's count, 16 invocations
             log.warning(
                 "relaystate: %s has allow_recursion=False: Lambda will stop the relay after 16 "
                 "invocations and move its packet to the DLQ (resume it from there)",
@@ -518,7 +550,6 @@ class RelayJob:
         if failed.shards == 1:
             self._release(failed)
         self.packet = failed
-        log.error("relaystate: job %s shard %d failed: %r", self.job_id, failed.shard, error)
         self.on_failed(error)
 
     def _after_finish(self, event: EventData) -> None:

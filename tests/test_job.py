@@ -303,11 +303,11 @@ def test_redelivered_hop_counts_its_retries(backend: Backend) -> None:
 def test_hop_cap_fails_the_job_parks_the_packet_in_the_dlq_and_calls_on_failed(
     backend: Backend,
 ) -> None:
-    job = Counter(data={"to": 1000}, backend=backend, max_hops=2).start()
+    job = Counter(data={"to": 1000}, backend=backend, max_hops=3).start()
     for _ in range(2):
         run_hop(backend, timeout_ms=1_000)
     assert job.packet is not None
-    result = run_hop(backend, timeout_ms=1_000)  # this hop's successor would be hop 3 > 2
+    result = run_hop(backend, timeout_ms=1_000)  # the third hop: a fourth would pass max_hops
     assert {"batchItemFailures": []} == result
     (error,) = Counter.failed_calls
     assert isinstance(error, HopLimitError)
@@ -315,7 +315,8 @@ def test_hop_cap_fails_the_job_parks_the_packet_in_the_dlq_and_calls_on_failed(
     assert [job.packet.dlq_url] == list(q.queues)  # queue gone, DLQ kept: it holds the packet
     dead = RelayPacket.from_json(q.queues[job.packet.dlq_url].messages[0][0])
     assert JobState.FAILED == dead.state
-    assert "max_hops=2" in dead.error
+    assert "max_hops=3" in dead.error
+    assert 3 == dead.stats.hops
     assert {} == mappings(backend).mappings
 
 
