@@ -11,6 +11,8 @@ The tree::
     ├── PacketTooLargeError (ValueError)     the packet's message would exceed the queue's maximum
     ├── InvalidTransitionError               a trigger fired from a state that does not allow it
     ├── HopLimitError                        the job went past max_hops
+    ├── HopBusyError                         a duplicate delivery of a hop that runs elsewhere
+    ├── LeaseLostError                       (relaystate.ledger) another invocation took over
     ├── MappingTimeoutError (TimeoutError)   a mapping did not reach the state waited for in time
     ├── SendError                            some packets of a batch could not be sent
     └── AwsError                             an AWS call failed; .code, .operation, .service
@@ -32,6 +34,7 @@ __all__ = [
     "AwsError",
     "ConfigurationError",
     "CredentialsError",
+    "HopBusyError",
     "HopLimitError",
     "InvalidDelayError",
     "InvalidEventError",
@@ -127,6 +130,14 @@ class InvalidTransitionError(RelayError):
 
 class HopLimitError(RelayError):
     """The job reached ``max_hops`` without finishing; it was failed instead of looping on."""
+
+
+class HopBusyError(RelayError):
+    """With a ledger: this hop runs in another invocation now (a duplicate delivery).
+
+    The message is left for redelivery; by then the other invocation has finished the hop and
+    the duplicate is acknowledged.
+    """
 
 
 class MappingTimeoutError(RelayError, TimeoutError):

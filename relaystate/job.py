@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -17,11 +18,13 @@ from . import lifecycle
 from .budget import AdaptiveBudget, Budget
 from .errors import (
     ConfigurationError,
+    HopBusyError,
     HopLimitError,
     InvalidEventError,
     InvalidPacketError,
 )
 from .frozen import JsonValue, freeze, thaw
+from .ledger import DynamoDBLedger, JobStatus, LeaseLostError
 from .machine import build_machine
 from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, ShardPackets, Stats
 from .ports import Backend
@@ -40,8 +43,22 @@ _sleep: Callable[[float], None] = time.sleep
 _send_ms_seen: list[float] = []
 _SEND_SAMPLES = 20
 
+# A hop's ledger lease lasts this much beyond the Lambda's remaining time.
+_LEASE_MARGIN_MS = 30_000
+
 # Room kept in the size guard for the queue URLs and mapping id, unknown before setup.
 _RESOURCE_ALLOWANCE = 3 * 256
+
+
+class _either:
+    """A method callable on the class (``job`` is None) or on an instance (``job`` is it)."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, cls: type[Any]) -> Callable[..., Any]:
+        return functools.partial(self.func, cls, obj)
 
 
 class RelayJob:
@@ -99,6 +116,9 @@ class RelayJob:
     #: Makes the budget that decides, unit by unit, whether a hop may go on: called with the
     #: previous hop's ``timing`` state (a class, or a ``functools.partial``; set it on the class).
     budget: Callable[[Mapping[str, Any] | None], Budget] = AdaptiveBudget
+    #: The progress ledger (exactly-once hops, fan-out join): a DynamoDB table name, or a
+    #: :class:`~relaystate.ledger.DynamoDBLedger`; ``None`` runs without one (see README).
+    ledger: str | DynamoDBLedger | None = None
     #: Limits on the unit rate (one unit = one call of a limited API) that hold across hops.
     rate_limit: ClassVar[RateLimit | None] = None
     #: The backend; ``None`` means real AWS through the default boto3 session.
@@ -116,6 +136,7 @@ class RelayJob:
             "max_message_bytes",
             "allow_recursion",
             "hop_time_s",
+            "ledger",
         }
     )
     _registry: ClassVar[dict[str, type[RelayJob]]] = {}
@@ -135,6 +156,8 @@ class RelayJob:
         job_id: str | None = None,
         **options: Any,
     ) -> None:
+        if isinstance(options.get("ledger"), DynamoDBLedger):
+            self.ledger = options.pop("ledger")  # an object: the worker must be given it too
         unknown = set(options) - self._OPTIONS
         if unknown:
             raise ConfigurationError(
@@ -158,6 +181,7 @@ class RelayJob:
         self._resume_from: RelayPacket | None = None
         self._budget: Budget | None = None
         self._limiter: Limiter | None = None
+        self._owner = ""
         self._attach_machine(JobState.CREATED)
 
     # -- the subclass contract ---------------------------------------------------------------
@@ -212,6 +236,40 @@ class RelayJob:
         raise _unbound()
 
     # -- public API ---------------------------------------------------------------------------
+
+    @_either
+    def status(
+        cls: type[RelayJob],
+        job: RelayJob | None,
+        job_id: str | None = None,
+        *,
+        ledger: str | DynamoDBLedger | None = None,
+        backend: Backend | None = None,
+    ) -> JobStatus | None:
+        """The job's state and, per shard, hop, status, stats and cursor -- from the ledger.
+
+        Call it on a job (``job.status()``) or on the class with an id
+        (``CopyRows.status(job_id, ledger="relaystate-ledger")``). ``None``: the ledger does
+        not know the job.
+
+        Raises:
+            ConfigurationError: no ledger is configured or given.
+        """
+        probe = job if job is not None else cls.__new__(cls)
+        if job is None:
+            probe.backend = backend or cls.backend
+            probe.ledger = ledger if ledger is not None else cls.ledger
+        elif ledger is not None:
+            probe.ledger = ledger
+        found = probe._ledger()
+        if found is None:
+            raise ConfigurationError(
+                "status() reads the progress ledger: give the job a ledger (ledger=...)"
+            )
+        the_id = job_id or (job.job_id if job is not None else "")
+        if not the_id:
+            raise ConfigurationError("status() on the class needs the job id")
+        return found.status(the_id)
 
     @classmethod
     def type_name(cls) -> str:
@@ -302,6 +360,10 @@ class RelayJob:
                     raise InvalidPacketError("the SQS record has no body text", field="body")
                 job = cls.from_packet(body, backend=backend)
                 job._run_hop(context, _receive_count(record))
+            except (HopBusyError, LeaseLostError) as exc:
+                log.info("relaystate: message %s: %s", message_id, exc)
+                if isinstance(message_id, str):
+                    failures.append({"itemIdentifier": message_id})
             except Exception as exc:
                 log.exception(
                     "relaystate: hop for message %s failed; it will be delivered again",
@@ -322,8 +384,10 @@ class RelayJob:
 
     def _run_hop(self, context: Any, receive_count: int = 1) -> None:
         assert self.packet is not None
-        self.begin_hop()
         remaining = _remaining_ms(context, self.hop_time_s)
+        if not self._claim(context, remaining()):
+            return
+        self.begin_hop()
         budget = self._budget = self.budget(thaw(self.packet.timing) or None)
         if _send_ms_seen:
             budget.record_send(max(_send_ms_seen))
@@ -414,6 +478,59 @@ class RelayJob:
             text = json.dumps(record)
             log.log(level, "relaystate hop %s", text, extra={"relaystate_hop": record})
 
+    def _claim(self, context: Any, remaining_ms: float) -> bool:
+        """With a ledger, claim this hop; False when the delivery is dealt with without a hop."""
+        ledger = self._ledger()
+        if ledger is None:
+            return True
+        assert self.packet is not None
+        packet = self.packet
+        self._owner = str(getattr(context, "aws_request_id", "") or uuid.uuid4().hex)
+        # The lease outlives the Lambda's own timeout: a holder past it is surely dead.
+        lease_ms = int(max(remaining_ms, 0)) + _LEASE_MARGIN_MS
+        claim = ledger.claim(packet.job_id, packet.shard, packet.hop, self._owner, lease_ms)
+        if claim.outcome == "run":
+            return True
+        if claim.outcome == "busy":
+            raise HopBusyError(
+                f"hop {packet.hop} of job {packet.job_id} shard {packet.shard} is running in "
+                "another invocation (a duplicate delivery); left for redelivery"
+            )
+        if claim.outcome == "resend":
+            # The hop checkpointed, then died before (or while) sending its next packet.
+            if claim.outbox:
+                self._backend().queues.send(packet.queue_url, claim.outbox, 0)
+            ledger.mark_sent(packet.job_id, packet.shard, packet.hop + 1)
+            log.info("relaystate: re-sent the next packet of %s", _where(packet))
+        elif claim.outcome == "teardown":
+            self._ledger_teardown(ledger, claim.owner)
+        else:
+            log.info("relaystate: duplicate delivery of %s acknowledged", _where(packet))
+        return False
+
+    def _ledger(self) -> DynamoDBLedger | None:
+        if self.ledger is None or isinstance(self.ledger, DynamoDBLedger):
+            return self.ledger
+        backend = self._backend()
+        if backend.ledgers is None:
+            raise ConfigurationError(
+                f"ledger={self.ledger!r} but this backend has no ledgers; give the job a "
+                "DynamoDBLedger object instead"
+            )
+        made: DynamoDBLedger = backend.ledgers(self.ledger)
+        self.ledger = made
+        return made
+
+    def _ledger_teardown(self, ledger: DynamoDBLedger, owner: str) -> None:
+        """The join: the shard that ends last releases the job's resources, exactly once."""
+        assert self.packet is not None
+        if not ledger.claim_teardown(self.packet.job_id, owner):
+            return
+        status = ledger.status(self.packet.job_id)
+        self._release(self.packet)
+        ledger.mark_torn_down(self.packet.job_id, failed=bool(status and status.failed))
+        log.info("relaystate: job %s torn down by shard:hop %s", self.packet.job_id, owner)
+
     # -- transition callbacks ----------------------------------------------------------------
 
     def _on_enqueue(self, event: EventData) -> None:
@@ -444,7 +561,15 @@ class RelayJob:
         spec = self._spec(
             backend, lifecycle.queue_name_for(self.queue_prefix, self.job_id, self.queue_name)
         )
+        ledger = self._ledger()
         with lifecycle.provision(backend, spec) as res:
+            if ledger is not None:
+                ledger.open_job(
+                    self.job_id,
+                    shards=len(cursors),
+                    job_type=self.type_name(),
+                    function_name=self.function_name,
+                )
             template = template.evolve(
                 queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id
             )
@@ -461,6 +586,16 @@ class RelayJob:
             self.queue_prefix, f"{self.job_id}-{secrets.token_hex(3)}", None
         )
         res = lifecycle.ensure(backend, packet, self._spec(backend, name))
+        ledger = self._ledger()
+        if ledger is not None:
+            ledger.open_job(
+                packet.job_id,
+                shards=packet.shards,
+                job_type=packet.job_type,
+                function_name=packet.function_name,
+            )
+            if packet.state is JobState.FAILED:
+                ledger.reopen(packet.job_id, packet.shard)
         fresh = packet.evolve(
             queue_url=res.queue_url,
             dlq_url=res.dlq_url,
@@ -503,6 +638,19 @@ class RelayJob:
         delay = lifecycle.check_delay(event.kwargs.get("delay_seconds", 0))
         stats = attrs.evolve(self.stats, relays=self.stats.relays + 1)
         nxt = self._snapshot(JobState.RELAYING, hop=self.packet.hop + 1, stats=stats)
+        ledger = self._ledger()
+        if ledger is not None:
+            # The outbox: the next packet is recorded before it is sent, so a crash between
+            # the two is repaired by the redelivered hop instead of losing the chain.
+            ledger.checkpoint(
+                nxt.job_id,
+                nxt.shard,
+                self.packet.hop,
+                self._owner,
+                outbox=nxt.check_size(self.max_message_bytes),
+                stats=stats.to_dict(),
+                cursor_json=json.dumps(thaw(nxt.cursor)),
+            )
         sent_at = time.monotonic()
         lifecycle.send_packets(
             self._backend(),
@@ -514,27 +662,50 @@ class RelayJob:
         # The next hop in this process (Lambda reuses warm ones) reserves time for its send.
         _send_ms_seen.append((time.monotonic() - sent_at) * 1000.0)
         del _send_ms_seen[:-_SEND_SAMPLES]
+        if ledger is not None:
+            ledger.mark_sent(nxt.job_id, nxt.shard, nxt.hop)
         self.stats = stats
         self.packet = nxt
 
     def _on_finish(self, event: EventData) -> None:
         assert self.packet is not None
         final = self._snapshot(JobState.TORN_DOWN)
-        if final.shards == 1:
+        ledger = self._ledger()
+        if ledger is not None:
+            if self._end_shard(ledger, final):
+                self._ledger_teardown(ledger, f"{final.shard}:{final.hop}")
+        elif final.shards == 1:
             self._release(final)
         else:
             log.info(
                 "relaystate: shard %d of %d of job %s finished; the queue stays until "
-                "job.tear_down() (a shard cannot know whether it is the last)",
+                "job.tear_down() (without a ledger a shard cannot know whether it is the last)",
                 final.shard,
                 final.shards,
                 final.job_id,
             )
         self.packet = final
 
+    def _end_shard(self, ledger: DynamoDBLedger, final: RelayPacket, error: str = "") -> bool:
+        """Count the shard as ended in the ledger; True if it was the last of the job."""
+        assert self.packet is not None
+        return ledger.finish(
+            final.job_id,
+            final.shard,
+            self.packet.hop,
+            self._owner,
+            stats=final.stats.to_dict(),
+            cursor_json=json.dumps(thaw(final.cursor)),
+            failed=bool(error),
+            error=error,
+        )
+
     def _on_tear_down(self, event: EventData) -> None:
         assert self.packet is not None
         self._release(self.packet)
+        ledger = self._ledger()
+        if ledger is not None and ledger.claim_teardown(self.packet.job_id, "tear_down()"):
+            ledger.mark_torn_down(self.packet.job_id)
         self.packet = self.packet.evolve(state=JobState.TORN_DOWN)
 
     def _on_fail(self, event: EventData) -> None:
@@ -547,7 +718,11 @@ class RelayJob:
             lifecycle.send_packets(
                 backend, failed.dlq_url, [failed], max_message_bytes=self.max_message_bytes
             )
-        if failed.shards == 1:
+        ledger = self._ledger()
+        if ledger is not None and self._owner:
+            if self._end_shard(ledger, failed, failed.error or "failed"):
+                self._ledger_teardown(ledger, f"{failed.shard}:{failed.hop}")
+        elif failed.shards == 1:
             self._release(failed)
         self.packet = failed
         self.on_failed(error)
@@ -598,6 +773,7 @@ class RelayJob:
         self._resume_from = None
         self._budget = None
         self._limiter = None
+        self._owner = ""
         self._attach_machine(packet.state)
 
     def _attach_machine(self, initial: JobState) -> None:
@@ -628,6 +804,10 @@ class RelayJob:
     def __repr__(self) -> str:
         hop = self.packet.hop if self.packet else 0
         return f"<{type(self).__name__} {self.job_id} {self.state.value} hop={hop}>"
+
+
+def _where(packet: RelayPacket) -> str:
+    return f"hop {packet.hop} of job {packet.job_id} shard {packet.shard}"
 
 
 def _unbound() -> RuntimeError:

@@ -8,8 +8,8 @@ Every method raises :class:`~relaystate.errors.RelayError` subclasses only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 
@@ -74,6 +74,13 @@ class MappingPort(Protocol):
     def delete(self, mapping_id: str) -> None:
         """Start deleting the mapping; one that does not exist is not an error."""
 
+    def list_for_queue(self, queue_arn: str) -> list[MappingInfo]:
+        """Every mapping whose event source is the queue (``Deleting`` ones too), any function.
+
+        What finds the mappings of a queue when no packet names them (``relaystate ls``,
+        ``reap``, ``cancel``).
+        """
+
     def allow_recursion(self, function_name: str) -> None:
         """Let the function run in a Lambda-SQS-Lambda loop beyond 16 hops."""
 
@@ -89,6 +96,9 @@ class Backend:
 
     queues: QueuePort
     mappings: MappingPort
+    #: Makes the progress ledger for a table name, on the same account/endpoint (or ``None``:
+    #: this backend has no ledger).
+    ledgers: Callable[[str], Any] | None = attrs.field(default=None, eq=False)
     #: How long to wait for a mapping to become Enabled, or to be gone, in seconds.
     mapping_wait_s: float = 300.0
     #: First pause between mapping polls; doubles up to ``mapping_poll_max_s``.

@@ -73,7 +73,15 @@ def aws_backend(
         if lambda_client is None:
             with map_aws_errors("lambda", "CreateClient"):
                 lambda_client = session.client("lambda", config=config, **client_kwargs)
-    return Backend(queues=SqsQueues(sqs_client), mappings=LambdaMappings(lambda_client))
+
+    def ledgers(table_name: str) -> Any:
+        from ..ledger import DynamoDBLedger
+
+        return DynamoDBLedger(table_name, session=session, config=config, **client_kwargs)
+
+    return Backend(
+        queues=SqsQueues(sqs_client), mappings=LambdaMappings(lambda_client), ledgers=ledgers
+    )
 
 
 _default: Backend | None = None

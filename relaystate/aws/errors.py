@@ -64,6 +64,10 @@ ERROR_CODES: dict[str, type[e.AwsError]] = {
     "RequestThrottled": e.ThrottledError,
     "KmsThrottled": e.ThrottledError,
     "OverLimit": e.ThrottledError,
+    "ProvisionedThroughputExceededException": e.ThrottledError,
+    "RequestLimitExceeded": e.ThrottledError,
+    "TransactionConflictException": e.ResourceConflictError,
+    "TransactionInProgressException": e.ResourceConflictError,
     # refused parameters
     "InvalidParameterValueException": e.InvalidRequestError,
     "InvalidParameterValue": e.InvalidRequestError,

@@ -16,6 +16,7 @@ import attrs
 
 from ..aws.sqs import SqsQueues
 from ..errors import ConfigurationError
+from ..ledger import DynamoDBLedger
 from ..ports import Backend
 from . import trace
 from .errors import IdleTimeoutError, LocalLambdaClosedError
@@ -191,9 +192,11 @@ class LocalLambda:
                 on_change=self._wake.set,
                 transition_s=mapping_transition_s,
             )
+            self._ledgers: dict[str, DynamoDBLedger] = {}
             self.backend = Backend(
                 queues=SqsQueues(job_client),
                 mappings=self.mappings,
+                ledgers=self.ledger,
                 mapping_wait_s=10.0,
                 mapping_poll_s=0.01,
                 mapping_poll_max_s=0.1,
@@ -203,6 +206,35 @@ class LocalLambda:
             )
             stack.callback(self._stop_invocations)
             self._cleanup = stack.pop_all()
+
+    def ledger(self, table_name: str = "relaystate-ledger") -> DynamoDBLedger:
+        """A progress ledger in a DynamoDB table of this endpoint, created on first use.
+
+        Jobs name it with ``ledger="<table>"`` (or take the object); their workers here get
+        the same one. Its calls count in :attr:`aws_calls`.
+
+        Example:
+            >>> with LocalLambda() as lam:  # doctest: +SKIP
+            ...     job = CopyRows(data={}, backend=lam.backend, ledger=lam.ledger().table_name)
+        """
+        with self._lock:
+            found = self._ledgers.get(table_name)
+            if found is not None:
+                return found
+            import boto3
+
+            client = boto3.session.Session().client(
+                "dynamodb",
+                endpoint_url=self.endpoint_url,
+                region_name=self.region,
+                aws_access_key_id=FAKE_CREDENTIALS["aws_access_key_id"],
+                aws_secret_access_key=FAKE_CREDENTIALS["aws_secret_access_key"],
+            )
+            trace.install_alive_check(client, "dynamodb", on_call=self._count_aws)
+            ledger = DynamoDBLedger(table_name, client=client)
+            ledger.create_table(wait_s=10.0)
+            self._ledgers[table_name] = ledger
+            return ledger
 
     # -- inspection ----------------------------------------------------------------------------
 

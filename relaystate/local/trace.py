@@ -214,3 +214,13 @@ def install(
     events.register("before-call.sqs", before_call)
     events.register("after-call.sqs.SendMessage", after_send)
     events.register("after-call.sqs.SendMessageBatch", after_send)
+
+
+def install_alive_check(client: Any, service: str, *, on_call: Callable[[str], None]) -> None:
+    """Hook a client of another service (the ledger's DynamoDB): refuse killed callers, count."""
+
+    def before_call(model: Any, **_: Any) -> None:
+        check_alive()
+        on_call(str(model.name))
+
+    client.meta.events.register(f"before-call.{service}", before_call)
