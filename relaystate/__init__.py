@@ -37,6 +37,7 @@ from .job import RelayJob
 from .packet import RelayPacket, Stats
 from .ports import Backend
 from .ratelimit import RateLimit
+from .retry import Retry
 from .states import DONE, JobState
 
 __version__ = "0.1.0"
@@ -68,6 +69,7 @@ __all__ = [
     "RelayPacket",
     "ResourceConflictError",
     "ResourceNotFoundError",
+    "Retry",
     "SendError",
     "ServiceUnavailableError",
     "Stats",

@@ -29,6 +29,7 @@ from .machine import build_machine
 from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, ShardPackets, Stats
 from .ports import Backend
 from .ratelimit import Limiter, RateLimit
+from .retry import Retry
 from .states import DONE, JobState
 
 __all__ = ["RelayJob"]
@@ -119,6 +120,8 @@ class RelayJob:
     #: The progress ledger (exactly-once hops, fan-out join): a DynamoDB table name, or a
     #: :class:`~relaystate.ledger.DynamoDBLedger`; ``None`` runs without one (see README).
     ledger: str | DynamoDBLedger | None = None
+    #: What a hop does when a unit raises (see :class:`~relaystate.retry.Retry`).
+    retry: ClassVar[Retry] = Retry()
     #: Limits on the unit rate (one unit = one call of a limited API) that hold across hops.
     rate_limit: ClassVar[RateLimit | None] = None
     #: The backend; ``None`` means real AWS through the default boto3 session.
@@ -219,8 +222,11 @@ class RelayJob:
         """queued | relaying -> running: a worker rebuilt the job from its packet."""
         raise _unbound()
 
-    def relay(self, *, delay_seconds: int = 0) -> bool:
-        """running -> relaying: send the checkpoint (hop + 1) to the queue."""
+    def relay(self, *, delay_seconds: int = 0, attempt: int = 0) -> bool:
+        """running -> relaying: send the checkpoint (hop + 1) to the queue.
+
+        ``attempt`` counts the hops in a row that ended in a unit error (see :class:`Retry`).
+        """
         raise _unbound()
 
     def finish(self) -> bool:
@@ -402,6 +408,7 @@ class RelayJob:
         work_ms = 0.0
         done = False
         delay = 0
+        unit_error: Exception | None = None
         while units == 0 or budget.should_continue(remaining()):
             if limiter is not None:
                 wait = limiter.wait_s(_wall())
@@ -414,7 +421,11 @@ class RelayJob:
                     _sleep(wait)
                 limiter.take(_wall())
             before = remaining()
-            result = self.step(cursor)
+            try:
+                result = self._step_with_retries(cursor, budget, remaining)
+            except Exception as exc:
+                unit_error = exc
+                break
             elapsed = max(before - remaining(), 0.0)
             budget.record_unit(elapsed)
             units += 1
@@ -423,7 +434,7 @@ class RelayJob:
                 done = True
                 break
             cursor = freeze(result, "cursor")
-        old = self.packet.stats
+        old = self.stats  # the packet's, plus the retries made in this hop
         self.cursor = cursor
         self.stats = attrs.evolve(
             old,
@@ -433,8 +444,19 @@ class RelayJob:
             retries=old.retries + max(receive_count - 1, 0),
         )
         hop = self.packet.hop
-        error: HopLimitError | None = None
-        if done:
+        error: Exception | None = None
+        if unit_error is not None:
+            failed_hops = self.packet.attempt
+            error = unit_error
+            if failed_hops < self.retry.hop_retries:
+                delay = self.retry.hop_delay(failed_hops)
+                self.stats = attrs.evolve(self.stats, retries=self.stats.retries + 1)
+                self.relay(delay_seconds=delay, attempt=failed_hops + 1)
+                outcome = "retrying"
+            else:
+                self.fail(error=unit_error)
+                outcome = "failed"
+        elif done:
             self.finish()
             outcome = "finished"
         elif hop + 1 >= self.max_hops:
@@ -458,6 +480,24 @@ class RelayJob:
             delay_s=delay,
             error=repr(error) if error else "",
         )
+
+    def _step_with_retries(
+        self, cursor: Any, budget: Budget, remaining: Callable[[], float]
+    ) -> Any:
+        """``step(cursor)``, tried again after a jittered pause while the policy and time allow."""
+        tries = 0
+        while True:
+            try:
+                return self.step(cursor)
+            except Exception:
+                tries += 1
+                if tries >= self.retry.attempts:
+                    raise
+                pause = self.retry.pause_s(tries)
+                if not budget.should_continue(remaining() - pause * 1000.0):
+                    raise
+                self.stats = attrs.evolve(self.stats, retries=self.stats.retries + 1)
+                _sleep(pause)
 
     def _log_hop(self, **fields: Any) -> None:
         """One structured line per hop: JSON text, and the same dict as ``record.relaystate_hop``.
@@ -637,7 +677,12 @@ class RelayJob:
         assert self.packet is not None
         delay = lifecycle.check_delay(event.kwargs.get("delay_seconds", 0))
         stats = attrs.evolve(self.stats, relays=self.stats.relays + 1)
-        nxt = self._snapshot(JobState.RELAYING, hop=self.packet.hop + 1, stats=stats)
+        nxt = self._snapshot(
+            JobState.RELAYING,
+            hop=self.packet.hop + 1,
+            stats=stats,
+            attempt=event.kwargs.get("attempt", 0),
+        )
         ledger = self._ledger()
         if ledger is not None:
             # The outbox: the next packet is recorded before it is sent, so a crash between

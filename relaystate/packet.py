@@ -137,6 +137,8 @@ class RelayPacket:
     rate: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_rate)
     #: Job options given to the starter's constructor (``max_hops``...), applied on the worker.
     options: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_options)
+    #: Hops in a row that ended in a unit error (the retry policy's count; 0 after a good hop).
+    attempt: int = attrs.field(default=0, validator=_non_negative)
     #: Why the job failed (``repr`` of the error), set on a FAILED packet.
     error: str = ""
     created_ms: int = attrs.field(factory=_now_ms)
@@ -185,6 +187,7 @@ class RelayPacket:
             **({"timing": thaw(self.timing)} if self.timing else {}),
             **({"rate": thaw(self.rate)} if self.rate else {}),
             **({"options": thaw(self.options)} if self.options else {}),
+            **({"attempt": self.attempt} if self.attempt else {}),
             **({"error": self.error} if self.error else {}),
             "created_ms": self.created_ms,
             "updated_ms": self.updated_ms,
@@ -286,6 +289,7 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("timing", "timing", dict),
     ("rate", "rate", dict),
     ("options", "options", dict),
+    ("attempt", "attempt", int),
     ("error", "error", str),
     ("created_ms", "created_ms", int),
     ("updated_ms", "updated_ms", int),

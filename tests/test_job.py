@@ -18,6 +18,7 @@ from relaystate import (
     PacketTooLargeError,
     RelayJob,
     RelayPacket,
+    Retry,
 )
 from relaystate import job as job_module
 from relaystate.ports import Backend
@@ -235,19 +236,78 @@ def test_every_unit_runs_exactly_once_across_hops_and_the_job_tears_down(
     assert [job.job_id] == Counter.done_calls
 
 
-def test_unit_error_returns_the_record_as_a_batch_item_failure_unchanged(
-    backend: Backend,
-) -> None:
-    class Broken(Counter):
-        def step(self, cursor: Any) -> Any:
-            raise RuntimeError("database down")
+class Flaky(Counter):
+    """Unit 3 raises its first ``fail_times`` tries."""
 
-    job = Broken(data={"to": 5}, backend=backend).start()
+    fail_times: ClassVar[int] = 1
+    tries: ClassVar[int] = 0
+
+    def step(self, cursor: Any) -> Any:
+        if cursor == 3 and Flaky.tries < Flaky.fail_times:
+            Flaky.tries += 1
+            raise RuntimeError("API hiccup")
+        return super().step(cursor)
+
+
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    pauses: list[float] = []
+    monkeypatch.setattr(job_module, "_sleep", pauses.append)
+    Flaky.tries = 0
+    return pauses
+
+
+def test_a_unit_that_fails_once_is_retried_in_the_hop(backend: Backend, slept: list[float]) -> None:
+    Flaky.fail_times = 1
+    Flaky(data={"to": 6}, backend=backend).start()
+    run_hop(backend, timeout_ms=60_000)
+    assert list(range(6)) == Counter.seen
+    assert 1 == len(slept)
+    assert 0 <= slept[0] <= 0.2  # full jitter under the first backoff
+
+
+def test_a_unit_that_keeps_failing_relays_its_progress_with_a_delay(
+    backend: Backend, slept: list[float]
+) -> None:
+    Flaky.fail_times = 100
+    job = Flaky(data={"to": 6}, backend=backend).start()
     assert job.packet is not None
-    body = queues(backend).pop(job.packet.queue_url)
-    result = Broken.handle(sqs_event(body), FakeContext(Counter.clock, 1_000), backend=backend)
-    assert {"batchItemFailures": [{"itemIdentifier": "msg-0"}]} == result
-    assert [] == queues(backend).queues[job.packet.queue_url].messages  # nothing relayed
+    run_hop(backend, timeout_ms=60_000)
+    (body, delay) = queues(backend).queues[job.packet.queue_url].messages[0]
+    nxt = RelayPacket.from_json(body)
+    assert (3, 1, 10) == (nxt.cursor, nxt.attempt, delay)  # units 0-2 kept; unit 3 later
+    assert [0, 1, 2] == Counter.seen
+    assert 3 == nxt.stats.retries  # 2 in the hop, then the relay
+
+
+def test_a_shard_fails_into_the_dlq_when_the_policy_is_spent(
+    backend: Backend, slept: list[float]
+) -> None:
+    Flaky.fail_times = 100
+    job = Flaky(data={"to": 6}, backend=backend).start()
+    assert job.packet is not None
+    delays = []
+    for _ in range(4):  # the first hop, then three delayed retries
+        (_, delay) = queues(backend).queues[job.packet.queue_url].messages[0]
+        delays.append(delay)
+        run_hop(backend, timeout_ms=60_000)
+    assert [0, 10, 20, 40] == delays
+    (error,) = Counter.failed_calls
+    assert "API hiccup" in str(error)
+    dead = RelayPacket.from_json(queues(backend).queues[job.packet.dlq_url].messages[0][0])
+    assert (JobState.FAILED, 3) == (dead.state, dead.cursor)
+    assert "API hiccup" in dead.error
+
+
+def test_no_retry_policy_fails_at_the_first_error(backend: Backend, slept: list[float]) -> None:
+    class Strict(Flaky):
+        retry = Retry(attempts=1, hop_retries=0)
+
+    Flaky.fail_times = 1
+    Strict(data={"to": 6}, backend=backend).start()
+    run_hop(backend, timeout_ms=60_000)
+    assert 1 == len(Counter.failed_calls)
+    assert [] == slept
 
 
 def test_every_record_of_a_batch_is_handled_and_only_bad_ones_fail(backend: Backend) -> None:

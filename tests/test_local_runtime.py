@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from relaystate import DONE, ConfigurationError, RelayError, RelayJob, RelayPacket
+from relaystate import DONE, ConfigurationError, RelayError, RelayJob, RelayPacket, Retry
 from relaystate.budget import AdaptiveBudget
 from relaystate.local import (
     FunctionKilled,
@@ -65,6 +65,7 @@ class Shards(RelayJob):
 class Failing(RelayJob):
     job_type = "test_local_runtime.Failing"
     function_name = "failing-worker"
+    retry = Retry(attempts=1, hop_retries=0)  # fail the shard at the first error
 
     def step(self, cursor: Any) -> Any:
         raise RuntimeError("the unit fails every time")
@@ -148,17 +149,19 @@ def test_fan_out_of_three_shards_runs_each_shard_and_tears_down(lam: LocalLambda
     assert [] == lam.left_over()
 
 
-def test_failing_step_is_redelivered_then_dead_lettered(lam: LocalLambda, sqs: Any) -> None:
+def test_failing_step_fails_the_shard_into_the_dlq(lam: LocalLambda, sqs: Any) -> None:
     lam.deploy(Failing)
     job = Failing(backend=lam.backend, max_receive_count=2).start()
     assert job.packet is not None
 
     lam.run_until_idle(timeout_s=30)
 
-    # RelayJob.handle reports the failed hop in batchItemFailures: a partial batch response.
-    assert ["partial", "partial"] == [i.outcome for i in lam.invocations]
+    # The retry policy is spent at once: the hop fails the shard and parks its packet.
+    assert ["ok"] == [i.outcome for i in lam.invocations]
     dead = sqs.receive_message(QueueUrl=job.packet.dlq_url, MaxNumberOfMessages=10)["Messages"]
-    assert [job.job_id] == [RelayPacket.from_json(m["Body"]).job_id for m in dead]
+    parked = [RelayPacket.from_json(m["Body"]) for m in dead]
+    assert [(job.job_id, "failed")] == [(p.job_id, p.state.value) for p in parked]
+    assert "the unit fails every time" in parked[0].error
 
     sqs.delete_message(QueueUrl=job.packet.dlq_url, ReceiptHandle=dead[0]["ReceiptHandle"])
     job.tear_down()
