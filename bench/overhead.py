@@ -8,18 +8,16 @@ receive -> json -> send -> delete on one queue, as a hand-written relay would.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from relaystate import DONE, RelayJob
 from relaystate.local import LocalLambda, sqs_client
+
+from ._moto import moto_process
 
 HOPS = 150
 ROUNDS = 5
@@ -87,32 +85,6 @@ def raw_hops_per_s(endpoint_url: str, hops: int) -> float:
     took = time.perf_counter() - started
     sqs.delete_queue(QueueUrl=url)
     return hops / took
-
-
-@contextlib.contextmanager
-def moto_process() -> Iterator[str]:
-    """moto's server in its own process on 127.0.0.1, so that it does not compete with the
-    loop under test for the GIL (the embedded server is a thread of the same process)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def run() -> list[dict[str, Any]]:
