@@ -38,6 +38,7 @@ from .packet import RelayPacket, Stats
 from .ports import Backend
 from .ratelimit import RateLimit
 from .retry import Retry
+from .signing import InvalidSignatureError, PacketSigner
 from .states import DONE, JobState
 
 __version__ = "0.1.0"
@@ -57,9 +58,11 @@ __all__ = [
     "InvalidPacketError",
     "InvalidQueueNameError",
     "InvalidRequestError",
+    "InvalidSignatureError",
     "InvalidTransitionError",
     "JobState",
     "MappingTimeoutError",
+    "PacketSigner",
     "PacketTooLargeError",
     "PermissionDeniedError",
     "QueueDeletedRecentlyError",

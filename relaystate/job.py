@@ -30,6 +30,7 @@ from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, ShardPackets, Stats
 from .ports import Backend
 from .ratelimit import Limiter, RateLimit
 from .retry import Retry
+from .signing import PacketSigner
 from .states import DONE, JobState
 
 __all__ = ["RelayJob"]
@@ -120,6 +121,8 @@ class RelayJob:
     #: The progress ledger (exactly-once hops, fan-out join): a DynamoDB table name, or a
     #: :class:`~relaystate.ledger.DynamoDBLedger`; ``None`` runs without one (see README).
     ledger: str | DynamoDBLedger | None = None
+    #: Sign every packet and run only validly signed ones (see :mod:`relaystate.signing`).
+    signer: ClassVar[PacketSigner | None] = None
     #: What a hop does when a unit raises (see :class:`~relaystate.retry.Retry`).
     retry: ClassVar[Retry] = Retry()
     #: Limits on the unit rate (one unit = one call of a limited API) that hold across hops.
@@ -364,7 +367,7 @@ class RelayJob:
                 body = record.get("body")
                 if not isinstance(body, str):
                     raise InvalidPacketError("the SQS record has no body text", field="body")
-                job = cls.from_packet(body, backend=backend)
+                job = cls._from_body(body, backend)
                 job._run_hop(context, _receive_count(record))
             except (HopBusyError, LeaseLostError) as exc:
                 log.info("relaystate: message %s: %s", message_id, exc)
@@ -615,7 +618,11 @@ class RelayJob:
             )
             packets = ShardPackets(template, cursors)
             lifecycle.send_packets(
-                backend, res.queue_url, packets, max_message_bytes=self.max_message_bytes
+                backend,
+                res.queue_url,
+                packets,
+                max_message_bytes=self.max_message_bytes,
+                signer=self.signer,
             )
         self.packets = packets
         self.packet = packets[0]
@@ -644,7 +651,11 @@ class RelayJob:
             error="",
         )
         lifecycle.send_packets(
-            backend, fresh.queue_url, [fresh], max_message_bytes=self.max_message_bytes
+            backend,
+            fresh.queue_url,
+            [fresh],
+            max_message_bytes=self.max_message_bytes,
+            signer=self.signer,
         )
         self.packet = fresh
         self.packets = (fresh,)
@@ -692,7 +703,7 @@ class RelayJob:
                 nxt.shard,
                 self.packet.hop,
                 self._owner,
-                outbox=nxt.check_size(self.max_message_bytes),
+                outbox=nxt.check_size(self.max_message_bytes, self.signer),
                 stats=stats.to_dict(),
                 cursor_json=json.dumps(thaw(nxt.cursor)),
             )
@@ -703,6 +714,7 @@ class RelayJob:
             [nxt],
             delay_seconds=delay,
             max_message_bytes=self.max_message_bytes,
+            signer=self.signer,
         )
         # The next hop in this process (Lambda reuses warm ones) reserves time for its send.
         _send_ms_seen.append((time.monotonic() - sent_at) * 1000.0)
@@ -761,7 +773,11 @@ class RelayJob:
         if failed.dlq_url:
             # Parked where RelayJob.resume can pick it up; the DLQ is kept while it holds it.
             lifecycle.send_packets(
-                backend, failed.dlq_url, [failed], max_message_bytes=self.max_message_bytes
+                backend,
+                failed.dlq_url,
+                [failed],
+                max_message_bytes=self.max_message_bytes,
+                signer=self.signer,
             )
         ledger = self._ledger()
         if ledger is not None and self._owner:
@@ -833,6 +849,19 @@ class RelayJob:
                 "fail": {"after": self._on_fail},
             },
         )
+
+    @classmethod
+    def _from_body(cls, body: str, backend: Backend | None) -> RelayJob:
+        """The job a message body carries, its signature checked when its class signs."""
+        try:
+            raw = json.loads(body)
+        except ValueError as exc:
+            raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
+        packet = RelayPacket.from_dict(raw)
+        target = cls._class_for(packet)
+        if target.signer is not None:
+            target.signer.verify(raw)
+        return target.from_packet(packet, backend=backend)
 
     @classmethod
     def _class_for(cls, packet: RelayPacket) -> type[Self]:

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -30,6 +31,9 @@ from .errors import (
 )
 from .packet import RelayPacket
 from .ports import Backend, MappingInfo, QueueRef
+
+if TYPE_CHECKING:
+    from .signing import PacketSigner
 
 __all__ = [
     "MAX_DELAY_S",
@@ -127,6 +131,26 @@ class QueueSpec:
         }
 
 
+def tls_only_policy(queue_arn: str) -> str:
+    """A queue policy that refuses every request not made over TLS (``aws:SecureTransport``)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sqs:*",
+                    "Resource": queue_arn,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
 def visibility_for(function_timeout_s: int) -> int:
     """AWS: a mapped queue's visibility timeout should be at least 6 x the function timeout."""
     return min(max(6 * function_timeout_s, 30), MAX_VISIBILITY_S)
@@ -192,6 +216,7 @@ def _create_dlq(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -
         spec.tags("dlq"),
     )
     undo.callback(_undo, "delete DLQ", backend.queues.delete, dlq.url)
+    backend.queues.set_attributes(dlq.url, {"Policy": tls_only_policy(dlq.arn)})
     return dlq
 
 
@@ -212,6 +237,7 @@ def _create_queue(
         spec.tags("queue"),
     )
     undo.callback(_undo, "delete queue", backend.queues.delete, queue.url)
+    backend.queues.set_attributes(queue.url, {"Policy": tls_only_policy(queue.arn)})
     return queue
 
 
@@ -308,6 +334,7 @@ def send_packets(
     *,
     delay_seconds: int = 0,
     max_message_bytes: int = 1_048_576,
+    signer: PacketSigner | None = None,
 ) -> int:
     """Send packets: one ``SendMessage`` for one, ``SendMessageBatch`` by tens (≤ 1 MiB a call).
 
@@ -316,7 +343,7 @@ def send_packets(
     checks all of a fan-out before its first call). Returns how many were sent.
     """
     check_delay(delay_seconds)
-    bodies = (packet.check_size(max_message_bytes) for packet in packets)
+    bodies = (packet.check_size(max_message_bytes, signer) for packet in packets)
     first = next(bodies, None)
     if first is None:
         return 0

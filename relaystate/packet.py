@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 
 from .errors import InvalidPacketError, PacketTooLargeError
 from .frozen import FrozenDict, JsonValue, freeze, thaw
 from .states import JobState
+
+if TYPE_CHECKING:
+    from .signing import PacketSigner
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "WIRE_VERSION", "RelayPacket", "ShardPackets", "Stats"]
 
@@ -193,17 +196,25 @@ class RelayPacket:
             "updated_ms": self.updated_ms,
         }
 
-    def to_json(self) -> str:
-        """The packet as compact JSON text: what goes into the SQS message body."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+    def to_json(self, signer: PacketSigner | None = None) -> str:
+        """The packet as compact JSON text: what goes into the SQS message body.
+
+        With a ``signer`` the text carries its HMAC signature (``sig``).
+        """
+        raw = self.to_dict()
+        if signer is not None:
+            raw = signer.sign(raw)
+        return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
 
     def size_bytes(self) -> int:
         """The size of :meth:`to_json` in UTF-8 bytes, as SQS counts it."""
         return len(self.to_json().encode("utf-8"))
 
-    def check_size(self, limit: int = DEFAULT_MAX_MESSAGE_BYTES) -> str:
+    def check_size(
+        self, limit: int = DEFAULT_MAX_MESSAGE_BYTES, signer: PacketSigner | None = None
+    ) -> str:
         """Return :meth:`to_json`, or raise :class:`PacketTooLargeError` if it exceeds ``limit``."""
-        body = self.to_json()
+        body = self.to_json(signer)
         size = len(body.encode("utf-8"))
         if size > limit:
             raise PacketTooLargeError(size, limit)
@@ -224,7 +235,7 @@ class RelayPacket:
             return _from_npm(raw)
         if "v" not in raw:
             raise InvalidPacketError("not a relay packet: no 'v' (wire version) field", field="v")
-        unknown = set(raw) - _WIRE_KEYS
+        unknown = set(raw) - _WIRE_KEYS - {"sig"}  # a signature is checked by the job
         if unknown:
             raise InvalidPacketError(
                 f"unknown field(s) {sorted(unknown)} in a version-{raw['v']!r} packet",

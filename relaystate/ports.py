@@ -41,6 +41,9 @@ class QueuePort(Protocol):
     def create(self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]) -> QueueRef:
         """Create the queue (idempotent for identical attributes) and return it."""
 
+    def set_attributes(self, url: str, attributes: Mapping[str, str]) -> None:
+        """Set queue attributes (e.g. its ``Policy``)."""
+
     def delete(self, url: str) -> None:
         """Delete the queue; a queue that does not exist is not an error."""
 

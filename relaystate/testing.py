@@ -71,6 +71,10 @@ class MemoryQueues:
         self.queues.setdefault(url, FakeQueue(name, dict(attributes), dict(tags)))
         return QueueRef(url=url, arn=f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}")
 
+    def set_attributes(self, url: str, attributes: Mapping[str, str]) -> None:
+        self.calls.append(("set_attributes", url))
+        self._queue(url).attributes.update(attributes)
+
     def delete(self, url: str) -> None:
         self.calls.append(("delete", url))
         self.queues.pop(url, None)
@@ -138,6 +142,10 @@ class MemoryMappings:
     def delete(self, mapping_id: str) -> None:
         self.calls.append(("delete", mapping_id))
         self.mappings.pop(mapping_id, None)
+
+    def list_for_queue(self, queue_arn: str) -> list[MappingInfo]:
+        self.calls.append(("list_for_queue", queue_arn))
+        return [info for info in self.mappings.values() if info.queue_arn == queue_arn]
 
     def allow_recursion(self, function_name: str) -> None:
         self.calls.append(("allow_recursion", function_name))

@@ -37,6 +37,7 @@ from relaystate.lifecycle import (
 )
 from relaystate.packet import RelayPacket
 from relaystate.ports import Backend, MappingInfo, QueueRef
+from relaystate.testing import MemoryMappings
 
 pytestmark = pytest.mark.functional
 
@@ -81,6 +82,10 @@ class RecordingQueues(Failing):
     def create(self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]) -> QueueRef:
         self.record("create", name)
         return self.real.create(name, attributes, tags)
+
+    def set_attributes(self, url: str, attributes: Mapping[str, str]) -> None:
+        self.record("set_attributes", url)
+        self.real.set_attributes(url, attributes)
 
     def delete(self, url: str) -> None:
         self.record("delete", url)
@@ -626,3 +631,27 @@ def test_ensure_recreates_a_mapping_that_is_gone(world: World) -> None:
     expected = (res.queue_url, "Enabled", res.queue_arn)
     info = world.mappings.mappings[again.mapping_id]
     assert expected == (again.queue_url, info.state, info.queue_arn)
+
+
+def test_provisioned_queues_refuse_requests_without_tls(sqs: Any) -> None:
+    backend = Backend(queues=SqsQueues(sqs), mappings=MemoryMappings(), mapping_poll_s=0.0)
+    spec = QueueSpec(
+        job_id="tls",
+        job_type="T",
+        function_name="f",
+        queue_name=f"tls-{uuid.uuid4().hex[:8]}",
+        visibility_timeout_s=60,
+    )
+    with provision(backend, spec) as res:
+        for url in (res.queue_url, res.dlq_url):
+            policy = json.loads(
+                sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"][
+                    "Policy"
+                ]
+            )
+            (statement,) = policy["Statement"]
+            assert ("Deny", "sqs:*") == (statement["Effect"], statement["Action"])
+            assert {"Bool": {"aws:SecureTransport": "false"}} == statement["Condition"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            assert arn["Attributes"]["QueueArn"] == statement["Resource"]
+    release(backend, queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id)

@@ -46,6 +46,10 @@ class SqsQueues:
             ]["QueueArn"]
         return QueueRef(url=url, arn=arn)
 
+    def set_attributes(self, url: str, attributes: Mapping[str, str]) -> None:
+        with map_aws_errors("sqs", "SetQueueAttributes"):
+            self.client.set_queue_attributes(QueueUrl=url, Attributes=cast(Any, dict(attributes)))
+
     def delete(self, url: str) -> None:
         try:
             with map_aws_errors("sqs", "DeleteQueue"):
