@@ -8,8 +8,9 @@ Example:
     ...         return DONE
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .budget import AdaptiveBudget, Budget
-from .compat import get_relay_packet, relay_pass, setup, tear_down
 from .errors import (
     AwsError,
     ConfigurationError,
@@ -21,7 +22,9 @@ from .errors import (
     InvalidPacketError,
     InvalidQueueNameError,
     InvalidRequestError,
+    InvalidSignatureError,
     InvalidTransitionError,
+    LeaseLostError,
     MappingTimeoutError,
     PacketTooLargeError,
     PermissionDeniedError,
@@ -36,10 +39,35 @@ from .errors import (
 from .job import RelayJob
 from .packet import RelayPacket, Stats
 from .ports import Backend
-from .ratelimit import RateLimit
 from .retry import Retry
-from .signing import InvalidSignatureError, PacketSigner
 from .states import DONE, JobState
+
+if TYPE_CHECKING:
+    from .compat import get_relay_packet, relay_pass, setup, tear_down
+    from .ratelimit import RateLimit
+    from .signing import PacketSigner
+
+# Imported on first use: a worker that does not use them does not pay for them at cold start.
+_LAZY = {
+    "get_relay_packet": "compat",
+    "relay_pass": "compat",
+    "setup": "compat",
+    "tear_down": "compat",
+    "RateLimit": "ratelimit",
+    "PacketSigner": "signing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'relaystate' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"relaystate.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
@@ -61,6 +89,7 @@ __all__ = [
     "InvalidSignatureError",
     "InvalidTransitionError",
     "JobState",
+    "LeaseLostError",
     "MappingTimeoutError",
     "PacketSigner",
     "PacketTooLargeError",

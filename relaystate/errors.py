@@ -8,11 +8,12 @@ The tree::
     │   └── InvalidDelayError                DelaySeconds outside 0..900
     ├── InvalidEventError (ValueError)       handle() got something that is not an SQS event
     ├── InvalidPacketError (ValueError)      a message that is not a valid relay packet
+    │   └── InvalidSignatureError            a signed job got an unsigned or forged packet
     ├── PacketTooLargeError (ValueError)     the packet's message would exceed the queue's maximum
     ├── InvalidTransitionError               a trigger fired from a state that does not allow it
     ├── HopLimitError                        the job went past max_hops
     ├── HopBusyError                         a duplicate delivery of a hop that runs elsewhere
-    ├── LeaseLostError                       (relaystate.ledger) another invocation took over
+    ├── LeaseLostError                       another invocation took this hop over (ledger)
     ├── MappingTimeoutError (TimeoutError)   a mapping did not reach the state waited for in time
     ├── SendError                            some packets of a batch could not be sent
     └── AwsError                             an AWS call failed; .code, .operation, .service
@@ -41,7 +42,9 @@ __all__ = [
     "InvalidPacketError",
     "InvalidQueueNameError",
     "InvalidRequestError",
+    "InvalidSignatureError",
     "InvalidTransitionError",
+    "LeaseLostError",
     "MappingTimeoutError",
     "PacketTooLargeError",
     "PermissionDeniedError",
@@ -95,6 +98,10 @@ class InvalidPacketError(RelayError, ValueError):
         self.field = field
 
 
+class InvalidSignatureError(InvalidPacketError):
+    """A packet without a valid signature reached a job that requires one. It is never run."""
+
+
 class PacketTooLargeError(RelayError, ValueError):
     """The packet's message would exceed the queue's maximum message size.
 
@@ -138,6 +145,10 @@ class HopBusyError(RelayError):
     The message is left for redelivery; by then the other invocation has finished the hop and
     the duplicate is acknowledged.
     """
+
+
+class LeaseLostError(RelayError):
+    """Another invocation took this hop over (its ledger lease had expired); this one stops."""
 
 
 class MappingTimeoutError(RelayError, TimeoutError):

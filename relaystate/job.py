@@ -9,7 +9,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 from transitions import EventData
@@ -22,15 +22,18 @@ from .errors import (
     HopLimitError,
     InvalidEventError,
     InvalidPacketError,
+    LeaseLostError,
 )
 from .frozen import JsonValue, freeze, thaw
-from .ledger import DynamoDBLedger, JobStatus, LeaseLostError
 from .machine import build_machine
 from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, ShardPackets, Stats
 from .ports import Backend
-from .ratelimit import Limiter, RateLimit
 from .retry import Retry
-from .signing import PacketSigner
+
+if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
+    from .ledger import DynamoDBLedger, JobStatus
+    from .ratelimit import Limiter, RateLimit
+    from .signing import PacketSigner
 from .states import DONE, JobState
 
 __all__ = ["RelayJob"]
@@ -162,7 +165,7 @@ class RelayJob:
         job_id: str | None = None,
         **options: Any,
     ) -> None:
-        if isinstance(options.get("ledger"), DynamoDBLedger):
+        if options.get("ledger") is not None and not isinstance(options["ledger"], str):
             self.ledger = options.pop("ledger")  # an object: the worker must be given it too
         unknown = set(options) - self._OPTIONS
         if unknown:
@@ -552,7 +555,7 @@ class RelayJob:
         return False
 
     def _ledger(self) -> DynamoDBLedger | None:
-        if self.ledger is None or isinstance(self.ledger, DynamoDBLedger):
+        if self.ledger is None or not isinstance(self.ledger, str):
             return self.ledger
         backend = self._backend()
         if backend.ledgers is None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from .errors import PacketTooLargeError, RelayError
+from .errors import LeaseLostError, PacketTooLargeError, RelayError
 from .states import JobState
 
 if TYPE_CHECKING:
@@ -50,10 +50,6 @@ MAX_OUTBOX_BYTES = 380_000
 FINISHED_TTL_S = 30 * 86_400
 
 ClaimOutcome = Literal["run", "duplicate", "busy", "resend", "teardown"]
-
-
-class LeaseLostError(RelayError):
-    """Another invocation took this hop over (its lease had expired); this one must stop."""
 
 
 @attrs.frozen

@@ -21,15 +21,11 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import ConfigurationError, InvalidPacketError
+from .errors import ConfigurationError, InvalidSignatureError
 
 __all__ = ["InvalidSignatureError", "PacketSigner"]
 
 Keys = tuple[str, Mapping[str, bytes]]  # (current key id, key id -> key)
-
-
-class InvalidSignatureError(InvalidPacketError):
-    """A packet without a valid signature reached a job that requires one. It is never run."""
 
 
 def canonical(packet: Mapping[str, Any]) -> bytes:
