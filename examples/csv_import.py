@@ -124,7 +124,7 @@ def run(
             "lines": lines,
             "unit_delay_s": unit_delay_s,
         }
-        job = ImportCsv(data=data, backend=lam.backend).start()
+        ImportCsv(data=data, backend=lam.backend).start()
         lam.run_until_idle(timeout_s=120)
         totals = json.loads(result.read_text())
         return Imported(
@@ -132,16 +132,8 @@ def run(
             imported=(totals["rows"], totals["cents"]),
             size=path.stat().st_size,
             hops=sum(1 for i in lam.invocations if i.outcome == "ok"),
-            left_over=left_over(lam, job),
+            left_over=lam.left_over(),
         )
-
-
-def left_over(lam: LocalLambda, job: RelayJob) -> list[str]:
-    """The job's queues and the mappings still there: a finished job leaves none."""
-    assert job.packet is not None  # the job was started
-    name = job.packet.queue_url.rsplit("/", 1)[-1]  # the DLQ's name adds "-dlq"
-    queues = lam.sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
-    return [url.rsplit("/", 1)[-1] for url in queues] + [f"mapping {m.id}" for m in lam.mappings]
 
 
 def main() -> int:

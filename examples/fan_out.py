@@ -107,16 +107,8 @@ def run(
             primes=sum(r["primes"] for r in results),
             shards_done=sorted(r["shard"] for r in results),
             hops=sum(r["hops"] for r in results),
-            left_over=left_over(lam, job),
+            left_over=lam.left_over(),
         )
-
-
-def left_over(lam: LocalLambda, job: RelayJob) -> list[str]:
-    """The job's queues and the mappings still there: a finished job leaves none."""
-    assert job.packet is not None  # the job was started
-    name = job.packet.queue_url.rsplit("/", 1)[-1]  # the DLQ's name adds "-dlq"
-    queues = lam.sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
-    return [url.rsplit("/", 1)[-1] for url in queues] + [f"mapping {m.id}" for m in lam.mappings]
 
 
 def main() -> int:

@@ -162,7 +162,7 @@ def run(mails: int = 100, *, timeout_s: float = 2.0) -> Sent:
     """Send ``mails`` mails through a :class:`FakeMailApi` with :class:`SendMails`."""
     with FakeMailApi(LIMIT_PER_S) as api, LocalLambda(timeout_s=timeout_s) as lam:
         lam.deploy(SendMails)
-        job = SendMails(data={"api": api.url, "mails": mails}, backend=lam.backend).start()
+        SendMails(data={"api": api.url, "mails": mails}, backend=lam.backend).start()
         lam.run_until_idle(timeout_s=60 + 2 * mails / LIMIT_PER_S)
         times = api.accepted
         span = times[-1] - times[0] if len(times) > 1 else 0.0
@@ -174,16 +174,8 @@ def run(mails: int = 100, *, timeout_s: float = 2.0) -> Sent:
             busiest_second=api.busiest_second(),
             rate_per_s=(len(times) - 1) / span if span else 0.0,
             hops=sum(1 for i in lam.invocations if i.outcome == "ok"),
-            left_over=left_over(lam, job),
+            left_over=lam.left_over(),
         )
-
-
-def left_over(lam: LocalLambda, job: RelayJob) -> list[str]:
-    """The job's queues and the mappings still there: a finished job leaves none."""
-    assert job.packet is not None  # the job was started
-    name = job.packet.queue_url.rsplit("/", 1)[-1]  # the DLQ's name adds "-dlq"
-    queues = lam.sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
-    return [url.rsplit("/", 1)[-1] for url in queues] + [f"mapping {m.id}" for m in lam.mappings]
 
 
 def main() -> int:

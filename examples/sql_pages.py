@@ -130,17 +130,7 @@ def run(
             copied, copy_sum = conn.execute("SELECT COUNT(*), SUM(amount) FROM copy").fetchone()
             (source_sum,) = conn.execute("SELECT SUM(amount) FROM source").fetchone()
             hops, relays, units, _ = conn.execute("SELECT * FROM relay").fetchone()
-        return Copied(
-            rows, copied, copy_sum == source_sum, hops, relays, units, left_over(lam, job)
-        )
-
-
-def left_over(lam: LocalLambda, job: RelayJob) -> list[str]:
-    """The job's queues and the mappings still there: a finished job leaves none."""
-    assert job.packet is not None  # the job was started
-    name = job.packet.queue_url.rsplit("/", 1)[-1]  # the DLQ's name adds "-dlq"
-    queues = lam.sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
-    return [url.rsplit("/", 1)[-1] for url in queues] + [f"mapping {m.id}" for m in lam.mappings]
+        return Copied(rows, copied, copy_sum == source_sum, hops, relays, units, lam.left_over())
 
 
 def main() -> int:
