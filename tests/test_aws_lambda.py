@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from relaystate.aws import LambdaMappings, SqsQueues
-from relaystate.errors import MappingTimeoutError
+from relaystate.errors import MappingTimeoutError, PermissionDeniedError
 from relaystate.lifecycle import wait_for_mapping
 from relaystate.ports import Backend, MappingInfo
 
@@ -235,3 +235,52 @@ def test_mapping_that_never_gets_enabled_raises_mapping_timeout(client: Any) -> 
     message = str(caught.value)
     expected = (True, True, True)
     assert expected == (MAPPING_ID in message, "'Creating'" in message, "Enabled" in message)
+
+
+def test_list_for_queue_asks_for_the_queues_mappings_page_by_page(
+    stubber: Stubber, mappings: LambdaMappings
+) -> None:
+    other = {**mapping_response("Deleting"), "UUID": "a2f0c3f4-0000-4000-8000-000000000001"}
+    stubber.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [mapping_response("Enabled")], "NextMarker": "page-2"},
+        expected_params={"EventSourceArn": QUEUE_ARN},
+    )
+    stubber.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [other]},
+        expected_params={"EventSourceArn": QUEUE_ARN, "Marker": "page-2"},
+    )
+
+    found = mappings.list_for_queue(QUEUE_ARN)
+
+    assert [
+        MappingInfo(MAPPING_ID, "Enabled", QUEUE_ARN, FUNCTION_ARN),
+        MappingInfo(other["UUID"], "Deleting", QUEUE_ARN, FUNCTION_ARN),
+    ] == found
+
+
+def test_list_for_queue_of_a_queue_without_mappings_is_empty(
+    stubber: Stubber, mappings: LambdaMappings
+) -> None:
+    stubber.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": []},
+        expected_params={"EventSourceArn": QUEUE_ARN},
+    )
+
+    assert [] == mappings.list_for_queue(QUEUE_ARN)
+
+
+def test_list_for_queue_denied_names_the_action_to_allow(
+    stubber: Stubber, mappings: LambdaMappings
+) -> None:
+    stubber.add_client_error(
+        "list_event_source_mappings",
+        service_error_code="AccessDeniedException",
+        http_status_code=403,
+        expected_params={"EventSourceArn": QUEUE_ARN},
+    )
+
+    with pytest.raises(PermissionDeniedError, match="lambda:ListEventSourceMappings"):
+        mappings.list_for_queue(QUEUE_ARN)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from relaystate import DONE, RelayJob, __version__
+from relaystate import DONE, RelayJob, Retry, __version__
 from relaystate.cli import cli
 
 pytestmark = pytest.mark.functional
@@ -35,9 +35,10 @@ class Endless(RelayJob):
 
 
 class Broken(RelayJob):
-    """A job whose every hop fails: its packet ends in the dead-letter queue."""
+    """A job whose every unit fails, retried not at all: FAILED, its packet parked in the DLQ."""
 
     function_name = "broken-worker"
+    retry = Retry(attempts=1, hop_retries=0)
 
     def step(self, cursor: Any) -> Any:
         raise RuntimeError("the database is down")
@@ -128,7 +129,7 @@ def test_a_job_whose_hops_fail_exits_1_and_says_why() -> None:
     result = invoke("run", f"{__name__}:Broken", "--retry-delay", "0")
 
     assert 1 == result.exit_code
-    assert "did not finish (last hop error: RuntimeError: the database is down)" in result.stderr
+    assert "shard 0 failed: RuntimeError('the database is down')" in result.stderr
     assert "-dlq (1 message)" in result.stderr
 
 

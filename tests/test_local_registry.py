@@ -211,3 +211,18 @@ def test_deploy_refuses_what_lambda_would_refuse(
 
     with pytest.raises(ConfigurationError):
         registry.deploy(name, lambda event, context: None, timeout_s=timeout_s, memory_mb=memory_mb)
+
+
+def test_list_for_queue_finds_the_queues_mappings_only() -> None:
+    registry, _, calls = make_registry(transition_s=1.0)
+    info = create(registry)
+    registry.deploy("other", lambda event, context: None, timeout_s=1, memory_mb=128)
+    second = registry.create("other", QUEUE_ARN, batch_size=1, max_concurrency=None)
+    calls.clear()
+
+    found = registry.list_for_queue(QUEUE_ARN)
+
+    assert [info.id, second.id] == [m.id for m in found]
+    assert ["Creating", "Creating"] == [m.state for m in found]
+    assert [] == registry.list_for_queue("arn:aws:sqs:us-east-1:123456789012:relay-other")
+    assert ["ListEventSourceMappings", "ListEventSourceMappings"] == calls

@@ -71,6 +71,16 @@ class LambdaMappings:
         except ResourceNotFoundError:
             pass
 
+    def list_for_queue(self, queue_arn: str) -> list[MappingInfo]:
+        found: list[MappingInfo] = []
+        with map_aws_errors("lambda", "ListEventSourceMappings"):
+            pages = self.client.get_paginator("list_event_source_mappings").paginate(
+                EventSourceArn=queue_arn
+            )
+            for page in pages:
+                found.extend(_info(item) for item in page.get("EventSourceMappings", []))
+        return found
+
     def allow_recursion(self, function_name: str) -> None:
         with map_aws_errors("lambda", "PutFunctionRecursionConfig"):
             self.client.put_function_recursion_config(

@@ -344,6 +344,11 @@ class MappingRegistry:
             entry.mapping = attrs.evolve(entry.mapping, state="Deleting")
         self._on_change()
 
+    def list_for_queue(self, queue_arn: str) -> list[MappingInfo]:
+        """The mappings fed by the queue (``ListEventSourceMappings(EventSourceArn=...)``)."""
+        self._on_call("ListEventSourceMappings")
+        return [_info(m) for m in self.all() if m.queue_arn == queue_arn]
+
     def allow_recursion(self, function_name: str) -> None:
         """Set the function's recursive-loop setting to ``Allow``."""
         self.set_recursive_loop(function_name, "Allow")

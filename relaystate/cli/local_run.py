@@ -1,4 +1,4 @@
-"""The ``relaystate`` command: run relay jobs on the local Lambda runtime, and watch them.
+"""``relaystate demo`` and ``relaystate run``: run relay jobs on the local Lambda runtime.
 
 ::
 
@@ -14,17 +14,12 @@ It imports click and rich (the ``local`` extra); the Lambda path never imports t
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import json
 import logging
 import math
-import os
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,21 +30,18 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
-from .job import RelayJob
-from .local.errors import IdleTimeoutError
+from ..job import RelayJob
+from ..local.errors import IdleTimeoutError
+from .output import Failure, one_line, plural
+from .params import job_class_param, json_object
 
 if TYPE_CHECKING:
-    from .local import LocalLambda
+    from ..local import LocalLambda
 
-__all__ = ["main"]
+__all__ = ["HopLog", "Outcome", "demo", "execute", "report", "run", "summary"]
 
 #: How long ``run_until_idle`` may take before the command gives up (``--max-wait``).
 MAX_WAIT_S = 600.0
-
-
-class Failure(click.ClickException):
-    """The job did not finish cleanly: one line on stderr, exit status 1."""
 
 
 # -- what the workers report ------------------------------------------------------------------
@@ -90,13 +82,13 @@ class HopLog(logging.Handler):
         if record.levelno < logging.WARNING:
             return
         if record.exc_info and record.exc_info[1] is not None and not self.last_error:
-            self.last_error = _one_line(record.exc_info[1])
+            self.last_error = one_line(record.exc_info[1])
         if self.quiet:
             return
         message = record.getMessage()
         line = message.splitlines()[0].removeprefix("relaystate: ") if message else record.name
         if record.exc_info and record.exc_info[1] is not None:
-            line += f" ({_one_line(record.exc_info[1])})"
+            line += f" ({one_line(record.exc_info[1])})"
         style = "red" if record.levelno >= logging.ERROR else "yellow"
         self.console.print(f"[{style}]{record.levelname.lower()}:[/] {line}", markup=True)
 
@@ -163,7 +155,7 @@ class Outcome:
         missing = self.shards - len(self.log.done_shards)
         if missing > 0 and not found:
             why = f" (last hop error: {self.log.last_error})" if self.log.last_error else ""
-            found.append(f"{missing} of {_plural(self.shards, 'shard')} did not finish{why}")
+            found.append(f"{missing} of {plural(self.shards, 'shard')} did not finish{why}")
         if self.left:
             found.append(f"resources left: {', '.join(self.left)}")
         return found
@@ -186,7 +178,7 @@ def execute(
     ``total`` is the number of units expected (for the bar), ``probe`` a live count of units
     done (the hop lines count a hop's units only when it ends).
     """
-    from .local import LocalLambda
+    from ..local import LocalLambda
 
     started = time.perf_counter()
     log = HopLog(console)
@@ -206,7 +198,7 @@ def execute(
             live = _safely(probe, job) if probe is not None else 0
             return max(live, log.units), log.hops
 
-        name = f"{job_class.__name__} ({_plural(outcome.shards, 'shard')})"
+        name = f"{job_class.__name__} ({plural(outcome.shards, 'shard')})"
         try:
             with progress_bar(console, name, total, progress):
                 lam.run_until_idle(timeout_s=max_wait_s)
@@ -233,7 +225,7 @@ def _tear_down(job: RelayJob, lam: LocalLambda, outcome: Outcome) -> None:
         job.tear_down()
         lam.run_until_idle(timeout_s=outcome.timeout_s + 10)  # no mapping left: until they end
     except Exception as exc:
-        outcome.error = outcome.error or f"teardown failed: {_one_line(exc)}"
+        outcome.error = outcome.error or f"teardown failed: {one_line(exc)}"
 
 
 def _collect(outcome: Outcome, lam: LocalLambda) -> None:
@@ -252,7 +244,7 @@ def left_over(lam: LocalLambda, job: RelayJob) -> list[str]:
     process, so other servers' queues show up too. A client of its own, so that looking does
     not count among the job's AWS calls.
     """
-    from .local import sqs_client
+    from ..local import sqs_client
 
     if job.packet is None or not job.packet.queue_url:
         return []
@@ -266,7 +258,7 @@ def left_over(lam: LocalLambda, job: RelayJob) -> list[str]:
             )["Attributes"]
             held = int(attributes.get("ApproximateNumberOfMessages", "0"))
             name = f"queue {url.rsplit('/', 1)[-1]}"
-            found.append(f"{name} ({_plural(held, 'message')})" if held else name)
+            found.append(f"{name} ({plural(held, 'message')})" if held else name)
     finally:
         client.close()
     return found + [f"mapping {m.id} ({m.state})" for m in lam.mappings]
@@ -307,20 +299,11 @@ def progress_bar(
             update()
 
 
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def _safely(probe: Callable[[RelayJob], int], job: RelayJob) -> int:
     try:
         return probe(job)
     except Exception:
         return 0
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 # -- the summary ---------------------------------------------------------------------------------
@@ -335,7 +318,7 @@ def summary(outcome: Outcome) -> Table:
     table.add_column(style="bold")
     table.add_column()
     state = "done" if outcome.ok else "FAILED"
-    finished = f"{len(log.done_shards)} of {_plural(outcome.shards, 'shard')} finished"
+    finished = f"{len(log.done_shards)} of {plural(outcome.shards, 'shard')} finished"
     table.add_row("outcome", f"{state}: {finished}")
     table.add_row("hops", f"{log.hops:,}")
     table.add_row("units", f"{log.units:,}")
@@ -348,7 +331,7 @@ def summary(outcome: Outcome) -> Table:
     table.add_row(
         "Lambda time",
         f"{outcome.duration_ms / 1000:,.1f} s used of {available_ms / 1000:,.1f} s available "
-        f"({_plural(outcome.invocations, 'invocation')} x {outcome.timeout_s:g} s): {share}",
+        f"({plural(outcome.invocations, 'invocation')} x {outcome.timeout_s:g} s): {share}",
     )
     calls = sorted(outcome.aws_calls.items(), key=lambda kv: (-kv[1], kv[0]))
     by_op = ", ".join(f"{op} {n}" for op, n in calls)
@@ -370,90 +353,10 @@ def report(console: Console, outcome: Outcome) -> None:
         raise Failure("; ".join(problems))
 
 
-# -- loading a job class -------------------------------------------------------------------------
-
-
-def load_job_class(spec: str) -> type[RelayJob]:
-    """The :class:`RelayJob` subclass named by ``MODULE:JobClass``, importable from the cwd.
-
-    Raises:
-        click.BadParameter: the spec is malformed, the module or class is missing, or the class
-            is not a RelayJob subclass; the message says which.
-    """
-    module_name, sep, class_name = spec.partition(":")
-    if not sep or not module_name or not class_name:
-        raise click.BadParameter(
-            f"expected MODULE:JobClass, e.g. examples.fan_out:CountPrimes; got {spec!r}"
-        )
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like `python -m`: modules in the current directory
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise click.BadParameter(
-                f"no module named {exc.name!r} (looked in the current directory and the "
-                "installed packages)"
-            ) from None
-        raise click.BadParameter(f"importing {module_name!r} failed: {_one_line(exc)}") from None
-    except Exception as exc:
-        raise click.BadParameter(f"importing {module_name!r} failed: {_one_line(exc)}") from None
-    target = getattr(module, class_name, None)
-    if target is None:
-        found = ", ".join(_job_classes(module)) or "none"
-        raise click.BadParameter(
-            f"module {module_name!r} has no {class_name!r}; RelayJob classes in it: {found}"
-        )
-    if not (inspect.isclass(target) and issubclass(target, RelayJob)) or target is RelayJob:
-        kind = "RelayJob itself" if target is RelayJob else f"a {type(target).__name__}"
-        raise click.BadParameter(f"{spec} is {kind}, not a subclass of relaystate.RelayJob")
-    return target
-
-
-def _job_classes(module: Any) -> list[str]:
-    return sorted(
-        name
-        for name, value in vars(module).items()
-        if inspect.isclass(value) and issubclass(value, RelayJob) and value is not RelayJob
-    )
-
-
-def _job_class_param(ctx: click.Context, param: click.Parameter, value: str) -> type[RelayJob]:
-    return load_job_class(value)
-
-
-def _json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, Any]:
-    try:
-        data = json.loads(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise click.BadParameter(f"must be a JSON object, got {type(data).__name__}")
-    return data
-
-
 # -- the commands ------------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-V", prog_name="relaystate")
-def cli() -> None:
-    """Run long jobs on AWS Lambda as a relay of hops through a private SQS queue.
-
-    Each hop of a job works until its Lambda time is nearly spent, checkpoints (cursor,
-    stats, data) into a packet and sends it to the job's queue, whose event-source mapping
-    invokes the worker again. The commands below run jobs on this machine: a local Lambda
-    runtime stands in for the Lambda service, and an embedded SQS endpoint (moto) on
-    127.0.0.1 for SQS. No AWS account is used.
-
-    \b
-    Start with:
-      relaystate demo                               copy a SQLite table, hop by hop
-      relaystate run examples.fan_out:CountPrimes   run a job class (here: 4 shards)
-    """
-
-
-@cli.command()
+@click.command()
 @click.option(
     "--rows",
     default=10_000,
@@ -517,13 +420,13 @@ def demo(rows: int, timeout: float) -> None:
     report(console, outcome)
 
 
-@cli.command()
-@click.argument("job_class", metavar="MODULE:JobClass", callback=_job_class_param)
+@click.command()
+@click.argument("job_class", metavar="MODULE:JobClass", callback=job_class_param)
 @click.option(
     "--data",
     default="{}",
     show_default=True,
-    callback=_json_object,
+    callback=json_object,
     help="The job's data (self.data), a JSON object.",
 )
 @click.option(
@@ -604,9 +507,4 @@ def _guarded(action: Callable[[], Outcome]) -> Outcome:
     except click.ClickException:
         raise
     except Exception as exc:
-        raise Failure(_one_line(exc)) from exc
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """The console script's entry point."""
-    cli.main(args=list(argv) if argv is not None else None, prog_name="relaystate")
+        raise Failure(one_line(exc)) from exc

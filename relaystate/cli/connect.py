@@ -1,0 +1,133 @@
+"""The AWS options every operating command takes, and the clients they make.
+
+``--region``, ``--profile`` and ``--endpoint-url`` make one boto3 session and its SQS and Lambda
+clients. A caller that runs the command in process may pass a :class:`~relaystate.ports.Backend`
+as click's ``obj`` (``cli.main(obj=lam.backend)``, ``CliRunner().invoke(cli, args,
+obj=lam.backend)``): its mappings port is used instead of Lambda's API. That is how the commands
+see the mappings of a :class:`~relaystate.local.LocalLambda`, which lives in that process only.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+import click
+
+from ..aws import aws_backend, map_aws_errors
+from ..ports import Backend
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = ["AwsTarget", "Connection", "aws_options", "json_option"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@attrs.frozen
+class Connection:
+    """The clients of one command run: SQS for queues and messages, a backend for mappings.
+
+    Example:
+        >>> conn = AwsTarget(region="eu-west-1").connect()  # doctest: +SKIP
+        >>> conn.sqs.list_queues(QueueNamePrefix="relay-")  # doctest: +SKIP
+    """
+
+    sqs: SQSClient
+    backend: Backend
+    region: str
+
+
+@attrs.frozen
+class AwsTarget:
+    """Where the command works: ``--region``, ``--profile``, ``--endpoint-url``.
+
+    Example:
+        >>> AwsTarget(region="eu-west-1").connect()  # doctest: +SKIP
+    """
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+    def connect(self, obj: object = None) -> Connection:
+        """Make the session and clients; ``obj``: a Backend whose mappings to use instead.
+
+        Raises:
+            click.UsageError: no region is configured anywhere.
+            CredentialsError: the profile does not exist.
+        """
+        import boto3
+        from botocore.config import Config
+
+        with map_aws_errors("boto3", "Session"):
+            session = boto3.Session(profile_name=self.profile, region_name=self.region)
+        region = session.region_name
+        if not region:
+            raise click.UsageError(
+                "no AWS region configured: pass --region (or a --profile that has one), or set "
+                "AWS_DEFAULT_REGION"
+            )
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30
+        )
+        with map_aws_errors("sqs", "CreateClient"):
+            sqs = session.client(
+                "sqs", region_name=region, endpoint_url=self.endpoint_url, config=config
+            )
+        if isinstance(obj, Backend):
+            backend = obj
+        else:
+            backend = aws_backend(
+                session=session,
+                sqs_client=sqs,
+                config=config,
+                region_name=region,
+                endpoint_url=self.endpoint_url,
+            )
+        return Connection(sqs=sqs, backend=backend, region=region)
+
+
+def aws_options(func: F) -> F:
+    """Add ``--region``, ``--profile``, ``--endpoint-url``; the command gets ``aws: AwsTarget``.
+
+    Example:
+        >>> @click.command()  # doctest: +SKIP
+        ... @aws_options
+        ... def ls(aws: AwsTarget) -> None: ...
+    """
+
+    @click.option("--region", help="The AWS region  [default: the profile's or AWS_DEFAULT_REGION]")
+    @click.option("--profile", help="The AWS profile to use  [default: the default chain]")
+    @click.option(
+        "--endpoint-url",
+        help="Send SQS and Lambda calls here instead of AWS (e.g. a local moto server).",
+    )
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        region: str | None,
+        profile: str | None,
+        endpoint_url: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        target = AwsTarget(region=region, profile=profile, endpoint_url=endpoint_url)
+        return func(*args, aws=target, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def json_option(func: F) -> F:
+    """Add ``--json``: the command gets ``as_json: bool``.
+
+    Example:
+        >>> @click.command()  # doctest: +SKIP
+        ... @json_option
+        ... def ls(as_json: bool) -> None: ...
+    """
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of text."
+    )(func)

@@ -1,0 +1,130 @@
+"""What the commands print: one-line failures, plurals, ages, JSON, tables."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+
+from ..errors import RelayError
+
+__all__ = [
+    "Failure",
+    "age_text",
+    "console",
+    "guarded",
+    "iso_time",
+    "one_line",
+    "plural",
+    "print_json",
+]
+
+
+class Failure(click.ClickException):
+    """The command could not do its work: one line on stderr, exit status 1.
+
+    Example:
+        >>> raise Failure("no relay queue of job 9f2c in us-east-1")  # doctest: +SKIP
+    """
+
+
+def one_line(exc: BaseException) -> str:
+    """``TypeName: first line of the message``, for a one-line error.
+
+    Example:
+        >>> one_line(ValueError("bad\\nmore"))
+        'ValueError: bad'
+    """
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 packet"``, ``"2 packets"``, with thousands separators.
+
+    Example:
+        >>> plural(1200, "hop")
+        '1,200 hops'
+    """
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def age_text(seconds: float) -> str:
+    """A short, rounded-down age: ``45s``, ``12m``, ``3h 5m``, ``2d 4h``.
+
+    Example:
+        >>> age_text(3 * 86400 + 5 * 3600 + 59)
+        '3d 5h'
+    """
+    s = max(int(seconds), 0)
+    days, s = divmod(s, 86_400)
+    hours, s = divmod(s, 3_600)
+    minutes, s = divmod(s, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m"
+    return f"{s}s"
+
+
+def iso_time(epoch_s: float) -> str:
+    """An epoch time as ISO 8601 UTC, to the second.
+
+    Example:
+        >>> iso_time(0)
+        '1970-01-01T00:00:00Z'
+    """
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as indented JSON on stdout (``--json``).
+
+    Example:
+        >>> print_json({"activity": "idle"})
+        {
+          "activity": "idle"
+        }
+    """
+    click.echo(json.dumps(value, indent=2))
+
+
+def console() -> Console:
+    """A rich console on stdout that keeps long ids whole when the output is not a terminal.
+
+    Example:
+        >>> console().print("[bold]3[/] jobs")  # doctest: +SKIP
+    """
+    return Console(soft_wrap=False, width=None if _is_tty() else 200)
+
+
+def _is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Turn any error but a click error into :class:`Failure`: one line, exit status 1.
+
+    RelayError messages already say what to do; the type name tells which error it was.
+
+    Example:
+        >>> with guarded():  # doctest: +SKIP
+        ...     conn = aws.connect()
+    """
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except RelayError as exc:
+        raise Failure(one_line(exc)) from exc
+    except Exception as exc:
+        raise Failure(f"{one_line(exc)} (unexpected; please report it)") from exc

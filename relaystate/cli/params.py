@@ -1,0 +1,181 @@
+"""Command-line values: job classes by ``MODULE:JobClass``, JSON objects, durations."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import math
+import os
+import re
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..job import RelayJob
+from .output import one_line
+
+__all__ = [
+    "Duration",
+    "import_module",
+    "job_class_param",
+    "json_object",
+    "load_job_class",
+    "queue_prefix",
+]
+
+
+def import_module(module_name: str) -> ModuleType:
+    """Import ``module_name`` as ``python -m`` would: from the cwd or the installed packages.
+
+    Example:
+        >>> import_module("examples.fan_out").__name__  # doctest: +SKIP
+        'examples.fan_out'
+
+    Raises:
+        click.BadParameter: the module is missing or raised on import; the message says which.
+    """
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`: modules in the current directory
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise click.BadParameter(
+                f"no module named {exc.name!r} (looked in the current directory and the "
+                "installed packages)"
+            ) from None
+        raise click.BadParameter(f"importing {module_name!r} failed: {one_line(exc)}") from None
+    except Exception as exc:
+        raise click.BadParameter(f"importing {module_name!r} failed: {one_line(exc)}") from None
+
+
+def load_job_class(spec: str) -> type[RelayJob]:
+    """The :class:`RelayJob` subclass named by ``MODULE:JobClass``, importable from the cwd.
+
+    Example:
+        >>> load_job_class("examples.fan_out:CountPrimes").function_name  # doctest: +SKIP
+        'count-primes-worker'
+
+    Raises:
+        click.BadParameter: the spec is malformed, the module or class is missing, or the class
+            is not a RelayJob subclass; the message says which.
+    """
+    module_name, sep, class_name = spec.partition(":")
+    if not sep or not module_name or not class_name:
+        raise click.BadParameter(
+            f"expected MODULE:JobClass, e.g. examples.fan_out:CountPrimes; got {spec!r}"
+        )
+    module = import_module(module_name)
+    target = getattr(module, class_name, None)
+    if target is None:
+        found = ", ".join(_job_classes(module)) or "none"
+        raise click.BadParameter(
+            f"module {module_name!r} has no {class_name!r}; RelayJob classes in it: {found}"
+        )
+    if not (inspect.isclass(target) and issubclass(target, RelayJob)) or target is RelayJob:
+        kind = "RelayJob itself" if target is RelayJob else f"a {type(target).__name__}"
+        raise click.BadParameter(f"{spec} is {kind}, not a subclass of relaystate.RelayJob")
+    return target
+
+
+def _job_classes(module: Any) -> list[str]:
+    return sorted(
+        name
+        for name, value in vars(module).items()
+        if inspect.isclass(value) and issubclass(value, RelayJob) and value is not RelayJob
+    )
+
+
+def job_class_param(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> type[RelayJob] | None:
+    """A click callback: ``MODULE:JobClass`` -> the class (``None`` stays ``None``).
+
+    Example:
+        >>> @click.option("--job", callback=job_class_param)  # doctest: +SKIP
+    """
+    return None if value is None else load_job_class(value)
+
+
+def json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, Any]:
+    """A click callback: the option's text as a JSON object.
+
+    Example:
+        >>> json_object(None, None, '{"to": 3}')  # type: ignore[arg-type]
+        {'to': 3}
+    """
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+_PREFIX = re.compile(r"[A-Za-z0-9_-]{0,76}")
+
+
+def queue_prefix(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A click callback: a queue-name prefix, ``[A-Za-z0-9_-]``, at most 76 characters.
+
+    Example:
+        >>> queue_prefix(None, None, "relay-")  # type: ignore[arg-type]
+        'relay-'
+    """
+    if not _PREFIX.fullmatch(value):
+        raise click.BadParameter(
+            f"{value!r} is not a queue-name prefix: use up to 76 characters of A-Z, a-z, 0-9, "
+            "'-' and '_' (the jobs' queue_prefix, 'relay-' unless you changed it)"
+        )
+    return value
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+if TYPE_CHECKING:
+    _FloatType = click.ParamType[float]
+else:  # click < 8.4: not generic at run time
+    _FloatType = click.ParamType
+
+
+class Duration(_FloatType):
+    """A duration: ``90s``, ``15m``, ``2h``, ``7d``, ``1w``, ``1h30m``, or plain seconds.
+
+    Example:
+        >>> Duration().convert("1h30m", None, None)
+        5400.0
+    """
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        try:
+            seconds = float(text)
+        except ValueError:
+            pos, seconds = 0, 0.0
+            for match in _PART.finditer(text):
+                if match.start() != pos:
+                    break
+                seconds += float(match.group(1)) * _UNITS[match.group(2)]
+                pos = match.end()
+            if pos != len(text) or not text:
+                self.fail(
+                    f"{value!r} is not a duration: write e.g. 30m, 2h, 7d, 1h30m (s, m, h, d, w) "
+                    "or a number of seconds",
+                    param,
+                    ctx,
+                )
+        if not math.isfinite(seconds) or seconds < 0:
+            self.fail(f"{value!r}: a duration must be a finite number >= 0", param, ctx)
+        return seconds

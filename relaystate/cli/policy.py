@@ -1,0 +1,289 @@
+"""``iam-policy``: least-privilege IAM policies for the roles that run relay jobs.
+
+Only the actions relaystate calls, each on the narrowest resource IAM allows for it:
+
+- queues: ``arn:aws:sqs:REGION:ACCOUNT:PREFIX*`` (every queue a job makes is named so);
+- event-source mappings: ``CreateEventSourceMapping`` has no resource type (``*``), the others
+  act on ``event-source-mapping:*``; all are held to the worker function by the
+  ``lambda:FunctionArn`` condition;
+- the worker function itself, for ``GetFunctionConfiguration`` and
+  ``PutFunctionRecursionConfig``;
+- the ledger table, when there is one.
+
+Never a wildcard action (``sqs:*``); :func:`policies` is what the SAM example's template
+repeats, and the tests check both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import click
+
+from .connect import json_option
+from .output import guarded
+from .params import queue_prefix
+
+__all__ = [
+    "LEDGER_ACTIONS",
+    "OPERATOR_SQS_ACTIONS",
+    "STARTER_SQS_ACTIONS",
+    "WORKER_SQS_ACTIONS",
+    "iam_policy",
+    "policies",
+]
+
+#: What the starter calls: ``start()`` creates, tags and describes queues and sends the first
+#: packets; a failed start (and a fan-out's teardown) deletes them.
+STARTER_SQS_ACTIONS = (
+    "sqs:CreateQueue",
+    "sqs:DeleteQueue",
+    "sqs:GetQueueAttributes",
+    "sqs:SendMessage",
+    "sqs:TagQueue",
+)
+#: What the worker calls: the mapping (with the worker's execution role) receives and deletes;
+#: a hop relays (send), parks a failed packet in the DLQ (send), and tears down.
+WORKER_SQS_ACTIONS = (
+    "sqs:DeleteMessage",
+    "sqs:DeleteQueue",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+)
+#: What the `relaystate` operating commands call besides the starter's actions: list and
+#: read queues (ls, status), read and delete dead letters (resume --from-dlq).
+OPERATOR_SQS_ACTIONS = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:CreateQueue",
+    "sqs:DeleteMessage",
+    "sqs:DeleteQueue",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:ListQueueTags",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+    "sqs:TagQueue",
+)
+#: The progress ledger's item operations (its transactions need the per-item actions).
+LEDGER_ACTIONS = (
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
+ROLES = ("starter", "worker", "operator")
+
+_FUNCTION_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"function:(?P<name>[A-Za-z0-9_-]{1,64})"
+)
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _partition_of(region: str) -> str:
+    """The ARN partition of a region: ``aws``, ``aws-cn`` or ``aws-us-gov``."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _statement(sid: str, actions: tuple[str, ...], resource: Any, **extra: Any) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resource, **extra}
+
+
+def policies(
+    function: str,
+    *,
+    region: str = "*",
+    account: str = "*",
+    prefix: str = "relay-",
+    ledger_table: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The IAM policy documents of the starter, worker and operator roles, by role.
+
+    Args:
+        function: the worker Lambda's name (or its ARN, which then gives region and account).
+        region, account: where the resources are; ``"*"`` matches any.
+        prefix: the jobs' ``queue_prefix``.
+        ledger_table: the progress ledger's DynamoDB table, if the jobs use one.
+
+    Example:
+        >>> doc = policies("copy-rows-worker", region="eu-west-1", account="123456789012")
+        >>> doc["worker"]["Statement"][0]["Resource"]
+        'arn:aws:sqs:eu-west-1:123456789012:relay-*'
+
+    Raises:
+        click.BadParameter: a function name that Lambda would refuse.
+    """
+    arn = _FUNCTION_ARN.fullmatch(function)
+    if arn:
+        name, region, account = arn["name"], arn["region"], arn["account"]
+        partition = arn["partition"]
+    elif _FUNCTION_NAME.fullmatch(function):
+        name, partition = function, _partition_of(region)
+    else:
+        raise click.BadParameter(
+            f"{function!r} is not a Lambda function name (1-64 of A-Z a-z 0-9 - _) or an "
+            "unqualified function ARN",
+            param_hint="--function",
+        )
+    function_arn = f"arn:{partition}:lambda:{region}:{account}:function:{name}"
+    queues = f"arn:{partition}:sqs:{region}:{account}:{prefix}*"
+    mappings = f"arn:{partition}:lambda:{region}:{account}:event-source-mapping:*"
+    # The mappings of this function only (an alias or version of it included).
+    only_worker = {"ArnLike": {"lambda:FunctionArn": [function_arn, f"{function_arn}:*"]}}
+    ledger = (
+        [
+            _statement(
+                "RelayLedger",
+                LEDGER_ACTIONS,
+                f"arn:{partition}:dynamodb:{region}:{account}:table/{ledger_table}",
+            )
+        ]
+        if ledger_table
+        else []
+    )
+    starter = [
+        _statement("RelayQueues", STARTER_SQS_ACTIONS, queues),
+        _statement(
+            "CreateRelayMapping",
+            ("lambda:CreateEventSourceMapping",),
+            "*",
+            Condition=only_worker,
+        ),
+        _statement(
+            "ManageRelayMappings",
+            ("lambda:DeleteEventSourceMapping", "lambda:GetEventSourceMapping"),
+            mappings,
+            Condition=only_worker,
+        ),
+        _statement(
+            "WorkerFunction",
+            ("lambda:GetFunctionConfiguration", "lambda:PutFunctionRecursionConfig"),
+            function_arn,
+        ),
+        *ledger,
+    ]
+    worker = [
+        _statement("RelayQueues", WORKER_SQS_ACTIONS, queues),
+        _statement(
+            "ManageRelayMappings",
+            ("lambda:DeleteEventSourceMapping", "lambda:GetEventSourceMapping"),
+            mappings,
+            Condition=only_worker,
+        ),
+        *ledger,
+    ]
+    operator = [
+        # ListQueues is the one SQS action without resource-level permissions.
+        _statement("ListQueues", ("sqs:ListQueues",), "*"),
+        _statement("RelayQueues", OPERATOR_SQS_ACTIONS, queues),
+        # ListEventSourceMappings has no resource type either.
+        _statement("ListRelayMappings", ("lambda:ListEventSourceMappings",), "*"),
+        *starter[1:],
+    ]
+    return {
+        role: {"Version": "2012-10-17", "Statement": statements}
+        for role, statements in (("starter", starter), ("worker", worker), ("operator", operator))
+    }
+
+
+_ABOUT = {
+    "starter": "the role of whatever calls start() or resume()",
+    "worker": "the worker Lambda's execution role (its mapping reads the queue with it)",
+    "operator": "whoever runs `relaystate ls / status / reap / resume / cancel`",
+}
+
+
+@click.command("iam-policy")
+@click.option("--function", "function", required=True, help="The worker Lambda's name or ARN.")
+@click.option("--ledger-table", help="The progress ledger's DynamoDB table, if the jobs use one.")
+@click.option(
+    "--prefix",
+    default="relay-",
+    show_default=True,
+    callback=queue_prefix,
+    help="The jobs' queue_prefix.",
+)
+@click.option("--region", help="The region  [default: the configured one, else any: *]")
+@click.option("--account", help="The 12-digit AWS account id  [default: any: *]")
+@click.option("--profile", help="The AWS profile whose region is the default (read offline).")
+@click.option(
+    "--role",
+    "roles",
+    type=click.Choice(ROLES),
+    multiple=True,
+    help="Print only these roles' policies (repeatable)  [default: starter and worker]",
+)
+@json_option
+def iam_policy(
+    function: str,
+    ledger_table: str | None,
+    prefix: str,
+    region: str | None,
+    account: str | None,
+    profile: str | None,
+    roles: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Print least-privilege IAM policies for the starter and the worker roles.
+
+    Only the actions relaystate calls: SQS on arn:aws:sqs:REGION:ACCOUNT:PREFIX*, the
+    event-source-mapping actions held to the worker by the lambda:FunctionArn condition,
+    GetFunctionConfiguration and PutFunctionRecursionConfig on the worker function, and
+    DynamoDB item actions on the ledger table when --ledger-table is given. No wildcard
+    action. --role operator prints what the operating commands (ls, status, reap, resume,
+    cancel) need. Makes no AWS call.
+
+    \b
+    Example:
+      relaystate iam-policy --function copy-rows-worker --region eu-west-1 \\
+          --account 123456789012 --ledger-table relaystate-ledger
+    """
+    if account is not None and not re.fullmatch(r"\d{12}", account):
+        raise click.BadParameter(
+            f"{account!r} is not a 12-digit account id", param_hint="--account"
+        )
+    if region is None and not _FUNCTION_ARN.fullmatch(function):
+        region = _configured_region(profile)
+    if ledger_table is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", ledger_table):
+        raise click.BadParameter(
+            f"{ledger_table!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)",
+            param_hint="--ledger-table",
+        )
+    docs = policies(
+        function,
+        region=region or "*",
+        account=account or "*",
+        prefix=prefix,
+        ledger_table=ledger_table,
+    )
+    chosen = {role: docs[role] for role in (roles or ("starter", "worker"))}
+    if as_json:
+        click.echo(json.dumps(chosen, indent=2))
+        return
+    for role, doc in chosen.items():
+        click.echo(f"# {role}: {_ABOUT[role]}")
+        click.echo(json.dumps(doc, indent=2))
+    if "*" in (region or "*", account or "*") and not _FUNCTION_ARN.fullmatch(function):
+        click.echo(
+            "# note: no --region/--account given: the resources match any of them; pass both to "
+            "pin the policies to one account",
+            err=True,
+        )
+
+
+def _configured_region(profile: str | None) -> str | None:
+    """The profile's (or the environment's) region, read from the config files: no AWS call."""
+    import boto3
+
+    from ..aws import map_aws_errors
+
+    with guarded(), map_aws_errors("boto3", "Session"):
+        return boto3.Session(profile_name=profile).region_name
