@@ -74,14 +74,32 @@ class FrozenDict(Mapping[str, Any]):
         return NotImplemented
 
 
-def freeze(value: Any, where: str = "value") -> Any:
+#: How deep JSON values may nest in a packet (deeper ones are refused, not recursed into).
+MAX_DEPTH = 64
+
+
+def freeze(value: Any, where: str = "value", _depth: int = 0) -> Any:
     """Return ``value`` as a deeply immutable JSON value.
 
     Raises :class:`InvalidPacketError` naming ``where`` (a dotted path) when part of the value is
-    not JSON: a non-``str`` key, a set, an object, NaN or infinity.
+    not JSON: a non-``str`` key, a set, an object, NaN or infinity, a string that is not valid
+    Unicode (a lone surrogate), or nesting deeper than :data:`MAX_DEPTH`.
     """
-    if value is None or isinstance(value, bool | int | str | FrozenDict):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidPacketError(
+                f"{where}: the string holds a lone surrogate, which is not valid Unicode",
+                field=where,
+            ) from None
         return value
+    if value is None or isinstance(value, bool | int | FrozenDict):
+        return value
+    if _depth >= MAX_DEPTH:
+        raise InvalidPacketError(
+            f"{where}: JSON nested deeper than {MAX_DEPTH} levels", field=where.split(".")[0]
+        )
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidPacketError(f"{where}: {value!r} is not valid JSON", field=where)
@@ -93,10 +111,11 @@ def freeze(value: Any, where: str = "value") -> Any:
                 raise InvalidPacketError(
                     f"{where}: JSON object keys must be strings, got {key!r}", field=where
                 )
-            items[key] = freeze(item, f"{where}.{key}")
+            freeze(key, where)  # a key must be valid Unicode too
+            items[key] = freeze(item, f"{where}.{key}", _depth + 1)
         return FrozenDict._trusted(items)
     if isinstance(value, list | tuple):
-        return tuple(freeze(item, f"{where}[{i}]") for i, item in enumerate(value))
+        return tuple([freeze(item, f"{where}[{i}]", _depth + 1) for i, item in enumerate(value)])
     raise InvalidPacketError(
         f"{where}: a {type(value).__name__} is not a JSON value; use str, int, float, bool, "
         "None, lists and dicts",

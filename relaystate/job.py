@@ -23,6 +23,8 @@ from .errors import (
     InvalidEventError,
     InvalidPacketError,
     LeaseLostError,
+    ServiceUnavailableError,
+    ThrottledError,
 )
 from .frozen import JsonValue, freeze, thaw
 from .machine import build_machine
@@ -50,6 +52,8 @@ _SEND_SAMPLES = 20
 
 # A hop's ledger lease lasts this much beyond the Lambda's remaining time.
 _LEASE_MARGIN_MS = 30_000
+# Tries of a teardown step that AWS throttled (see _persist).
+_TEARDOWN_TRIES = 5
 
 # Room kept in the size guard for the queue URLs and mapping id, unknown before setup.
 _RESOURCE_ALLOWANCE = 3 * 256
@@ -191,6 +195,7 @@ class RelayJob:
         self._budget: Budget | None = None
         self._limiter: Limiter | None = None
         self._owner = ""
+        self._lease_ms: int | None = None
         self._attach_machine(JobState.CREATED)
 
     # -- the subclass contract ---------------------------------------------------------------
@@ -533,7 +538,7 @@ class RelayJob:
         packet = self.packet
         self._owner = str(getattr(context, "aws_request_id", "") or uuid.uuid4().hex)
         # The lease outlives the Lambda's own timeout: a holder past it is surely dead.
-        lease_ms = int(max(remaining_ms, 0)) + _LEASE_MARGIN_MS
+        lease_ms = self._lease_ms = int(max(remaining_ms, 0)) + _LEASE_MARGIN_MS
         claim = ledger.claim(packet.job_id, packet.shard, packet.hop, self._owner, lease_ms)
         if claim.outcome == "run":
             return True
@@ -549,7 +554,9 @@ class RelayJob:
             ledger.mark_sent(packet.job_id, packet.shard, packet.hop + 1)
             log.info("relaystate: re-sent the next packet of %s", _where(packet))
         elif claim.outcome == "teardown":
-            self._ledger_teardown(ledger, claim.owner)
+            if not self._ledger_teardown(ledger):
+                # Another invocation holds the teardown; if it dies, this delivery takes over.
+                raise HopBusyError(f"the teardown of job {packet.job_id} runs elsewhere")
         else:
             log.info("relaystate: duplicate delivery of %s acknowledged", _where(packet))
         return False
@@ -567,15 +574,29 @@ class RelayJob:
         self.ledger = made
         return made
 
-    def _ledger_teardown(self, ledger: DynamoDBLedger, owner: str) -> None:
-        """The join: the shard that ends last releases the job's resources, exactly once."""
+    def _ledger_teardown(self, ledger: DynamoDBLedger) -> bool:
+        """The join: the shard that ends last releases the job's resources, exactly once.
+
+        The teardown is claimed for this invocation under its lease, so that a duplicate
+        delivery cannot run a second one beside it and a redelivery takes over when it died.
+        False: another invocation holds it.
+        """
         assert self.packet is not None
-        if not ledger.claim_teardown(self.packet.job_id, owner):
-            return
-        status = ledger.status(self.packet.job_id)
-        self._release(self.packet)
-        ledger.mark_torn_down(self.packet.job_id, failed=bool(status and status.failed))
-        log.info("relaystate: job %s torn down by shard:hop %s", self.packet.job_id, owner)
+        packet = self.packet
+        if not ledger.claim_teardown(packet.job_id, self._owner, self._lease_ms):
+            return False
+        status = ledger.status(packet.job_id)
+        self._release(packet)
+        _persist(
+            lambda: ledger.mark_torn_down(packet.job_id, failed=bool(status and status.failed))
+        )
+        log.info(
+            "relaystate: job %s torn down by shard %d hop %d",
+            packet.job_id,
+            packet.shard,
+            packet.hop,
+        )
+        return True
 
     # -- transition callbacks ----------------------------------------------------------------
 
@@ -733,7 +754,7 @@ class RelayJob:
         ledger = self._ledger()
         if ledger is not None:
             if self._end_shard(ledger, final):
-                self._ledger_teardown(ledger, f"{final.shard}:{final.hop}")
+                self._ledger_teardown(ledger)
         elif final.shards == 1:
             self._release(final)
         else:
@@ -785,7 +806,7 @@ class RelayJob:
         ledger = self._ledger()
         if ledger is not None and self._owner:
             if self._end_shard(ledger, failed, failed.error or "failed"):
-                self._ledger_teardown(ledger, f"{failed.shard}:{failed.hop}")
+                self._ledger_teardown(ledger)
         elif failed.shards == 1:
             self._release(failed)
         self.packet = failed
@@ -806,11 +827,13 @@ class RelayJob:
         return self.packet.evolve(state=state, cursor=self.cursor, data=self.data, **changes)
 
     def _release(self, packet: RelayPacket) -> None:
-        lifecycle.release(
-            self._backend(),
-            queue_url=packet.queue_url,
-            dlq_url=packet.dlq_url,
-            mapping_id=packet.mapping_id,
+        _persist(
+            lambda: lifecycle.release(
+                self._backend(),
+                queue_url=packet.queue_url,
+                dlq_url=packet.dlq_url,
+                mapping_id=packet.mapping_id,
+            )
         )
 
     def _backend(self) -> Backend:
@@ -838,6 +861,7 @@ class RelayJob:
         self._budget = None
         self._limiter = None
         self._owner = ""
+        self._lease_ms = None
         self._attach_machine(packet.state)
 
     def _attach_machine(self, initial: JobState) -> None:
@@ -858,7 +882,7 @@ class RelayJob:
         """The job a message body carries, its signature checked when its class signs."""
         try:
             raw = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
         packet = RelayPacket.from_dict(raw)
         target = cls._class_for(packet)
@@ -881,6 +905,23 @@ class RelayJob:
     def __repr__(self) -> str:
         hop = self.packet.hop if self.packet else 0
         return f"<{type(self).__name__} {self.job_id} {self.state.value} hop={hop}>"
+
+
+def _persist(call: Callable[[], None]) -> None:
+    """Run a teardown step, again on throttling or an unreachable service (a few times).
+
+    Once the mapping is deleted nothing redelivers the hop's message, so a teardown that
+    fails after that point is not tried again by SQS: it must succeed here.
+    """
+    for attempt in range(_TEARDOWN_TRIES):
+        try:
+            call()
+            return
+        except (ThrottledError, ServiceUnavailableError) as exc:
+            if attempt + 1 >= _TEARDOWN_TRIES:
+                raise
+            log.warning("relaystate: teardown step failed (%s); trying again", exc)
+            _sleep(min(0.1 * 2**attempt, 2.0))
 
 
 def _where(packet: RelayPacket) -> str:

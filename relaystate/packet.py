@@ -258,6 +258,9 @@ class RelayPacket:
             kwargs[name] = value
         if "stats" in kwargs:
             kwargs["stats"] = _stats_from(kwargs["stats"], relays_key="relays")
+        for name, value in kwargs.items():
+            if isinstance(value, str):
+                freeze(value, name)  # refuses a lone surrogate: it could never be sent
         try:
             return cls(**kwargs)
         except TypeError as exc:  # pragma: no cover - guarded by the checks above
@@ -276,7 +279,7 @@ class RelayPacket:
         """
         try:
             raw = json.loads(text)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
         return cls.from_dict(raw)
 
@@ -343,6 +346,8 @@ def _from_npm(raw: Mapping[str, Any]) -> RelayPacket:
     mapping_id = raw.get("UUID", "")
     if not isinstance(mapping_id, str):
         raise InvalidPacketError("UUID must be a string", field="UUID")
+    freeze(queue_url, "QueueUrl")
+    freeze(mapping_id, "UUID")
     stats = _stats_from(raw.get("stats", {}), relays_key="sqsCount")
     data = {key: value for key, value in raw.items() if key not in _NPM_KEYS}
     name = queue_url.rstrip("/").rsplit("/", 1)[-1]
