@@ -375,7 +375,7 @@ class RelayJob:
                 body = record.get("body")
                 if not isinstance(body, str):
                     raise InvalidPacketError("the SQS record has no body text", field="body")
-                job = cls._from_body(body, backend)
+                job = cls._from_body(body, backend, record.get("eventSourceARN"))
                 job._run_hop(context, _receive_count(record))
             except (HopBusyError, LeaseLostError) as exc:
                 log.info("relaystate: message %s: %s", message_id, exc)
@@ -878,8 +878,12 @@ class RelayJob:
         )
 
     @classmethod
-    def _from_body(cls, body: str, backend: Backend | None) -> RelayJob:
-        """The job a message body carries, its signature checked when its class signs."""
+    def _from_body(cls, body: str, backend: Backend | None, source_arn: Any = None) -> RelayJob:
+        """The job a message body carries, its signature checked when its class signs.
+
+        A packet must have come from the queue it names: one that names another queue (forged,
+        or copied by hand) would make this worker send to, or tear down, that queue.
+        """
         try:
             raw = json.loads(body)
         except (ValueError, RecursionError) as exc:
@@ -888,6 +892,15 @@ class RelayJob:
         target = cls._class_for(packet)
         if target.signer is not None:
             target.signer.verify(raw)
+        if isinstance(source_arn, str) and source_arn and packet.queue_url:
+            arrived = source_arn.rsplit(":", 1)[-1]
+            named = packet.queue_url.rstrip("/").rsplit("/", 1)[-1]
+            if arrived != named:
+                raise InvalidPacketError(
+                    f"the packet names queue {named!r} but arrived from {arrived!r}; it is "
+                    "not run (a packet runs only from its own job's queue)",
+                    field="queue_url",
+                )
         return target.from_packet(packet, backend=backend)
 
     @classmethod

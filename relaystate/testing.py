@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -195,7 +196,11 @@ class FakeClock:
 
 
 def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
-    """An SQS event as Lambda delivers it, one record per body (message ids ``msg-0``...)."""
+    """An SQS event as Lambda delivers it, one record per body (message ids ``msg-0``...).
+
+    Each record's ``eventSourceARN`` is the queue its packet names (``q`` for a body that is
+    not a packet), as if it came from there.
+    """
     return {
         "Records": [
             {
@@ -206,9 +211,17 @@ def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:us-east-1:{ACCOUNT}:q",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{_queue_name(body)}",
                 "awsRegion": "us-east-1",
             }
             for i, body in enumerate(bodies)
         ]
     }
+
+
+def _queue_name(body: str) -> str:
+    try:
+        url = json.loads(body).get("queue_url") or json.loads(body).get("QueueUrl")
+    except (ValueError, AttributeError, RecursionError):
+        return "q"
+    return str(url).rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) and url else "q"

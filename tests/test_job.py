@@ -488,3 +488,15 @@ def test_one_oversize_shard_is_refused_before_any_aws_call(backend: Backend) -> 
     with pytest.raises(PacketTooLargeError):
         Lopsided(data={"to": 1}, backend=backend).start()
     assert [] == queues(backend).calls
+
+
+def test_a_packet_that_names_another_queue_than_its_source_is_not_run(
+    backend: Backend,
+) -> None:
+    job = Counter(data={"to": 5}, backend=backend).start()
+    assert job.packet is not None
+    event = sqs_event(queues(backend).pop(job.packet.queue_url))
+    event["Records"][0]["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:someone-else"
+    result = Counter.handle(event, None, backend=backend)
+    assert [{"itemIdentifier": "msg-0"}] == result["batchItemFailures"]
+    assert [] == Counter.seen
