@@ -367,13 +367,26 @@ class DynamoDBLedger:
         job = self._job_item(job_id)
         return bool(job) and self._all_ended(job)
 
-    def claim_teardown(self, job_id: str, owner: str) -> bool:
-        """Take the job's teardown for ``owner`` (``"shard:hop"``); only one owner ever wins."""
+    def claim_teardown(self, job_id: str, owner: str, lease_ms: int | None = None) -> bool:
+        """Take the job's teardown for ``owner``; one owner at a time ever wins.
+
+        ``owner`` is the invocation (its request id). With ``lease_ms`` the teardown can be
+        taken over once that lease has run out (its Lambda died before it could finish);
+        without one it is held for good.
+        """
+        now = _now_ms()
+        if lease_ms is None:
+            expression = "SET teardown_owner = :owner, updated_ms = :now REMOVE teardown_until"
+            values = {":owner": _s(owner), ":now": _n(now)}
+        else:
+            expression = "SET teardown_owner = :owner, teardown_until = :until, updated_ms = :now"
+            values = {":owner": _s(owner), ":now": _n(now), ":until": _n(now + lease_ms)}
         failed, _ = self._update_job(
             job_id,
-            "SET teardown_owner = :owner, updated_ms = :now",
-            "attribute_not_exists(teardown_owner) OR teardown_owner = :owner",
-            {":owner": _s(owner), ":now": _n(_now_ms())},
+            expression,
+            "attribute_not_exists(teardown_owner) OR teardown_owner = :owner "
+            "OR teardown_until < :now",
+            values,
         )
         return not failed
 
@@ -396,7 +409,8 @@ class DynamoDBLedger:
         """A failed shard is resumed: uncount its failure and let the job be torn down again."""
         self._update_job(
             job_id,
-            "ADD failed :minus SET #st = :running, updated_ms = :now REMOVE teardown_owner, #ttl",
+            "ADD failed :minus SET #st = :running, updated_ms = :now "
+            "REMOVE teardown_owner, teardown_until, #ttl",
             "failed > :zero",
             {
                 ":minus": _n(-1),

@@ -6,10 +6,21 @@ Example:
     ...     lam.deploy(CopyRows)
     ...     CopyRows(data={"table": "users"}, backend=lam.backend).start()
     ...     lam.run_until_idle(timeout_s=120)
+
+Under injected faults (duplicate deliveries, crashed invocations, throttled calls):
+
+    >>> from relaystate.local import Faults
+    >>> faults = Faults(duplicate_rate=0.3, crash_rate=0.1, throttle_rate=0.05, seed=1)
+    >>> with LocalLambda(faults=faults) as lam:  # doctest: +SKIP
+    ...     lam.deploy(CopyRows)
+    ...     CopyRows(data={}, backend=lam.backend, ledger="ledger").start()
+    ...     lam.run_until_idle(timeout_s=120)
+    ...     print(lam.faults_injected)
 """
 
 from .errors import IdleTimeoutError, LocalLambdaClosedError
 from .event import LambdaContext
+from .faults import ALL_CRASH_POINTS, CRASH_POINTS, CrashPoint, Faults
 from .invoke import Outcome
 from .registry import Handler, LocalFunction, LocalMapping, MappingRegistry
 from .runtime import Invocation, LocalLambda
@@ -17,8 +28,12 @@ from .server import EmbeddedSqs, sqs_client
 from .trace import MAX_CHAIN_INVOCATIONS, FunctionKilled
 
 __all__ = [
+    "ALL_CRASH_POINTS",
+    "CRASH_POINTS",
     "MAX_CHAIN_INVOCATIONS",
+    "CrashPoint",
     "EmbeddedSqs",
+    "Faults",
     "FunctionKilled",
     "Handler",
     "IdleTimeoutError",

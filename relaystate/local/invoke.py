@@ -4,7 +4,8 @@ A handler that overruns its timeout is reported as timed out at once, as on AWS.
 thread cannot be killed, so it runs on in the background as a daemon thread; it is cut off from
 AWS instead: its next call through the local backend raises
 :class:`~relaystate.local.trace.FunctionKilled` (a killed Lambda sends nothing more), and what it
-returns is ignored.
+returns is ignored. An injected crash (:class:`~relaystate.local.Faults`) raises the same
+``FunctionKilled`` where it strikes; the invocation ends as ``crash`` and its messages stay.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ log = logging.getLogger("relaystate.local")
 
 #: How an invocation ended: ``ok`` (every record done), ``partial`` (``batchItemFailures``
 #: named some records), ``error`` (raised, or a response Lambda treats as a failure),
-#: ``timeout`` (overran), ``dropped`` (never invoked: recursive loop stopped).
-Outcome = Literal["ok", "partial", "error", "timeout", "dropped"]
+#: ``timeout`` (overran), ``crash`` (killed by an injected fault), ``dropped`` (never invoked:
+#: recursive loop stopped).
+Outcome = Literal["ok", "partial", "error", "timeout", "crash", "dropped"]
 
 
 @attrs.frozen
@@ -109,6 +111,14 @@ def run_handler(
     thread.start()
     thread.join(function.timeout_s)
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    if scope.crashed:
+        log.info(
+            "relaystate.local: %s (request %s): %s",
+            function.name,
+            scope.request_id,
+            scope.crashed,
+        )
+        return HandlerRun("crash", tuple(message_ids), duration_ms, scope.crashed)
     if thread.is_alive():
         scope.killed = True
         return HandlerRun(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import heapq
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import attrs
 
@@ -20,13 +21,15 @@ from ..ledger import DynamoDBLedger
 from ..ports import Backend
 from . import trace
 from .errors import IdleTimeoutError, LocalLambdaClosedError
-from .event import LambdaContext, queue_region, sqs_event
+from .event import queue_region, sqs_event
+from .faults import FaultInjector, Faults, InvocationFaults
 from .invoke import HandlerRun, Outcome, run_handler
 from .poller import QueuePoller
 from .registry import Handler, LocalFunction, LocalMapping, MappingRegistry
 from .server import FAKE_CREDENTIALS, LOCAL_REGION, EmbeddedSqs
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
     from ..job import RelayJob
@@ -44,9 +47,10 @@ class Invocation:
         function_name: the function invoked.
         request_id: the invocation's ``aws_request_id``.
         message_ids: the SQS messages of its event, in order.
-        duration_ms: wall time until the handler returned (or timed out).
-        outcome: ``ok``, ``partial``, ``error``, ``timeout`` or ``dropped``.
-        error: what went wrong, empty for ``ok``.
+        duration_ms: wall time until the handler returned (or timed out, or crashed).
+        outcome: ``ok``, ``partial``, ``error``, ``timeout``, ``crash`` (an injected crash,
+            see :class:`~relaystate.local.Faults`) or ``dropped``.
+        error: what went wrong (for ``crash``: where it died), empty for ``ok``.
         failed_message_ids: the messages left in the queue for redelivery.
         mapping_id: the event-source mapping that delivered them.
         chain_depth: how often this chain has invoked the function, this time included.
@@ -90,6 +94,25 @@ def _sqs_clients(endpoint_url: str, region_name: str, *, count: int) -> list[SQS
     ]
 
 
+class _OneAtATime:
+    """A boto3 client whose API calls run one at a time (the rest passes through as it is)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._client, name)
+        if name.startswith("_") or not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return found(*args, **kwargs)
+
+        return call
+
+
 class LocalLambda:
     """Run Lambda functions on this machine, invoked by SQS as an event-source mapping would.
 
@@ -112,12 +135,17 @@ class LocalLambda:
         endpoint_url: an SQS endpoint to use; default: start an embedded moto server.
         region_name: region of the SQS clients and of function ARNs.
         retry_delay_s: after a failed invocation, make its messages visible again after this
-            many seconds (``ChangeMessageVisibility``) instead of waiting out the queue's
-            ``VisibilityTimeout`` (``None``, as AWS does).
+            many seconds instead of waiting out the queue's ``VisibilityTimeout`` (``None``,
+            as AWS does). Whole seconds are set with ``ChangeMessageVisibility``; a fraction
+            (e.g. ``0.2``) is waited out by the poller, which then makes them visible.
         poll_interval_s: pause between receives while nothing happens. Receives are short
             (``WaitTimeSeconds=0``); the poller wakes at once when an invocation ends, a
             mapping is created or a message is sent through :attr:`backend`.
         mapping_transition_s: how long a mapping stays ``Creating``/``Deleting``.
+        faults: duplicate deliveries, crashes and throttles to inject
+            (:class:`~relaystate.local.Faults`); what was injected is counted in
+            :attr:`faults_injected`. A duplicate delivery runs beside the original even when
+            ``concurrency`` is reached, as another poller's receive would.
 
     Example:
         >>> with LocalLambda(timeout_s=2.0) as lam:  # doctest: +SKIP
@@ -136,20 +164,27 @@ class LocalLambda:
         endpoint_url: str | None = None,
         *,
         region_name: str = LOCAL_REGION,
-        retry_delay_s: int | None = None,
+        retry_delay_s: float | None = None,
         poll_interval_s: float = 0.05,
         mapping_transition_s: float = 0.0,
+        faults: Faults | None = None,
     ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(
                 f"concurrency must be a whole number >= 1, got {concurrency!r}"
             )
         if retry_delay_s is not None and (
-            not isinstance(retry_delay_s, int) or not 0 <= retry_delay_s <= 43_200
+            isinstance(retry_delay_s, bool)
+            or not isinstance(retry_delay_s, int | float)
+            or not 0 <= retry_delay_s <= 43_200
         ):
             raise ConfigurationError(
-                "retry_delay_s must be None or whole seconds 0..43200 (what "
+                "retry_delay_s must be None or seconds 0..43200 (what "
                 f"ChangeMessageVisibility accepts), got {retry_delay_s!r}"
+            )
+        if faults is not None and not isinstance(faults, Faults):
+            raise ConfigurationError(
+                f"faults must be a relaystate.local.Faults or None, got {faults!r}"
             )
         if poll_interval_s <= 0:
             raise ConfigurationError(f"poll_interval_s must be > 0, got {poll_interval_s!r}")
@@ -171,6 +206,13 @@ class LocalLambda:
         self._running: collections.Counter[str] = collections.Counter()
         self._scopes: set[trace.Scope] = set()
         self._created_queues: dict[str, None] = {}
+        # (due, sequence, queue URL, receipt handles): failed messages a fractional
+        # retry_delay_s keeps in flight until they are due.
+        self._retries: list[tuple[float, int, str, tuple[str, ...]]] = []
+        self._retry_seq = 0
+        #: The faults this runtime injects (all rates 0 unless ``faults=`` was given).
+        self.faults = faults or Faults()
+        self._injector = FaultInjector(self.faults)
 
         with contextlib.ExitStack() as stack:
             if endpoint_url is None:
@@ -181,7 +223,8 @@ class LocalLambda:
             job_client, poller_client = _sqs_clients(endpoint_url, region_name, count=2)
             stack.callback(job_client.close)
             stack.callback(poller_client.close)
-            trace.install(job_client, on_call=self._count_aws, on_sent=self._wake.set)
+            trace.install(job_client, on_call=self._before_sqs_call, on_sent=self._wake.set)
+            self._injector.install_sqs(job_client)
             job_client.meta.events.register("after-call.sqs.CreateQueue", self._queue_created)
             self._sqs_client = job_client
             self._poller = QueuePoller(poller_client, on_call=self._count_poller)
@@ -201,8 +244,10 @@ class LocalLambda:
                 mapping_poll_s=0.01,
                 mapping_poll_max_s=0.1,
             )
+            # Duplicate deliveries run beside the originals: room for both.
+            workers = concurrency * (2 if self.faults.duplicate_rate else 1)
             self._executor = ThreadPoolExecutor(
-                max_workers=concurrency, thread_name_prefix="relaystate-local"
+                max_workers=workers, thread_name_prefix="relaystate-local"
             )
             stack.callback(self._stop_invocations)
             self._cleanup = stack.pop_all()
@@ -211,7 +256,10 @@ class LocalLambda:
         """A progress ledger in a DynamoDB table of this endpoint, created on first use.
 
         Jobs name it with ``ledger="<table>"`` (or take the object); their workers here get
-        the same one. Its calls count in :attr:`aws_calls`.
+        the same one. Its calls count in :attr:`aws_calls`. They are made one at a time:
+        moto's server checks a write's condition and then writes, so two concurrent
+        conditional writes to one item could both succeed, which DynamoDB never allows and
+        the ledger's fencing relies on.
 
         Example:
             >>> with LocalLambda() as lam:  # doctest: +SKIP
@@ -230,8 +278,9 @@ class LocalLambda:
                 aws_access_key_id=FAKE_CREDENTIALS["aws_access_key_id"],
                 aws_secret_access_key=FAKE_CREDENTIALS["aws_secret_access_key"],
             )
-            trace.install_alive_check(client, "dynamodb", on_call=self._count_aws)
-            ledger = DynamoDBLedger(table_name, client=client)
+            trace.install_alive_check(client, "dynamodb", on_call=self._before_dynamodb_call)
+            self._injector.install_dynamodb(client)
+            ledger = DynamoDBLedger(table_name, client=cast("DynamoDBClient", _OneAtATime(client)))
             ledger.create_table(wait_s=10.0)
             self._ledgers[table_name] = ledger
             return ledger
@@ -249,6 +298,16 @@ class LocalLambda:
         """AWS operations made through :attr:`backend` (by jobs, handlers and you), by name."""
         with self._lock:
             return collections.Counter(self._aws_calls)
+
+    @property
+    def faults_injected(self) -> collections.Counter[str]:
+        """Faults injected so far: ``duplicate``, ``crash:<point>``, ``throttle``.
+
+        Example:
+            >>> lam.faults_injected  # doctest: +SKIP
+            Counter({'duplicate': 14, 'throttle': 9, 'crash:unit': 2, 'crash:send': 1})
+        """
+        return self._injector.injected
 
     @property
     def poller_calls(self) -> collections.Counter[str]:
@@ -386,6 +445,7 @@ class LocalLambda:
         deadline = time.monotonic() + timeout_s
         while True:
             self._wake.clear()
+            self._release_due_retries()
             dispatched = self._dispatch()
             if not dispatched and self._idle():
                 return
@@ -409,13 +469,27 @@ class LocalLambda:
                 messages = self._poller.receive(mapping.queue_url, mapping.batch_size)
                 if not messages:
                     break
-                with self._lock:
-                    self._running[mapping.id] += 1
-                    self._batches += 1
-                    batch = self._batches
-                self._executor.submit(self._invoke, batch, mapping, messages)
+                # Draws in delivery order, in this thread: a seed replays the same faults.
+                plans = [self._injector.plan() for _ in range(self._injector.copies())]
+                for plan in plans:
+                    with self._lock:
+                        self._running[mapping.id] += 1
+                        self._batches += 1
+                        batch = self._batches
+                    self._executor.submit(self._invoke, batch, mapping, messages, plan)
                 started = True
         return started
+
+    def _release_due_retries(self) -> None:
+        """Make visible again the failed messages whose fractional retry delay is over."""
+        now = time.monotonic()
+        due: list[tuple[str, tuple[str, ...]]] = []
+        with self._lock:
+            while self._retries and self._retries[0][0] <= now:
+                _, _, url, receipts = heapq.heappop(self._retries)
+                due.append((url, receipts))
+        for url, receipts in due:
+            self._poller.retry_later(url, receipts, 0)
 
     def _has_room(self, mapping: LocalMapping) -> bool:
         with self._lock:
@@ -446,7 +520,9 @@ class LocalLambda:
                     f"{mapping.queue_arn.rsplit(':', 1)[-1]} ({mapping.function_name}): "
                     f"{visible} visible, {in_flight} in flight, {delayed} delayed"
                 )
-        failures = [i for i in self.invocations if i.outcome in ("error", "timeout", "partial")]
+        failures = [
+            i for i in self.invocations if i.outcome in ("error", "timeout", "partial", "crash")
+        ]
         last = f" (the last: {failures[-1].error or failures[-1].outcome})" if failures else ""
         return (
             f"LocalLambda was not idle after {timeout_s:g} s: {running} invocation(s) running; "
@@ -460,7 +536,11 @@ class LocalLambda:
     # -- one invocation --------------------------------------------------------------------------
 
     def _invoke(
-        self, batch: int, mapping: LocalMapping, messages: Sequence[dict[str, Any]]
+        self,
+        batch: int,
+        mapping: LocalMapping,
+        messages: Sequence[dict[str, Any]],
+        plan: InvocationFaults | None = None,
     ) -> None:
         """The worker side: drop what a stopped loop sends, invoke the rest, settle."""
         try:
@@ -483,7 +563,7 @@ class LocalLambda:
             if drop:
                 self._drop((batch, 0), mapping, function, drop, depth_dropped)
             if keep:
-                self._run((batch, 1), mapping, function, keep)
+                self._run((batch, 1), mapping, function, keep, plan)
         except Exception:
             log.exception("relaystate.local: the poller failed on a batch of %s", mapping.queue_url)
         finally:
@@ -531,6 +611,7 @@ class LocalLambda:
         mapping: LocalMapping,
         function: LocalFunction,
         batch: Sequence[tuple[dict[str, Any], trace.TraceHeader | None, int]],
+        plan: InvocationFaults | None = None,
     ) -> None:
         messages = [message for message, _, _ in batch]
         # The invocation continues the deepest chain in its batch (relays have batches of 1).
@@ -541,9 +622,10 @@ class LocalLambda:
             function_name=function.name,
             request_id=request_id,
             header=(header or trace.TraceHeader.new()).with_count(key, depth),
+            faults=plan,
         )
         event = sqs_event(messages, mapping.queue_arn, queue_region(mapping.queue_arn, self.region))
-        context = LambdaContext.start(
+        context = self._injector.context_class().start(
             function.name,
             region=self.region,
             timeout_s=function.timeout_s,
@@ -558,6 +640,7 @@ class LocalLambda:
         finally:
             with self._lock:
                 self._scopes.discard(scope)
+        self._injector.finished(scope)
         self._settle(mapping, messages, run)
         self._record(
             order,
@@ -592,8 +675,18 @@ class LocalLambda:
         retry = [m["ReceiptHandle"] for m in messages if m["MessageId"] in failed]
         if done:
             self._poller.delete(mapping.queue_url, done)
-        if retry and self.retry_delay_s is not None:
-            self._poller.retry_later(mapping.queue_url, retry, self.retry_delay_s)
+        delay = self.retry_delay_s
+        if not retry or delay is None:
+            return
+        if float(delay).is_integer():
+            self._poller.retry_later(mapping.queue_url, retry, int(delay))
+            return
+        with self._lock:
+            self._retry_seq += 1
+            heapq.heappush(
+                self._retries,
+                (time.monotonic() + delay, self._retry_seq, mapping.queue_url, tuple(retry)),
+            )
 
     def _record(self, order: tuple[int, int], invocation: Invocation) -> None:
         with self._lock:
@@ -617,7 +710,18 @@ class LocalLambda:
 
     def _registry_call(self, operation: str) -> None:
         trace.check_alive()
+        self._injector.before_call(operation)
         self._count_aws(operation)
+
+    def _before_sqs_call(self, operation: str) -> None:
+        self._injector.before_call(operation)  # an injected crash: the call is not made
+        self._count_aws(operation)
+        self._injector.throttle("sqs", operation)  # made, and refused
+
+    def _before_dynamodb_call(self, operation: str) -> None:
+        self._injector.before_call(operation)
+        self._count_aws(operation)
+        self._injector.throttle("dynamodb", operation)
 
     # -- lifetime --------------------------------------------------------------------------------
 

@@ -19,9 +19,12 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from .faults import InvocationFaults
 
 __all__ = [
     "MAX_CHAIN_INVOCATIONS",
@@ -127,18 +130,24 @@ class TraceHeader:
 class Scope:
     """What the current invocation's AWS calls need: its trace header, and whether it was killed.
 
-    ``killed`` is set when the invocation overran its timeout: on AWS the runtime is gone then,
-    so any later call through the local backend raises :class:`FunctionKilled` instead.
+    ``killed`` is set when the invocation overran its timeout or an injected crash killed it
+    (``crashed`` then says where): on AWS the runtime is gone then, so any later call through
+    the local backend raises :class:`FunctionKilled` instead. ``faults`` are the faults drawn
+    for the invocation (:class:`~relaystate.local.Faults`), if any.
     """
 
     function_name: str
     request_id: str
     header: TraceHeader
     killed: bool = False
+    faults: InvocationFaults | None = None
+    crashed: str = ""
 
 
 class FunctionKilled(BaseException):
     """Raised inside a timed-out handler at its next AWS call: the invocation no longer exists.
+
+    Also what an injected crash (:class:`~relaystate.local.Faults`) raises where it strikes.
 
     A ``BaseException`` so that a handler's ``except Exception`` does not carry on after it,
     as a killed Lambda runtime cannot.
@@ -169,8 +178,9 @@ def check_alive() -> None:
     """Raise :class:`FunctionKilled` if the current invocation has been timed out."""
     scope = _scope.get()
     if scope is not None and scope.killed:
+        why = f"died ({scope.crashed})" if scope.crashed else "timed out"
         raise FunctionKilled(
-            f"invocation {scope.request_id} of {scope.function_name} timed out; "
+            f"invocation {scope.request_id} of {scope.function_name} {why}; "
             "its runtime would be gone on AWS, so it makes no more AWS calls"
         )
 
