@@ -50,8 +50,6 @@ _sleep: Callable[[float], None] = time.sleep
 _send_ms_seen: list[float] = []
 _SEND_SAMPLES = 20
 
-# A hop's ledger lease lasts this much beyond the Lambda's remaining time.
-_LEASE_MARGIN_MS = 30_000
 # Tries of a teardown step that AWS throttled (see _persist).
 _TEARDOWN_TRIES = 5
 
@@ -128,6 +126,9 @@ class RelayJob:
     #: The progress ledger (exactly-once hops, fan-out join): a DynamoDB table name, or a
     #: :class:`~relaystate.ledger.DynamoDBLedger`; ``None`` runs without one (see README).
     ledger: str | DynamoDBLedger | None = None
+    #: With a ledger, a hop's lease lasts this long beyond its Lambda's remaining time (room for
+    #: clock skew between Lambda hosts and DynamoDB) before another invocation may take over.
+    lease_margin_s: float = 30.0
     #: Sign every packet and run only validly signed ones (see :mod:`relaystate.signing`).
     signer: ClassVar[PacketSigner | None] = None
     #: What a hop does when a unit raises (see :class:`~relaystate.retry.Retry`).
@@ -150,6 +151,7 @@ class RelayJob:
             "allow_recursion",
             "hop_time_s",
             "ledger",
+            "lease_margin_s",
         }
     )
     _registry: ClassVar[dict[str, type[RelayJob]]] = {}
@@ -538,7 +540,8 @@ class RelayJob:
         packet = self.packet
         self._owner = str(getattr(context, "aws_request_id", "") or uuid.uuid4().hex)
         # The lease outlives the Lambda's own timeout: a holder past it is surely dead.
-        lease_ms = self._lease_ms = int(max(remaining_ms, 0)) + _LEASE_MARGIN_MS
+        margin_ms = int(self.lease_margin_s * 1000)
+        lease_ms = self._lease_ms = int(max(remaining_ms, 0)) + margin_ms
         claim = ledger.claim(packet.job_id, packet.shard, packet.hop, self._owner, lease_ms)
         if claim.outcome == "run":
             return True

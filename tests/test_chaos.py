@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-import relaystate.job
 from relaystate import DONE, JobState, RelayJob, ThrottledError
 from relaystate.aws import SqsQueues
 from relaystate.ledger import DynamoDBLedger
@@ -69,14 +68,6 @@ def endpoint() -> Iterator[str]:
         server.wait(timeout=10)
 
 
-@pytest.fixture(autouse=True)
-def _one_clock_leases(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A hop's lease is the Lambda's remaining time plus 30 s for clock skew between Lambda
-    # hosts and DynamoDB. LocalLambda runs every invocation on one clock, so the margin would
-    # only make each hop that died before its checkpoint wait 30 s before it is taken over.
-    monkeypatch.setattr(relaystate.job, "_LEASE_MARGIN_MS", 0)
-
-
 class PerHop:
     """A budget that ends every hop after ``PER_HOP`` units, however fast they are."""
 
@@ -110,6 +101,10 @@ class Tally(RelayJob):
     # at the default 5, 6 runs in 12 parked a packet in the DLQ. On AWS the visibility
     # timeout (6 x the function timeout) spaces redeliveries past a dead hop's lease.
     max_receive_count = 20
+    # A hop's lease is the Lambda's remaining time plus a margin for clock skew between Lambda
+    # hosts and DynamoDB. LocalLambda runs every invocation on one clock, so the margin would
+    # only make each hop that died before its checkpoint wait that long to be taken over.
+    lease_margin_s = 0.0
     ran: ClassVar[list[tuple[int, int, int, int]]] = []  # (shard, hop, unit, sequence)
 
     def plan(self) -> list[int]:
