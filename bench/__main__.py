@@ -25,8 +25,11 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[*NAMES, []], default=NAMES)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {NAMES} (default: all)")
     args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in NAMES]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {NAMES}")
     sections = [
         "# relaystate benchmarks\n",
         f"Python {platform.python_version()} on {platform.machine()}, "
