@@ -11,43 +11,19 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from relaystate import DONE, RelayJob
-from relaystate.local import LocalLambda, sqs_client
-
-from ._moto import moto_process
+from relaystate.local import LocalLambda, moto_process, sqs_client
+from relaystate.testing import UnitsPerHop
 
 HOPS = 150
 ROUNDS = 5
 
 
-class OneUnit:
-    """A budget that lets every hop run exactly one unit."""
-
-    def __init__(self, state: Mapping[str, Any] | None = None) -> None:
-        pass
-
-    def start(self, remaining_ms: float) -> None:
-        pass
-
-    def should_continue(self, remaining_ms: float) -> bool:
-        return False
-
-    def record_unit(self, elapsed_ms: float) -> None:
-        pass
-
-    def record_send(self, elapsed_ms: float) -> None:
-        pass
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-
 class Hops(RelayJob):
     function_name = "overhead-worker"
-    budget = OneUnit
+    budget = UnitsPerHop.of(1)
 
     def plan(self) -> Any:
         return 0

@@ -15,9 +15,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -28,7 +25,8 @@ import pytest
 from relaystate import DONE, JobState, RelayJob, ThrottledError
 from relaystate.aws import SqsQueues
 from relaystate.ledger import DynamoDBLedger
-from relaystate.local import Faults, LocalLambda
+from relaystate.local import Faults, LocalLambda, moto_process
+from relaystate.testing import UnitsPerHop
 
 pytestmark = pytest.mark.functional
 
@@ -44,50 +42,8 @@ _sequence = itertools.count()  # one clock for units and commits, across threads
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """moto's server in its own process on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-class PerHop:
-    """A budget that ends every hop after ``PER_HOP`` units, however fast they are."""
-
-    def __init__(self, state: Mapping[str, Any] | None = None) -> None:
-        self.units = 0
-
-    def start(self, remaining_ms: float) -> None:
-        pass
-
-    def should_continue(self, remaining_ms: float) -> bool:
-        return self.units < PER_HOP
-
-    def record_unit(self, elapsed_ms: float) -> None:
-        self.units += 1
-
-    def record_send(self, elapsed_ms: float) -> None:
-        pass
-
-    def state(self) -> dict[str, Any]:
-        return {}
+    with moto_process() as url:
+        yield url
 
 
 class Tally(RelayJob):
@@ -95,7 +51,7 @@ class Tally(RelayJob):
 
     job_type = "test_chaos.Tally"
     function_name = "tally-worker"
-    budget = PerHop
+    budget = UnitsPerHop.of(PER_HOP)
     # A third of deliveries fail here, and one that finds its hop busy (a duplicate, or a
     # Lambda that died holding its lease) comes back every 0.3 s, each time counted by SQS:
     # at the default 5, 6 runs in 12 parked a packet in the DLQ. On AWS the visibility

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -12,6 +12,7 @@ from relaystate import DONE, JobState, RelayJob, RelayPacket, ThrottledError
 from relaystate.aws import SqsQueues
 from relaystate.ledger import DynamoDBLedger, LeaseLostError
 from relaystate.local import LocalLambda
+from relaystate.testing import UnitsPerHop
 
 pytestmark = pytest.mark.functional
 
@@ -29,33 +30,11 @@ def ledger(lam: LocalLambda) -> DynamoDBLedger:
     return lam.ledger(f"ledger-{next(_tables)}")
 
 
-class TenUnits:
-    """A budget that ends every hop after ten units, so that jobs have many short hops."""
-
-    def __init__(self, state: Mapping[str, Any] | None = None) -> None:
-        self.units = 0
-
-    def start(self, remaining_ms: float) -> None:
-        pass
-
-    def should_continue(self, remaining_ms: float) -> bool:
-        return self.units < 10
-
-    def record_unit(self, elapsed_ms: float) -> None:
-        self.units += 1
-
-    def record_send(self, elapsed_ms: float) -> None:
-        pass
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-
 class Walk(RelayJob):
     """Walks 0..data["to"]-1, ten numbers a unit; every unit is recorded with its hop."""
 
     function_name = "walk-worker"
-    budget = TenUnits
+    budget = UnitsPerHop.of(10)
     units: ClassVar[list[tuple[int, int, int]]] = []  # (shard, hop, cursor)
 
     def plan(self) -> Any:

@@ -355,6 +355,14 @@ def report(console: Console, outcome: Outcome) -> None:
 
 # -- the commands ------------------------------------------------------------------------------
 
+_timeout_option = click.option(
+    "--timeout",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.5),
+    help="The function timeout in seconds: each hop gets this long.",
+)
+
 
 @click.command()
 @click.option(
@@ -364,13 +372,7 @@ def report(console: Console, outcome: Outcome) -> None:
     type=click.IntRange(min=1),
     help="Rows in the generated table.",
 )
-@click.option(
-    "--timeout",
-    default=2.0,
-    show_default=True,
-    type=click.FloatRange(min=0.5),
-    help="The function timeout in seconds: each hop gets this long.",
-)
+@_timeout_option
 def demo(rows: int, timeout: float) -> None:
     """Copy a generated SQLite table, 100 rows a unit, as a relay of hops.
 
@@ -429,13 +431,7 @@ def demo(rows: int, timeout: float) -> None:
     callback=json_object,
     help="The job's data (self.data), a JSON object.",
 )
-@click.option(
-    "--timeout",
-    default=2.0,
-    show_default=True,
-    type=click.FloatRange(min=0.5),
-    help="The function timeout in seconds: each hop gets this long.",
-)
+@_timeout_option
 @click.option(
     "--concurrency",
     default=4,

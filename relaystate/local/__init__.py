@@ -24,7 +24,7 @@ from .faults import ALL_CRASH_POINTS, CRASH_POINTS, CrashPoint, Faults
 from .invoke import Outcome
 from .registry import Handler, LocalFunction, LocalMapping, MappingRegistry
 from .runtime import Invocation, LocalLambda
-from .server import EmbeddedSqs, sqs_client
+from .server import EmbeddedSqs, moto_process, sqs_client
 from .trace import MAX_CHAIN_INVOCATIONS, FunctionKilled
 
 __all__ = [
@@ -45,5 +45,6 @@ __all__ = [
     "LocalMapping",
     "MappingRegistry",
     "Outcome",
+    "moto_process",
     "sqs_client",
 ]

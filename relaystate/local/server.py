@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["FAKE_CREDENTIALS", "LOCAL_REGION", "EmbeddedSqs", "sqs_client"]
+__all__ = ["FAKE_CREDENTIALS", "LOCAL_REGION", "EmbeddedSqs", "moto_process", "sqs_client"]
 
 LOCAL_REGION = "us-east-1"
 #: moto accepts any credentials; these make sure no real ones are ever sent.
@@ -79,3 +85,38 @@ class EmbeddedSqs:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def moto_process(start_timeout_s: float = 30.0) -> Iterator[str]:
+    """moto's server in a process of its own on 127.0.0.1; yields its endpoint URL.
+
+    Unlike :class:`EmbeddedSqs` (a thread of this process) it does not compete with the code
+    under test for the GIL: for benchmarks and for heavily threaded tests.
+
+    Example:
+        >>> with moto_process() as endpoint:  # doctest: +SKIP
+        ...     lam = LocalLambda(endpoint_url=endpoint)
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
