@@ -587,3 +587,24 @@ def test_help_lists_every_command() -> None:
     for command in ("demo", "run", "status", "ls", "reap", "resume", "cancel", "diagram"):
         assert command in listed
     assert "iam-policy" in listed
+
+
+def test_status_from_the_ledger_names_every_shard(lam: LocalLambda, ops: Ops) -> None:
+    table = lam.ledger(f"cli-ledger-{uuid.uuid4().hex[:8]}").table_name
+    job = OpsFanOut(backend=lam.backend, ledger=table).start()
+    lam.run_until_idle(timeout_s=30)
+
+    shown = ops.json("status", job.job_id, "--ledger-table", table, prefix=False)
+
+    assert ("torn_down", 2, 2) == (shown["state"], shown["shards"], shown["done"])
+    assert [0, 1] == [s["shard"] for s in shown["shard_status"]]
+    text = ops("status", job.job_id, "--ledger-table", table, prefix=False)
+    assert 0 == text.exit_code, text.output
+    assert "2 done, 0 failed" in text.output
+
+
+def test_status_of_a_job_the_ledger_does_not_know_says_so(lam: LocalLambda, ops: Ops) -> None:
+    table = lam.ledger(f"cli-ledger-{uuid.uuid4().hex[:8]}").table_name
+    result = ops("status", "no-such-job", "--ledger-table", table, prefix=False)
+    assert 1 == result.exit_code
+    assert "does not know job 'no-such-job'" in result.output

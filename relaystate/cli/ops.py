@@ -51,12 +51,26 @@ def _counts(q: QueueView) -> str:
 
 @click.command()
 @click.argument("target", metavar="JOB_ID|QUEUE_URL")
+@click.option(
+    "--ledger-table",
+    help="Read the job from this progress-ledger table (state, every shard's hop and stats).",
+)
 @_prefix_option
 @aws_options
 @json_option
 @click.pass_obj
-def status(obj: object, target: str, prefix: str, aws: AwsTarget, as_json: bool) -> None:
+def status(
+    obj: object,
+    target: str,
+    ledger_table: str | None,
+    prefix: str,
+    aws: AwsTarget,
+    as_json: bool,
+) -> None:
     """Show a job: what it is doing, its age, its queues' messages and its mapping.
+
+    With --ledger-table, JOB_ID is read from the progress ledger instead: the job's state and,
+    per shard, hop, status, units and last update.
 
     JOB_ID finds the job's queues by their name prefix and their relaystate:job-id tag;
     QUEUE_URL shows that queue and its dead-letter queue. The activity is one of:
@@ -71,6 +85,9 @@ def status(obj: object, target: str, prefix: str, aws: AwsTarget, as_json: bool)
     Nothing is received: looking never changes a message's receive count. Exit status 1
     when there is no such job.
     """
+    if ledger_table:
+        _ledger_status(obj, aws, ledger_table, target, as_json)
+        return
     with guarded():
         conn = aws.connect(obj)
         inventory = _inventory(conn, prefix)
@@ -88,6 +105,36 @@ def status(obj: object, target: str, prefix: str, aws: AwsTarget, as_json: bool)
         print_json(job.to_dict(time.time()))
         return
     _print_status(job)
+
+
+def _ledger_status(
+    obj: object, aws: AwsTarget, table_name: str, job_id: str, as_json: bool
+) -> None:
+    with guarded():
+        conn = aws.connect(obj)
+        if conn.backend.ledgers is None:  # pragma: no cover - every backend here has ledgers
+            raise Failure("this backend has no ledger")
+        found = conn.backend.ledgers(table_name).status(job_id)
+        if found is None:
+            raise Failure(f"the ledger {table_name!r} does not know job {job_id!r}")
+    if as_json:
+        print_json(attrs.asdict(found, value_serializer=_plain))
+        return
+    table = Table(title=f"job {job_id}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("type", f"{found.job_type} -> {found.function_name}")
+    table.add_row("state", found.state.value)
+    table.add_row("shards", f"{found.shards}: {found.done} done, {found.failed} failed")
+    table.add_row("units", f"{found.units:,}")
+    for shard in found.shard_status:
+        line = f"hop {shard.hop}, {shard.status}, {shard.stats.get('units', 0):,} units"
+        table.add_row(f"shard {shard.shard}", line + (f" -- {shard.error}" if shard.error else ""))
+    console().print(table)
+
+
+def _plain(instance: object, field: object, value: object) -> object:
+    return value.value if hasattr(value, "value") and not isinstance(value, int) else value
 
 
 def _print_status(job: JobView) -> None:
