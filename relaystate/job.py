@@ -129,6 +129,12 @@ class RelayJob:
     #: With a ledger, a hop's lease lasts this long beyond its Lambda's remaining time (room for
     #: clock skew between Lambda hosts and DynamoDB) before another invocation may take over.
     lease_margin_s: float = 30.0
+    #: Where hop records go: a ``logging.Logger`` or a Powertools ``Logger`` (default: the
+    #: ``relaystate`` logger).
+    logger: ClassVar[Any] = None
+    #: Print one CloudWatch embedded-metric-format line per hop (Hops, Units, Utilization,
+    #: Retries by JobType) to stdout, where Lambda turns it into metrics.
+    metrics: ClassVar[bool] = False
     #: Sign every packet and run only validly signed ones (see :mod:`relaystate.signing`).
     signer: ClassVar[PacketSigner | None] = None
     #: What a hop does when a unit raises (see :class:`~relaystate.retry.Retry`).
@@ -198,6 +204,7 @@ class RelayJob:
         self._limiter: Limiter | None = None
         self._owner = ""
         self._lease_ms: int | None = None
+        self._retries_at_start = 0
         self._attach_machine(JobState.CREATED)
 
     # -- the subclass contract ---------------------------------------------------------------
@@ -407,6 +414,7 @@ class RelayJob:
         if not self._claim(context, remaining()):
             return
         self.begin_hop()
+        self._retries_at_start = self.stats.retries
         budget = self._budget = self.budget(thaw(self.packet.timing) or None)
         if _send_ms_seen:
             budget.record_send(max(_send_ms_seen))
@@ -527,9 +535,15 @@ class RelayJob:
             **fields,
         }
         level = logging.ERROR if fields.get("outcome") == "failed" else logging.INFO
-        if log.isEnabledFor(level):
+        logger = self.logger if self.logger is not None else log
+        if logger.isEnabledFor(level):
             text = json.dumps(record)
-            log.log(level, "relaystate hop %s", text, extra={"relaystate_hop": record})
+            logger.log(level, "relaystate hop %s", text, extra={"relaystate_hop": record})
+        if self.metrics:
+            from .metrics import emf_line
+
+            retries = self.stats.retries - self._retries_at_start
+            print(emf_line(record, retries=max(retries, 0)), flush=True)
 
     def _claim(self, context: Any, remaining_ms: float) -> bool:
         """With a ledger, claim this hop; False when the delivery is dealt with without a hop."""
@@ -865,6 +879,7 @@ class RelayJob:
         self._limiter = None
         self._owner = ""
         self._lease_ms = None
+        self._retries_at_start = 0
         self._attach_machine(packet.state)
 
     def _attach_machine(self, initial: JobState) -> None:
