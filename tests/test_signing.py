@@ -120,3 +120,39 @@ def test_a_forged_packet_is_never_run_and_is_reported(forge: Any) -> None:
 def test_a_signed_packet_still_reads_as_a_packet() -> None:
     _, body = started()
     assert 0 == RelayPacket.from_json(body).cursor
+
+
+def test_keys_come_from_secrets_manager_on_first_use(sqs_endpoint: str) -> None:
+    import boto3
+
+    client = boto3.session.Session().client(
+        "secretsmanager",
+        endpoint_url=sqs_endpoint,  # moto's server answers every service
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    keys = {"k1": base64.b64encode(KEY1).decode(), "k2": base64.b64encode(KEY2).decode()}
+    client.create_secret(
+        Name="relaystate/signing-test", SecretString=json.dumps({"current": "k2", "keys": keys})
+    )
+    signer = PacketSigner.from_secrets_manager("relaystate/signing-test", client=client)
+    signed = signer.sign({"v": 1})
+    assert signed["sig"].startswith("k2:")
+    assert {"v": 1} == PacketSigner("k1", {"k1": KEY1, "k2": KEY2}).verify(signed)
+
+
+def test_a_malformed_secret_is_a_clear_error(sqs_endpoint: str) -> None:
+    import boto3
+
+    client = boto3.session.Session().client(
+        "secretsmanager",
+        endpoint_url=sqs_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_secret(Name="relaystate/signing-bad", SecretString="not json")
+    signer = PacketSigner.from_secrets_manager("relaystate/signing-bad", client=client)
+    with pytest.raises(ConfigurationError, match='"current"'):
+        signer.sign({"v": 1})
