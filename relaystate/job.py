@@ -602,11 +602,8 @@ class RelayJob:
         packet = self.packet
         if not ledger.claim_teardown(packet.job_id, self._owner, self._lease_ms):
             return False
-        status = ledger.status(packet.job_id)
         self._release(packet)
-        _persist(
-            lambda: ledger.mark_torn_down(packet.job_id, failed=bool(status and status.failed))
-        )
+        _persist(lambda: ledger.mark_torn_down(packet.job_id))
         log.info(
             "relaystate: job %s torn down by shard %d hop %d",
             packet.job_id,

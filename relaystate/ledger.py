@@ -390,8 +390,14 @@ class DynamoDBLedger:
         )
         return not failed
 
-    def mark_torn_down(self, job_id: str, *, failed: bool = False) -> None:
-        """The job's resources are gone; its items expire in 30 days."""
+    def mark_torn_down(self, job_id: str) -> None:
+        """The job's resources are gone; its items expire in 30 days.
+
+        Its state becomes ``failed`` if any shard failed (the job item counts them), else
+        ``torn_down``.
+        """
+        job = self._job_item(job_id)
+        failed = bool(job) and int(job.get("failed", {}).get("N", "0")) > 0
         state = JobState.FAILED if failed else JobState.TORN_DOWN
         self._update_job(
             job_id,

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from relaystate import DONE, JobState, RelayJob, RelayPacket, ThrottledError
+from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry, ThrottledError
 from relaystate.aws import SqsQueues
 from relaystate.ledger import DynamoDBLedger, LeaseLostError
 from relaystate.local import LocalLambda
@@ -165,3 +165,31 @@ def test_a_crash_between_checkpoint_and_send_is_repaired_from_the_outbox(
     assert status is not None
     assert JobState.TORN_DOWN == status.state
     assert 0 == FlakySend.fail_next  # the fault was injected
+
+
+class HalfBroken(Walk):
+    """Shard 1 fails at once; shard 0 finishes."""
+
+    job_type = "test_ledger.HalfBroken"
+    function_name = "half-broken-worker"
+    retry = Retry(attempts=1, hop_retries=0)
+
+    def step(self, cursor: Any) -> Any:
+        assert self.packet is not None
+        if self.packet.shard == 1:
+            raise RuntimeError("shard 1 cannot work")
+        return super().step(cursor)
+
+
+def test_a_job_with_a_failed_shard_ends_failed_in_the_ledger(
+    lam: LocalLambda, ledger: DynamoDBLedger
+) -> None:
+    lam.deploy(HalfBroken)
+    job = HalfBroken(data={"to": 30, "shards": 2}, backend=lam.backend, ledger=ledger.table_name)
+    job.start()
+    lam.run_until_idle(timeout_s=60)
+    status = ledger.status(job.job_id)
+    assert status is not None
+    assert (JobState.FAILED, 1, 1) == (status.state, status.done, status.failed)
+    assert job.packet is not None
+    lam.backend.queues.delete(job.packet.dlq_url)  # it holds shard 1's parked packet
