@@ -26,9 +26,10 @@ from .faults import FaultInjector, Faults, InvocationFaults
 from .invoke import HandlerRun, Outcome, run_handler
 from .poller import QueuePoller
 from .registry import Handler, LocalFunction, LocalMapping, MappingRegistry
-from .server import FAKE_CREDENTIALS, LOCAL_REGION, EmbeddedSqs
+from .server import LOCAL_REGION, EmbeddedSqs, local_client, sqs_client
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
@@ -71,27 +72,14 @@ class Invocation:
     chain_depth: int = 1
 
 
-def _sqs_clients(endpoint_url: str, region_name: str, *, count: int) -> list[SQSClient]:
+def _sqs_clients(
+    endpoint_url: str, region_name: str, session: boto3.Session, *, count: int
+) -> list[SQSClient]:
     """SQS clients on the endpoint with fake credentials, made from one session.
 
     One session loads botocore's data files once for all of them (a tenth of a second each).
     """
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session()
-    config = Config(retries={"mode": "standard", "max_attempts": 3})
-    return [
-        session.client(
-            "sqs",
-            endpoint_url=endpoint_url,
-            region_name=region_name,
-            config=config,
-            aws_access_key_id=FAKE_CREDENTIALS["aws_access_key_id"],
-            aws_secret_access_key=FAKE_CREDENTIALS["aws_secret_access_key"],
-        )
-        for _ in range(count)
-    ]
+    return [sqs_client(endpoint_url, region_name, session=session) for _ in range(count)]
 
 
 class _OneAtATime:
@@ -220,7 +208,12 @@ class LocalLambda:
                 stack.callback(server.stop)
                 endpoint_url = server.endpoint_url
             self.endpoint_url: str = endpoint_url
-            job_client, poller_client = _sqs_clients(endpoint_url, region_name, count=2)
+            import boto3
+
+            self._session = boto3.session.Session()
+            job_client, poller_client = _sqs_clients(
+                endpoint_url, region_name, self._session, count=2
+            )
             stack.callback(job_client.close)
             stack.callback(poller_client.close)
             trace.install(job_client, on_call=self._before_sqs_call, on_sent=self._wake.set)
@@ -269,15 +262,7 @@ class LocalLambda:
             found = self._ledgers.get(table_name)
             if found is not None:
                 return found
-            import boto3
-
-            client = boto3.session.Session().client(
-                "dynamodb",
-                endpoint_url=self.endpoint_url,
-                region_name=self.region,
-                aws_access_key_id=FAKE_CREDENTIALS["aws_access_key_id"],
-                aws_secret_access_key=FAKE_CREDENTIALS["aws_secret_access_key"],
-            )
+            client = local_client("dynamodb", self.endpoint_url, self.region, session=self._session)
             trace.install_alive_check(client, "dynamodb", on_call=self._before_dynamodb_call)
             self._injector.install_dynamodb(client)
             ledger = DynamoDBLedger(table_name, client=cast("DynamoDBClient", _OneAtATime(client)))

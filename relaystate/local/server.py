@@ -16,11 +16,42 @@ if TYPE_CHECKING:
     import boto3
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["FAKE_CREDENTIALS", "LOCAL_REGION", "EmbeddedSqs", "moto_process", "sqs_client"]
+__all__ = [
+    "FAKE_CREDENTIALS",
+    "LOCAL_REGION",
+    "EmbeddedSqs",
+    "local_client",
+    "moto_process",
+    "sqs_client",
+]
 
 LOCAL_REGION = "us-east-1"
 #: moto accepts any credentials; these make sure no real ones are ever sent.
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def local_client(
+    service: str,
+    endpoint_url: str,
+    region_name: str = LOCAL_REGION,
+    *,
+    session: boto3.Session | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A real boto3 client of ``service`` for ``endpoint_url``, fake credentials unless given.
+
+    Pass a ``session`` to reuse: a new one reloads botocore's data files (~0.1 s).
+
+    Example:
+        >>> ddb = local_client("dynamodb", "http://127.0.0.1:5000")  # doctest: +SKIP
+    """
+    import boto3
+    from botocore.config import Config
+
+    options: dict[str, Any] = {**FAKE_CREDENTIALS, **kwargs}
+    options.setdefault("config", Config(retries={"mode": "standard", "max_attempts": 3}))
+    maker: Any = session or boto3.session.Session()  # any service: the stubs' overloads
+    return maker.client(service, endpoint_url=endpoint_url, region_name=region_name, **options)
 
 
 def sqs_client(
@@ -30,18 +61,9 @@ def sqs_client(
     session: boto3.Session | None = None,
     **kwargs: Any,
 ) -> SQSClient:
-    """A real boto3 SQS client for ``endpoint_url`` with fake credentials (unless given).
-
-    Pass a ``session`` to reuse: a new one reloads botocore's data files (~0.1 s).
-    """
-    import boto3
-    from botocore.config import Config
-
-    options: dict[str, Any] = {**FAKE_CREDENTIALS, **kwargs}
-    options.setdefault("config", Config(retries={"mode": "standard", "max_attempts": 3}))
-    return (session or boto3.session.Session()).client(
-        "sqs", endpoint_url=endpoint_url, region_name=region_name, **options
-    )
+    """A real boto3 SQS client for ``endpoint_url`` with fake credentials (unless given)."""
+    client: SQSClient = local_client("sqs", endpoint_url, region_name, session=session, **kwargs)
+    return client
 
 
 class EmbeddedSqs:
