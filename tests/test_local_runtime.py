@@ -410,7 +410,8 @@ def test_aws_calls_count_the_jobs_operations_and_not_the_pollers(lam: LocalLambd
         "DeleteMessageBatch": 0,
     }
     assert expected == {name: calls[name] for name in expected}
-    assert 3 == lam.poller_calls["DeleteMessageBatch"]
+    # The three handled messages are deleted by the poll loop, up to ten a call.
+    assert 1 <= lam.poller_calls["DeleteMessageBatch"] <= 3
     assert lam.poller_calls["ReceiveMessage"] >= 3
 
 

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Self, cast
 
@@ -80,6 +80,10 @@ def _sqs_clients(
     One session loads botocore's data files once for all of them (a tenth of a second each).
     """
     return [sqs_client(endpoint_url, region_name, session=session) for _ in range(count)]
+
+
+#: The longest a handled message waits for its delete (see LocalLambda._flush_deletes).
+_DELETE_WAIT_S = 0.2
 
 
 class _OneAtATime:
@@ -192,6 +196,12 @@ class LocalLambda:
         self._aws_calls: collections.Counter[str] = collections.Counter()
         self._poller_calls: collections.Counter[str] = collections.Counter()
         self._running: collections.Counter[str] = collections.Counter()
+        # Batches received and not yet settled (handler running, or its messages being
+        # deleted): run_until_idle waits for these; the concurrency limit counts only _running.
+        self._unsettled = 0
+        # queue URL -> (when the first was added, receipt handles of handled messages): the
+        # poll loop deletes them (see _flush_deletes), so a relay's next hop does not wait.
+        self._deletes: dict[str, tuple[float, list[str]]] = {}
         self._scopes: set[trace.Scope] = set()
         self._created_queues: dict[str, None] = {}
         # (due, sequence, queue URL, receipt handles): failed messages a fractional
@@ -237,8 +247,9 @@ class LocalLambda:
                 mapping_poll_s=0.01,
                 mapping_poll_max_s=0.1,
             )
-            # Duplicate deliveries run beside the originals: room for both.
-            workers = concurrency * (2 if self.faults.duplicate_rate else 1)
+            # Duplicate deliveries run beside the originals: room for both. And a batch's
+            # settling runs beside the next invocation: room for that.
+            workers = 2 * concurrency * (2 if self.faults.duplicate_rate else 1)
             self._executor = ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="relaystate-local"
             )
@@ -432,6 +443,7 @@ class LocalLambda:
             self._wake.clear()
             self._release_due_retries()
             dispatched = self._dispatch()
+            self._flush_deletes()
             if not dispatched and self._idle():
                 return
             now = time.monotonic()
@@ -459,11 +471,33 @@ class LocalLambda:
                 for plan in plans:
                     with self._lock:
                         self._running[mapping.id] += 1
+                        self._unsettled += 1
                         self._batches += 1
                         batch = self._batches
                     self._executor.submit(self._invoke, batch, mapping, messages, plan)
                 started = True
         return started
+
+    def _flush_deletes(self) -> None:
+        """Delete the messages of finished invocations, by tens (``DeleteMessageBatch``).
+
+        A queue's receipts wait for a full batch of 10 while invocations run, at most
+        :data:`_DELETE_WAIT_S` (far inside any visibility timeout): one call then deletes the
+        messages of ten relay hops, and no hop waits for a delete.
+        """
+        now = time.monotonic()
+        with self._lock:
+            running = sum(self._running.values())
+            due = {
+                url: receipts
+                for url, (since, receipts) in self._deletes.items()
+                if not running or len(receipts) >= 10 or now - since >= _DELETE_WAIT_S
+            }
+            for url in due:
+                del self._deletes[url]
+        for queue_url, receipts in due.items():
+            # Duplicate deliveries share receipt handles; SQS refuses a batch that repeats one.
+            self._poller.delete(queue_url, list(dict.fromkeys(receipts)))
 
     def _release_due_retries(self) -> None:
         """Make visible again the failed messages whose fractional retry delay is over."""
@@ -485,7 +519,7 @@ class LocalLambda:
 
     def _idle(self) -> bool:
         with self._lock:
-            if sum(self._running.values()):
+            if self._unsettled or self._deletes:
                 return False
         for queue_url in {m.queue_url for m in self.mappings.active()}:
             backlog = self._poller.backlog(queue_url)
@@ -527,7 +561,25 @@ class LocalLambda:
         messages: Sequence[dict[str, Any]],
         plan: InvocationFaults | None = None,
     ) -> None:
-        """The worker side: drop what a stopped loop sends, invoke the rest, settle."""
+        """The worker side: drop what a stopped loop sends, invoke the rest, settle.
+
+        The batch's concurrency slot is freed as soon as its handler is done, before its
+        messages are deleted: on AWS the function's concurrency counts running invocations,
+        and the poller's delete does not hold up the next message of a relay.
+        """
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self._lock:
+                if released:
+                    return
+                released = True
+                self._running[mapping.id] -= 1
+                if self._running[mapping.id] <= 0:
+                    del self._running[mapping.id]
+            self._wake.set()
+
         try:
             function = self.mappings.function(mapping.function_name)
             if function is None:  # pragma: no cover - functions are never removed
@@ -548,14 +600,13 @@ class LocalLambda:
             if drop:
                 self._drop((batch, 0), mapping, function, drop, depth_dropped)
             if keep:
-                self._run((batch, 1), mapping, function, keep, plan)
+                self._run((batch, 1), mapping, function, keep, plan, release)
         except Exception:
             log.exception("relaystate.local: the poller failed on a batch of %s", mapping.queue_url)
         finally:
+            release()
             with self._lock:
-                self._running[mapping.id] -= 1
-                if self._running[mapping.id] <= 0:
-                    del self._running[mapping.id]
+                self._unsettled -= 1
             self._wake.set()
 
     def _drop(
@@ -596,7 +647,8 @@ class LocalLambda:
         mapping: LocalMapping,
         function: LocalFunction,
         batch: Sequence[tuple[dict[str, Any], trace.TraceHeader | None, int]],
-        plan: InvocationFaults | None = None,
+        plan: InvocationFaults | None,
+        release: Callable[[], None],
     ) -> None:
         messages = [message for message, _, _ in batch]
         # The invocation continues the deepest chain in its batch (relays have batches of 1).
@@ -627,6 +679,7 @@ class LocalLambda:
                 self._scopes.discard(scope)
         self._injector.finished(scope)
         self._settle(mapping, messages, run)
+        release()
         self._record(
             order,
             Invocation(
@@ -654,12 +707,13 @@ class LocalLambda:
     def _settle(
         self, mapping: LocalMapping, messages: Sequence[dict[str, Any]], run: HandlerRun
     ) -> None:
-        """Delete what succeeded; hand the failed messages back (now, or after the delay)."""
+        """Have what succeeded deleted; hand the failed messages back (now, or after the delay)."""
         failed = set(run.failed_ids)
         done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed]
         retry = [m["ReceiptHandle"] for m in messages if m["MessageId"] in failed]
         if done:
-            self._poller.delete(mapping.queue_url, done)
+            with self._lock:
+                self._deletes.setdefault(mapping.queue_url, (time.monotonic(), []))[1].extend(done)
         delay = self.retry_delay_s
         if not retry or delay is None:
             return
