@@ -4,10 +4,11 @@ The same 1,000 relay packets (a job's first packets, made with relaystate's Shar
 one queue on moto's SQS server (127.0.0.1, a process of its own); AWS calls are counted with
 botocore's event hooks on the client, wall time with the monotonic clock.
 
-moto's SendMessage costs time in proportion to the messages already in the queue (measured:
-7 ms per call on an empty queue, 28 ms at 800 messages), so its wall time mostly measures moto.
-The last column models AWS instead: calls x a 15-ms in-region round trip, plus the client's own
-CPU time to build and sign the requests (measured with botocore's Stubber, no network).
+moto's server runs with relaystate.local.moto_patch: unpatched, moto's SendMessage walks every
+message of the queue (7 ms per call on an empty queue, 28 ms at 800 messages), and wall time
+would mostly measure that. The last column models AWS instead: calls x a 15-ms in-region round
+trip, plus the client's own CPU time to build and sign the requests (measured with botocore's
+Stubber, no network).
 """
 
 from __future__ import annotations

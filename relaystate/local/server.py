@@ -89,6 +89,9 @@ class EmbeddedSqs:
         os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
         from moto.server import ThreadedMotoServer
 
+        from . import moto_patch
+
+        moto_patch.apply()
         server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
@@ -124,7 +127,7 @@ def moto_process(start_timeout_s: float = 30.0) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "relaystate.local.moto_patch", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
