@@ -87,3 +87,28 @@ def test_fifo_without_content_based_deduplication_still_demands_ids(sqs: Any) ->
     assert "MessageDeduplicationId" in str(no_dedup.value)
     found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     assert "1" == found["Attributes"]["ApproximateNumberOfMessages"]
+
+
+def test_get_queue_attributes_builds_the_attributes_once_a_call(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = sqs.create_queue(QueueName=f"patch-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="visible")
+    sqs.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=60)
+    seen = _counted(monkeypatch)
+
+    found = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+
+    assert {
+        "ApproximateNumberOfMessages": "1",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+        "ApproximateNumberOfMessagesDelayed": "1",
+    } == found
+    assert sorted(set(seen)) == sorted(seen)  # each count computed once

@@ -5,8 +5,9 @@ moto 5 reads one queue attribute, ``ContentBasedDeduplication``, on every ``Send
 of the queue's attributes -- among them three approximate counts that look at every message.
 Sending n messages to one queue so costs O(n²): 7 ms a send on an empty queue, 28 ms at 800
 messages. :func:`apply` gives those readers (``send_message``, ``_validate_message``,
-``add_message``) a dict with the one attribute they read, computed as moto computes it;
-everything else is moto's own code. It is applied in the local SQS endpoints only
+``add_message``) a dict with the one attribute they read, computed as moto computes it. And
+``GetQueueAttributes`` with n names built all of them 2n + 1 times: it now builds them once
+a call. Everything else is moto's own code. It is applied in the local SQS endpoints only
 (:class:`~relaystate.local.EmbeddedSqs`, :func:`~relaystate.local.moto_process`), and only to
 a moto whose names it knows; on any other it does nothing (sends are then just slower).
 
@@ -29,6 +30,8 @@ _lock = threading.Lock()
 #: The methods that read only ``ContentBasedDeduplication`` from ``Queue.attributes``.
 _READERS = (("SQSBackend", "send_message"), ("SQSBackend", "_validate_message"))
 _QUEUE_READERS = ("add_message",)
+#: The methods that read ``Queue.attributes`` several times and change nothing in between.
+_REREADERS = (("SQSBackend", "get_queue_attributes"),)
 
 
 def apply() -> bool:
@@ -54,7 +57,7 @@ def apply() -> bool:
             or backend is None
             or not isinstance(original, property)
             or original.fget is None
-            or not all(callable(getattr(backend, name, None)) for _, name in _READERS)
+            or not all(callable(getattr(backend, name, None)) for _, name in _READERS + _REREADERS)
             or not all(callable(getattr(queue, name, None)) for name in _QUEUE_READERS)
         ):
             return False
@@ -62,8 +65,13 @@ def apply() -> bool:
 
         def attributes(self: Any) -> dict[str, Any]:
             if not getattr(_state, "depth", 0):
-                found: dict[str, Any] = full(self)
-                return found
+                memo: dict[int, dict[str, Any]] | None = getattr(_state, "memo", None)
+                if memo is None:
+                    found: dict[str, Any] = full(self)
+                    return found
+                if id(self) not in memo:
+                    memo[id(self)] = full(self)
+                return memo[id(self)]
             if not getattr(self, "fifo_queue", False):
                 return {}  # moto lists ContentBasedDeduplication for FIFO queues only
             value = self.content_based_deduplication
@@ -75,6 +83,8 @@ def apply() -> bool:
             setattr(backend, name, _reading_one_attribute(getattr(backend, name)))
         for name in _QUEUE_READERS:
             setattr(queue, name, _reading_one_attribute(getattr(queue, name)))
+        for _, name in _REREADERS:
+            setattr(backend, name, _building_attributes_once(getattr(backend, name)))
         _applied = True
         return True
 
@@ -87,6 +97,19 @@ def _reading_one_attribute(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(*args, **kwargs)
         finally:
             _state.depth -= 1
+
+    return wrapper
+
+
+def _building_attributes_once(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        outer = getattr(_state, "memo", None)
+        _state.memo = {} if outer is None else outer
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _state.memo = outer
 
     return wrapper
 
