@@ -13,7 +13,7 @@ import subprocess
 import sys
 from typing import Any
 
-RUNS = 15
+RUNS = 40
 _TIMED = "import time; t = time.perf_counter(); {imports}; print(time.perf_counter() - t)"
 
 
@@ -34,39 +34,51 @@ def _import_ms(imports: str) -> float:
     return float(done.stdout.strip()) * 1000.0
 
 
+_BOTO3 = "import boto3"
+_DEPS = "import boto3, attrs, transitions"
+_OURS = "import boto3, relaystate"
+CASES = [
+    ("import boto3", _BOTO3),
+    ("import boto3, attrs, transitions (relaystate's dependencies)", _DEPS),
+    ("import boto3, relaystate", _OURS),
+    ("import relaystate (boto3 not yet imported)", "import relaystate"),
+]
+
+
+def _stats(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
+    return {
+        "median": statistics.median(ordered),
+        "p25": ordered[len(ordered) // 4],
+        "min": ordered[0],
+    }
+
+
 def run() -> list[dict[str, Any]]:
-    cases = [
-        ("import boto3", "import boto3"),
-        ("import boto3, relaystate", "import boto3, relaystate"),
-        ("import relaystate (boto3 not yet imported)", "import relaystate"),
-    ]
-    _import_ms("import boto3, relaystate")  # writes relaystate's bytecode once
-    medians = {}
-    samples: dict[str, list[float]] = {label: [] for label, _ in cases}
+    _import_ms(_OURS)  # writes relaystate's bytecode once
+    samples: dict[str, list[float]] = {imports: [] for _, imports in CASES}
     for _ in range(RUNS):  # interleaved, so that drift of a shared machine hits every case
-        for label, imports in cases:
-            samples[label].append(_import_ms(imports))
-    rows = []
-    for label, _ in cases:
-        times = samples[label]
-        medians[label] = statistics.median(times)
-        rows.append(
-            {"what": label, "median ms": f"{medians[label]:.1f}", "min ms": f"{min(times):.1f}"}
-        )
-    added = medians["import boto3, relaystate"] - medians["import boto3"]
-    least = {label: min(times) for label, times in samples.items()}
-    added_min = least["import boto3, relaystate"] - least["import boto3"]
-    rows.append(
-        {
-            "what": "added by relaystate to boto3 (share of boto3's own time)",
-            "median ms": f"{added:.1f} ({100 * added / medians['import boto3']:.0f} %)",
-            "min ms": f"{added_min:.1f} ({100 * added_min / least['import boto3']:.0f} %)",
-        }
-    )
+        for _, imports in CASES:
+            samples[imports].append(_import_ms(imports))
+    found = {imports: _stats(times) for imports, times in samples.items()}
+    rows = [
+        {"what": label} | {f"{k} ms": f"{v:.1f}" for k, v in found[imports].items()}
+        for label, imports in CASES
+    ]
+
+    def share(label: str, over: str) -> dict[str, Any]:
+        row: dict[str, Any] = {"what": label}
+        for key, base in found[_BOTO3].items():
+            added = found[over][key] - base
+            row[f"{key} ms"] = f"{added:.1f} ({100 * added / base:.0f} %)"
+        return row
+
+    rows.append(share("added by relaystate to boto3 (share of boto3's own time)", _OURS))
+    rows.append(share("  of which attrs + transitions", _DEPS))
     return rows
 
 
 TITLE = (
     f"cold start: wall time of the imports in {RUNS} fresh interpreters each "
-    "(the minimum is the steadier figure on a shared machine)"
+    "(the minimum and the first quartile are the steadier figures on a shared machine)"
 )
