@@ -146,3 +146,17 @@ def test_help_lists_the_commands() -> None:
     assert 0 == result.exit_code
     for command in ("demo", "run"):
         assert command in result.output
+
+
+def test_an_installed_wheel_carries_the_demos_example() -> None:
+    """`relaystate demo` imports relaystate._examples.sql_pages, which only the wheel has."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    extra = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert {"examples/sql_pages.py": "relaystate/_examples/sql_pages.py"} == extra
+    assert (root / "examples" / "sql_pages.py").is_file()
+    source = (root / "relaystate" / "cli" / "local_run.py").read_text()
+    assert "from relaystate._examples.sql_pages import" in source

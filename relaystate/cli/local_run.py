@@ -382,12 +382,21 @@ def demo(rows: int, timeout: float) -> None:
     """
     import tempfile
 
-    try:
-        from examples.sql_pages import BATCH, CopyRows, connect, make_source
-    except ImportError as exc:
-        raise Failure(
-            f"the demo needs the examples package of a relaystate source checkout ({exc})"
-        ) from None
+    try:  # an installed wheel carries the example; a source checkout has it in examples/
+        from relaystate._examples.sql_pages import (  # type: ignore[import-not-found]
+            BATCH,
+            CopyRows,
+            connect,
+            make_source,
+        )
+    except ImportError:
+        try:
+            from examples.sql_pages import BATCH, CopyRows, connect, make_source
+        except ImportError as exc:
+            raise Failure(
+                "the demo's example (examples/sql_pages.py) is missing: reinstall relaystate, "
+                f"or run from a source checkout ({exc})"
+            ) from None
     console = Console()
     console.print(f"Copying {rows:,} SQLite rows, {BATCH} a unit, in hops of at most {timeout:g} s")
     console.print("on the local Lambda runtime (SQS: moto on 127.0.0.1; no AWS account used)")
@@ -398,7 +407,7 @@ def demo(rows: int, timeout: float) -> None:
         def copied_units(job: RelayJob) -> int:
             with connect(db) as conn:
                 (n,) = conn.execute("SELECT COUNT(*) FROM copy").fetchone()
-            return math.ceil(int(n) / BATCH)
+            return math.ceil(int(n) / int(BATCH))
 
         outcome = _guarded(
             lambda: execute(
