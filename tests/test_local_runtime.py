@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -450,3 +451,61 @@ def test_close_leaves_an_endpoint_it_did_not_start_running(sqs_endpoint: str, sq
         assert sqs_endpoint == lam.endpoint_url
 
     assert "ResponseMetadata" in sqs.list_queues()
+
+
+# -- the poller's deletes ------------------------------------------------------------------------
+
+
+def _mapped_queue(lam: LocalLambda, function: str, visibility_s: int) -> str:
+    name = f"del-{uuid.uuid4().hex[:8]}"
+    url = lam.sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(visibility_s)})[
+        "QueueUrl"
+    ]
+    arn = lam.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    lam.backend.mappings.create(
+        function, arn["Attributes"]["QueueArn"], batch_size=1, max_concurrency=None
+    )
+    return url
+
+
+def test_a_handled_message_is_deleted_inside_its_visibility_timeout_while_others_run(
+    sqs_endpoint: str,
+) -> None:
+    # The handler ends 0.85 s into a 1-s visibility timeout while another function still
+    # runs: a delete that waited for a batch of ten would come too late, and SQS would
+    # deliver the message again.
+    calls: list[str] = []
+    with LocalLambda(timeout_s=1.0, concurrency=4, endpoint_url=sqs_endpoint) as lam:
+        lam.deploy("slow", lambda event, context: calls.append("slow") or time.sleep(0.85))
+        lam.deploy(
+            "busy", lambda event, context: calls.append("busy") or time.sleep(1.6), timeout_s=2.0
+        )
+        slow_url = _mapped_queue(lam, "slow", visibility_s=1)
+        busy_url = _mapped_queue(lam, "busy", visibility_s=2)
+        lam.sqs.send_message(QueueUrl=busy_url, MessageBody="b")
+        lam.sqs.send_message(QueueUrl=slow_url, MessageBody="a")
+
+        lam.run_until_idle(timeout_s=20)
+
+        assert ["busy", "slow"] == sorted(calls)
+        assert ["ok", "ok"] == [i.outcome for i in lam.invocations]
+
+
+def test_close_after_an_idle_timeout_deletes_what_the_running_invocation_handled(
+    sqs_endpoint: str, sqs: Any
+) -> None:
+    lam = LocalLambda(timeout_s=2.0, endpoint_url=sqs_endpoint)
+    lam.deploy("f", lambda event, context: time.sleep(0.5))
+    url = _mapped_queue(lam, "f", visibility_s=5)
+    lam.sqs.send_message(QueueUrl=url, MessageBody="x")
+    with pytest.raises(IdleTimeoutError):
+        lam.run_until_idle(timeout_s=0.2)
+
+    lam.close()  # waits for the invocation, which succeeds
+
+    assert ["ok"] == [i.outcome for i in lam.invocations]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert ("0", "0") == (
+        counts["ApproximateNumberOfMessages"],
+        counts["ApproximateNumberOfMessagesNotVisible"],
+    )

@@ -112,3 +112,34 @@ def test_get_queue_attributes_builds_the_attributes_once_a_call(
         "ApproximateNumberOfMessagesDelayed": "1",
     } == found
     assert sorted(set(seen)) == sorted(seen)  # each count computed once
+
+
+def test_a_send_to_a_queue_with_motos_own_lambda_mapping_still_works(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto's add_message receives for its own Lambda mappings, and that reads every attribute.
+    import types
+
+    import moto.awslambda.utils
+    from moto.sqs.models import sqs_backends
+
+    invoked: list[int] = []
+
+    class Lambda:
+        def send_sqs_batch(self, arn: str, messages: list[Any], queue_arn: str) -> bool:
+            invoked.append(len(messages))
+            return True
+
+    monkeypatch.setattr(moto.awslambda.utils, "get_backend", lambda *args: Lambda())
+    name = f"patch-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue = sqs_backends["123456789012"]["us-east-1"].queues[name]
+    monkeypatch.setitem(
+        queue.lambda_event_source_mappings,
+        "arn:aws:lambda:us-east-1:123456789012:function:f",
+        types.SimpleNamespace(enabled=True, batch_size=1),
+    )
+
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+
+    assert [1] == invoked

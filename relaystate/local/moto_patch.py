@@ -104,12 +104,14 @@ def _reading_one_attribute(method: Callable[..., Any]) -> Callable[..., Any]:
 def _building_attributes_once(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        outer = getattr(_state, "memo", None)
-        _state.memo = {} if outer is None else outer
+        # Also when a send calls it (moto's own Lambda mappings receive inside add_message):
+        # it reads every attribute, so the one-attribute view is off for its duration.
+        outer, depth = getattr(_state, "memo", None), getattr(_state, "depth", 0)
+        _state.memo, _state.depth = {}, 0
         try:
             return method(*args, **kwargs)
         finally:
-            _state.memo = outer
+            _state.memo, _state.depth = outer, depth
 
     return wrapper
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import attrs
 
 from ..aws.sqs import SqsQueues
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, RelayError
 from ..ledger import DynamoDBLedger
 from ..ports import Backend
 from . import trace
@@ -82,7 +82,8 @@ def _sqs_clients(
     return [sqs_client(endpoint_url, region_name, session=session) for _ in range(count)]
 
 
-#: The longest a handled message waits for its delete (see LocalLambda._flush_deletes).
+#: The longest a handled message waits for its delete (see LocalLambda._flush_deletes), unless
+#: half its function's timeout since the receive comes sooner.
 _DELETE_WAIT_S = 0.2
 
 
@@ -199,8 +200,8 @@ class LocalLambda:
         # Batches received and not yet settled (handler running, or its messages being
         # deleted): run_until_idle waits for these; the concurrency limit counts only _running.
         self._unsettled = 0
-        # queue URL -> (when the first was added, receipt handles of handled messages): the
-        # poll loop deletes them (see _flush_deletes), so a relay's next hop does not wait.
+        # queue URL -> [when they must be deleted by, receipt handles of handled messages]:
+        # the poll loop deletes them (see _flush_deletes), so a relay's next hop does not wait.
         self._deletes: dict[str, tuple[float, list[str]]] = {}
         self._scopes: set[trace.Scope] = set()
         self._created_queues: dict[str, None] = {}
@@ -442,15 +443,18 @@ class LocalLambda:
         while True:
             self._wake.clear()
             self._release_due_retries()
+            self._flush_deletes(overdue_only=True)  # before a receive could see them again
             dispatched = self._dispatch()
-            self._flush_deletes()
+            next_delete = self._flush_deletes()
             if not dispatched and self._idle():
                 return
             now = time.monotonic()
             if now >= deadline:
+                self._flush_deletes(everything=True)
                 raise IdleTimeoutError(self._busy_report(timeout_s))
             if not dispatched:
-                self._wake.wait(min(self.poll_interval_s, deadline - now))
+                wake_at = min(now + self.poll_interval_s, deadline, next_delete)
+                self._wake.wait(max(0.0, wake_at - now))
 
     def _dispatch(self) -> bool:
         """Receive from every Enabled mapping that has room; start an invocation per batch."""
@@ -474,30 +478,48 @@ class LocalLambda:
                         self._unsettled += 1
                         self._batches += 1
                         batch = self._batches
-                    self._executor.submit(self._invoke, batch, mapping, messages, plan)
+                    self._executor.submit(
+                        self._invoke, batch, mapping, messages, plan, time.monotonic()
+                    )
                 started = True
         return started
 
-    def _flush_deletes(self) -> None:
+    def _flush_deletes(self, *, overdue_only: bool = False, everything: bool = False) -> float:
         """Delete the messages of finished invocations, by tens (``DeleteMessageBatch``).
 
-        A queue's receipts wait for a full batch of 10 while invocations run, at most
-        :data:`_DELETE_WAIT_S` (far inside any visibility timeout): one call then deletes the
-        messages of ten relay hops, and no hop waits for a delete.
+        While invocations run, a queue's receipts wait for a batch of 10 -- one call then
+        deletes the messages of ten relay hops, and no hop waits for a delete -- but never past
+        their deadline: :data:`_DELETE_WAIT_S` after the handler returned, and at most half the
+        function's timeout after the receive (the queue's visibility timeout is at least that
+        timeout), so a handled message is never received again. Returns the next deadline.
         """
         now = time.monotonic()
         with self._lock:
             running = sum(self._running.values())
             due = {
                 url: receipts
-                for url, (since, receipts) in self._deletes.items()
-                if not running or len(receipts) >= 10 or now - since >= _DELETE_WAIT_S
+                for url, (by, receipts) in self._deletes.items()
+                if everything or now >= by or not (overdue_only or (running and len(receipts) < 10))
             }
             for url in due:
                 del self._deletes[url]
+            next_due = min((by for by, _ in self._deletes.values()), default=float("inf"))
         for queue_url, receipts in due.items():
-            # Duplicate deliveries share receipt handles; SQS refuses a batch that repeats one.
+            self._delete(queue_url, receipts)
+        return next_due
+
+    def _delete(self, queue_url: str, receipts: Sequence[str]) -> None:
+        # Duplicate deliveries share receipt handles; SQS refuses a batch that repeats one.
+        try:
             self._poller.delete(queue_url, list(dict.fromkeys(receipts)))
+        except RelayError as exc:  # as on AWS: the messages come back after their timeout
+            log.warning(
+                "relaystate.local: could not delete %d handled message(s) of %s (%s); SQS will "
+                "deliver them again after their visibility timeout",
+                len(receipts),
+                queue_url,
+                exc,
+            )
 
     def _release_due_retries(self) -> None:
         """Make visible again the failed messages whose fractional retry delay is over."""
@@ -560,6 +582,7 @@ class LocalLambda:
         mapping: LocalMapping,
         messages: Sequence[dict[str, Any]],
         plan: InvocationFaults | None = None,
+        received_at: float | None = None,
     ) -> None:
         """The worker side: drop what a stopped loop sends, invoke the rest, settle.
 
@@ -600,7 +623,8 @@ class LocalLambda:
             if drop:
                 self._drop((batch, 0), mapping, function, drop, depth_dropped)
             if keep:
-                self._run((batch, 1), mapping, function, keep, plan, release)
+                received = time.monotonic() if received_at is None else received_at
+                self._run((batch, 1), mapping, function, keep, plan, release, received)
         except Exception:
             log.exception("relaystate.local: the poller failed on a batch of %s", mapping.queue_url)
         finally:
@@ -649,6 +673,7 @@ class LocalLambda:
         batch: Sequence[tuple[dict[str, Any], trace.TraceHeader | None, int]],
         plan: InvocationFaults | None,
         release: Callable[[], None],
+        received_at: float,
     ) -> None:
         messages = [message for message, _, _ in batch]
         # The invocation continues the deepest chain in its batch (relays have batches of 1).
@@ -678,7 +703,8 @@ class LocalLambda:
             with self._lock:
                 self._scopes.discard(scope)
         self._injector.finished(scope)
-        self._settle(mapping, messages, run)
+        # Visible again at received_at + the queue's visibility timeout (>= the function's).
+        self._settle(mapping, messages, run, received_at + function.timeout_s / 2)
         release()
         self._record(
             order,
@@ -705,15 +731,28 @@ class LocalLambda:
         )
 
     def _settle(
-        self, mapping: LocalMapping, messages: Sequence[dict[str, Any]], run: HandlerRun
+        self,
+        mapping: LocalMapping,
+        messages: Sequence[dict[str, Any]],
+        run: HandlerRun,
+        delete_by: float,
     ) -> None:
-        """Have what succeeded deleted; hand the failed messages back (now, or after the delay)."""
+        """Have what succeeded deleted; hand the failed messages back (now, or after the delay).
+
+        The deletes go to the poll loop (see :meth:`_flush_deletes`) if they can wait until
+        ``delete_by``; else they are made at once.
+        """
         failed = set(run.failed_ids)
         done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed]
         retry = [m["ReceiptHandle"] for m in messages if m["MessageId"] in failed]
         if done:
-            with self._lock:
-                self._deletes.setdefault(mapping.queue_url, (time.monotonic(), []))[1].extend(done)
+            by = min(time.monotonic() + _DELETE_WAIT_S, delete_by)
+            if by <= time.monotonic() + 0.01:
+                self._delete(mapping.queue_url, done)
+            else:
+                with self._lock:
+                    due, receipts = self._deletes.get(mapping.queue_url, (by, []))
+                    self._deletes[mapping.queue_url] = (min(due, by), [*receipts, *done])
         delay = self.retry_delay_s
         if not retry or delay is None:
             return
@@ -777,6 +816,7 @@ class LocalLambda:
         with self._lock:
             for scope in self._scopes:
                 scope.killed = True
+        self._flush_deletes(everything=True)  # what the invocations that just ended handled
 
     def close(self) -> None:
         """Wait for running invocations, close the clients, stop the embedded server.
