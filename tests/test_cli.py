@@ -159,4 +159,15 @@ def test_an_installed_wheel_carries_the_demos_example() -> None:
     assert {"examples/sql_pages.py": "relaystate/_examples/sql_pages.py"} == extra
     assert (root / "examples" / "sql_pages.py").is_file()
     source = (root / "relaystate" / "cli" / "local_run.py").read_text()
-    assert "from relaystate._examples.sql_pages import" in source
+    assert '"relaystate._examples.sql_pages"' in source
+
+
+def test_demo_without_its_example_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    from relaystate.cli import local_run
+
+    monkeypatch.setattr(local_run, "_DEMO_EXAMPLE", ("nowhere_a.sql_pages", "nowhere_b.sql_pages"))
+
+    result = CliRunner().invoke(cli, ["demo", "--rows", "10"])
+
+    assert 1 == result.exit_code
+    assert "reinstall relaystate, or run from a source checkout" in result.output

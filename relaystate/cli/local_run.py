@@ -382,23 +382,12 @@ def demo(rows: int, timeout: float) -> None:
     """
     import tempfile
 
-    try:  # an installed wheel carries the example; a source checkout has it in examples/
-        from relaystate._examples.sql_pages import (  # type: ignore[import-not-found]
-            BATCH,
-            CopyRows,
-            connect,
-            make_source,
-        )
-    except ImportError:
-        try:
-            from examples.sql_pages import BATCH, CopyRows, connect, make_source
-        except ImportError as exc:
-            raise Failure(
-                "the demo's example (examples/sql_pages.py) is missing: reinstall relaystate, "
-                f"or run from a source checkout ({exc})"
-            ) from None
+    example = _demo_example()
+    batch: int = example.BATCH
+    copy_rows: type[RelayJob] = example.CopyRows
+    connect, make_source = example.connect, example.make_source
     console = Console()
-    console.print(f"Copying {rows:,} SQLite rows, {BATCH} a unit, in hops of at most {timeout:g} s")
+    console.print(f"Copying {rows:,} SQLite rows, {batch} a unit, in hops of at most {timeout:g} s")
     console.print("on the local Lambda runtime (SQS: moto on 127.0.0.1; no AWS account used)")
     with tempfile.TemporaryDirectory(prefix="relaystate-demo-") as tmp:
         db = Path(tmp) / "rows.db"
@@ -407,17 +396,17 @@ def demo(rows: int, timeout: float) -> None:
         def copied_units(job: RelayJob) -> int:
             with connect(db) as conn:
                 (n,) = conn.execute("SELECT COUNT(*) FROM copy").fetchone()
-            return math.ceil(int(n) / int(BATCH))
+            return math.ceil(int(n) / batch)
 
         outcome = _guarded(
             lambda: execute(
-                CopyRows,
+                copy_rows,
                 {"db": str(db)},
                 console=console,
                 timeout_s=timeout,
                 concurrency=1,
                 max_wait_s=MAX_WAIT_S,
-                total=math.ceil(rows / BATCH),
+                total=math.ceil(rows / batch),
                 probe=copied_units,
             )
         )
@@ -513,3 +502,25 @@ def _guarded(action: Callable[[], Outcome]) -> Outcome:
         raise
     except Exception as exc:
         raise Failure(one_line(exc)) from exc
+
+
+#: Where the demo's example lives: in an installed wheel, then in a source checkout.
+_DEMO_EXAMPLE = ("relaystate._examples.sql_pages", "examples.sql_pages")
+
+
+def _demo_example() -> Any:
+    """The module of examples/sql_pages.py, which the wheel carries as relaystate._examples."""
+    import importlib
+
+    missing: list[str] = []
+    for name in _DEMO_EXAMPLE:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise  # the example itself needs something that is missing
+            missing.append(name)
+    raise Failure(
+        f"the demo's example is missing ({' and '.join(missing)} not found): reinstall "
+        "relaystate, or run from a source checkout"
+    )
