@@ -144,6 +144,34 @@ def test_both_copies_of_a_duplicate_settle_and_the_success_deletes_the_message(
     assert 0 == backlog(sqs, queue.url)
 
 
+@pytest.mark.parametrize("retry_delay_s", [0, 0.05])
+def test_a_copy_that_fails_after_its_duplicate_succeeded_does_not_bring_the_message_back(
+    runtime: Any, sqs: Any, retry_delay_s: float
+) -> None:
+    # Both copies share a receipt handle: the failed copy's retry must not make visible a
+    # message whose other copy was handled (its delete waits in the poll loop).
+    lam = runtime(Faults(duplicate_rate=1.0, seed=2), retry_delay_s=retry_delay_s)
+    calls = iter(range(100))
+    lock = threading.Lock()
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        with lock:
+            n = next(calls)
+        if n == 1:
+            # The other copy succeeded 0.1 s ago; its delete may wait 0.2 s for company.
+            time.sleep(0.1)
+            raise RuntimeError("the second copy fails")
+
+    queue = serve(lam, "late-failure", handler)
+    lam.backend.queues.send(queue.url, "work")
+
+    lam.run_until_idle(timeout_s=10)
+
+    assert 2 == next(calls)  # the two copies, and no redelivery
+    assert ["error", "ok"] == sorted(i.outcome for i in lam.invocations)
+    assert 0 == backlog(sqs, queue.url)
+
+
 # -- crash --------------------------------------------------------------------------------------
 
 

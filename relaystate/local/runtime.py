@@ -530,7 +530,23 @@ class LocalLambda:
                 _, _, url, receipts = heapq.heappop(self._retries)
                 due.append((url, receipts))
         for url, receipts in due:
-            self._poller.retry_later(url, receipts, 0)
+            self._retry_later(url, receipts, 0)
+
+    def _retry_later(self, queue_url: str, receipts: Sequence[str], delay_s: int) -> None:
+        """Hand failed messages back -- but not one a duplicate delivery of it handled.
+
+        Duplicate deliveries share a receipt handle: if one copy succeeded, its pending delete
+        goes first and the message is not made visible again.
+        """
+        with self._lock:
+            pending = self._deletes.pop(queue_url, None)
+        handled: set[str] = set()
+        if pending is not None:
+            handled = set(pending[1])
+            self._delete(queue_url, pending[1])
+        again = [r for r in receipts if r not in handled]
+        if again:
+            self._poller.retry_later(queue_url, again, delay_s)
 
     def _has_room(self, mapping: LocalMapping) -> bool:
         with self._lock:
@@ -757,7 +773,7 @@ class LocalLambda:
         if not retry or delay is None:
             return
         if float(delay).is_integer():
-            self._poller.retry_later(mapping.queue_url, retry, int(delay))
+            self._retry_later(mapping.queue_url, retry, int(delay))
             return
         with self._lock:
             self._retry_seq += 1
