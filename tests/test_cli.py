@@ -171,3 +171,21 @@ def test_demo_without_its_example_says_what_to_do(monkeypatch: pytest.MonkeyPatc
 
     assert 1 == result.exit_code
     assert "reinstall relaystate, or run from a source checkout" in result.output
+
+
+def test_demo_does_not_hide_an_import_error_inside_its_example(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from relaystate.cli import local_run
+
+    package = tmp_path / "demo_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "sql_pages.py").write_text("import demo_pkg.sql  # a module the example needs\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(local_run, "_DEMO_EXAMPLE", ("demo_pkg.sql_pages",))
+
+    result = CliRunner().invoke(cli, ["demo", "--rows", "10"])
+
+    assert isinstance(result.exception, ModuleNotFoundError)
+    assert "demo_pkg.sql" == result.exception.name

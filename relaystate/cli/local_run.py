@@ -517,7 +517,7 @@ def _demo_example() -> Any:
         try:
             return importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
+            if exc.name is None or not (name == exc.name or name.startswith(f"{exc.name}.")):
                 raise  # the example itself needs something that is missing
             missing.append(name)
     raise Failure(
