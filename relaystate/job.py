@@ -50,6 +50,9 @@ _sleep: Callable[[float], None] = time.sleep
 _send_ms_seen: list[float] = []
 _SEND_SAMPLES = 20
 
+# Kept for the queue and DLQ deletes of a teardown in a hop (see RelayJob._release), at most
+# a quarter of the time left.
+_TEARDOWN_RESERVE_S = 1.0
 # Tries of a teardown step that AWS throttled (see _persist).
 _TEARDOWN_TRIES = 5
 
@@ -204,6 +207,8 @@ class RelayJob:
         self._limiter: Limiter | None = None
         self._owner = ""
         self._lease_ms: int | None = None
+        # The running hop's time left (ms), for a teardown that must end inside the Lambda.
+        self._remaining: Callable[[], float] | None = None
         self._retries_at_start = 0
         self._attach_machine(JobState.CREATED)
 
@@ -410,7 +415,7 @@ class RelayJob:
 
     def _run_hop(self, context: Any, receive_count: int = 1) -> None:
         assert self.packet is not None
-        remaining = _remaining_ms(context, self.hop_time_s)
+        remaining = self._remaining = _remaining_ms(context, self.hop_time_s)
         if not self._claim(context, remaining()):
             return
         self.begin_hop()
@@ -841,12 +846,20 @@ class RelayJob:
         return self.packet.evolve(state=state, cursor=self.cursor, data=self.data, **changes)
 
     def _release(self, packet: RelayPacket) -> None:
+        # In a hop, the queues must be deleted before the Lambda's timeout: a kill after the
+        # mapping is gone would leave them with nothing to deliver their message again. So the
+        # wait for a Deleting mapping to be gone ends in time for the queue deletes.
+        until = None
+        if self._remaining is not None:
+            left_s = max(self._remaining(), 0.0) / 1000.0
+            until = time.monotonic() + left_s - min(_TEARDOWN_RESERVE_S, left_s / 4)
         _persist(
             lambda: lifecycle.release(
                 self._backend(),
                 queue_url=packet.queue_url,
                 dlq_url=packet.dlq_url,
                 mapping_id=packet.mapping_id,
+                until=until,
             )
         )
 
@@ -876,6 +889,7 @@ class RelayJob:
         self._limiter = None
         self._owner = ""
         self._lease_ms = None
+        self._remaining = None
         self._retries_at_start = 0
         self._attach_machine(packet.state)
 

@@ -166,9 +166,11 @@ class Resources:
     mapping_id: str
 
 
-def _backoff(backend: Backend) -> Iterator[float]:
-    """Pauses between polls, doubling, until the backend's wait limit is spent."""
+def _backoff(backend: Backend, until: float | None = None) -> Iterator[float]:
+    """Pauses between polls, doubling, until the backend's wait limit is spent (or ``until``)."""
     deadline = time.monotonic() + backend.mapping_wait_s
+    if until is not None:
+        deadline = min(deadline, until)
     pause = backend.mapping_poll_s
     while True:
         left = deadline - time.monotonic()
@@ -178,10 +180,15 @@ def _backoff(backend: Backend) -> Iterator[float]:
         pause = min(pause * 2, backend.mapping_poll_max_s)
 
 
-def wait_for_mapping(backend: Backend, mapping_id: str, *, enabled: bool) -> MappingInfo | None:
-    """Poll until the mapping is ``Enabled`` (``enabled=True``) or gone; bounded, with backoff."""
+def wait_for_mapping(
+    backend: Backend, mapping_id: str, *, enabled: bool, until: float | None = None
+) -> MappingInfo | None:
+    """Poll until the mapping is ``Enabled`` (``enabled=True``) or gone; bounded, with backoff.
+
+    ``until`` (a ``time.monotonic()`` value) ends the wait sooner, as a timeout would.
+    """
     info = backend.mappings.get(mapping_id)
-    waits = _backoff(backend)
+    waits = _backoff(backend, until)
     while True:
         if enabled and info is not None and info.state == "Enabled":
             return info
@@ -372,14 +379,16 @@ def _chunks(bodies: Iterable[str], *, count: int, size: int) -> Iterator[list[st
         yield chunk
 
 
-def _detach(backend: Backend, mapping_id: str) -> None:
-    """Delete the mapping and wait until it is gone.
+def _detach(backend: Backend, mapping_id: str, until: float | None = None) -> None:
+    """Delete the mapping and wait until it is gone -- or, given ``until``, until then.
 
     A mapping in a transition (Creating, Updating...) refuses deletion with
     ResourceInUseException; the delete is retried within the mapping wait budget, so that a
-    queue is never deleted under a live mapping.
+    queue is never deleted under a live mapping. Once the delete is accepted the mapping is
+    on its way out (``Deleting``): past ``until`` the queues are deleted without waiting for
+    it to be gone, rather than be left behind by a Lambda killed while it waits.
     """
-    waits = _backoff(backend)
+    waits = _backoff(backend, until)
     while True:
         try:
             backend.mappings.delete(mapping_id)
@@ -389,7 +398,16 @@ def _detach(backend: Backend, mapping_id: str) -> None:
             if pause is None:
                 raise
             time.sleep(pause)
-    wait_for_mapping(backend, mapping_id, enabled=False)
+    try:
+        wait_for_mapping(backend, mapping_id, enabled=False, until=until)
+    except MappingTimeoutError:
+        if until is None or time.monotonic() < until:
+            raise
+        log.info(
+            "relaystate: mapping %s is still being deleted; deleting its queues now, in the "
+            "time the Lambda has left",
+            mapping_id,
+        )
 
 
 def release(
@@ -399,14 +417,17 @@ def release(
     dlq_url: str,
     mapping_id: str,
     keep_nonempty_dlq: bool = True,
+    until: float | None = None,
 ) -> None:
     """Delete mapping (waited until gone), queue, and DLQ; what is already gone is skipped.
 
     A DLQ that still holds dead packets is kept (and logged), unless ``keep_nonempty_dlq`` is
-    false: those packets are the only record of work that failed.
+    false: those packets are the only record of work that failed. ``until`` (a
+    ``time.monotonic()`` value) bounds the wait for a deleted mapping to be gone: a teardown in
+    a Lambda must delete the queues before the function's timeout.
     """
     if mapping_id:
-        _detach(backend, mapping_id)
+        _detach(backend, mapping_id, until)
     if queue_url:
         backend.queues.delete(queue_url)
     if dlq_url:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -113,6 +114,8 @@ class FakeMappings(Failing):
         super().__init__(log)
         self.mappings: dict[str, MappingInfo] = {}
         self.stuck = False
+        #: A deleted mapping stays ``Deleting`` (as AWS's can, for a while).
+        self.slow_delete = False
         self.recursion_allowed: list[str] = []
 
     def function_timeout_s(self, function_name: str) -> int:
@@ -138,6 +141,9 @@ class FakeMappings(Failing):
 
     def delete(self, mapping_id: str) -> None:
         self.record("delete", mapping_id)
+        if self.slow_delete and mapping_id in self.mappings:
+            self.mappings[mapping_id] = attrs.evolve(self.mappings[mapping_id], state="Deleting")
+            return
         self.mappings.pop(mapping_id, None)
 
     def allow_recursion(self, function_name: str) -> None:
@@ -655,3 +661,37 @@ def test_provisioned_queues_refuse_requests_without_tls(sqs: Any) -> None:
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
             assert arn["Attributes"]["QueueArn"] == statement["Resource"]
     release(backend, queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id)
+
+
+def test_release_waits_for_a_deleting_mapping_and_then_refuses_to_touch_the_queues(
+    world: World,
+) -> None:
+    res = provisioned(world)
+    world.mappings.slow_delete = True
+
+    with pytest.raises(MappingTimeoutError, match="still 'Deleting'"):
+        release(
+            world.backend, queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id
+        )
+
+    assert sorted([res.dlq_url, res.queue_url]) == world.queue_urls()
+
+
+def test_release_until_deletes_the_queues_while_the_mapping_is_still_deleting(
+    world: World,
+) -> None:
+    # In a hop: a Lambda killed while it waited would leave the queues with no mapping to
+    # deliver their message again; past ``until`` they are deleted without waiting.
+    res = provisioned(world)
+    world.mappings.slow_delete = True
+
+    release(
+        world.backend,
+        queue_url=res.queue_url,
+        dlq_url=res.dlq_url,
+        mapping_id=res.mapping_id,
+        until=time.monotonic() + 0.01,
+    )
+
+    assert [] == world.queue_urls()
+    assert "Deleting" == world.mappings.mappings[res.mapping_id].state

@@ -509,3 +509,23 @@ def test_close_after_an_idle_timeout_deletes_what_the_running_invocation_handled
         counts["ApproximateNumberOfMessages"],
         counts["ApproximateNumberOfMessagesNotVisible"],
     )
+
+
+def test_the_last_hop_deletes_the_queues_in_time_while_its_mapping_is_still_deleting(
+    sqs_endpoint: str,
+) -> None:
+    # A deleted mapping stays Deleting for 2.5 s, longer than the 2-s function has: waiting
+    # for it to be gone would get the last hop killed with the queues still there, and
+    # nothing would ever deliver their message again.
+    with LocalLambda(timeout_s=2.0, endpoint_url=sqs_endpoint, mapping_transition_s=2.5) as lam:
+        lam.deploy(Chain)
+        Chain(data={"units": 2}, backend=lam.backend).start()
+
+        lam.run_until_idle(timeout_s=30)
+
+        assert ["ok", "ok"] == [i.outcome for i in lam.invocations]
+        assert [] == [left for left in lam.left_over() if left.startswith("queue ")]
+        deadline = time.monotonic() + 10
+        while lam.left_over() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [] == lam.left_over()
