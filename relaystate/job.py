@@ -596,7 +596,7 @@ class RelayJob:
         self.ledger = made
         return made
 
-    def _ledger_teardown(self, ledger: DynamoDBLedger) -> bool:
+    def _ledger_teardown(self, ledger: DynamoDBLedger, *, parked: bool = False) -> bool:
         """The join: the shard that ends last releases the job's resources, exactly once.
 
         The teardown is claimed for this invocation under its lease, so that a duplicate
@@ -607,7 +607,7 @@ class RelayJob:
         packet = self.packet
         if not ledger.claim_teardown(packet.job_id, self._owner, self._lease_ms):
             return False
-        self._release(packet)
+        self._release(packet, parked=parked)
         _persist(lambda: ledger.mark_torn_down(packet.job_id))
         log.info(
             "relaystate: job %s torn down by shard %d hop %d",
@@ -825,9 +825,9 @@ class RelayJob:
         ledger = self._ledger()
         if ledger is not None and self._owner:
             if self._end_shard(ledger, failed, failed.error or "failed"):
-                self._ledger_teardown(ledger)
+                self._ledger_teardown(ledger, parked=bool(failed.dlq_url))
         elif failed.shards == 1:
-            self._release(failed)
+            self._release(failed, parked=bool(failed.dlq_url))
         self.packet = failed
         self.on_failed(error)
 
@@ -845,7 +845,8 @@ class RelayJob:
             changes.setdefault("rate", self._limiter.state())
         return self.packet.evolve(state=state, cursor=self.cursor, data=self.data, **changes)
 
-    def _release(self, packet: RelayPacket) -> None:
+    def _release(self, packet: RelayPacket, *, parked: bool = False) -> None:
+        """Delete the job's mapping and queues; ``parked``: a packet was just sent to the DLQ."""
         # In a hop, the queues must be deleted before the Lambda's timeout: a kill after the
         # mapping is gone would leave them with nothing to deliver their message again. So the
         # wait for a Deleting mapping to be gone ends in time for the queue deletes.
@@ -860,6 +861,7 @@ class RelayJob:
                 dlq_url=packet.dlq_url,
                 mapping_id=packet.mapping_id,
                 until=until,
+                dlq_has_packets=parked,
             )
         )
 

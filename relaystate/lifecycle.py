@@ -418,13 +418,15 @@ def release(
     mapping_id: str,
     keep_nonempty_dlq: bool = True,
     until: float | None = None,
+    dlq_has_packets: bool = False,
 ) -> None:
     """Delete mapping (waited until gone), queue, and DLQ; what is already gone is skipped.
 
     A DLQ that still holds dead packets is kept (and logged), unless ``keep_nonempty_dlq`` is
     false: those packets are the only record of work that failed. ``until`` (a
     ``time.monotonic()`` value) bounds the wait for a deleted mapping to be gone: a teardown in
-    a Lambda must delete the queues before the function's timeout.
+    a Lambda must delete the queues before the function's timeout. ``dlq_has_packets``: the
+    caller just parked a packet there, which SQS's approximate counts may not show yet.
     """
     if mapping_id:
         _detach(backend, mapping_id, until)
@@ -434,7 +436,7 @@ def release(
         attrs_ = backend.queues.describe(dlq_url)
         if attrs_ is None:
             return
-        held = _count(attrs_)
+        held = max(_count(attrs_), int(dlq_has_packets))
         if held and keep_nonempty_dlq:
             log.warning(
                 "relaystate: kept dead-letter queue %s: it holds %d packet(s); resume them "

@@ -380,6 +380,27 @@ def test_hop_cap_fails_the_job_parks_the_packet_in_the_dlq_and_calls_on_failed(
     assert {} == mappings(backend).mappings
 
 
+def test_a_failed_hop_keeps_the_dlq_it_parked_in_even_if_the_count_lags(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQS's message counts are approximate: right after the send, the DLQ may read empty.
+    job = Counter(data={"to": 1000}, backend=backend, max_hops=1).start()
+    q = queues(backend)
+    real_describe = q.describe
+
+    def lagging(url: str) -> Any:
+        found = real_describe(url)
+        return None if found is None else {**found, "ApproximateNumberOfMessages": "0"}
+
+    monkeypatch.setattr(q, "describe", lagging)
+    assert job.packet is not None
+
+    run_hop(backend, timeout_ms=1_000)
+
+    assert [job.packet.dlq_url] == list(q.queues)
+    assert 1 == len(q.queues[job.packet.dlq_url].messages)
+
+
 def test_relay_delay_over_900_seconds_is_refused(backend: Backend) -> None:
     job = Counter(data={"to": 5}, backend=backend).start()
     assert job.packet is not None
