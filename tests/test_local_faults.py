@@ -145,11 +145,12 @@ def test_both_copies_of_a_duplicate_settle_and_the_success_deletes_the_message(
 
 
 @pytest.mark.parametrize("retry_delay_s", [0, 0.05])
-def test_a_copy_that_fails_after_its_duplicate_succeeded_does_not_bring_the_message_back(
-    runtime: Any, sqs: Any, retry_delay_s: float
+@pytest.mark.parametrize("failing_copy", [0, 1])
+def test_one_failed_copy_of_a_duplicate_does_not_bring_back_a_message_its_twin_handled(
+    runtime: Any, sqs: Any, retry_delay_s: float, failing_copy: int
 ) -> None:
-    # Both copies share a receipt handle: the failed copy's retry must not make visible a
-    # message whose other copy was handled (its delete waits in the poll loop).
+    # Both copies share a receipt handle: whichever ends first, the failure must not make
+    # visible again a message the other copy handled.
     lam = runtime(Faults(duplicate_rate=1.0, seed=2), retry_delay_s=retry_delay_s)
     calls = iter(range(100))
     lock = threading.Lock()
@@ -157,12 +158,12 @@ def test_a_copy_that_fails_after_its_duplicate_succeeded_does_not_bring_the_mess
     def handler(event: dict[str, Any], context: Any) -> None:
         with lock:
             n = next(calls)
-        if n == 1:
-            # The other copy succeeded 0.1 s ago; its delete may wait 0.2 s for company.
-            time.sleep(0.1)
-            raise RuntimeError("the second copy fails")
+        if n == failing_copy:
+            time.sleep(0.1 * failing_copy)
+            raise RuntimeError("this copy fails")
+        time.sleep(0.1 * (1 - failing_copy))
 
-    queue = serve(lam, "late-failure", handler)
+    queue = serve(lam, "one-copy-fails", handler)
     lam.backend.queues.send(queue.url, "work")
 
     lam.run_until_idle(timeout_s=10)

@@ -87,6 +87,15 @@ def _sqs_clients(
 _DELETE_WAIT_S = 0.2
 
 
+@attrs.define
+class _Copies:
+    """The invocations one received batch went to (a duplicate delivery): settled together."""
+
+    left: int
+    #: Receipt handles that some copy handled (a dict: ordered, no repeats).
+    handled: dict[str, None] = attrs.field(factory=dict)
+
+
 class _OneAtATime:
     """A boto3 client whose API calls run one at a time (the rest passes through as it is)."""
 
@@ -472,6 +481,7 @@ class LocalLambda:
                     break
                 # Draws in delivery order, in this thread: a seed replays the same faults.
                 plans = [self._injector.plan() for _ in range(self._injector.copies())]
+                copies = _Copies(left=len(plans)) if len(plans) > 1 else None
                 for plan in plans:
                     with self._lock:
                         self._running[mapping.id] += 1
@@ -479,7 +489,7 @@ class LocalLambda:
                         self._batches += 1
                         batch = self._batches
                     self._executor.submit(
-                        self._invoke, batch, mapping, messages, plan, time.monotonic()
+                        self._invoke, batch, mapping, messages, plan, time.monotonic(), copies
                     )
                 started = True
         return started
@@ -509,9 +519,8 @@ class LocalLambda:
         return next_due
 
     def _delete(self, queue_url: str, receipts: Sequence[str]) -> None:
-        # Duplicate deliveries share receipt handles; SQS refuses a batch that repeats one.
         try:
-            self._poller.delete(queue_url, list(dict.fromkeys(receipts)))
+            self._poller.delete(queue_url, receipts)
         except RelayError as exc:  # as on AWS: the messages come back after their timeout
             log.warning(
                 "relaystate.local: could not delete %d handled message(s) of %s (%s); SQS will "
@@ -530,23 +539,7 @@ class LocalLambda:
                 _, _, url, receipts = heapq.heappop(self._retries)
                 due.append((url, receipts))
         for url, receipts in due:
-            self._retry_later(url, receipts, 0)
-
-    def _retry_later(self, queue_url: str, receipts: Sequence[str], delay_s: int) -> None:
-        """Hand failed messages back -- but not one a duplicate delivery of it handled.
-
-        Duplicate deliveries share a receipt handle: if one copy succeeded, its pending delete
-        goes first and the message is not made visible again.
-        """
-        with self._lock:
-            pending = self._deletes.pop(queue_url, None)
-        handled: set[str] = set()
-        if pending is not None:
-            handled = set(pending[1])
-            self._delete(queue_url, pending[1])
-        again = [r for r in receipts if r not in handled]
-        if again:
-            self._poller.retry_later(queue_url, again, delay_s)
+            self._poller.retry_later(url, receipts, 0)
 
     def _has_room(self, mapping: LocalMapping) -> bool:
         with self._lock:
@@ -599,6 +592,7 @@ class LocalLambda:
         messages: Sequence[dict[str, Any]],
         plan: InvocationFaults | None = None,
         received_at: float | None = None,
+        copies: _Copies | None = None,
     ) -> None:
         """The worker side: drop what a stopped loop sends, invoke the rest, settle.
 
@@ -640,7 +634,7 @@ class LocalLambda:
                 self._drop((batch, 0), mapping, function, drop, depth_dropped)
             if keep:
                 received = time.monotonic() if received_at is None else received_at
-                self._run((batch, 1), mapping, function, keep, plan, release, received)
+                self._run((batch, 1), mapping, function, keep, plan, release, received, copies)
         except Exception:
             log.exception("relaystate.local: the poller failed on a batch of %s", mapping.queue_url)
         finally:
@@ -690,6 +684,7 @@ class LocalLambda:
         plan: InvocationFaults | None,
         release: Callable[[], None],
         received_at: float,
+        copies: _Copies | None,
     ) -> None:
         messages = [message for message, _, _ in batch]
         # The invocation continues the deepest chain in its batch (relays have batches of 1).
@@ -720,7 +715,7 @@ class LocalLambda:
                 self._scopes.discard(scope)
         self._injector.finished(scope)
         # Visible again at received_at + the queue's visibility timeout (>= the function's).
-        self._settle(mapping, messages, run, received_at + function.timeout_s / 2)
+        self._settle(mapping, messages, run, received_at + function.timeout_s / 2, copies)
         release()
         self._record(
             order,
@@ -752,15 +747,26 @@ class LocalLambda:
         messages: Sequence[dict[str, Any]],
         run: HandlerRun,
         delete_by: float,
+        copies: _Copies | None = None,
     ) -> None:
         """Have what succeeded deleted; hand the failed messages back (now, or after the delay).
 
         The deletes go to the poll loop (see :meth:`_flush_deletes`) if they can wait until
-        ``delete_by``; else they are made at once.
+        ``delete_by``; else they are made at once. The copies of a duplicate delivery share
+        their messages' receipt handles: the last copy to end settles for all of them -- a
+        message any copy handled is deleted, and only one that every copy failed comes back.
         """
         failed = set(run.failed_ids)
         done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed]
         retry = [m["ReceiptHandle"] for m in messages if m["MessageId"] in failed]
+        if copies is not None:
+            with self._lock:
+                copies.left -= 1
+                copies.handled.update(dict.fromkeys(done))
+                if copies.left:
+                    return
+                done = list(copies.handled)
+                retry = [r for r in retry if r not in copies.handled]
         if done:
             by = min(time.monotonic() + _DELETE_WAIT_S, delete_by)
             if by <= time.monotonic() + 0.01:
@@ -773,7 +779,7 @@ class LocalLambda:
         if not retry or delay is None:
             return
         if float(delay).is_integer():
-            self._retry_later(mapping.queue_url, retry, int(delay))
+            self._poller.retry_later(mapping.queue_url, retry, int(delay))
             return
         with self._lock:
             self._retry_seq += 1
