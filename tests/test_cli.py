@@ -189,3 +189,19 @@ def test_demo_does_not_hide_an_import_error_inside_its_example(
 
     assert isinstance(result.exception, ModuleNotFoundError)
     assert "demo_pkg.sql" == result.exception.name
+
+
+def test_run_reports_a_missing_import_inside_the_module_as_such(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    package = tmp_path / "run_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "sql_pages.py").write_text("import run_pkg.sql\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    result = CliRunner().invoke(cli, ["run", "run_pkg.sql_pages:Job"])
+
+    assert 2 == result.exit_code
+    assert "importing 'run_pkg.sql_pages' failed" in result.output
+    assert "run_pkg.sql" in result.output

@@ -33,7 +33,7 @@ from rich.table import Table
 from ..job import RelayJob
 from ..local.errors import IdleTimeoutError
 from .output import Failure, one_line, plural
-from .params import job_class_param, json_object
+from .params import is_missing, job_class_param, json_object
 
 if TYPE_CHECKING:
     from ..local import LocalLambda
@@ -517,7 +517,7 @@ def _demo_example() -> Any:
         try:
             return importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name is None or not (name == exc.name or name.startswith(f"{exc.name}.")):
+            if not is_missing(name, exc):
                 raise  # the example itself needs something that is missing
             missing.append(name)
     raise Failure(

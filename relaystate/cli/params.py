@@ -27,6 +27,20 @@ __all__ = [
 ]
 
 
+def is_missing(module_name: str, exc: ModuleNotFoundError) -> bool:
+    """Whether ``exc`` says ``module_name`` itself (or a package above it) does not exist.
+
+    False when the module exists but needs something missing: that error must not be hidden.
+
+    Example:
+        >>> is_missing("pkg.sql_pages", ModuleNotFoundError(name="pkg.sql"))
+        False
+    """
+    return exc.name is not None and (
+        module_name == exc.name or module_name.startswith(f"{exc.name}.")
+    )
+
+
 def import_module(module_name: str) -> ModuleType:
     """Import ``module_name`` as ``python -m`` would: from the cwd or the installed packages.
 
@@ -42,7 +56,7 @@ def import_module(module_name: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        if is_missing(module_name, exc):
             raise click.BadParameter(
                 f"no module named {exc.name!r} (looked in the current directory and the "
                 "installed packages)"
