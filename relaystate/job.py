@@ -322,10 +322,14 @@ class RelayJob:
     ) -> Self:
         """The job as its packet left it (state included), to inspect or tear down.
 
+        A packet given as JSON text or a mapping (read from a queue) must carry a valid
+        signature when the job's class signs (:attr:`signer`).
+
         Raises:
             InvalidPacketError: the packet is malformed or belongs to another job type.
+            InvalidSignatureError: the class signs and the packet's signature is missing or bad.
         """
-        packet = _coerce(packet)
+        packet = cls._checked(packet)
         target = cls._class_for(packet)
         job = target.__new__(target)
         job._rebuild(packet, backend)
@@ -349,7 +353,7 @@ class RelayJob:
             >>> job.state  # doctest: +SKIP
             <JobState.QUEUED: 'queued'>
         """
-        packet = _coerce(packet)
+        packet = cls._checked(packet)
         if packet.state is JobState.TORN_DOWN:
             raise ConfigurationError(
                 f"job {packet.job_id} shard {packet.shard} is finished (torn_down); "
@@ -915,14 +919,7 @@ class RelayJob:
         A packet must have come from the queue it names: one that names another queue (forged,
         or copied by hand) would make this worker send to, or tear down, that queue.
         """
-        try:
-            raw = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
-        packet = RelayPacket.from_dict(raw)
-        target = cls._class_for(packet)
-        if target.signer is not None:
-            target.signer.verify(raw)
+        packet = cls._checked(body)
         if isinstance(source_arn, str) and source_arn and packet.queue_url:
             arrived = source_arn.rsplit(":", 1)[-1]
             named = packet.queue_url.rstrip("/").rsplit("/", 1)[-1]
@@ -932,7 +929,30 @@ class RelayJob:
                     "not run (a packet runs only from its own job's queue)",
                     field="queue_url",
                 )
-        return target.from_packet(packet, backend=backend)
+        return cls.from_packet(packet, backend=backend)
+
+    @classmethod
+    def _checked(cls, packet: RelayPacket | Mapping[str, Any] | str | bytes) -> RelayPacket:
+        """The packet, parsed; its signature verified if it came as text or a mapping.
+
+        A :class:`RelayPacket` object was made by this process and is taken as it is; anything
+        read from outside (a queue, a file) must be signed when the job's class signs.
+        """
+        if isinstance(packet, RelayPacket):
+            return packet
+        raw: Any = packet
+        if isinstance(packet, str | bytes):
+            try:
+                raw = json.loads(packet)
+            except (ValueError, RecursionError) as exc:
+                raise InvalidPacketError(
+                    f"not a relay packet: the body is not JSON ({exc})"
+                ) from exc
+        parsed = RelayPacket.from_dict(raw)
+        signer = cls._class_for(parsed).signer
+        if signer is not None:
+            signer.verify(raw)
+        return parsed
 
     @classmethod
     def _class_for(cls, packet: RelayPacket) -> type[Self]:
@@ -974,14 +994,6 @@ def _where(packet: RelayPacket) -> str:
 
 def _unbound() -> RuntimeError:
     return RuntimeError("trigger called before the job's state machine was attached")
-
-
-def _coerce(packet: RelayPacket | Mapping[str, Any] | str | bytes) -> RelayPacket:
-    if isinstance(packet, RelayPacket):
-        return packet
-    if isinstance(packet, str | bytes):
-        return RelayPacket.from_json(packet)
-    return RelayPacket.from_dict(packet)
 
 
 def _check_sizes(template: RelayPacket, cursors: Sequence[Any], limit: int) -> None:

@@ -117,6 +117,28 @@ def test_a_forged_packet_is_never_run_and_is_reported(forge: Any) -> None:
     assert [] == Signed.ran
 
 
+@pytest.mark.parametrize("as_text", [True, False], ids=["json", "mapping"])
+def test_resume_refuses_a_forged_packet_rather_than_sign_and_send_it(as_text: bool) -> None:
+    backend, body = started()
+    raw = {**json.loads(body), "cursor": 99}
+    sent = len(backend.queues.calls)
+
+    with pytest.raises(InvalidSignatureError, match="does not match"):
+        Signed.resume(json.dumps(raw) if as_text else raw, backend=backend)
+
+    assert sent == len(backend.queues.calls)  # nothing created, nothing sent
+
+
+def test_resume_of_a_genuine_signed_packet_sends_it_signed() -> None:
+    backend, body = started()
+
+    job = Signed.resume(body, backend=backend)
+
+    assert job.packet is not None
+    resent = backend.queues.pop(job.packet.queue_url)
+    assert {"batchItemFailures": []} == Signed.handle(sqs_event(resent), None, backend=backend)
+
+
 def test_a_signed_packet_still_reads_as_a_packet() -> None:
     _, body = started()
     assert 0 == RelayPacket.from_json(body).cursor

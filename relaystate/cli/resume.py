@@ -77,7 +77,8 @@ def _resume(
 ) -> Resumed:
     try:
         packet = RelayPacket.from_json(body)
-        job = job_class_for(packet, job_class).resume(packet, backend=backend)
+        # The text, not the parsed packet: a class that signs checks the signature on it.
+        job = job_class_for(packet, job_class).resume(body, backend=backend)
     except RelayError as exc:
         return Resumed(source, error=one_line(exc))
     fresh = job.packet
