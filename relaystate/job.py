@@ -318,7 +318,10 @@ class RelayJob:
 
     @classmethod
     def from_packet(
-        cls, packet: RelayPacket | Mapping[str, Any] | str, *, backend: Backend | None = None
+        cls,
+        packet: RelayPacket | Mapping[str, Any] | str | bytes,
+        *,
+        backend: Backend | None = None,
     ) -> Self:
         """The job as its packet left it (state included), to inspect or tear down.
 
@@ -340,7 +343,7 @@ class RelayJob:
     @classmethod
     def resume(
         cls,
-        packet: RelayPacket | Mapping[str, Any] | str,
+        packet: RelayPacket | Mapping[str, Any] | str | bytes,
         *,
         backend: Backend | None = None,
     ) -> Self:
