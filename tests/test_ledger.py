@@ -193,3 +193,23 @@ def test_a_job_with_a_failed_shard_ends_failed_in_the_ledger(
     assert (JobState.FAILED, 1, 1) == (status.state, status.done, status.failed)
     assert job.packet is not None
     lam.backend.queues.delete(job.packet.dlq_url)  # it holds shard 1's parked packet
+
+
+def test_an_aws_backend_makes_one_ledger_per_table_where_its_sqs_client_points(
+    sqs_endpoint: str,
+) -> None:
+    from relaystate.aws import aws_backend
+    from relaystate.local.server import local_client
+
+    sqs = local_client("sqs", sqs_endpoint, "eu-west-1")
+    backend = aws_backend(sqs_client=sqs, lambda_client=local_client("lambda", sqs_endpoint))
+    assert backend.ledgers is not None
+
+    first, again, other = backend.ledgers("t1"), backend.ledgers("t1"), backend.ledgers("t2")
+
+    assert first is again  # every hop of a warm Lambda asks for it again
+    assert other is not first
+    assert ("eu-west-1", sqs_endpoint) == (
+        first.client.meta.region_name,
+        first.client.meta.endpoint_url,
+    )

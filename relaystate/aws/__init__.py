@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..ports import Backend
 from .errors import ERROR_CODES, map_aws_errors
@@ -74,14 +75,40 @@ def aws_backend(
             with map_aws_errors("lambda", "CreateClient"):
                 lambda_client = session.client("lambda", config=config, **client_kwargs)
 
+    ledger_kwargs = {**_where_sqs_is(sqs_client), **client_kwargs}
+    made: dict[str, Any] = {}
+    made_lock = threading.Lock()
+
     def ledgers(table_name: str) -> Any:
+        # One ledger (and DynamoDB client) per table for the backend's life: every hop of a
+        # warm Lambda asks for it again.
         from ..ledger import DynamoDBLedger
 
-        return DynamoDBLedger(table_name, session=session, config=config, **client_kwargs)
+        with made_lock:
+            if table_name not in made:
+                made[table_name] = DynamoDBLedger(
+                    table_name, session=session, config=config, **ledger_kwargs
+                )
+            return made[table_name]
 
     return Backend(
         queues=SqsQueues(sqs_client), mappings=LambdaMappings(lambda_client), ledgers=ledgers
     )
+
+
+def _where_sqs_is(sqs_client: Any) -> dict[str, Any]:
+    """The region, and a non-AWS endpoint (LocalStack, moto), of the SQS client: the ledger's
+    DynamoDB goes to the same place."""
+    found: dict[str, Any] = {}
+    meta = getattr(sqs_client, "meta", None)
+    region = getattr(meta, "region_name", None)
+    if isinstance(region, str) and region:
+        found["region_name"] = region
+    endpoint = getattr(meta, "endpoint_url", None)
+    host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
+    if host and not host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        found["endpoint_url"] = endpoint
+    return found
 
 
 _default: Backend | None = None
