@@ -18,9 +18,28 @@ from .errors import ConfigurationError
 __all__ = ["Limiter", "RateLimit"]
 
 
-def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (not isinstance(value, int | float) or value <= 0):
-        raise ConfigurationError(f"RateLimit.{attribute.name} must be > 0 or None, got {value!r}")
+def _number(*, optional: bool, zero_ok: bool = False, below: float = math.inf) -> Any:
+    """A validator: a real number > 0 (>= 0 if ``zero_ok``) and < ``below``; bools are not."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not (value >= 0 if zero_ok else value > 0) or not value < below:
+            allowed = ">= 0" if zero_ok else "> 0"
+            if below != math.inf:
+                allowed += f" and < {below:g}"
+            raise ConfigurationError(
+                f"RateLimit.{attribute.name} must be a number {allowed}"
+                f"{' or None' if optional else ''}, got {value!r}"
+            )
+
+    return check
+
+
+def _flag(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"RateLimit.{attribute.name} must be True or False, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -43,13 +62,15 @@ class RateLimit:
         ...     rate_limit = RateLimit(per_second=14, per_day=50_000)
     """
 
-    per_second: float | None = attrs.field(default=None, validator=_positive_or_none)
-    per_day: int | None = attrs.field(default=None, validator=_positive_or_none)
-    window_s: float = attrs.field(default=86_400.0, validator=_positive_or_none)
-    burst: int = attrs.field(default=1, validator=_positive_or_none)
-    max_wait_s: float = 2.0
-    per_shard: bool = True
-    headroom: float = 0.02
+    per_second: float | None = attrs.field(default=None, validator=_number(optional=True))
+    per_day: int | None = attrs.field(default=None, validator=_number(optional=True))
+    window_s: float = attrs.field(default=86_400.0, validator=_number(optional=False))
+    burst: int = attrs.field(default=1, validator=_number(optional=False))
+    max_wait_s: float = attrs.field(default=2.0, validator=_number(optional=False, zero_ok=True))
+    per_shard: bool = attrs.field(default=True, validator=_flag)
+    headroom: float = attrs.field(
+        default=0.02, validator=_number(optional=False, zero_ok=True, below=1.0)
+    )
 
     def limiter(self, state: Mapping[str, Any] | None, shards: int = 1) -> Limiter:
         """The limiter for one hop of one shard, from the state its packet carried."""

@@ -102,10 +102,28 @@ def test_delay_is_chained_in_steps_of_900_seconds() -> None:
     assert (900, 900, 1) == delays
 
 
-@pytest.mark.parametrize("bad", [{"per_second": 0}, {"per_day": -1}, {"burst": 0}])
-def test_bad_limits_are_refused(bad: dict[str, Any]) -> None:
-    with pytest.raises(ConfigurationError, match="must be > 0"):
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"per_second": 0}, "per_second must be a number > 0 or None"),
+        ({"per_day": -1}, "per_day must be a number > 0 or None"),
+        ({"burst": 0}, "burst must be a number > 0, got 0"),
+        ({"burst": None}, "burst must be a number > 0, got None"),
+        ({"window_s": None}, "window_s must be a number > 0"),
+        ({"per_second": True}, "per_second must be a number > 0 or None, got True"),
+        ({"headroom": 1.0}, "headroom must be a number >= 0 and < 1"),
+        ({"max_wait_s": -1}, "max_wait_s must be a number >= 0"),
+        ({"per_shard": "yes"}, "per_shard must be True or False"),
+    ],
+)
+def test_bad_limits_are_refused_with_what_is_allowed(bad: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"^RateLimit.{message}"):
         RateLimit(**bad)
+
+
+def test_zero_headroom_and_zero_wait_are_allowed() -> None:
+    limit = RateLimit(per_second=14, headroom=0, max_wait_s=0)
+    assert 14 == limit.limiter(None).rate
 
 
 # -- in a job --------------------------------------------------------------------------------
