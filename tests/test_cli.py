@@ -99,7 +99,10 @@ def test_run_fan_out_tears_down(fan_out: Result) -> None:
         (["run", "examples.fan_out:CountPrimes", "--data", "{oops"], "not valid JSON"),
         (["run", "examples.fan_out:CountPrimes", "--data", "[1, 2]"], "must be a JSON object"),
         (["run", "examples.fan_out:CountPrimes", "--timeout", "0"], "--timeout"),
+        (["demo", "--timeout", "901"], "0.5<=x<=900"),
         (["demo", "--rows", "0"], "--rows"),
+        (["ls", "--endpoint-url", "notaurl"], "expected an http:// or https:// URL"),
+        (["status", "j", "--endpoint-url", "ftp://x"], "expected an http:// or https:// URL"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(args: list[str], message: str) -> None:

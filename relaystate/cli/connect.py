@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import click
@@ -91,6 +92,19 @@ class AwsTarget:
         return Connection(sqs=sqs, backend=backend, region=region)
 
 
+def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--endpoint-url``: an http(s) URL with a host, or nothing."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(
+            f"expected an http:// or https:// URL with a host, e.g. http://127.0.0.1:5000; "
+            f"got {value!r}"
+        )
+    return value
+
+
 def aws_options(func: F) -> F:
     """Add ``--region``, ``--profile``, ``--endpoint-url``; the command gets ``aws: AwsTarget``.
 
@@ -104,6 +118,7 @@ def aws_options(func: F) -> F:
     @click.option("--profile", help="The AWS profile to use  [default: the default chain]")
     @click.option(
         "--endpoint-url",
+        callback=_http_url,
         help="Send SQS and Lambda calls here instead of AWS (e.g. a local moto server).",
     )
     @functools.wraps(func)

@@ -359,8 +359,8 @@ _timeout_option = click.option(
     "--timeout",
     default=2.0,
     show_default=True,
-    type=click.FloatRange(min=0.5),
-    help="The function timeout in seconds: each hop gets this long.",
+    type=click.FloatRange(min=0.5, max=900),
+    help="The function timeout in seconds (Lambda's 900 at most): each hop gets this long.",
 )
 
 
