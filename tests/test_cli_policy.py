@@ -84,21 +84,67 @@ def test_a_custom_prefix_narrows_the_queue_resource() -> None:
     )
 
 
-def test_the_starter_may_do_exactly_what_start_does() -> None:
-    starter = printed()["starter"]
+_LAMBDA_CALLS = {
+    "CreateEventSourceMapping",
+    "DeleteEventSourceMapping",
+    "GetEventSourceMapping",
+    "GetFunctionConfiguration",
+    "PutFunctionRecursionConfig",
+}
+_DYNAMODB_CALLS = {"GetItem", "PutItem", "UpdateItem", "Query", "DescribeTable"}
 
-    assert {
-        "sqs:CreateQueue",
-        "sqs:DeleteQueue",
-        "sqs:GetQueueAttributes",
-        "sqs:SendMessage",
-        "sqs:TagQueue",
-        "lambda:CreateEventSourceMapping",
-        "lambda:DeleteEventSourceMapping",
-        "lambda:GetEventSourceMapping",
-        "lambda:GetFunctionConfiguration",
-        "lambda:PutFunctionRecursionConfig",
-    } == actions(starter)
+
+def _needed(calls: Any) -> set[str]:
+    """The IAM actions of API calls (TransactWriteItems is authorised by its items' actions)."""
+    needed = set()
+    for operation in calls:
+        if operation == "TransactWriteItems":
+            continue
+        # SQS authorises a batch by its single action (SendMessageBatch: sqs:SendMessage).
+        operation = operation.removesuffix("Batch")
+        service = (
+            "lambda"
+            if operation in _LAMBDA_CALLS
+            else "dynamodb"
+            if operation in _DYNAMODB_CALLS
+            else "sqs"
+        )
+        needed.add(f"{service}:{operation}")
+    return needed
+
+
+@pytest.mark.functional
+def test_every_call_of_a_started_job_and_its_hops_is_in_the_policies(sqs_endpoint: str) -> None:
+    from relaystate import DONE, RelayJob
+    from relaystate.local import LocalLambda
+    from relaystate.testing import UnitsPerHop
+
+    class Fanned(RelayJob):
+        job_type = "test_cli_policy.Fanned"
+        function_name = "policy-worker"
+        budget = UnitsPerHop.of(1)
+
+        def plan(self) -> list[int]:
+            return [0, 10]
+
+        def step(self, cursor: int) -> Any:
+            return DONE if cursor % 10 == 2 else cursor + 1
+
+    with LocalLambda(endpoint_url=sqs_endpoint) as lam:
+        lam.deploy(Fanned)
+        table = lam.ledger().table_name
+        before = dict(lam.aws_calls)
+        Fanned(data={}, backend=lam.backend, ledger=table).start()
+        started = {op: n - before.get(op, 0) for op, n in lam.aws_calls.items()}
+        lam.run_until_idle(timeout_s=30)
+        hops = {op: n - before.get(op, 0) - started.get(op, 0) for op, n in lam.aws_calls.items()}
+        assert ["ok"] * 6 == [i.outcome for i in lam.invocations]
+
+    documents = policies("policy-worker", ledger_table=table)
+    starter, worker = actions(documents["starter"]), actions(documents["worker"])
+    assert set() == _needed(op for op, n in started.items() if n) - starter
+    assert set() == _needed(op for op, n in hops.items() if n) - worker
+    assert "sqs:SetQueueAttributes" in starter  # the queues' TLS-only policy
 
 
 def test_the_worker_may_not_create_queues_or_mappings() -> None:

@@ -42,6 +42,7 @@ STARTER_SQS_ACTIONS = (
     "sqs:DeleteQueue",
     "sqs:GetQueueAttributes",
     "sqs:SendMessage",
+    "sqs:SetQueueAttributes",  # the queues' TLS-only policy, once their ARNs are known
     "sqs:TagQueue",
 )
 #: What the worker calls: the mapping (with the worker's execution role) receives and deletes;
@@ -65,6 +66,7 @@ OPERATOR_SQS_ACTIONS = (
     "sqs:ListQueueTags",
     "sqs:ReceiveMessage",
     "sqs:SendMessage",
+    "sqs:SetQueueAttributes",
     "sqs:TagQueue",
 )
 #: The progress ledger's item operations (its transactions need the per-item actions).
