@@ -42,3 +42,10 @@ def boto_session() -> Any:
 def sqs(sqs_endpoint: str, boto_session: Any) -> Any:
     """A real boto3 SQS client on the embedded endpoint (a new client per test)."""
     return sqs_client(sqs_endpoint, session=boto_session)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the SQS endpoint is functional, marked or not (``-m "not functional"``)."""
+    for item in items:
+        if "sqs_endpoint" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.functional)

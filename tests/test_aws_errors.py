@@ -212,8 +212,11 @@ def test_no_client_error_escapes_an_adapter_method(name: str) -> None:
     stubber.add_client_error(method, service_error_code="Boom", http_status_code=400)
 
     # A ClientError escaping would fail this test with that error.
-    with stubber, pytest.raises(RelayError):
+    with stubber, pytest.raises(RelayError) as caught:
         call(client)
+
+    stubber.assert_no_pending_responses()  # the adapter made the call stubbed for it
+    assert (AwsError, "Boom") == (type(caught.value), caught.value.code)
 
 
 def test_no_credentials_raises_credentials_error(sqs_endpoint: str) -> None:

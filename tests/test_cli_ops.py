@@ -408,8 +408,9 @@ def test_reap_include_dead_letters_deletes_them_too(ops: Ops) -> None:
 def test_reap_never_touches_queues_without_the_job_id_tag(ops: Ops) -> None:
     ops.lam.sqs.create_queue(QueueName=f"{ops.prefix}not-a-relay")
 
-    ops("reap", "--older-than", "0s", "--settle", "0")
+    result = ops("reap", "--older-than", "0s", "--settle", "0")
 
+    assert 0 == result.exit_code, result.output
     assert [f"{ops.prefix}not-a-relay"] == ops.queues()
 
 

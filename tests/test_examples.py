@@ -72,7 +72,8 @@ def test_rate_limited_api_is_never_rejected(sent: rate_limited_api.Sent) -> None
 
 
 def test_rate_limited_api_stays_under_the_limit(sent: rate_limited_api.Sent) -> None:
-    assert sent.busiest_second <= sent.limit
+    # (Its busiest second cannot show a breach: the fake API rejects what goes over; the
+    # test above counts those.)
     assert sent.rate_per_s <= sent.limit
 
 

@@ -17,6 +17,7 @@ import pytest
 from relaystate import ConfigurationError, ThrottledError
 from relaystate.local import CRASH_POINTS, Faults, LocalLambda
 from relaystate.ports import QueueRef
+from tests.queues import backlog
 
 pytestmark = pytest.mark.functional
 
@@ -46,16 +47,6 @@ def serve(lam: LocalLambda, name: str, handler: Any) -> QueueRef:
     )
     lam.backend.mappings.create(name, queue.arn, batch_size=1, max_concurrency=None)
     return queue
-
-
-def backlog(sqs: Any, url: str) -> int:
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return sum(int(found[name]) for name in names)
 
 
 def first_delivery(event: dict[str, Any]) -> bool:
@@ -122,26 +113,6 @@ def test_a_duplicate_delivery_hands_the_same_event_to_two_concurrent_invocations
     assert ["ok", "ok"] == [i.outcome for i in lam.invocations]
     assert 1 == lam.faults_injected["duplicate"]
     assert 0 == backlog(sqs, queue.url)  # deleted
-
-
-def test_both_copies_of_a_duplicate_settle_and_the_success_deletes_the_message(
-    runtime: Any, sqs: Any
-) -> None:
-    lam = runtime(Faults(duplicate_rate=1.0, seed=2))
-    calls = iter(range(100))
-
-    def handler(event: dict[str, Any], context: Any) -> None:
-        if next(calls) == 0:
-            raise RuntimeError("the first copy fails")
-        time.sleep(0.05)  # the failed copy settles first
-
-    queue = serve(lam, "half-fails", handler)
-    lam.backend.queues.send(queue.url, "work")
-
-    lam.run_until_idle(timeout_s=10)
-
-    assert ["error", "ok"] == sorted(i.outcome for i in lam.invocations[:2])
-    assert 0 == backlog(sqs, queue.url)
 
 
 @pytest.mark.parametrize("retry_delay_s", [0, 0.05])

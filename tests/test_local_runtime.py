@@ -24,6 +24,7 @@ from relaystate.local import (
     LocalLambdaClosedError,
 )
 from relaystate.ports import QueueRef
+from tests.queues import backlog
 
 pytestmark = pytest.mark.functional
 
@@ -104,16 +105,6 @@ def serve(lam: LocalLambda, name: str, handler: Any, **options: Any) -> QueueRef
         name, queue.arn, batch_size=batch_size, max_concurrency=max_concurrency
     )
     return queue
-
-
-def backlog(sqs: Any, url: str) -> int:
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return sum(int(found[name]) for name in names)
 
 
 # -- relay jobs ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from relaystate import DONE, InvalidTransitionError, JobState, RelayJob
+from relaystate import DONE, ConfigurationError, InvalidTransitionError, JobState, RelayJob
 from relaystate.states import TRANSITIONS
 from tests.fakes import memory_backend
 
@@ -69,6 +69,6 @@ def test_states_are_the_six_of_the_design() -> None:
 
 def test_a_callback_error_leaves_the_state_unchanged_and_propagates() -> None:
     job = Noop(backend=memory_backend(), function_name="")
-    with pytest.raises(Exception, match="has no function_name"):
+    with pytest.raises(ConfigurationError, match="has no function_name"):
         job.start()
     assert S.CREATED == job.state
