@@ -16,6 +16,7 @@ from transitions import EventData
 
 from . import lifecycle
 from .budget import AdaptiveBudget, Budget
+from .clock import backoff_s
 from .errors import (
     ConfigurationError,
     HopBusyError,
@@ -28,6 +29,7 @@ from .errors import (
 )
 from .frozen import JsonValue, freeze, thaw
 from .machine import build_machine
+from .names import queue_name_of
 from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, ShardPackets, Stats
 from .ports import Backend
 from .retry import Retry
@@ -924,8 +926,8 @@ class RelayJob:
         """
         packet = cls._checked(body)
         if isinstance(source_arn, str) and source_arn and packet.queue_url:
-            arrived = source_arn.rsplit(":", 1)[-1]
-            named = packet.queue_url.rstrip("/").rsplit("/", 1)[-1]
+            arrived = queue_name_of(source_arn)
+            named = queue_name_of(packet.queue_url)
             if arrived != named:
                 raise InvalidPacketError(
                     f"the packet names queue {named!r} but arrived from {arrived!r}; it is "
@@ -988,7 +990,7 @@ def _persist(call: Callable[[], None]) -> None:
             if attempt + 1 >= _TEARDOWN_TRIES:
                 raise
             log.warning("relaystate: teardown step failed (%s); trying again", exc)
-            _sleep(min(0.1 * 2**attempt, 2.0))
+            _sleep(backoff_s(attempt))
 
 
 def _where(packet: RelayPacket) -> str:

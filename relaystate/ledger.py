@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from .clock import now_ms
 from .errors import LeaseLostError, PacketTooLargeError, RelayError
 from .states import JobState
 
@@ -107,10 +108,6 @@ def _s(value: str) -> dict[str, str]:
 
 def _n(value: int | float) -> dict[str, str]:
     return {"N": str(value)}
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class DynamoDBLedger:
@@ -200,7 +197,7 @@ class DynamoDBLedger:
 
     def open_job(self, job_id: str, *, shards: int, job_type: str, function_name: str) -> None:
         """Record a new job (idempotent): its shard count is what the join counts to."""
-        now = _now_ms()
+        now = now_ms()
         self._call(
             "PutItem",
             lambda: self.client.put_item(
@@ -224,7 +221,7 @@ class DynamoDBLedger:
 
     def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now."""
-        now = _now_ms()
+        now = now_ms()
         failed, old = self._update(
             job_id,
             shard,
@@ -285,7 +282,7 @@ class DynamoDBLedger:
                 ":false": {"BOOL": False},
                 ":stats": _s(json.dumps(dict(stats))),
                 ":cursor": _s(cursor_json[:4096]),
-                ":now": _n(_now_ms()),
+                ":now": _n(now_ms()),
                 ":owner": _s(owner),
                 ":hop": _n(hop),
                 ":running": _s("running"),
@@ -322,7 +319,7 @@ class DynamoDBLedger:
         """The shard is done (or failed); count it. True when every shard has ended."""
         status = "failed" if failed else "done"
         counter = "failed" if failed else "done"
-        now = _now_ms()
+        now = now_ms()
         self._transact(
             job_id,
             [
@@ -374,7 +371,7 @@ class DynamoDBLedger:
         taken over once that lease has run out (its Lambda died before it could finish);
         without one it is held for good.
         """
-        now = _now_ms()
+        now = now_ms()
         if lease_ms is None:
             expression = "SET teardown_owner = :owner, updated_ms = :now REMOVE teardown_until"
             values = {":owner": _s(owner), ":now": _n(now)}
@@ -405,7 +402,7 @@ class DynamoDBLedger:
             "attribute_exists(pk)",
             {
                 ":state": _s(state.value),
-                ":now": _n(_now_ms()),
+                ":now": _n(now_ms()),
                 ":ttl": _n(int(time.time()) + FINISHED_TTL_S),
             },
             names={"#st": "state", "#ttl": "ttl"},
@@ -422,7 +419,7 @@ class DynamoDBLedger:
                 ":minus": _n(-1),
                 ":zero": _n(0),
                 ":running": _s(JobState.RUNNING.value),
-                ":now": _n(_now_ms()),
+                ":now": _n(now_ms()),
             },
             names={"#st": "state", "#ttl": "ttl"},
         )

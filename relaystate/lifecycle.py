@@ -12,7 +12,6 @@ import contextlib
 import itertools
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -23,12 +22,12 @@ import attrs
 from .errors import (
     ConfigurationError,
     InvalidDelayError,
-    InvalidQueueNameError,
     MappingTimeoutError,
     RelayError,
     ResourceConflictError,
     ResourceNotFoundError,
 )
+from .names import TAG_PREFIX, dlq_name, queue_name_for
 from .packet import RelayPacket
 from .ports import Backend, MappingInfo, QueueRef
 
@@ -50,13 +49,9 @@ __all__ = [
 log = logging.getLogger("relaystate")
 
 MAX_DELAY_S = 900
-MAX_QUEUE_NAME = 80
 MAX_VISIBILITY_S = 43_200
 MAX_RETENTION_S = 1_209_600  # 14 days (SQS's maximum): for the DLQ
 QUEUE_RETENTION_S = 345_600  # 4 days (SQS's default): a live packet waits at most 900 s
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
-_DLQ_SUFFIX = "-dlq"
-TAG_PREFIX = "relaystate:"
 
 
 def check_delay(delay_seconds: int) -> int:
@@ -71,22 +66,6 @@ def check_delay(delay_seconds: int) -> int:
             f"{delay_seconds!r}; for a longer pause, relay again with a delay when it ends"
         )
     return delay_seconds
-
-
-def queue_name_for(prefix: str, job_id: str, queue_name: str | None = None) -> str:
-    """The job's queue name (``prefix + job_id`` unless given), checked against SQS's rules.
-
-    The DLQ is named ``<name>-dlq``, so the name may have at most 76 characters.
-    """
-    name = queue_name if queue_name is not None else f"{prefix}{job_id}"
-    limit = MAX_QUEUE_NAME - len(_DLQ_SUFFIX)
-    if not _NAME.fullmatch(name) or len(name) > limit:
-        raise InvalidQueueNameError(
-            f"queue name {name!r} is not valid: use 1-{limit} characters of A-Z, a-z, 0-9, "
-            f"'-' and '_' (SQS allows {MAX_QUEUE_NAME}; relaystate adds '{_DLQ_SUFFIX}' for "
-            "the dead-letter queue)"
-        )
-    return name
 
 
 @attrs.frozen(kw_only=True)
@@ -213,7 +192,7 @@ def wait_for_mapping(
 
 def _create_dlq(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -> QueueRef:
     dlq = backend.queues.create(
-        spec.queue_name + _DLQ_SUFFIX,
+        dlq_name(spec.queue_name),
         {
             # AWS: a DLQ should keep messages longer than its source queue does, since a dead
             # message keeps its original enqueue time.

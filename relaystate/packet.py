@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 
+from .clock import now_ms
 from .errors import InvalidPacketError, PacketTooLargeError
 from .frozen import FrozenDict, JsonValue, freeze, thaw
+from .names import queue_name_of
 from .states import JobState
 
 if TYPE_CHECKING:
@@ -54,10 +55,6 @@ class Stats:
     def to_dict(self) -> dict[str, int]:
         """The stats as a plain ``dict``."""
         return attrs.asdict(self)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _state(value: JobState | str) -> JobState:
@@ -144,8 +141,8 @@ class RelayPacket:
     attempt: int = attrs.field(default=0, validator=_non_negative)
     #: Why the job failed (``repr`` of the error), set on a FAILED packet.
     error: str = ""
-    created_ms: int = attrs.field(factory=_now_ms)
-    updated_ms: int = attrs.field(factory=_now_ms)
+    created_ms: int = attrs.field(factory=now_ms)
+    updated_ms: int = attrs.field(factory=now_ms)
 
     def __attrs_post_init__(self) -> None:
         if self.version != WIRE_VERSION:
@@ -165,7 +162,7 @@ class RelayPacket:
 
     def evolve(self, **changes: Any) -> RelayPacket:
         """A new snapshot with ``changes`` applied and ``updated_ms`` set to now."""
-        changes.setdefault("updated_ms", _now_ms())
+        changes.setdefault("updated_ms", now_ms())
         return attrs.evolve(self, **changes)
 
     # -- wire format -------------------------------------------------------------------------
@@ -350,9 +347,8 @@ def _from_npm(raw: Mapping[str, Any]) -> RelayPacket:
     freeze(mapping_id, "UUID")
     stats = _stats_from(raw.get("stats", {}), relays_key="sqsCount")
     data = {key: value for key, value in raw.items() if key not in _NPM_KEYS}
-    name = queue_url.rstrip("/").rsplit("/", 1)[-1]
     return RelayPacket(
-        job_id=name,
+        job_id=queue_name_of(queue_url),
         job_type="npm",
         function_name=str(raw.get("FunctionName", "")) or "unknown",
         queue_url=queue_url,

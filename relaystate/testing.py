@@ -29,6 +29,7 @@ from typing import Any
 import attrs
 
 from .errors import ResourceNotFoundError
+from .names import queue_name_of
 from .ports import Backend, MappingInfo, QueueRef
 
 __all__ = [
@@ -225,7 +226,7 @@ def _queue_name(body: str) -> str:
         url = json.loads(body).get("queue_url") or json.loads(body).get("QueueUrl")
     except (ValueError, AttributeError, RecursionError):
         return "q"
-    return str(url).rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) and url else "q"
+    return queue_name_of(url) if isinstance(url, str) and url else "q"
 
 
 class UnitsPerHop:

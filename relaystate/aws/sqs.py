@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from ..clock import backoff_s
 from ..errors import ConfigurationError, ResourceNotFoundError, SendError
 from ..ports import QueueRef
 from .errors import map_aws_errors
@@ -88,7 +89,7 @@ class SqsQueues:
         last: dict[str, tuple[str, str, str]] = {}
         for attempt in range(self.batch_retries + 1):
             if attempt:
-                time.sleep(min(0.1 * 2**attempt, 2.0))
+                time.sleep(backoff_s(attempt))
             entries: list[Any] = [
                 {"Id": i, "MessageBody": body, "DelaySeconds": delay_seconds}
                 for i, body in pending.items()

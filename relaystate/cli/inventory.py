@@ -16,7 +16,7 @@ import attrs
 
 from ..aws import map_aws_errors
 from ..errors import ResourceNotFoundError
-from ..lifecycle import TAG_PREFIX
+from ..names import TAG_PREFIX
 from ..ports import MappingInfo, MappingPort
 
 if TYPE_CHECKING:

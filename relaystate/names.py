@@ -1,0 +1,69 @@
+"""Names of a job's AWS resources: the rules SQS sets for queue names, and reading them back.
+
+Example:
+    >>> queue_name_for("relay-", "9f2c")
+    'relay-9f2c'
+    >>> queue_name_of("https://sqs.us-east-1.amazonaws.com/123456789012/relay-9f2c")
+    'relay-9f2c'
+    >>> queue_name_of("arn:aws:sqs:us-east-1:123456789012:relay-9f2c")
+    'relay-9f2c'
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidQueueNameError
+
+__all__ = [
+    "DLQ_SUFFIX",
+    "MAX_QUEUE_NAME",
+    "TAG_PREFIX",
+    "dlq_name",
+    "queue_name_for",
+    "queue_name_of",
+]
+
+#: SQS's longest queue name.
+MAX_QUEUE_NAME = 80
+#: What a job's dead-letter queue adds to its queue's name.
+DLQ_SUFFIX = "-dlq"
+#: The prefix of the tags relaystate puts on what it creates.
+TAG_PREFIX = "relaystate:"
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def queue_name_for(prefix: str, job_id: str, queue_name: str | None = None) -> str:
+    """The job's queue name (``prefix + job_id`` unless given), checked against SQS's rules.
+
+    The DLQ is named ``<name>-dlq``, so the name may have at most 76 characters.
+
+    Raises:
+        InvalidQueueNameError: the name has other characters than ``[A-Za-z0-9_-]``, is empty,
+            or is too long.
+    """
+    name = queue_name if queue_name is not None else f"{prefix}{job_id}"
+    limit = MAX_QUEUE_NAME - len(DLQ_SUFFIX)
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > limit:
+        raise InvalidQueueNameError(
+            f"queue name {name!r} is not valid: use 1-{limit} characters of A-Z, a-z, 0-9, "
+            f"'-' and '_' (SQS allows {MAX_QUEUE_NAME}; relaystate adds '{DLQ_SUFFIX}' for "
+            "the dead-letter queue)"
+        )
+    return name
+
+
+def dlq_name(queue_name: str) -> str:
+    """The name of the dead-letter queue of the queue ``queue_name``."""
+    return queue_name + DLQ_SUFFIX
+
+
+def queue_name_of(url_or_arn: str) -> str:
+    """The queue's name, from its URL (``https://.../ACCOUNT/NAME``) or ARN (``arn:...:NAME``).
+
+    An empty string gives an empty name.
+    """
+    text = url_or_arn.strip()
+    if text.startswith("arn:"):
+        return text.rsplit(":", 1)[-1]
+    return text.rstrip("/").rsplit("/", 1)[-1]
