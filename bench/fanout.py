@@ -18,10 +18,10 @@ from typing import Any
 
 from relaystate import RelayPacket
 from relaystate.aws import SqsQueues
-from relaystate.lifecycle import send_packets
 from relaystate.local import moto_process, sqs_client
 from relaystate.packet import ShardPackets
 from relaystate.ports import Backend
+from relaystate.resources import send_packets
 from relaystate.testing import MemoryMappings
 
 SHARDS = 1_000

@@ -12,7 +12,14 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["AdaptiveBudget", "Budget", "GraceBudget", "LastUnitBudget"]
+__all__ = [
+    "SEND_LATENCIES",
+    "AdaptiveBudget",
+    "Budget",
+    "GraceBudget",
+    "LastUnitBudget",
+    "SendLatencies",
+]
 
 
 class Budget(Protocol):
@@ -37,6 +44,41 @@ class Budget(Protocol):
     def state(self) -> dict[str, Any]:
         """What the next hop should know: JSON values, small (it rides in every packet)."""
 
+
+class SendLatencies:
+    """The relay-send latencies this process has seen, newest last (at most ``keep``).
+
+    Lambda reuses a warm process for the next hop: that hop's budget reserves time for its own
+    send from what the hops before it in this process measured.
+
+    Example:
+        >>> seen = SendLatencies(keep=2)
+        >>> for ms in (30.0, 80.0, 50.0):
+        ...     seen.record(ms)
+        >>> seen.worst()
+        80.0
+    """
+
+    def __init__(self, keep: int = 20) -> None:
+        self.keep = keep
+        self._seen: list[float] = []
+
+    def record(self, elapsed_ms: float) -> None:
+        """A relay send took ``elapsed_ms``."""
+        self._seen.append(elapsed_ms)
+        del self._seen[: -self.keep]
+
+    def worst(self) -> float | None:
+        """The slowest send remembered, or ``None`` before any."""
+        return max(self._seen) if self._seen else None
+
+    def clear(self) -> None:
+        """Forget every send (tests start each case from a cold process)."""
+        self._seen.clear()
+
+
+#: This process's relay sends (see :class:`SendLatencies`).
+SEND_LATENCIES = SendLatencies()
 
 # Histogram buckets per doubling of unit time: 8 gives buckets 9 % wide.
 _PER_OCTAVE = 8

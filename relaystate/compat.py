@@ -22,8 +22,9 @@ from typing import Any
 
 import attrs
 
-from . import lifecycle
+from . import resources
 from .frozen import thaw
+from .names import queue_name_for
 from .packet import RelayPacket
 from .ports import Backend
 from .states import JobState
@@ -63,14 +64,14 @@ def setup(
     del context
     be = _backend(backend)
     job_id = uuid.uuid4().hex
-    name = lifecycle.queue_name_for("relay-", job_id, queue_name)
+    name = queue_name_for("relay-", job_id, queue_name)
     timeout = function_timeout_s or be.mappings.function_timeout_s(function_name)
-    spec = lifecycle.QueueSpec(
+    spec = resources.QueueSpec(
         job_id=job_id,
         job_type=COMPAT_JOB_TYPE,
         function_name=function_name,
         queue_name=name,
-        visibility_timeout_s=lifecycle.visibility_for(timeout),
+        visibility_timeout_s=resources.visibility_for(timeout),
     )
     packet = RelayPacket(
         job_id=job_id,
@@ -80,7 +81,7 @@ def setup(
         state=JobState.QUEUED,
     )
     packet.check_size()
-    with lifecycle.provision(be, spec) as res:
+    with resources.provision(be, spec) as res:
         return packet.evolve(
             queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id
         )
@@ -113,19 +114,19 @@ def relay_pass(
         InvalidDelayError: ``delay_seconds`` is outside 0..900 (npm clamped it silently).
         PacketTooLargeError: the packet exceeds 1 MiB.
     """
-    lifecycle.check_delay(delay_seconds)
+    resources.check_delay(delay_seconds)
     nxt = packet.evolve(
         hop=packet.hop + 1,
         state=JobState.RELAYING,
         stats=attrs.evolve(packet.stats, relays=packet.stats.relays + 1),
     )
-    lifecycle.send_packets(_backend(backend), nxt.queue_url, [nxt], delay_seconds=delay_seconds)
+    resources.send_packets(_backend(backend), nxt.queue_url, [nxt], delay_seconds=delay_seconds)
     return nxt
 
 
 def tear_down(packet: RelayPacket, *, backend: Backend | None = None) -> None:
     """Delete the relay's mapping (waited until gone), queue and empty DLQ. Idempotent."""
-    lifecycle.release(
+    resources.release(
         _backend(backend),
         queue_url=packet.queue_url,
         dlq_url=packet.dlq_url,

@@ -1,436 +1,462 @@
-"""Setup, send and teardown of a job's AWS resources: the logic, once, over the backend ports.
+"""A job's life over its resources: open, requeue, relay, finish, fail, tear down.
 
-Order matters and is AWS's: the DLQ before the queue that redrives to it; the mapping after the
-queue; on teardown the mapping first, waited until gone, then the queues (a mapping left on a
-deleted queue's ARN blocks a new one). A setup that fails half-way undoes what it made, newest
-first, and re-raises the error that stopped it.
+What each of :class:`~relaystate.RelayJob`'s transitions does to the world, once, over the ports
+(:mod:`relaystate.resources` holds the resource primitives, :class:`~relaystate.ports.LedgerPort`
+the progress ledger)::
+
+    open       plan -> size guard for every shard -> queue, DLQ, mapping (rolled back on error)
+               -> the job in the ledger -> the first packet(s), by tens
+    requeue    resume: the packet's queue and mapping made to exist again, the packet re-sent
+    relay      the next packet recorded in the ledger's outbox, then sent (a crash between the
+               two is repaired by the redelivered hop)
+    finish     the shard counted as ended; the last shard (the ledger's join) or a single one
+               releases the job's resources, inside the Lambda's remaining time
+    fail       the packet parked in the DLQ with its error; counted and released the same way
+    tear down  mapping, queue and (empty) DLQ released; the ledger told, once
+
+The job is handed in as the small protocols below, so this module never imports the job class.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
 import logging
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from .errors import (
-    ConfigurationError,
-    InvalidDelayError,
-    MappingTimeoutError,
-    RelayError,
-    ResourceConflictError,
-    ResourceNotFoundError,
-)
-from .names import TAG_PREFIX, dlq_name, queue_name_for
-from .packet import RelayPacket
-from .ports import Backend, MappingInfo, QueueRef
+from . import clock, resources
+from .budget import SEND_LATENCIES
+from .errors import ConfigurationError, ServiceUnavailableError, ThrottledError
+from .frozen import JsonValue, freeze, thaw
+from .names import queue_name_for
+from .packet import RelayPacket, ShardPackets, Stats
+from .ports import Backend, LedgerPort
+from .states import JobState
 
 if TYPE_CHECKING:
+    from .budget import Budget
+    from .ratelimit import Limiter
     from .signing import PacketSigner
 
 __all__ = [
-    "MAX_DELAY_S",
-    "QueueSpec",
-    "Resources",
-    "check_delay",
-    "ensure",
-    "provision",
-    "queue_name_for",
+    "HopState",
+    "Job",
+    "fail",
+    "finish",
+    "join_teardown",
+    "open_job",
+    "relay",
     "release",
-    "send_packets",
+    "requeue",
+    "tear_down",
 ]
 
 log = logging.getLogger("relaystate")
 
-MAX_DELAY_S = 900
-MAX_VISIBILITY_S = 43_200
-MAX_RETENTION_S = 1_209_600  # 14 days (SQS's maximum): for the DLQ
-QUEUE_RETENTION_S = 345_600  # 4 days (SQS's default): a live packet waits at most 900 s
+#: Kept for the queue and DLQ deletes of a teardown in a hop (see :func:`release`), at most a
+#: quarter of the time left.
+TEARDOWN_RESERVE_S = 1.0
+#: Tries of a teardown step that AWS throttled (see :func:`persist`).
+TEARDOWN_TRIES = 5
+#: Room kept in the size guard for the queue URLs and mapping id, unknown before setup.
+RESOURCE_ALLOWANCE = 3 * 256
 
 
-def check_delay(delay_seconds: int) -> int:
-    """Return ``delay_seconds`` if SQS accepts it per message (0..900), else raise."""
-    if (
-        not isinstance(delay_seconds, int)
-        or isinstance(delay_seconds, bool)
-        or not 0 <= delay_seconds <= MAX_DELAY_S
-    ):
-        raise InvalidDelayError(
-            f"DelaySeconds must be a whole number from 0 to {MAX_DELAY_S}, got "
-            f"{delay_seconds!r}; for a longer pause, relay again with a delay when it ends"
-        )
-    return delay_seconds
-
-
-@attrs.frozen(kw_only=True)
-class QueueSpec:
-    """What to create for a job."""
+class Job(Protocol):
+    """What the lifecycle needs of a job: its identity, options, data and progress."""
 
     job_id: str
-    job_type: str
-    function_name: str
-    queue_name: str
-    visibility_timeout_s: int
-    max_receive_count: int = 5
-    max_concurrency: int | None = None
-    allow_recursion: bool = True
-    max_message_bytes: int = 1_048_576
+    function_name: str | None
+    queue_prefix: str
+    queue_name: str | None
+    max_hops: int
+    max_receive_count: int
+    max_concurrency: int | None
+    function_timeout_s: int | None
+    max_message_bytes: int
+    allow_recursion: bool
+    options: dict[str, Any]
+    data: dict[str, Any]
+    cursor: JsonValue
+    stats: Stats
+    packet: RelayPacket | None
 
-    def __attrs_post_init__(self) -> None:
-        if not 1 <= self.max_receive_count <= 1000:
-            raise ConfigurationError(
-                f"max_receive_count must be 1..1000, got {self.max_receive_count!r} "
-                "(AWS advises at least 5)"
-            )
-        if self.max_concurrency is not None and not 2 <= self.max_concurrency <= 1000:
-            raise ConfigurationError(
-                f"max_concurrency must be None or 2..1000 (the mapping's "
-                f"ScalingConfig.MaximumConcurrency), got {self.max_concurrency!r}"
-            )
-        if not 1_024 <= self.max_message_bytes <= 1_048_576:
-            raise ConfigurationError(
-                "max_message_bytes must be 1,024..1,048,576 (SQS's MaximumMessageSize), got "
-                f"{self.max_message_bytes!r}"
-            )
+    @property
+    def signer(self) -> PacketSigner | None:
+        """Signs the job's packets, if it signs."""
 
-    def tags(self, role: str) -> dict[str, str]:
-        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {
-            f"{TAG_PREFIX}job-id": self.job_id,
-            f"{TAG_PREFIX}job-type": self.job_type[:256],
-            f"{TAG_PREFIX}function": self.function_name[:256],
-            f"{TAG_PREFIX}created-at": created,
-            f"{TAG_PREFIX}role": role,
-        }
+    def plan(self) -> Any:
+        """The first cursor(s)."""
+
+    def type_name(self) -> str:
+        """The job type packets carry."""
 
 
-def tls_only_policy(queue_arn: str) -> str:
-    """A queue policy that refuses every request not made over TLS (``aws:SecureTransport``)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "sqs:*",
-                    "Resource": queue_arn,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        },
-        separators=(",", ":"),
-    )
+@attrs.define(eq=False)
+class HopState:
+    """What a running hop knows that its transitions need: time left, budget, limiter, lease.
 
-
-def visibility_for(function_timeout_s: int) -> int:
-    """AWS: a mapped queue's visibility timeout should be at least 6 x the function timeout."""
-    return min(max(6 * function_timeout_s, 30), MAX_VISIBILITY_S)
-
-
-@attrs.frozen
-class Resources:
-    """The AWS resources of one job."""
-
-    queue_url: str
-    queue_arn: str
-    dlq_url: str
-    mapping_id: str
-
-
-def _backoff(backend: Backend, until: float | None = None) -> Iterator[float]:
-    """Pauses between polls, doubling, until the backend's wait limit is spent (or ``until``)."""
-    deadline = time.monotonic() + backend.mapping_wait_s
-    if until is not None:
-        deadline = min(deadline, until)
-    pause = backend.mapping_poll_s
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        yield min(pause, left)
-        pause = min(pause * 2, backend.mapping_poll_max_s)
-
-
-def wait_for_mapping(
-    backend: Backend, mapping_id: str, *, enabled: bool, until: float | None = None
-) -> MappingInfo | None:
-    """Poll until the mapping is ``Enabled`` (``enabled=True``) or gone; bounded, with backoff.
-
-    ``until`` (a ``time.monotonic()`` value) ends the wait sooner, as a timeout would.
+    Attributes:
+        remaining: the hop's time left in milliseconds (from the Lambda context).
+        budget: the budget deciding whether another unit fits (its state rides in the packet).
+        limiter: the rate limiter, if the job has a rate limit (its state rides too).
+        owner: with a ledger, the invocation holding the hop's lease (its request id).
+        lease_ms: that lease's length.
+        retries_at_start: the packet's retry count when the hop began (for the hop's metrics).
     """
-    info = backend.mappings.get(mapping_id)
-    waits = _backoff(backend, until)
-    while True:
-        if enabled and info is not None and info.state == "Enabled":
-            return info
-        if not enabled and info is None:
-            return None
-        if enabled and info is None:
-            raise ResourceNotFoundError(
-                f"mapping {mapping_id} vanished while it was being enabled; start the job again"
-            )
-        pause = next(waits, None)
-        if pause is None:
-            want = "Enabled" if enabled else "deleted"
-            state = info.state if info else "gone"
-            raise MappingTimeoutError(
-                f"mapping {mapping_id} is still {state!r} after {backend.mapping_wait_s:g} s, "
-                f"waiting for it to be {want}; check it in the Lambda console, then retry "
-                "(a job's teardown is idempotent)"
-            )
-        time.sleep(pause)
-        info = backend.mappings.get(mapping_id)
+
+    remaining: Callable[[], float]
+    budget: Budget | None = None
+    limiter: Limiter | None = None
+    owner: str = ""
+    lease_ms: int | None = None
+    retries_at_start: int = 0
+
+    def deadline(self) -> float:
+        """The ``clock.monotonic()`` time by which a teardown in this hop must have deleted the
+        queues: the time left, less a reserve for those deletes."""
+        left_s = max(self.remaining(), 0.0) / 1000.0
+        return clock.monotonic() + left_s - min(TEARDOWN_RESERVE_S, left_s / 4)
 
 
-def _create_dlq(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -> QueueRef:
-    dlq = backend.queues.create(
-        dlq_name(spec.queue_name),
-        {
-            # AWS: a DLQ should keep messages longer than its source queue does, since a dead
-            # message keeps its original enqueue time.
-            "MessageRetentionPeriod": str(MAX_RETENTION_S),
-            "SqsManagedSseEnabled": "true",
-        },
-        spec.tags("dlq"),
-    )
-    undo.callback(_undo, "delete DLQ", backend.queues.delete, dlq.url)
-    backend.queues.set_attributes(dlq.url, {"Policy": tls_only_policy(dlq.arn)})
-    return dlq
+# -- start and resume ----------------------------------------------------------------------------
 
 
-def _create_queue(
-    backend: Backend, spec: QueueSpec, dlq_arn: str, undo: contextlib.ExitStack
-) -> QueueRef:
-    queue = backend.queues.create(
-        spec.queue_name,
-        {
-            "VisibilityTimeout": str(spec.visibility_timeout_s),
-            "MessageRetentionPeriod": str(QUEUE_RETENTION_S),
-            "MaximumMessageSize": str(spec.max_message_bytes),
-            "SqsManagedSseEnabled": "true",
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
-            ),
-        },
-        spec.tags("queue"),
-    )
-    undo.callback(_undo, "delete queue", backend.queues.delete, queue.url)
-    backend.queues.set_attributes(queue.url, {"Policy": tls_only_policy(queue.arn)})
-    return queue
+def open_job(job: Job, backend: Backend, ledger: LedgerPort | None) -> Sequence[RelayPacket]:
+    """Create the job's queue, DLQ and mapping, record it in the ledger, send its first packets.
 
+    Every shard's packet is size-checked before the first AWS call; a setup that fails
+    half-way deletes what it created and re-raises. Returns every shard's first packet (made
+    on access: a fan-out of 100,000 shards keeps only its cursors).
 
-def _create_queues(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -> Resources:
-    dlq = _create_dlq(backend, spec, undo)
-    queue = _create_queue(backend, spec, dlq.arn, undo)
-    return Resources(queue_url=queue.url, queue_arn=queue.arn, dlq_url=dlq.url, mapping_id="")
-
-
-def _attach(backend: Backend, spec: QueueSpec, queue_arn: str, undo: contextlib.ExitStack) -> str:
-    if spec.allow_recursion:
-        backend.mappings.allow_recursion(spec.function_name)
-    mapping = backend.mappings.create(
-        spec.function_name, queue_arn, batch_size=1, max_concurrency=spec.max_concurrency
-    )
-    undo.callback(_undo, "delete mapping", _detach, backend, mapping.id)
-    wait_for_mapping(backend, mapping.id, enabled=True)
-    return mapping.id
-
-
-def _undo(what: str, func: Callable[..., object], *args: object) -> None:
-    """One rollback step: log a failure and go on, so the other steps still run."""
-    try:
-        func(*args)
-    except Exception:
-        log.exception("relaystate: rollback step %r failed; the resource may be left over", what)
-
-
-@contextlib.contextmanager
-def provision(backend: Backend, spec: QueueSpec) -> Iterator[Resources]:
-    """Create DLQ, queue and mapping; undo them all if this block (or setup itself) fails.
-
-    Example:
-        >>> with provision(backend, spec) as res:  # doctest: +SKIP
-        ...     send_packets(backend, res.queue_url, packets)
+    Raises:
+        ConfigurationError: no ``function_name``, or ``plan()`` returned no cursors.
+        PacketTooLargeError: a shard's packet would exceed the queue's maximum message size.
     """
-    with contextlib.ExitStack() as undo:
-        try:
-            res = _create_queues(backend, spec, undo)
-            res = attrs.evolve(res, mapping_id=_attach(backend, spec, res.queue_arn, undo))
-            yield res
-        except BaseException as exc:
-            if isinstance(exc, RelayError):
-                exc.add_note("relaystate rolled back what this setup had created")
-            raise
-        undo.pop_all()
-
-
-def ensure(backend: Backend, packet: RelayPacket, spec: QueueSpec) -> Resources:
-    """Make sure the packet's queue and mapping exist; re-create whichever is gone.
-
-    Used by ``resume``: a packet read from a DLQ may outlive its job's queue and mapping. A
-    queue that still exists is kept as it is (other shards' packets may be in it); a DLQ that
-    still exists is reused by a re-created queue. ``spec.queue_name`` must be a fresh name
-    (SQS blocks a deleted queue's name for 60 s). A failure undoes only what this call made.
-    """
-    with contextlib.ExitStack() as undo:
-        queue = backend.queues.describe(packet.queue_url) if packet.queue_url else None
-        if queue is not None:
-            res = Resources(packet.queue_url, queue["QueueArn"], packet.dlq_url, "")
-            if packet.dlq_url and backend.queues.describe(packet.dlq_url) is None:
-                log.warning(
-                    "relaystate: the DLQ %s of queue %s is gone; packets that fail for good "
-                    "will stay in the queue until their retention ends",
-                    packet.dlq_url,
-                    packet.queue_url,
-                )
-        else:
-            dlq_attributes = backend.queues.describe(packet.dlq_url) if packet.dlq_url else None
-            if dlq_attributes is not None:
-                dlq = QueueRef(packet.dlq_url, dlq_attributes["QueueArn"])
-            else:
-                dlq = _create_dlq(backend, spec, undo)
-            made = _create_queue(backend, spec, dlq.arn, undo)
-            res = Resources(made.url, made.arn, dlq.url, "")
-        info = backend.mappings.get(packet.mapping_id) if packet.mapping_id else None
-        if info is not None and info.queue_arn not in ("", res.queue_arn):
-            _detach(backend, info.id)  # it feeds a queue that is no longer the job's
-            info = None
-        if info is None:
-            mapping_id = _attach(backend, spec, res.queue_arn, undo)
-        else:
-            mapping_id = info.id
-            if info.state != "Enabled":
-                wait_for_mapping(backend, mapping_id, enabled=True)
-        undo.pop_all()
-    return attrs.evolve(res, mapping_id=mapping_id)
-
-
-def send_packets(
-    backend: Backend,
-    queue_url: str,
-    packets: Iterable[RelayPacket],
-    *,
-    delay_seconds: int = 0,
-    max_message_bytes: int = 1_048_576,
-    signer: PacketSigner | None = None,
-) -> int:
-    """Send packets: one ``SendMessage`` for one, ``SendMessageBatch`` by tens (≤ 1 MiB a call).
-
-    Packets are serialized as they are sent, so a fan-out of 100,000 shards never holds more
-    than one batch of message bodies. Each body is size-checked before it is sent (the job
-    checks all of a fan-out before its first call). Returns how many were sent.
-    """
-    check_delay(delay_seconds)
-    bodies = (packet.check_size(max_message_bytes, signer) for packet in packets)
-    first = next(bodies, None)
-    if first is None:
-        return 0
-    second = next(bodies, None)
-    if second is None:
-        backend.queues.send(queue_url, first, delay_seconds)
-        return 1
-    sent = 0
-    for chunk in _chunks(itertools.chain((first, second), bodies), count=10, size=1_048_576):
-        backend.queues.send_batch(queue_url, chunk, delay_seconds)
-        sent += len(chunk)
-    return sent
-
-
-def _chunks(bodies: Iterable[str], *, count: int, size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    used = 0
-    for body in bodies:
-        n = len(body.encode("utf-8"))
-        if chunk and (len(chunk) == count or used + n > size):
-            yield chunk
-            chunk, used = [], 0
-        chunk.append(body)
-        used += n
-    if chunk:
-        yield chunk
-
-
-def _detach(backend: Backend, mapping_id: str, until: float | None = None) -> None:
-    """Delete the mapping and wait until it is gone -- or, given ``until``, until then.
-
-    A mapping in a transition (Creating, Updating...) refuses deletion with
-    ResourceInUseException; the delete is retried within the mapping wait budget, so that a
-    queue is never deleted under a live mapping. Once the delete is accepted the mapping is
-    on its way out (``Deleting``): past ``until`` the queues are deleted without waiting for
-    it to be gone, rather than be left behind by a Lambda killed while it waits.
-    """
-    waits = _backoff(backend, until)
-    while True:
-        try:
-            backend.mappings.delete(mapping_id)
-            break
-        except ResourceConflictError:
-            pause = next(waits, None)
-            if pause is None:
-                raise
-            time.sleep(pause)
-    try:
-        wait_for_mapping(backend, mapping_id, enabled=False, until=until)
-    except MappingTimeoutError:
-        if until is None or time.monotonic() < until:
-            raise
-        log.info(
-            "relaystate: mapping %s is still being deleted; deleting its queues now, in the "
-            "time the Lambda has left",
-            mapping_id,
+    if not job.function_name:
+        raise ConfigurationError(
+            f"{type(job).__name__} has no function_name: set it on the class or pass "
+            "function_name= (the worker Lambda that runs the hops)"
         )
+    cursors = _shards(job.plan())
+    if not cursors:
+        raise ConfigurationError(
+            f"{type(job).__name__}.plan() returned no cursors: nothing to start"
+        )
+    template = RelayPacket(
+        job_id=job.job_id,
+        job_type=job.type_name(),
+        function_name=job.function_name,
+        shards=len(cursors),
+        data=job.data,
+        options={k: v for k, v in job.options.items() if k != "function_name"},
+    )
+    _check_sizes(template, cursors, job.max_message_bytes - RESOURCE_ALLOWANCE)
+    spec = _spec(job, backend, queue_name_for(job.queue_prefix, job.job_id, job.queue_name))
+    with resources.provision(backend, spec) as res:
+        if ledger is not None:
+            ledger.open_job(
+                job.job_id,
+                shards=len(cursors),
+                job_type=job.type_name(),
+                function_name=job.function_name,
+            )
+        template = template.evolve(
+            queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id
+        )
+        packets = ShardPackets(template, cursors)
+        resources.send_packets(
+            backend,
+            res.queue_url,
+            packets,
+            max_message_bytes=job.max_message_bytes,
+            signer=job.signer,
+        )
+    return packets
+
+
+def requeue(
+    job: Job, backend: Backend, ledger: LedgerPort | None, packet: RelayPacket
+) -> RelayPacket:
+    """Go on from ``packet``: make its queue and mapping exist again, re-send it; the new packet.
+
+    A queue that is gone is re-created under a fresh name (SQS blocks a deleted name for 60 s);
+    a FAILED shard is reopened in the ledger first.
+    """
+    name = queue_name_for(job.queue_prefix, f"{job.job_id}-{secrets.token_hex(3)}", None)
+    res = resources.ensure(backend, packet, _spec(job, backend, name))
+    if ledger is not None:
+        ledger.open_job(
+            packet.job_id,
+            shards=packet.shards,
+            job_type=packet.job_type,
+            function_name=packet.function_name,
+        )
+        if packet.state is JobState.FAILED:
+            ledger.reopen(packet.job_id, packet.shard)
+    fresh = packet.evolve(
+        queue_url=res.queue_url,
+        dlq_url=res.dlq_url,
+        mapping_id=res.mapping_id,
+        state=JobState.QUEUED,
+        error="",
+    )
+    resources.send_packets(
+        backend,
+        fresh.queue_url,
+        [fresh],
+        max_message_bytes=job.max_message_bytes,
+        signer=job.signer,
+    )
+    return fresh
+
+
+def _spec(job: Job, backend: Backend, queue_name: str) -> resources.QueueSpec:
+    assert job.function_name
+    if not job.allow_recursion and job.max_hops > 16:  # Lambda's count, 16 invocations
+        log.warning(
+            "relaystate: %s has allow_recursion=False: Lambda will stop the relay after 16 "
+            "invocations and move its packet to the DLQ (resume it from there)",
+            type(job).__name__,
+        )
+    timeout = job.function_timeout_s
+    if timeout is None:
+        timeout = backend.mappings.function_timeout_s(job.function_name)
+    return resources.QueueSpec(
+        job_id=job.job_id,
+        job_type=job.type_name(),
+        function_name=job.function_name,
+        queue_name=queue_name,
+        visibility_timeout_s=resources.visibility_for(timeout),
+        max_receive_count=job.max_receive_count,
+        max_concurrency=job.max_concurrency,
+        allow_recursion=job.allow_recursion,
+        max_message_bytes=job.max_message_bytes,
+    )
+
+
+# -- the ends of a hop ---------------------------------------------------------------------------
+
+
+def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any) -> RelayPacket:
+    """The job's packet as of now: ``state``, its cursor, data, stats, and what the hop
+    (``running``, if one runs) learned."""
+    assert job.packet is not None
+    changes.setdefault("stats", job.stats)
+    if running is not None and running.budget is not None:
+        changes.setdefault("timing", running.budget.state())
+    if running is not None and running.limiter is not None:
+        changes.setdefault("rate", running.limiter.state())
+    return job.packet.evolve(state=state, cursor=job.cursor, data=job.data, **changes)
+
+
+def relay(
+    job: Job,
+    backend: Backend,
+    ledger: LedgerPort | None,
+    hop: HopState | None,
+    *,
+    delay_seconds: int,
+    attempt: int,
+) -> RelayPacket:
+    """Checkpoint and send the next packet (hop + 1, relays + 1); return it.
+
+    With a ledger the next packet is first recorded (the outbox), fenced by the hop's lease, so
+    a crash between the record and the send is repaired by the redelivered hop instead of losing
+    the chain.
+    """
+    assert job.packet is not None
+    delay = resources.check_delay(delay_seconds)
+    stats = attrs.evolve(job.stats, relays=job.stats.relays + 1)
+    nxt = snapshot(
+        job, hop, JobState.RELAYING, hop=job.packet.hop + 1, stats=stats, attempt=attempt
+    )
+    if ledger is not None:
+        ledger.checkpoint(
+            nxt.job_id,
+            nxt.shard,
+            job.packet.hop,
+            hop.owner if hop is not None else "",
+            outbox=nxt.check_size(job.max_message_bytes, job.signer),
+            stats=stats.to_dict(),
+            cursor_json=json.dumps(thaw(nxt.cursor)),
+        )
+    sent_at = clock.monotonic()
+    resources.send_packets(
+        backend,
+        nxt.queue_url,
+        [nxt],
+        delay_seconds=delay,
+        max_message_bytes=job.max_message_bytes,
+        signer=job.signer,
+    )
+    # The next hop in this process (Lambda reuses warm ones) reserves time for its send.
+    SEND_LATENCIES.record((clock.monotonic() - sent_at) * 1000.0)
+    if ledger is not None:
+        ledger.mark_sent(nxt.job_id, nxt.shard, nxt.hop)
+    job.stats = stats
+    return nxt
+
+
+def finish(
+    job: Job, backend: Backend, ledger: LedgerPort | None, hop: HopState | None
+) -> RelayPacket:
+    """The shard's ``step`` returned DONE: count it; the last shard releases; the final packet.
+
+    Without a ledger a shard of a fan-out cannot know whether it is the last: it leaves the
+    queue to ``job.tear_down()``.
+    """
+    final = snapshot(job, hop, JobState.TORN_DOWN)
+    if ledger is not None:
+        if _end_shard(job, ledger, hop, final):
+            join_teardown(backend, ledger, final, hop)
+    elif final.shards == 1:
+        release(backend, final, hop)
+    else:
+        log.info(
+            "relaystate: shard %d of %d of job %s finished; the queue stays until "
+            "job.tear_down() (without a ledger a shard cannot know whether it is the last)",
+            final.shard,
+            final.shards,
+            final.job_id,
+        )
+    return final
+
+
+def fail(
+    job: Job,
+    backend: Backend,
+    ledger: LedgerPort | None,
+    hop: HopState | None,
+    error: BaseException | None,
+) -> RelayPacket:
+    """Park the packet, with its error, in the DLQ (where ``RelayJob.resume`` finds it); count
+    the shard as failed; the last shard (or a single one) releases, keeping that DLQ."""
+    failed = snapshot(job, hop, JobState.FAILED).evolve(error=repr(error) if error else "")
+    if failed.dlq_url:
+        resources.send_packets(
+            backend,
+            failed.dlq_url,
+            [failed],
+            max_message_bytes=job.max_message_bytes,
+            signer=job.signer,
+        )
+    parked = bool(failed.dlq_url)
+    if ledger is not None and hop is not None and hop.owner:
+        if _end_shard(job, ledger, hop, failed, failed.error or "failed"):
+            join_teardown(backend, ledger, failed, hop, parked=parked)
+    elif failed.shards == 1:
+        release(backend, failed, hop, parked=parked)
+    return failed
+
+
+def tear_down(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> RelayPacket:
+    """Release the job's mapping, queue and (empty) DLQ; tell the ledger; idempotent."""
+    release(backend, packet, None)
+    if ledger is not None and ledger.claim_teardown(packet.job_id, "tear_down()"):
+        ledger.mark_torn_down(packet.job_id)
+    return packet.evolve(state=JobState.TORN_DOWN)
+
+
+def _end_shard(
+    job: Job, ledger: LedgerPort, hop: HopState | None, final: RelayPacket, error: str = ""
+) -> bool:
+    """Count the shard as ended in the ledger; True if it was the last of the job."""
+    assert job.packet is not None
+    return ledger.finish(
+        final.job_id,
+        final.shard,
+        job.packet.hop,
+        hop.owner if hop is not None else "",
+        stats=final.stats.to_dict(),
+        cursor_json=json.dumps(thaw(final.cursor)),
+        failed=bool(error),
+        error=error,
+    )
+
+
+def join_teardown(
+    backend: Backend,
+    ledger: LedgerPort,
+    packet: RelayPacket,
+    hop: HopState | None,
+    *,
+    parked: bool = False,
+) -> bool:
+    """The join: the shard that ends last releases the job's resources, exactly once.
+
+    The teardown is claimed for this invocation under its lease, so that a duplicate
+    delivery cannot run a second one beside it and a redelivery takes over when it died.
+    False: another invocation holds it.
+    """
+    owner = hop.owner if hop is not None else ""
+    if not ledger.claim_teardown(packet.job_id, owner, hop.lease_ms if hop is not None else None):
+        return False
+    release(backend, packet, hop, parked=parked)
+    persist(lambda: ledger.mark_torn_down(packet.job_id))
+    log.info(
+        "relaystate: job %s torn down by shard %d hop %d", packet.job_id, packet.shard, packet.hop
+    )
+    return True
 
 
 def release(
-    backend: Backend,
-    *,
-    queue_url: str,
-    dlq_url: str,
-    mapping_id: str,
-    keep_nonempty_dlq: bool = True,
-    until: float | None = None,
-    dlq_has_packets: bool = False,
+    backend: Backend, packet: RelayPacket, hop: HopState | None, *, parked: bool = False
 ) -> None:
-    """Delete mapping (waited until gone), queue, and DLQ; what is already gone is skipped.
+    """Delete the job's mapping and queues; ``parked``: a packet was just sent to the DLQ.
 
-    A DLQ that still holds dead packets is kept (and logged), unless ``keep_nonempty_dlq`` is
-    false: those packets are the only record of work that failed. ``until`` (a
-    ``time.monotonic()`` value) bounds the wait for a deleted mapping to be gone: a teardown in
-    a Lambda must delete the queues before the function's timeout. ``dlq_has_packets``: the
-    caller just parked a packet there, which SQS's approximate counts may not show yet.
+    In a hop the queues must be deleted before the Lambda's timeout: a kill after the mapping
+    is gone would leave them with nothing to deliver their message again. So the wait for a
+    Deleting mapping to be gone ends in time for the queue deletes.
     """
-    if mapping_id:
-        _detach(backend, mapping_id, until)
-    if queue_url:
-        backend.queues.delete(queue_url)
-    if dlq_url:
-        attrs_ = backend.queues.describe(dlq_url)
-        if attrs_ is None:
-            return
-        held = max(_count(attrs_), int(dlq_has_packets))
-        if held and keep_nonempty_dlq:
-            log.warning(
-                "relaystate: kept dead-letter queue %s: it holds %d packet(s); resume them "
-                "with RelayJob.resume(packet) or delete the queue",
-                dlq_url,
-                held,
-            )
-            return
-        backend.queues.delete(dlq_url)
-
-
-def _count(queue_attributes: Mapping[str, str]) -> int:
-    keys = (
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
+    until = hop.deadline() if hop is not None else None
+    persist(
+        lambda: resources.release(
+            backend,
+            queue_url=packet.queue_url,
+            dlq_url=packet.dlq_url,
+            mapping_id=packet.mapping_id,
+            until=until,
+            dlq_has_packets=parked,
+        )
     )
-    return sum(int(queue_attributes.get(key, "0") or 0) for key in keys)
+
+
+def persist(call: Callable[[], None]) -> None:
+    """Run a teardown step, again on throttling or an unreachable service (a few times).
+
+    Once the mapping is deleted nothing redelivers the hop's message, so a teardown that
+    fails after that point is not tried again by SQS: it must succeed here.
+    """
+    for attempt in range(TEARDOWN_TRIES):
+        try:
+            call()
+            return
+        except (ThrottledError, ServiceUnavailableError) as exc:
+            if attempt + 1 >= TEARDOWN_TRIES:
+                raise
+            log.warning("relaystate: teardown step failed (%s); trying again", exc)
+            clock.sleep(clock.backoff_s(attempt))
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _check_sizes(template: RelayPacket, cursors: Sequence[Any], limit: int) -> None:
+    """Refuse any shard whose packet would exceed ``limit``, without building every packet."""
+    base = template.size_bytes() - len(b"null")
+    for i, cursor in enumerate(cursors):
+        text = json.dumps(thaw(freeze(cursor, f"plan()[{i}]")), separators=(",", ":"))
+        if base + len(text.encode("utf-8")) + len(str(i)) > limit:
+            template.evolve(shard=i, cursor=cursor).check_size(limit)
+
+
+def _shards(planned: Any) -> list[Any]:
+    if isinstance(planned, list | tuple | Iterator):
+        return list(planned)
+    if isinstance(planned, Iterable) and not isinstance(planned, str | bytes | Mapping):
+        return list(planned)
+    return [planned]

@@ -1,8 +1,29 @@
-"""The transitions machine behind a job: built from :data:`relaystate.states.TRANSITIONS`."""
+"""The transitions machine behind every job: built once from :data:`relaystate.states.TRANSITIONS`.
+
+One :class:`JobMachine` serves every job of the process: :meth:`JobMachine.attach` binds its
+triggers onto a job and sets the job's state, without keeping a reference to the job (a warm
+Lambda runs thousands of hops; a machine that listed every job it served would keep them all).
+Building a ``transitions.Machine`` is most of what a hop would otherwise spend in relaystate's own
+code, so it is built once, on the first job.
+
+Example:
+    >>> from relaystate.states import JobState
+    >>> class Light:
+    ...     state = None
+    ...     def enqueue(self): ...
+    >>> machine = JobMachine({})
+    >>> light = Light()
+    >>> machine.attach(light, JobState.CREATED)
+    >>> light.enqueue()
+    True
+    >>> light.state
+    <JobState.QUEUED: 'queued'>
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from transitions import EventData, Machine, MachineError
@@ -10,7 +31,11 @@ from transitions import EventData, Machine, MachineError
 from .errors import InvalidTransitionError
 from .states import TRANSITIONS, JobState
 
-__all__ = ["build_machine"]
+__all__ = ["Callback", "JobMachine"]
+
+#: A transition callback: it receives the ``EventData`` (the job is ``event.model``, trigger
+#: arguments are in ``event.kwargs``).
+Callback = Callable[[EventData], None]
 
 #: trigger -> the names of the states it may be fired from, for error messages.
 _ALLOWED: dict[str, tuple[str, ...]] = {
@@ -18,47 +43,43 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 
-class _Machine(Machine):
-    """A Machine that binds only the triggers the model declares, and says nothing of the rest.
+class JobMachine(Machine):
+    """The job state machine, shared by every job; enum states, no auto transitions.
 
-    With ``model_override=True`` transitions binds what the model already has (our typed trigger
-    methods) and logs a warning for every convenience method it skips (``is_CREATED``,
-    ``may_relay``...), 14 lines per job. Those skips are the point of the policy, not news.
+    Args:
+        callbacks: trigger -> its transition callbacks (``before``, ``after``); plain functions
+            of the ``EventData``, never strings. A trigger fired from a state it does not leave
+            raises :class:`InvalidTransitionError`; an error in a callback propagates
+            unchanged, and the state stays where it was.
     """
 
-    def _checked_assignment(self, model: Any, name: str, func: Callable[..., Any]) -> None:
-        if getattr(model, name, None) is not None:
-            setattr(model, name, func)
+    def __init__(self, callbacks: Mapping[str, Mapping[str, Callback]]) -> None:
+        transitions = []
+        for trigger, sources, dest in TRANSITIONS:
+            spec: dict[str, Any] = {"trigger": trigger, "source": list(sources), "dest": dest}
+            spec.update(callbacks.get(trigger, {}))
+            transitions.append(spec)
+        super().__init__(
+            model=None,
+            states=JobState,
+            transitions=transitions,
+            initial=JobState.CREATED,
+            auto_transitions=False,
+            send_event=True,
+            on_exception=_reraise,
+        )
 
+    def attach(self, model: Any, initial: JobState) -> None:
+        """Bind the triggers the model declares (its typed stubs) and set its state.
 
-def build_machine(
-    model: Any,
-    initial: JobState,
-    callbacks: Mapping[str, Mapping[str, Callable[..., Any]]],
-) -> Machine:
-    """Attach a machine to ``model`` in state ``initial``.
-
-    ``callbacks`` maps a trigger to its transition callbacks (``before``, ``after``); they are
-    bound methods, never strings, and receive the ``EventData`` (trigger arguments in
-    ``event.kwargs``). A trigger fired from a state it does not leave raises
-    :class:`InvalidTransitionError`; an error in a callback propagates unchanged, and the state
-    stays where it was.
-    """
-    transitions = []
-    for trigger, sources, dest in TRANSITIONS:
-        spec: dict[str, Any] = {"trigger": trigger, "source": list(sources), "dest": dest}
-        spec.update(callbacks.get(trigger, {}))
-        transitions.append(spec)
-    return _Machine(
-        model=model,
-        states=JobState,
-        transitions=transitions,
-        initial=initial,
-        auto_transitions=False,
-        model_override=True,
-        send_event=True,
-        on_exception=_reraise,
-    )
+        Only what the model already has is bound: transitions' convenience methods
+        (``is_CREATED``, ``may_relay``...) are left out, and the model is not listed in the
+        machine, so it is freed with the last reference to it.
+        """
+        for trigger, event in self.events.items():
+            if getattr(model, trigger, None) is not None:
+                setattr(model, trigger, partial(event.trigger, model))
+        model.state = initial
 
 
 def _reraise(event: EventData) -> None:

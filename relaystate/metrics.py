@@ -7,9 +7,10 @@ A job with ``metrics = True`` prints one per hop: Hops, Units, Utilization, Retr
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
+
+from .clock import now_ms
 
 __all__ = ["NAMESPACE", "emf_line"]
 
@@ -27,7 +28,7 @@ def emf_line(hop: Mapping[str, Any], *, retries: int = 0, namespace: str = NAMES
     return json.dumps(
         {
             "_aws": {
-                "Timestamp": time.time_ns() // 1_000_000,
+                "Timestamp": now_ms(),
                 "CloudWatchMetrics": [
                     {
                         "Namespace": namespace,

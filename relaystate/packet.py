@@ -274,11 +274,19 @@ class RelayPacket:
         Raises:
             InvalidPacketError: the text is not JSON, or not a packet; names the field at fault.
         """
+        return cls.from_dict(cls.load_json(text))
+
+    @staticmethod
+    def load_json(text: str | bytes) -> Any:
+        """The JSON value of a message body, before it is read as a packet.
+
+        Raises:
+            InvalidPacketError: the text is not JSON.
+        """
         try:
-            raw = json.loads(text)
+            return json.loads(text)
         except (ValueError, TypeError, RecursionError) as exc:
             raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
-        return cls.from_dict(raw)
 
 
 _REQUIRED = frozenset({"v", "job_id", "job_type", "function"})

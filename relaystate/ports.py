@@ -9,11 +9,14 @@ Every method raises :class:`~relaystate.errors.RelayError` subclasses only.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
-__all__ = ["Backend", "MappingInfo", "MappingPort", "QueuePort", "QueueRef"]
+if TYPE_CHECKING:
+    from .ledger import Claim, JobStatus
+
+__all__ = ["Backend", "LedgerPort", "MappingInfo", "MappingPort", "QueuePort", "QueueRef"]
 
 
 @attrs.frozen
@@ -88,6 +91,60 @@ class MappingPort(Protocol):
         """Let the function run in a Lambda-SQS-Lambda loop beyond 16 hops."""
 
 
+class LedgerPort(Protocol):
+    """The progress ledger's primitives (see :mod:`relaystate.ledger` for the protocol)."""
+
+    table_name: str
+
+    def open_job(self, job_id: str, *, shards: int, job_type: str, function_name: str) -> None:
+        """Record a new job (idempotent)."""
+
+    def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
+        """Claim a hop of a shard for ``owner``."""
+
+    def checkpoint(
+        self,
+        job_id: str,
+        shard: int,
+        hop: int,
+        owner: str,
+        *,
+        outbox: str,
+        stats: Mapping[str, int],
+        cursor_json: str,
+    ) -> None:
+        """Record the hop's checkpoint and the next packet, fenced by the lease."""
+
+    def mark_sent(self, job_id: str, shard: int, next_hop: int) -> None:
+        """The outbox packet was sent."""
+
+    def finish(
+        self,
+        job_id: str,
+        shard: int,
+        hop: int,
+        owner: str,
+        *,
+        stats: Mapping[str, int],
+        cursor_json: str,
+        failed: bool = False,
+        error: str = "",
+    ) -> bool:
+        """Count the shard as ended; True when every shard has."""
+
+    def claim_teardown(self, job_id: str, owner: str, lease_ms: int | None = None) -> bool:
+        """Take the job's teardown for ``owner``."""
+
+    def mark_torn_down(self, job_id: str) -> None:
+        """The job's resources are gone."""
+
+    def reopen(self, job_id: str, shard: int) -> None:
+        """A failed shard is resumed."""
+
+    def status(self, job_id: str) -> JobStatus | None:
+        """The job as the ledger has it."""
+
+
 @attrs.frozen
 class Backend:
     """The pair of ports a job talks to.
@@ -101,7 +158,7 @@ class Backend:
     mappings: MappingPort
     #: Makes the progress ledger for a table name, on the same account/endpoint (or ``None``:
     #: this backend has no ledger).
-    ledgers: Callable[[str], Any] | None = attrs.field(default=None, eq=False)
+    ledgers: Callable[[str], LedgerPort] | None = attrs.field(default=None, eq=False)
     #: How long to wait for a mapping to become Enabled, or to be gone, in seconds.
     mapping_wait_s: float = 300.0
     #: First pause between mapping polls; doubles up to ``mapping_poll_max_s``.

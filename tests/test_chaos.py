@@ -22,8 +22,9 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from relaystate import DONE, JobState, RelayJob, ThrottledError
+from relaystate import DONE, JobState, RelayJob
 from relaystate.aws import SqsQueues
+from relaystate.errors import ThrottledError
 from relaystate.ledger import DynamoDBLedger
 from relaystate.local import Faults, LocalLambda, moto_process
 from relaystate.testing import UnitsPerHop

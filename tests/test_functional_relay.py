@@ -10,10 +10,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from relaystate import DONE, JobState, RelayJob, RelayPacket, get_relay_packet, relay_pass
-from relaystate import setup as relay_setup
-from relaystate import tear_down as relay_tear_down
+from relaystate import DONE, JobState, RelayJob, RelayPacket
 from relaystate.aws import SqsQueues
+from relaystate.compat import get_relay_packet, relay_pass
+from relaystate.compat import setup as relay_setup
+from relaystate.compat import tear_down as relay_tear_down
 from relaystate.ports import Backend
 from tests.fakes import FakeClock, FakeContext, MemoryMappings
 

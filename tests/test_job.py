@@ -10,17 +10,20 @@ import pytest
 from relaystate import (
     DONE,
     ConfigurationError,
-    HopLimitError,
-    InvalidDelayError,
-    InvalidEventError,
-    InvalidQueueNameError,
     JobState,
     PacketTooLargeError,
     RelayJob,
     RelayPacket,
     Retry,
+    clock,
 )
-from relaystate import job as job_module
+from relaystate.budget import SEND_LATENCIES
+from relaystate.errors import (
+    HopLimitError,
+    InvalidDelayError,
+    InvalidEventError,
+    InvalidQueueNameError,
+)
 from relaystate.ports import Backend
 from tests.fakes import FakeClock, FakeContext, MemoryMappings, MemoryQueues, sqs_event
 from tests.fakes import memory_backend as new_backend
@@ -55,7 +58,7 @@ class Counter(RelayJob):
 
 @pytest.fixture(autouse=True)
 def _reset() -> None:
-    job_module._send_ms_seen.clear()  # send latencies a warm process remembers
+    SEND_LATENCIES.clear()  # send latencies a warm process remembers
     Counter.clock = FakeClock()
     Counter.unit_ms = [100.0]
     Counter.seen = []
@@ -252,7 +255,7 @@ class Flaky(Counter):
 @pytest.fixture
 def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     pauses: list[float] = []
-    monkeypatch.setattr(job_module, "_sleep", pauses.append)
+    monkeypatch.setattr(clock, "sleep", pauses.append)
     Flaky.tries = 0
     return pauses
 

@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry, ThrottledError
+from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry
 from relaystate.aws import SqsQueues
+from relaystate.errors import ThrottledError
 from relaystate.ledger import DynamoDBLedger, LeaseLostError
 from relaystate.local import LocalLambda
 from relaystate.testing import UnitsPerHop
@@ -73,7 +74,7 @@ def test_job_with_a_ledger_finishes_and_status_reports_it(
 def test_status_from_the_class_names_each_shard(lam: LocalLambda, ledger: DynamoDBLedger) -> None:
     job = start(lam, ledger, to=100, shards=3)
     lam.run_until_idle(timeout_s=60)
-    status = Walk.status(job.job_id, ledger=ledger)
+    status = Walk.status_of(job.job_id, ledger=ledger)
     assert status is not None
     assert [0, 1, 2] == [s.shard for s in status.shard_status]
     assert ["done"] * 3 == [s.status for s in status.shard_status]

@@ -26,18 +26,18 @@ from relaystate.errors import (
     RelayError,
     ThrottledError,
 )
-from relaystate.lifecycle import (
+from relaystate.names import queue_name_for
+from relaystate.packet import RelayPacket
+from relaystate.ports import Backend, MappingInfo, QueueRef
+from relaystate.resources import (
     QueueSpec,
     Resources,
     check_delay,
     ensure,
     provision,
-    queue_name_for,
     release,
     send_packets,
 )
-from relaystate.packet import RelayPacket
-from relaystate.ports import Backend, MappingInfo, QueueRef
 from relaystate.testing import MemoryMappings
 
 pytestmark = pytest.mark.functional

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from relaystate import ConfigurationError, ThrottledError
+from relaystate import ConfigurationError
+from relaystate.errors import ThrottledError
 from relaystate.local import CRASH_POINTS, Faults, LocalLambda
 from relaystate.ports import QueueRef
 from tests.queues import backlog

@@ -6,12 +6,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from relaystate import (
-    ConfigurationError,
-    InvalidRequestError,
-    ResourceConflictError,
-    ResourceNotFoundError,
-)
+from relaystate import ConfigurationError
+from relaystate.errors import InvalidRequestError, ResourceConflictError, ResourceNotFoundError
 from relaystate.local import MappingRegistry
 from relaystate.ports import MappingInfo
 

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 import pytest
 
 from relaystate import DONE, ConfigurationError, RateLimit, RelayJob, RelayPacket
-from relaystate import job as job_module
+from relaystate import clock as relay_clock
+from relaystate.budget import SEND_LATENCIES
 from relaystate.ports import Backend
 from tests.fakes import MemoryQueues, memory_backend, sqs_event
 
@@ -31,9 +32,9 @@ class WallClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> WallClock:
     wall = WallClock()
-    monkeypatch.setattr(job_module, "_wall", lambda: wall.now)
-    monkeypatch.setattr(job_module, "_sleep", wall.sleep)
-    job_module._send_ms_seen.clear()
+    monkeypatch.setattr(relay_clock, "wall", lambda: wall.now)
+    monkeypatch.setattr(relay_clock, "sleep", wall.sleep)
+    SEND_LATENCIES.clear()
     return wall
 
 

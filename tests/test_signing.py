@@ -8,14 +8,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from relaystate import (
-    DONE,
-    ConfigurationError,
-    InvalidSignatureError,
-    PacketSigner,
-    RelayJob,
-    RelayPacket,
-)
+from relaystate import DONE, ConfigurationError, PacketSigner, RelayJob, RelayPacket
+from relaystate.errors import InvalidSignatureError
 from relaystate.testing import memory_backend, sqs_event
 
 KEY1, KEY2 = b"k" * 32, b"q" * 32

@@ -1,7 +1,7 @@
 """What relay jobs exist in a region, read from their queues, their tags and their mappings.
 
 A relay queue is an SQS queue whose tags include ``relaystate:job-id`` (every queue a job
-creates has them; see :meth:`relaystate.lifecycle.QueueSpec.tags`). Queues are found by name
+creates has them; see :meth:`relaystate.resources.QueueSpec.tags`). Queues are found by name
 prefix (the jobs' ``queue_prefix``, ``relay-`` by default) and grouped by job id. Nothing here
 receives a message: looking never changes a message's receive count or visibility.
 """

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 import click
 
+from .. import intake
 from ..aws import map_aws_errors
 from ..errors import InvalidPacketError, RelayError
 from ..job import RelayJob
@@ -63,7 +64,7 @@ def job_class_for(packet: RelayPacket, job_class: type[RelayJob] | None) -> type
     """
     if job_class is not None:
         return job_class
-    if packet.job_type not in RelayJob._registry:
+    if not intake.knows(packet.job_type):
         raise InvalidPacketError(
             f"no job class for job type {packet.job_type!r} is imported: pass --import MODULE "
             "(the module that defines it) or --job MODULE:JobClass",

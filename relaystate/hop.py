@@ -1,0 +1,324 @@
+"""One hop: claim it, run units while the budget allows, end it, and say how it went.
+
+A hop is one worker invocation for one packet::
+
+    claim      with a ledger: fence the hop (run it, or acknowledge a duplicate, re-send an
+               outbox a dead hop left, finish a teardown a dead hop began)
+    units      step(cursor) while the budget says another unit (and the send) fits in the
+               Lambda's remaining time; a unit that raises is tried again under the Retry
+               policy; a rate limit paces the units, or ends the hop with a delayed relay
+    end        DONE -> finish (the last shard tears down); more to do -> relay; a unit error
+               -> relay with a retry delay, then fail; max_hops reached -> fail
+    record     one structured log record (and, optionally, one CloudWatch EMF line)
+
+The hop is handed what it calls: the job (as the :class:`HopJob` protocol), the backend and the
+ledger; it never imports the job class. Its per-hop state lives in a
+:class:`~relaystate.lifecycle.HopState` that the job's transitions read while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from . import clock, lifecycle
+from .budget import SEND_LATENCIES
+from .errors import HopBusyError, HopLimitError
+from .frozen import JsonValue, freeze, thaw
+from .lifecycle import HopState
+from .packet import RelayPacket, Stats
+from .ports import Backend, LedgerPort
+from .retry import Retry
+from .states import DONE, JobState
+
+if TYPE_CHECKING:
+    from .budget import Budget
+    from .ratelimit import RateLimit
+
+__all__ = ["Hop", "HopJob", "remaining_ms"]
+
+log = logging.getLogger("relaystate")
+
+
+class HopJob(Protocol):
+    """What a hop needs of its job: the unit of work, its progress, its options and triggers."""
+
+    job_id: str
+    packet: RelayPacket | None
+    cursor: JsonValue
+    stats: Stats
+    state: JobState
+    hop: HopState | None
+    max_hops: int
+    hop_time_s: float
+    lease_margin_s: float
+    budget: Callable[[Mapping[str, Any] | None], Budget]
+
+    @property
+    def retry(self) -> Retry:
+        """The retry policy for units that raise."""
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """Limits on the unit rate, if any."""
+
+    @property
+    def logger(self) -> Any:
+        """Where the hop's record goes (``None``: the ``relaystate`` logger)."""
+
+    @property
+    def metrics(self) -> bool:
+        """Whether to print a CloudWatch EMF line per hop."""
+
+    def step(self, cursor: Any) -> Any:
+        """One unit of work."""
+
+    def type_name(self) -> str:
+        """The job type packets carry."""
+
+    def begin_hop(self) -> bool:
+        """queued | relaying -> running."""
+
+    def relay(self, *, delay_seconds: int = 0, attempt: int = 0) -> bool:
+        """running -> relaying."""
+
+    def finish(self) -> bool:
+        """running -> torn_down."""
+
+    def fail(self, *, error: BaseException | None = None) -> bool:
+        """-> failed."""
+
+
+def remaining_ms(context: Any, default_s: float) -> Callable[[], float]:
+    """The time the hop has left, from the Lambda context or, without one, a fixed hop length."""
+    get = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(get):
+        return lambda: float(get())
+    deadline = clock.monotonic() + default_s
+    return lambda: (deadline - clock.monotonic()) * 1000.0
+
+
+class Hop:
+    """One hop of ``job`` for the delivery of its packet.
+
+    Args:
+        job: the job rebuilt from the delivered packet (state QUEUED or RELAYING).
+        backend: the job's backend.
+        ledger: the job's progress ledger, or ``None``.
+        context: the Lambda context (``None``: the hop lasts ``job.hop_time_s``).
+        receive_count: SQS's ``ApproximateReceiveCount`` of the delivery (retries = count - 1).
+
+    Example:
+        >>> Hop(job, backend, None, context).run()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        job: HopJob,
+        backend: Backend,
+        ledger: LedgerPort | None,
+        context: Any = None,
+        receive_count: int = 1,
+    ) -> None:
+        self.job = job
+        self.backend = backend
+        self.ledger = ledger
+        self.context = context
+        self.receive_count = receive_count
+        self.state = HopState(remaining=remaining_ms(context, job.hop_time_s))
+
+    def run(self) -> None:
+        """Claim the hop, run its units, end it (relay, finish or fail), log its record."""
+        job, state = self.job, self.state
+        assert job.packet is not None
+        job.hop = state
+        try:
+            if not self._claim():
+                return
+            job.begin_hop()
+            self._units_and_end(job.packet)
+        finally:
+            job.hop = None
+
+    # -- the claim ------------------------------------------------------------------------------
+
+    def _claim(self) -> bool:
+        """With a ledger, claim this hop; False when the delivery is dealt with without a hop."""
+        ledger, packet = self.ledger, self.job.packet
+        if ledger is None:
+            return True
+        assert packet is not None
+        state = self.state
+        state.owner = str(getattr(self.context, "aws_request_id", "") or uuid.uuid4().hex)
+        # The lease outlives the Lambda's own timeout: a holder past it is surely dead.
+        margin_ms = int(self.job.lease_margin_s * 1000)
+        state.lease_ms = int(max(state.remaining(), 0)) + margin_ms
+        claim = ledger.claim(packet.job_id, packet.shard, packet.hop, state.owner, state.lease_ms)
+        if claim.outcome == "run":
+            return True
+        if claim.outcome == "busy":
+            raise HopBusyError(
+                f"hop {packet.hop} of job {packet.job_id} shard {packet.shard} is running in "
+                "another invocation (a duplicate delivery); left for redelivery"
+            )
+        if claim.outcome == "resend":
+            # The hop checkpointed, then died before (or while) sending its next packet.
+            if claim.outbox:
+                self.backend.queues.send(packet.queue_url, claim.outbox, 0)
+            ledger.mark_sent(packet.job_id, packet.shard, packet.hop + 1)
+            log.info("relaystate: re-sent the next packet of %s", _where(packet))
+        elif claim.outcome == "teardown":
+            if not lifecycle.join_teardown(self.backend, ledger, packet, state):
+                # Another invocation holds the teardown; if it dies, this delivery takes over.
+                raise HopBusyError(f"the teardown of job {packet.job_id} runs elsewhere")
+        else:
+            log.info("relaystate: duplicate delivery of %s acknowledged", _where(packet))
+        return False
+
+    # -- the units and the end -------------------------------------------------------------------
+
+    def _units_and_end(self, packet: RelayPacket) -> None:
+        job, state = self.job, self.state
+        remaining = state.remaining
+        state.retries_at_start = job.stats.retries
+        budget = state.budget = job.budget(thaw(packet.timing) or None)
+        worst_send = SEND_LATENCIES.worst()
+        if worst_send is not None:
+            budget.record_send(worst_send)
+        budget.start(remaining())
+        limiter = state.limiter = (
+            job.rate_limit.limiter(thaw(packet.rate) or None, packet.shards)
+            if job.rate_limit
+            else None
+        )
+        cursor = packet.cursor
+        units = 0
+        work_ms = 0.0
+        done = False
+        delay = 0
+        unit_error: Exception | None = None
+        while units == 0 or budget.should_continue(remaining()):
+            if limiter is not None:
+                wait = limiter.wait_s(clock.wall())
+                if wait > limiter.limit.max_wait_s:
+                    delay = limiter.delay_for(wait)  # cheaper in the queue than in a Lambda
+                    break
+                if wait > 0:
+                    if units and not budget.should_continue(remaining() - wait * 1000.0):
+                        break
+                    clock.sleep(wait)
+                limiter.take(clock.wall())
+            before = remaining()
+            try:
+                result = self._step_with_retries(cursor, budget)
+            except Exception as exc:
+                unit_error = exc
+                break
+            elapsed = max(before - remaining(), 0.0)
+            budget.record_unit(elapsed)
+            units += 1
+            work_ms += elapsed
+            if result is DONE:
+                done = True
+                break
+            cursor = freeze(result, "cursor")
+        old = job.stats  # the packet's, plus the retries made in this hop
+        job.cursor = cursor
+        job.stats = attrs.evolve(
+            old,
+            hops=old.hops + 1,
+            units=old.units + units,
+            work_ms=old.work_ms + round(work_ms),
+            retries=old.retries + max(self.receive_count - 1, 0),
+        )
+        outcome, error, delay = self._end(packet, unit_error, done, delay)
+        left = remaining()
+        self._record(
+            hop=packet.hop,
+            outcome=outcome,
+            units=units,
+            work_ms=round(work_ms),
+            remaining_ms=round(left),
+            utilization=round(work_ms / max(work_ms + left, 1.0), 4),
+            delay_s=delay,
+            error=repr(error) if error else "",
+        )
+
+    def _end(
+        self, packet: RelayPacket, unit_error: Exception | None, done: bool, delay: int
+    ) -> tuple[str, Exception | None, int]:
+        """Fire the transition the hop ends in; its outcome, error and relay delay."""
+        job = self.job
+        if unit_error is not None:
+            failed_hops = packet.attempt
+            if failed_hops < job.retry.hop_retries:
+                delay = job.retry.hop_delay(failed_hops)
+                job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
+                job.relay(delay_seconds=delay, attempt=failed_hops + 1)
+                return "retrying", unit_error, delay
+            job.fail(error=unit_error)
+            return "failed", unit_error, delay
+        if done:
+            job.finish()
+            return "finished", None, delay
+        if packet.hop + 1 >= job.max_hops:
+            error = HopLimitError(
+                f"job {job.job_id} reached max_hops={job.max_hops} without finishing; "
+                "raise max_hops if the job really needs more hops, or make units bigger"
+            )
+            job.fail(error=error)
+            return "failed", error, delay
+        job.relay(delay_seconds=delay)
+        return "relayed", None, delay
+
+    def _step_with_retries(self, cursor: Any, budget: Budget) -> Any:
+        """``step(cursor)``, tried again after a jittered pause while the policy and time allow."""
+        job, remaining = self.job, self.state.remaining
+        tries = 0
+        while True:
+            try:
+                return job.step(cursor)
+            except Exception:
+                tries += 1
+                if tries >= job.retry.attempts:
+                    raise
+                pause = job.retry.pause_s(tries)
+                if not budget.should_continue(remaining() - pause * 1000.0):
+                    raise
+                job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
+                clock.sleep(pause)
+
+    def _record(self, **fields: Any) -> None:
+        """One structured line per hop: JSON text, and the same dict as ``record.relaystate_hop``.
+
+        Example of a line: ``relaystate hop {"job_id": "9f...", "shard": 0, "hop": 3,
+        "outcome": "relayed", "units": 120, ...}``.
+        """
+        job = self.job
+        assert job.packet is not None
+        record = {
+            "job_id": job.job_id,
+            "job_type": job.type_name(),
+            "shard": job.packet.shard,
+            "state": job.state.value,
+            **fields,
+        }
+        level = logging.ERROR if fields.get("outcome") == "failed" else logging.INFO
+        logger = job.logger if job.logger is not None else log
+        if logger.isEnabledFor(level):
+            text = json.dumps(record)
+            logger.log(level, "relaystate hop %s", text, extra={"relaystate_hop": record})
+        if job.metrics:
+            from .metrics import emf_line
+
+            retries = job.stats.retries - self.state.retries_at_start
+            print(emf_line(record, retries=max(retries, 0)), flush=True)
+
+
+def _where(packet: RelayPacket) -> str:
+    return f"hop {packet.hop} of job {packet.job_id} shard {packet.shard}"

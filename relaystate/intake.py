@@ -1,0 +1,228 @@
+"""An SQS event turned into packets, each run as one hop, and the batch response Lambda reads.
+
+In the style of a batch processor (Powertools' ``BatchProcessor``): every record is processed on
+its own; one that fails -- a hop that raised, a body that is not a packet of this job type, a
+duplicate whose hop runs elsewhere -- is reported in ``batchItemFailures`` so that SQS delivers it
+again (and parks it in the DLQ in the end); the others are deleted.
+
+A record becomes a packet only if:
+
+- its body is JSON and a relay packet (:meth:`RelayPacket.from_dict`);
+- its job type is a class this worker knows (the registry of job classes, filled by
+  ``RelayJob.__init_subclass__``) that is the handling class or a subclass of it;
+- it carries a valid signature when that class signs (:attr:`RelayJob.signer`);
+- it arrived from the queue it names: a packet that names another queue (forged, or copied by
+  hand) would make this worker send to, or tear down, that queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar
+
+from .errors import HopBusyError, InvalidEventError, InvalidPacketError, LeaseLostError
+from .hop import Hop, HopJob
+from .names import queue_name_of
+from .packet import RelayPacket
+from .ports import Backend, LedgerPort
+
+__all__ = [
+    "BatchResponse",
+    "Intake",
+    "JobClass",
+    "class_for",
+    "knows",
+    "receive_count",
+    "records",
+    "register",
+    "verified",
+]
+
+log = logging.getLogger("relaystate")
+
+#: What a worker returns to Lambda: the records to deliver again.
+BatchResponse = dict[str, list[dict[str, str]]]
+
+
+class Worker(HopJob, Protocol):
+    """A job as a worker runs it: a hop's job, with its ports."""
+
+    def _ports(self) -> tuple[Backend, LedgerPort | None]:
+        """The job's backend and ledger (made on first use)."""
+
+
+class JobClass(Protocol):
+    """What intake needs of a job class."""
+
+    def type_name(self) -> str:
+        """The job type its packets carry."""
+
+    def from_packet(
+        self,
+        packet: RelayPacket | Mapping[str, Any] | str | bytes,
+        *,
+        backend: Backend | None = None,
+    ) -> Worker:
+        """The job as the packet left it."""
+
+
+C = TypeVar("C", bound=type)
+
+#: job type -> the class that runs its packets.
+_registry: dict[str, type] = {}
+
+
+def register(job_class: C, type_name: str) -> C:
+    """Make ``job_class`` the one that runs packets of ``type_name`` in this process."""
+    _registry[type_name] = job_class
+    return job_class
+
+
+def knows(type_name: str) -> bool:
+    """Whether a class for packets of ``type_name`` is registered (its module imported)."""
+    return type_name in _registry
+
+
+def class_for(base: Any, packet: RelayPacket) -> Any:
+    """The registered class for the packet's job type, if it is ``base`` or a subclass of it.
+
+    Raises:
+        InvalidPacketError: the job type is unknown here, or belongs to an unrelated class.
+    """
+    target = _registry.get(packet.job_type)
+    if target is None or not issubclass(target, base):
+        raise InvalidPacketError(
+            f"packet of job {packet.job_id} is for job type {packet.job_type!r}, which this "
+            f"worker does not handle (it handles {base.type_name()!r}); set the same job_type "
+            "on the class in the starter and the worker",
+            field="job_type",
+        )
+    return target
+
+
+def verified(base: Any, packet: RelayPacket | Mapping[str, Any] | str | bytes) -> RelayPacket:
+    """The packet, parsed; its signature verified if it came as text or a mapping.
+
+    A :class:`RelayPacket` object was made by this process and is taken as it is; anything
+    read from outside (a queue, a file) must be signed when the job's class signs.
+
+    Raises:
+        InvalidPacketError: not JSON, not a packet, or of a job type ``base`` does not run.
+        InvalidSignatureError: the class signs and the signature is missing or bad.
+    """
+    if isinstance(packet, RelayPacket):
+        return packet
+    raw: Any = RelayPacket.load_json(packet) if isinstance(packet, str | bytes) else packet
+    parsed = RelayPacket.from_dict(raw)
+    signer = class_for(base, parsed).signer
+    if signer is not None:
+        signer.verify(raw)
+    return parsed
+
+
+class Intake:
+    """Runs the packets of one SQS event through a job class, one hop each.
+
+    Args:
+        job_class: the class whose ``handle`` received the event; packets of its subclasses
+            run as those.
+        backend: the backend to give the rebuilt jobs (``None``: the class's, or real AWS).
+
+    Example:
+        >>> Intake(CopyRows, None).process(event, context)  # doctest: +SKIP
+        {'batchItemFailures': []}
+    """
+
+    def __init__(self, job_class: JobClass, backend: Backend | None) -> None:
+        self.job_class = job_class
+        self.backend = backend
+
+    def process(self, event: Mapping[str, Any], context: Any = None) -> BatchResponse:
+        """Run a hop for every record; the records to deliver again.
+
+        Raises:
+            InvalidEventError: the event is not an SQS event (no ``Records`` list).
+        """
+        failures: list[dict[str, str]] = []
+        for record in records(event):
+            message_id = record.get("messageId")
+            try:
+                if not isinstance(message_id, str):
+                    raise InvalidEventError("an SQS record without a messageId")
+                self.run(record, context)
+            except (HopBusyError, LeaseLostError) as exc:
+                log.info("relaystate: message %s: %s", message_id, exc)
+                if isinstance(message_id, str):
+                    failures.append({"itemIdentifier": message_id})
+            except Exception as exc:
+                log.exception(
+                    "relaystate: hop for message %s failed; it will be delivered again",
+                    message_id,
+                    extra={
+                        "relaystate_hop": {
+                            "message_id": message_id,
+                            "outcome": "error",
+                            "error": f"{type(exc).__name__}: {exc}",
+                        }
+                    },
+                )
+                if isinstance(message_id, str):
+                    failures.append({"itemIdentifier": message_id})
+        return {"batchItemFailures": failures}
+
+    def run(self, record: Mapping[str, Any], context: Any) -> None:
+        """One record: its packet checked, its job rebuilt, its hop run."""
+        packet = self.packet_of(record)
+        job = self.job_class.from_packet(packet, backend=self.backend)
+        backend, ledger = job._ports()
+        Hop(job, backend, ledger, context, receive_count(record)).run()
+
+    def packet_of(self, record: Mapping[str, Any]) -> RelayPacket:
+        """The record's packet, verified, and checked to have come from the queue it names."""
+        body = record.get("body")
+        if not isinstance(body, str):
+            raise InvalidPacketError("the SQS record has no body text", field="body")
+        packet = verified(self.job_class, body)
+        source_arn = record.get("eventSourceARN")
+        if isinstance(source_arn, str) and source_arn and packet.queue_url:
+            arrived = queue_name_of(source_arn)
+            named = queue_name_of(packet.queue_url)
+            if arrived != named:
+                raise InvalidPacketError(
+                    f"the packet names queue {named!r} but arrived from {arrived!r}; it is "
+                    "not run (a packet runs only from its own job's queue)",
+                    field="queue_url",
+                )
+        return packet
+
+
+def records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The event's records.
+
+    Raises:
+        InvalidEventError: the event is not a mapping with a ``Records`` list of mappings.
+    """
+    found = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(found, list) or not all(isinstance(r, Mapping) for r in found):
+        raise InvalidEventError(
+            "handle() takes the SQS event that the job's event-source mapping delivers "
+            f"(a dict with a 'Records' list); got {type(event).__name__} {_preview(event)}"
+        )
+    return found
+
+
+def receive_count(record: Mapping[str, Any]) -> int:
+    """SQS's ``ApproximateReceiveCount`` of the record (1 when missing or unreadable)."""
+    attributes = record.get("attributes")
+    if isinstance(attributes, Mapping):
+        try:
+            return max(int(attributes.get("ApproximateReceiveCount", 1)), 1)
+        except (TypeError, ValueError):
+            return 1
+    return 1
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
