@@ -21,21 +21,25 @@ from ..errors import RelayError
 from ..ports import Backend
 from .connect import AwsTarget, Connection, aws_options, json_option
 from .inventory import ACTIVITIES, Inventory, JobView, QueueView
-from .output import Failure, age_text, console, guarded, iso_time, one_line, plural, print_json
-from .params import Duration, queue_prefix
+from .output import (
+    Failure,
+    age_text,
+    console,
+    fact_table,
+    guarded,
+    iso_time,
+    one_line,
+    plural,
+    print_json,
+)
+from .params import Duration, prefix_option
 
 __all__ = ["cancel", "ls", "reap", "status"]
 
 #: Pause between reap's two looks at a candidate; tests replace it.
 sleep: Callable[[float], None] = time.sleep
 
-_prefix_option = click.option(
-    "--prefix",
-    default="relay-",
-    show_default=True,
-    callback=queue_prefix,
-    help="The queue-name prefix of the jobs (their queue_prefix).",
-)
+_prefix_option = prefix_option("The queue-name prefix of the jobs (their queue_prefix).")
 
 
 def _inventory(conn: Connection, prefix: str) -> Inventory:
@@ -120,9 +124,7 @@ def _ledger_status(
     if as_json:
         print_json(attrs.asdict(found, value_serializer=_plain))
         return
-    table = Table(title=f"job {job_id}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table = fact_table(f"job {job_id}")
     table.add_row("type", f"{found.job_type} -> {found.function_name}")
     table.add_row("state", found.state.value)
     table.add_row("shards", f"{found.shards}: {found.done} done, {found.failed} failed")
@@ -138,9 +140,7 @@ def _plain(instance: object, field: object, value: object) -> object:
 
 
 def _print_status(job: JobView) -> None:
-    table = Table(title=f"job {job.job_id or '?'}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table = fact_table(f"job {job.job_id or '?'}")
     table.add_row("type", f"{job.job_type or '?'} -> {job.function or '?'}")
     table.add_row("activity", f"{job.activity}: {ACTIVITIES[job.activity]}")
     if job.created_at:
