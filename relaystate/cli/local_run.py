@@ -9,10 +9,10 @@ Both show a progress bar (units, hops) while the job runs and close with a summa
 units, relays, Lambda time used of the time available, AWS calls by operation, resources
 left, wall time. Exit status 0 means every shard finished and nothing was left behind.
 
-This module holds the two commands and their options; the run itself is
-:mod:`~relaystate.cli.execution`, the hop tally :mod:`~relaystate.cli.hoplog`, the closing
-table :mod:`~relaystate.cli.summary`. It imports click and rich (the ``local`` extra); the
-Lambda path never imports this module.
+This module holds the two commands and their options. The run itself is
+:mod:`~relaystate.cli.execution`, the hop tally :mod:`~relaystate.cli.hoplog`, the bar
+:mod:`~relaystate.cli.progress`, the closing table :mod:`~relaystate.cli.summary`. It imports
+click and rich (the ``local`` extra); the Lambda path never imports this module.
 """
 
 from __future__ import annotations
