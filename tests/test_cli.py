@@ -44,6 +44,18 @@ class Broken(RelayJob):
         raise RuntimeError("the database is down")
 
 
+class Unplannable(RelayJob):
+    """A job whose plan() raises: the job's own error, not relaystate's."""
+
+    function_name = "unplannable-worker"
+
+    def plan(self) -> Any:
+        raise ValueError("no table named users")
+
+    def step(self, cursor: Any) -> Any:
+        return DONE
+
+
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
@@ -119,6 +131,13 @@ def test_a_job_that_cannot_start_exits_1_with_one_line() -> None:
     assert 1 == result.exit_code
     assert "Error: ConfigurationError: Unnamed has no function_name" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_error_in_the_jobs_plan_exits_1_with_that_error_as_it_is() -> None:
+    result = invoke("run", f"{__name__}:Unplannable")
+
+    assert 1 == result.exit_code
+    assert "Error: ValueError: no table named users\n" == result.output
 
 
 def test_a_job_that_fails_exits_1_and_names_the_error() -> None:

@@ -46,6 +46,9 @@ class Connection:
 class AwsTarget:
     """Where the command works: ``--region``, ``--profile``, ``--endpoint-url``.
 
+    ``backend``: a Backend whose mappings to use instead of Lambda's API (click's ``obj``,
+    when a caller passed one).
+
     Example:
         >>> AwsTarget(region="eu-west-1").connect()  # doctest: +SKIP
     """
@@ -53,9 +56,10 @@ class AwsTarget:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
+    backend: Backend | None = None
 
-    def connect(self, obj: object = None) -> Connection:
-        """Make the session and clients; ``obj``: a Backend whose mappings to use instead.
+    def connect(self) -> Connection:
+        """Make the session and clients (or take :attr:`backend`'s mappings).
 
         Raises:
             click.UsageError: no region is configured anywhere.
@@ -79,8 +83,8 @@ class AwsTarget:
             sqs = session.client(
                 "sqs", region_name=region, endpoint_url=self.endpoint_url, config=config
             )
-        if isinstance(obj, Backend):
-            backend = obj
+        if self.backend is not None:
+            backend = self.backend
         else:
             backend = aws_backend(
                 session=session,
@@ -108,6 +112,9 @@ def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 def aws_options(func: F) -> F:
     """Add ``--region``, ``--profile``, ``--endpoint-url``; the command gets ``aws: AwsTarget``.
 
+    A :class:`~relaystate.ports.Backend` passed as click's ``obj`` becomes the target's
+    ``backend``: the command need not take ``obj`` itself.
+
     Example:
         >>> @click.command()  # doctest: +SKIP
         ... @aws_options
@@ -129,7 +136,13 @@ def aws_options(func: F) -> F:
         endpoint_url: str | None,
         **kwargs: Any,
     ) -> Any:
-        target = AwsTarget(region=region, profile=profile, endpoint_url=endpoint_url)
+        obj = click.get_current_context().obj
+        target = AwsTarget(
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            backend=obj if isinstance(obj, Backend) else None,
+        )
         return func(*args, aws=target, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -21,21 +21,25 @@ from ..errors import RelayError
 from ..ports import Backend
 from .connect import AwsTarget, Connection, aws_options, json_option
 from .inventory import ACTIVITIES, Inventory, JobView, QueueView
-from .output import Failure, age_text, console, guarded, iso_time, one_line, plural, print_json
-from .params import Duration, queue_prefix
+from .output import (
+    Failure,
+    age_text,
+    console,
+    fact_table,
+    guarded,
+    iso_time,
+    one_line,
+    plural,
+    print_json,
+)
+from .params import Duration, prefix_option
 
 __all__ = ["cancel", "ls", "reap", "status"]
 
 #: Pause between reap's two looks at a candidate; tests replace it.
 sleep: Callable[[float], None] = time.sleep
 
-_prefix_option = click.option(
-    "--prefix",
-    default="relay-",
-    show_default=True,
-    callback=queue_prefix,
-    help="The queue-name prefix of the jobs (their queue_prefix).",
-)
+_prefix_option = prefix_option("The queue-name prefix of the jobs (their queue_prefix).")
 
 
 def _inventory(conn: Connection, prefix: str) -> Inventory:
@@ -58,9 +62,7 @@ def _counts(q: QueueView) -> str:
 @_prefix_option
 @aws_options
 @json_option
-@click.pass_obj
 def status(
-    obj: object,
     target: str,
     ledger_table: str | None,
     prefix: str,
@@ -86,10 +88,10 @@ def status(
     when there is no such job.
     """
     if ledger_table:
-        _ledger_status(obj, aws, ledger_table, target, as_json)
+        _ledger_status(aws, ledger_table, target, as_json)
         return
     with guarded():
-        conn = aws.connect(obj)
+        conn = aws.connect()
         inventory = _inventory(conn, prefix)
         if target.startswith(("https://", "http://")):
             job: JobView | None = inventory.job_of_queue(target)
@@ -107,11 +109,9 @@ def status(
     _print_status(job)
 
 
-def _ledger_status(
-    obj: object, aws: AwsTarget, table_name: str, job_id: str, as_json: bool
-) -> None:
+def _ledger_status(aws: AwsTarget, table_name: str, job_id: str, as_json: bool) -> None:
     with guarded():
-        conn = aws.connect(obj)
+        conn = aws.connect()
         if conn.backend.ledgers is None:  # pragma: no cover - every backend here has ledgers
             raise Failure("this backend has no ledger")
         found = conn.backend.ledgers(table_name).status(job_id)
@@ -120,9 +120,7 @@ def _ledger_status(
     if as_json:
         print_json(attrs.asdict(found, value_serializer=_plain))
         return
-    table = Table(title=f"job {job_id}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table = fact_table(f"job {job_id}")
     table.add_row("type", f"{found.job_type} -> {found.function_name}")
     table.add_row("state", found.state.value)
     table.add_row("shards", f"{found.shards}: {found.done} done, {found.failed} failed")
@@ -138,9 +136,7 @@ def _plain(instance: object, field: object, value: object) -> object:
 
 
 def _print_status(job: JobView) -> None:
-    table = Table(title=f"job {job.job_id or '?'}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table = fact_table(f"job {job.job_id or '?'}")
     table.add_row("type", f"{job.job_type or '?'} -> {job.function or '?'}")
     table.add_row("activity", f"{job.activity}: {ACTIVITIES[job.activity]}")
     if job.created_at:
@@ -164,8 +160,7 @@ def _print_status(job: JobView) -> None:
 @_prefix_option
 @aws_options
 @json_option
-@click.pass_obj
-def ls(obj: object, prefix: str, aws: AwsTarget, as_json: bool) -> None:
+def ls(prefix: str, aws: AwsTarget, as_json: bool) -> None:
     """List the relay jobs in the region: one line per job, oldest first.
 
     A relay queue is a queue whose name starts with the prefix and that carries the
@@ -174,7 +169,7 @@ def ls(obj: object, prefix: str, aws: AwsTarget, as_json: bool) -> None:
     queue holds. See `relaystate status --help` for the activities.
     """
     with guarded():
-        conn = aws.connect(obj)
+        conn = aws.connect()
         jobs = _inventory(conn, prefix).jobs()
     if as_json:
         print_json([job.to_dict(time.time()) for job in jobs])
@@ -280,9 +275,7 @@ def _why_not_idle(job: JobView, *, cutoff: float) -> str:
 @_prefix_option
 @aws_options
 @json_option
-@click.pass_obj
 def reap(
-    obj: object,
     older_than: float,
     dry_run: bool,
     include_dead_letters: bool,
@@ -309,7 +302,7 @@ def reap(
     skipped (and why). Exit status 1 if a deletion failed.
     """
     with guarded():
-        conn = aws.connect(obj)
+        conn = aws.connect()
         inventory = _inventory(conn, prefix)
         jobs = inventory.jobs()
         cutoff = time.time() - older_than
@@ -415,8 +408,7 @@ def _release(backend: Backend, job: JobView, verdict: Verdict, *, keep_dead_lett
 @_prefix_option
 @aws_options
 @json_option
-@click.pass_obj
-def cancel(obj: object, job_id: str, prefix: str, aws: AwsTarget, as_json: bool) -> None:
+def cancel(job_id: str, prefix: str, aws: AwsTarget, as_json: bool) -> None:
     """Stop a job now: delete its mappings (waited until gone), then its queues.
 
     No hop starts after its mapping is gone; a hop running at that moment fails to relay
@@ -425,7 +417,7 @@ def cancel(obj: object, job_id: str, prefix: str, aws: AwsTarget, as_json: bool)
     (`relaystate resume --from-dlq URL`). Exit status 1 when there is no such job.
     """
     with guarded():
-        conn = aws.connect(obj)
+        conn = aws.connect()
         job = _inventory(conn, prefix).job(job_id)
         if job is None:
             raise Failure(

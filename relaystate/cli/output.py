@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from ..errors import RelayError
 
@@ -18,6 +19,7 @@ __all__ = [
     "Failure",
     "age_text",
     "console",
+    "fact_table",
     "guarded",
     "iso_time",
     "one_line",
@@ -106,15 +108,34 @@ def console() -> Console:
     return Console(soft_wrap=False, width=None if _is_tty() else 200)
 
 
+def fact_table(title: str) -> Table:
+    """A table of facts, one a row: the name in bold, then its value; no header.
+
+    Example:
+        >>> table = fact_table("job 9f2c")
+        >>> table.add_row("state", "running")
+        >>> console().print(table)  # doctest: +SKIP
+    """
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    return table
+
+
 def _is_tty() -> bool:
     return sys.stdout.isatty()
 
 
 @contextlib.contextmanager
-def guarded() -> Iterator[None]:
+def guarded(*, runs_job_code: bool = False) -> Iterator[None]:
     """Turn any error but a click error into :class:`Failure`: one line, exit status 1.
 
     RelayError messages already say what to do; the type name tells which error it was.
+    Any other error is relaystate's bug, and says so, unless the block runs the user's job code.
+
+    Args:
+        runs_job_code: the block runs a job class's own code (its constructor, ``plan()``), whose
+            errors are the job's: they are shown as they are, not as unexpected.
 
     Example:
         >>> with guarded():  # doctest: +SKIP
@@ -127,4 +148,5 @@ def guarded() -> Iterator[None]:
     except RelayError as exc:
         raise Failure(one_line(exc)) from exc
     except Exception as exc:
-        raise Failure(f"{one_line(exc)} (unexpected; please report it)") from exc
+        unexpected = "" if runs_job_code else " (unexpected; please report it)"
+        raise Failure(f"{one_line(exc)}{unexpected}") from exc

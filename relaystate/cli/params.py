@@ -9,8 +9,9 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,8 +24,11 @@ __all__ = [
     "job_class_param",
     "json_object",
     "load_job_class",
+    "prefix_option",
     "queue_prefix",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def is_missing(module_name: str, exc: ModuleNotFoundError) -> bool:
@@ -146,6 +150,25 @@ def queue_prefix(ctx: click.Context, param: click.Parameter, value: str) -> str:
             "'-' and '_' (the jobs' queue_prefix, 'relay-' unless you changed it)"
         )
     return value
+
+
+def prefix_option(help: str) -> Callable[[F], F]:
+    """Add ``--prefix`` (the jobs' ``queue_prefix``, checked by :func:`queue_prefix`).
+
+    Its default is :attr:`RelayJob.queue_prefix`, the prefix of jobs that did not change it.
+
+    Example:
+        >>> @click.command()  # doctest: +SKIP
+        ... @prefix_option("The jobs' queue_prefix.")
+        ... def ls(prefix: str) -> None: ...
+    """
+    return click.option(
+        "--prefix",
+        default=RelayJob.queue_prefix,
+        show_default=True,
+        callback=queue_prefix,
+        help=help,
+    )
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}

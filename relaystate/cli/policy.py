@@ -16,15 +16,15 @@ repeats, and the tests check both.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import click
 
+from ..job import RelayJob
 from .connect import json_option
-from .output import guarded
-from .params import queue_prefix
+from .output import guarded, print_json
+from .params import prefix_option
 
 __all__ = [
     "LEDGER_ACTIONS",
@@ -104,7 +104,7 @@ def policies(
     *,
     region: str = "*",
     account: str = "*",
-    prefix: str = "relay-",
+    prefix: str = RelayJob.queue_prefix,
     ledger_table: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The IAM policy documents of the starter, worker and operator roles, by role.
@@ -151,6 +151,13 @@ def policies(
         if ledger_table
         else []
     )
+    # A job is torn down by its starter (a failed start, a fan-out) or by its last hop.
+    manage_mappings = _statement(
+        "ManageRelayMappings",
+        ("lambda:DeleteEventSourceMapping", "lambda:GetEventSourceMapping"),
+        mappings,
+        Condition=only_worker,
+    )
     starter = [
         _statement("RelayQueues", STARTER_SQS_ACTIONS, queues),
         _statement(
@@ -159,12 +166,7 @@ def policies(
             "*",
             Condition=only_worker,
         ),
-        _statement(
-            "ManageRelayMappings",
-            ("lambda:DeleteEventSourceMapping", "lambda:GetEventSourceMapping"),
-            mappings,
-            Condition=only_worker,
-        ),
+        manage_mappings,
         _statement(
             "WorkerFunction",
             ("lambda:GetFunctionConfiguration", "lambda:PutFunctionRecursionConfig"),
@@ -174,12 +176,7 @@ def policies(
     ]
     worker = [
         _statement("RelayQueues", WORKER_SQS_ACTIONS, queues),
-        _statement(
-            "ManageRelayMappings",
-            ("lambda:DeleteEventSourceMapping", "lambda:GetEventSourceMapping"),
-            mappings,
-            Condition=only_worker,
-        ),
+        manage_mappings,
         *ledger,
     ]
     operator = [
@@ -206,13 +203,7 @@ _ABOUT = {
 @click.command("iam-policy")
 @click.option("--function", "function", required=True, help="The worker Lambda's name or ARN.")
 @click.option("--ledger-table", help="The progress ledger's DynamoDB table, if the jobs use one.")
-@click.option(
-    "--prefix",
-    default="relay-",
-    show_default=True,
-    callback=queue_prefix,
-    help="The jobs' queue_prefix.",
-)
+@prefix_option("The jobs' queue_prefix.")
 @click.option("--region", help="The region  [default: the configured one, else any: *]")
 @click.option("--account", help="The 12-digit AWS account id  [default: any: *]")
 @click.option("--profile", help="The AWS profile whose region is the default (read offline).")
@@ -268,11 +259,11 @@ def iam_policy(
     )
     chosen = {role: docs[role] for role in (roles or ("starter", "worker"))}
     if as_json:
-        click.echo(json.dumps(chosen, indent=2))
+        print_json(chosen)
         return
     for role, doc in chosen.items():
         click.echo(f"# {role}: {_ABOUT[role]}")
-        click.echo(json.dumps(doc, indent=2))
+        print_json(doc)
     if "*" in (region or "*", account or "*") and not _FUNCTION_ARN.fullmatch(function):
         click.echo(
             "# note: no --region/--account given: the resources match any of them; pass both to "

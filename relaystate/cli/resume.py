@@ -194,9 +194,7 @@ def _delete(conn: Connection, url: str, receipt: str, result: Resumed) -> Resume
 )
 @aws_options
 @json_option
-@click.pass_obj
 def resume_command(
-    obj: object,
     packet_file: str | None,
     dlq_url: str | None,
     job_class: type[RelayJob] | None,
@@ -221,7 +219,7 @@ def resume_command(
     for module in modules:
         import_module(module)
     with guarded():
-        conn = aws.connect(obj)
+        conn = aws.connect()
         if dlq_url is not None:
             results = resume_dead_letters(conn, dlq_url, job_class)
         else:
