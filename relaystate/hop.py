@@ -28,7 +28,13 @@ import attrs
 
 from . import clock, lifecycle
 from .budget import SEND_LATENCIES
-from .errors import HopBusyError, HopLimitError
+from .errors import (
+    ConfigurationError,
+    HopBusyError,
+    HopLimitError,
+    InvalidPacketError,
+    PacketTooLargeError,
+)
 from .frozen import JsonValue, freeze, thaw
 from .lifecycle import HopState
 from .packet import RelayPacket, Stats
@@ -43,6 +49,11 @@ if TYPE_CHECKING:
 __all__ = ["Hop", "HopJob", "remaining_ms"]
 
 log = logging.getLogger("relaystate")
+
+#: Errors no redelivery can cure: what the hop made cannot become a packet (data or cursor not
+#: JSON, grown past the queue's or the ledger's limit). The shard fails instead, its last good
+#: packet parked in the DLQ, rather than be delivered again to re-run its units for nothing.
+PERMANENT_ERRORS = (InvalidPacketError, PacketTooLargeError, ConfigurationError)
 
 
 class HopJob(Protocol):
@@ -84,7 +95,7 @@ class HopJob(Protocol):
     def begin_hop(self) -> bool:
         """queued | relaying -> running."""
 
-    def relay(self, *, delay_seconds: int = 0, attempt: int = 0) -> bool:
+    def relay(self, *, delay_seconds: int = 0, attempt: int = 0, finishing: bool = False) -> bool:
         """running -> relaying."""
 
     def finish(self) -> bool:
@@ -130,7 +141,8 @@ class Hop:
         self.ledger = ledger
         self.context = context
         self.receive_count = receive_count
-        self.state = HopState(remaining=remaining_ms(context, job.hop_time_s))
+        remaining = remaining_ms(context, job.hop_time_s)
+        self.state = HopState(remaining=remaining, started_ms=remaining())
 
     def run(self) -> None:
         """Claim the hop, run its units, end it (relay, finish or fail), log its record."""
@@ -199,10 +211,10 @@ class Hop:
         cursor = packet.cursor
         units = 0
         work_ms = 0.0
-        done = False
+        done = packet.finishing  # the hop before ran the last unit: this one only finishes
         delay = 0
         unit_error: Exception | None = None
-        while units == 0 or budget.should_continue(remaining()):
+        while not done and (units == 0 or budget.should_continue(remaining())):
             if limiter is not None:
                 wait = limiter.wait_s(clock.wall())
                 if wait > limiter.limit.max_wait_s:
@@ -226,7 +238,7 @@ class Hop:
             if result is DONE:
                 done = True
                 break
-            cursor = freeze(result, "cursor")
+            cursor = result
         old = job.stats  # the packet's, plus the retries made in this hop
         job.cursor = cursor
         job.stats = attrs.evolve(
@@ -252,7 +264,31 @@ class Hop:
     def _end(
         self, packet: RelayPacket, unit_error: Exception | None, done: bool, delay: int
     ) -> tuple[str, Exception | None, int]:
-        """Fire the transition the hop ends in; its outcome, error and relay delay."""
+        """Fire the transition the hop ends in; its outcome, error and relay delay.
+
+        An error no redelivery can cure (:data:`PERMANENT_ERRORS`), raised while the hop's
+        result is turned into a packet, fails the shard: ``on_failed`` runs and the packet the
+        hop began with is parked in the DLQ with the error, so that nothing is lost and a
+        ``resume`` after the fix runs the hop's units again.
+        """
+        job = self.job
+        try:
+            return self._planned_end(packet, unit_error, done, delay)
+        except PERMANENT_ERRORS as exc:
+            if job.state is not JobState.RUNNING:
+                raise  # the failure path itself failed: SQS delivers the hop again
+            log.error(
+                "relaystate: %s cannot go on: %s; the shard fails (its packet is parked in the "
+                "DLQ; fix the job, then resume it)",
+                _where(packet),
+                exc,
+            )
+            job.fail(error=exc)
+            return "failed", exc, 0
+
+    def _planned_end(
+        self, packet: RelayPacket, unit_error: Exception | None, done: bool, delay: int
+    ) -> tuple[str, Exception | None, int]:
         job = self.job
         if unit_error is not None:
             failed_hops = packet.attempt
@@ -264,6 +300,11 @@ class Hop:
             job.fail(error=unit_error)
             return "failed", unit_error, delay
         if done:
+            if not packet.finishing and not self.state.teardown_fits():
+                # Too little time is left to delete the mapping and the queues: a Lambda killed
+                # half-way would leave them behind. The next hop, with a whole timeout, does it.
+                job.relay(finishing=True)
+                return "finishing", None, 0
             job.finish()
             return "finished", None, delay
         if packet.hop + 1 >= job.max_hops:
@@ -277,12 +318,15 @@ class Hop:
         return "relayed", None, delay
 
     def _step_with_retries(self, cursor: Any, budget: Budget) -> Any:
-        """``step(cursor)``, tried again after a jittered pause while the policy and time allow."""
+        """``step(cursor)`` -- DONE or the next cursor, frozen -- tried again after a jittered
+        pause while the policy and time allow. A cursor that is not JSON counts as a failed try:
+        it could never travel in a packet."""
         job, remaining = self.job, self.state.remaining
         tries = 0
         while True:
             try:
-                return job.step(cursor)
+                result = job.step(cursor)
+                return result if result is DONE else freeze(result, "cursor")
             except Exception:
                 tries += 1
                 if tries >= job.retry.attempts:

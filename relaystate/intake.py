@@ -85,20 +85,30 @@ def knows(type_name: str) -> bool:
 
 
 def class_for(base: Any, packet: RelayPacket) -> Any:
-    """The registered class for the packet's job type, if it is ``base`` or a subclass of it.
+    """The class that runs the packet: the one registered for its job type if that is ``base``
+    or a subclass of it, else ``base`` itself if the type is ``base``'s own.
 
     Raises:
         InvalidPacketError: the job type is unknown here, or belongs to an unrelated class.
     """
     target = _registry.get(packet.job_type)
-    if target is None or not issubclass(target, base):
-        raise InvalidPacketError(
-            f"packet of job {packet.job_id} is for job type {packet.job_type!r}, which this "
-            f"worker does not handle (it handles {base.type_name()!r}); set the same job_type "
-            "on the class in the starter and the worker",
-            field="job_type",
+    if target is not None and issubclass(target, base):
+        return target
+    if base.type_name() == packet.job_type:
+        return base  # another class took the name later; the handling class is the one asked
+    if target is None:
+        why = "no job class of that type is imported in this worker"
+    else:
+        why = (
+            f"that type belongs here to {target.__module__}.{target.__qualname__}, which is not "
+            f"{base.__qualname__} or a subclass of it"
         )
-    return target
+    raise InvalidPacketError(
+        f"packet of job {packet.job_id} is for job type {packet.job_type!r}, which this worker "
+        f"does not handle ({why}; it handles {base.type_name()!r}); set the same job_type on "
+        "the class in the starter and the worker, and a job_type of its own on each job class",
+        field="job_type",
+    )
 
 
 def verified(base: Any, packet: RelayPacket | Mapping[str, Any] | str | bytes) -> RelayPacket:

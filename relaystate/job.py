@@ -8,6 +8,7 @@ in :mod:`relaystate.states`.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
@@ -31,6 +32,8 @@ if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
     from .signing import PacketSigner
 
 __all__ = ["RelayJob"]
+
+log = logging.getLogger("relaystate")
 
 
 class RelayJob:
@@ -64,7 +67,8 @@ class RelayJob:
 
     #: The worker Lambda's name (or ARN) that the queue's mapping invokes.
     function_name: str | None = None
-    #: The name packets carry to find this class on the worker (default: the class's name).
+    #: The name packets carry to find this class on the worker (default: the class's qualified
+    #: name). It names the class that sets it only: a subclass has a type of its own.
     job_type: ClassVar[str | None] = None
     #: Queue names are ``queue_prefix + job_id`` (the DLQ adds ``-dlq``); ``[A-Za-z0-9_-]``.
     queue_prefix: str = "relay-"
@@ -207,10 +211,11 @@ class RelayJob:
         """queued | relaying -> running: a worker rebuilt the job from its packet."""
         raise _unbound()
 
-    def relay(self, *, delay_seconds: int = 0, attempt: int = 0) -> bool:
+    def relay(self, *, delay_seconds: int = 0, attempt: int = 0, finishing: bool = False) -> bool:
         """running -> relaying: send the checkpoint (hop + 1) to the queue.
 
-        ``attempt`` counts the hops in a row that ended in a unit error (see :class:`Retry`).
+        ``attempt`` counts the hops in a row that ended in a unit error (see :class:`Retry`);
+        ``finishing``: ``step`` returned DONE, and the next hop only finishes (tears down).
         """
         raise _unbound()
 
@@ -270,8 +275,11 @@ class RelayJob:
 
     @classmethod
     def type_name(cls) -> str:
-        """The job type packets carry: :attr:`job_type`, or the class's qualified name."""
-        return cls.job_type or cls.__qualname__
+        """The job type packets carry: :attr:`job_type` if this class sets it, else the class's
+        qualified name (a subclass inherits its code, not its type: each class of a worker must
+        have a type of its own, or its packets would run as another class)."""
+        own = cls.__dict__.get("job_type")
+        return own if isinstance(own, str) and own else cls.__qualname__
 
     def start(self) -> Self:
         """Set up the job's queue, DLQ and mapping and send the first packet(s): QUEUED.
@@ -376,6 +384,7 @@ class RelayJob:
             self.hop,
             delay_seconds=event.kwargs.get("delay_seconds", 0),
             attempt=event.kwargs.get("attempt", 0),
+            finishing=event.kwargs.get("finishing", False),
         )
 
     def _on_finish(self, event: EventData) -> None:
@@ -383,7 +392,7 @@ class RelayJob:
         self.packet = lifecycle.finish(self, backend, ledger, self.hop)
 
     def _after_finish(self, event: EventData) -> None:
-        self.on_done()
+        _hook(self.on_done, self)
 
     def _on_tear_down(self, event: EventData) -> None:
         assert self.packet is not None
@@ -394,7 +403,7 @@ class RelayJob:
         error = event.kwargs.get("error")
         backend, ledger = self._ports()
         self.packet = lifecycle.fail(self, backend, ledger, self.hop, error)
-        self.on_failed(error)
+        _hook(self.on_failed, self, error)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -440,6 +449,24 @@ class RelayJob:
     def __repr__(self) -> str:
         hop = self.packet.hop if self.packet else 0
         return f"<{type(self).__name__} {self.job_id} {self.state.value} hop={hop}>"
+
+
+def _hook(hook: Callable[..., None], job: RelayJob, *args: Any) -> None:
+    """Run ``on_done``/``on_failed``; an error in it is logged with its traceback, not raised.
+
+    The hook runs after the job's resources were released: raising would only have SQS deliver
+    the hop again (re-running its units where the queue is still there) and hide the error in
+    a retry.
+    """
+    try:
+        hook(*args)
+    except Exception:
+        log.exception(
+            "relaystate: %s.%s of job %s raised; the job's state is not changed by it",
+            type(job).__name__,
+            getattr(hook, "__name__", "hook"),
+            job.job_id,
+        )
 
 
 def _unbound() -> RuntimeError:

@@ -29,7 +29,13 @@ import attrs
 
 from . import clock, resources
 from .budget import SEND_LATENCIES
-from .errors import ConfigurationError, ServiceUnavailableError, ThrottledError
+from .errors import (
+    ConfigurationError,
+    InvalidPacketError,
+    PacketTooLargeError,
+    ServiceUnavailableError,
+    ThrottledError,
+)
 from .frozen import JsonValue, freeze, thaw
 from .names import queue_name_for
 from .packet import RelayPacket, ShardPackets, Stats
@@ -59,8 +65,13 @@ log = logging.getLogger("relaystate")
 #: Kept for the queue and DLQ deletes of a teardown in a hop (see :func:`release`), at most a
 #: quarter of the time left.
 TEARDOWN_RESERVE_S = 1.0
+#: A hop whose last unit leaves it less than this (at most a quarter of the hop) hands its
+#: teardown to a fresh invocation (see :meth:`HopState.teardown_fits`).
+TEARDOWN_HANDOFF_S = 3.0
 #: Tries of a teardown step that AWS throttled (see :func:`persist`).
 TEARDOWN_TRIES = 5
+#: The longest error text a FAILED packet carries.
+MAX_ERROR_CHARS = 2_000
 #: Room kept in the size guard for the queue URLs and mapping id, unknown before setup.
 RESOURCE_ALLOWANCE = 3 * 256
 
@@ -101,6 +112,7 @@ class HopState:
 
     Attributes:
         remaining: the hop's time left in milliseconds (from the Lambda context).
+        started_ms: the time the hop had left when it began (about the function's timeout).
         budget: the budget deciding whether another unit fits (its state rides in the packet).
         limiter: the rate limiter, if the job has a rate limit (its state rides too).
         owner: with a ledger, the invocation holding the hop's lease (its request id).
@@ -109,11 +121,18 @@ class HopState:
     """
 
     remaining: Callable[[], float]
+    started_ms: float = 0.0
     budget: Budget | None = None
     limiter: Limiter | None = None
     owner: str = ""
     lease_ms: int | None = None
     retries_at_start: int = 0
+
+    def teardown_fits(self) -> bool:
+        """Whether the time left is enough for a teardown (the mapping's and the queues'
+        deletes, the ledger's join): :data:`TEARDOWN_HANDOFF_S`, at most a quarter of the hop."""
+        reserve_ms = min(TEARDOWN_HANDOFF_S * 1000.0, self.started_ms / 4)
+        return self.remaining() >= reserve_ms
 
     def deadline(self) -> float:
         """The ``clock.monotonic()`` time by which a teardown in this hop must have deleted the
@@ -261,18 +280,25 @@ def relay(
     *,
     delay_seconds: int,
     attempt: int,
+    finishing: bool = False,
 ) -> RelayPacket:
     """Checkpoint and send the next packet (hop + 1, relays + 1); return it.
 
     With a ledger the next packet is first recorded (the outbox), fenced by the hop's lease, so
     a crash between the record and the send is repaired by the redelivered hop instead of losing
-    the chain.
+    the chain. ``finishing``: the next hop only finishes (see :meth:`HopState.teardown_fits`).
     """
     assert job.packet is not None
     delay = resources.check_delay(delay_seconds)
     stats = attrs.evolve(job.stats, relays=job.stats.relays + 1)
     nxt = snapshot(
-        job, hop, JobState.RELAYING, hop=job.packet.hop + 1, stats=stats, attempt=attempt
+        job,
+        hop,
+        JobState.RELAYING,
+        hop=job.packet.hop + 1,
+        stats=stats,
+        attempt=attempt,
+        finishing=finishing,
     )
     if ledger is not None:
         ledger.checkpoint(
@@ -309,7 +335,11 @@ def finish(
     Without a ledger a shard of a fan-out cannot know whether it is the last: it leaves the
     queue to ``job.tear_down()``.
     """
-    final = snapshot(job, hop, JobState.TORN_DOWN)
+    try:
+        final = snapshot(job, hop, JobState.TORN_DOWN)
+    except InvalidPacketError:  # data the last unit left unfit for a packet: not needed now
+        assert job.packet is not None
+        final = job.packet.evolve(state=JobState.TORN_DOWN, stats=job.stats)
     if ledger is not None:
         if _end_shard(job, ledger, hop, final):
             join_teardown(backend, ledger, final, hop)
@@ -335,7 +365,15 @@ def fail(
 ) -> RelayPacket:
     """Park the packet, with its error, in the DLQ (where ``RelayJob.resume`` finds it); count
     the shard as failed; the last shard (or a single one) releases, keeping that DLQ."""
-    failed = snapshot(job, hop, JobState.FAILED).evolve(error=repr(error) if error else "")
+    assert job.packet is not None
+    why = (repr(error) if error else "")[:MAX_ERROR_CHARS]
+    try:
+        failed = snapshot(job, hop, JobState.FAILED, error=why)
+        failed.check_size(job.max_message_bytes, job.signer)
+    except (InvalidPacketError, PacketTooLargeError):
+        # What the hop made cannot be a packet: park the one it began with, whose units then
+        # run again when the shard is resumed. Nothing is lost.
+        failed = job.packet.evolve(state=JobState.FAILED, error=why)
     if failed.dlq_url:
         resources.send_packets(
             backend,

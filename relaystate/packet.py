@@ -17,7 +17,14 @@ from .states import JobState
 if TYPE_CHECKING:
     from .signing import PacketSigner
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "WIRE_VERSION", "RelayPacket", "ShardPackets", "Stats"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "WIRE_VERSION",
+    "RelayPacket",
+    "ShardPackets",
+    "Stats",
+    "sqs_safe",
+]
 
 #: The wire format this version writes and reads.
 WIRE_VERSION = 1
@@ -139,6 +146,9 @@ class RelayPacket:
     options: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_options)
     #: Hops in a row that ended in a unit error (the retry policy's count; 0 after a good hop).
     attempt: int = attrs.field(default=0, validator=_non_negative)
+    #: The hop that sent this packet ended its work (``step`` returned DONE) with too little
+    #: time left for the teardown: the next hop runs no unit, it only finishes.
+    finishing: bool = False
     #: Why the job failed (``repr`` of the error), set on a FAILED packet.
     error: str = ""
     created_ms: int = attrs.field(factory=now_ms)
@@ -188,6 +198,7 @@ class RelayPacket:
             **({"rate": thaw(self.rate)} if self.rate else {}),
             **({"options": thaw(self.options)} if self.options else {}),
             **({"attempt": self.attempt} if self.attempt else {}),
+            **({"finishing": True} if self.finishing else {}),
             **({"error": self.error} if self.error else {}),
             "created_ms": self.created_ms,
             "updated_ms": self.updated_ms,
@@ -201,7 +212,7 @@ class RelayPacket:
         raw = self.to_dict()
         if signer is not None:
             raw = signer.sign(raw)
-        return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+        return sqs_safe(json.dumps(raw, separators=(",", ":"), ensure_ascii=False))
 
     def size_bytes(self) -> int:
         """The size of :meth:`to_json` in UTF-8 bytes, as SQS counts it."""
@@ -289,6 +300,24 @@ class RelayPacket:
             raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
 
 
+#: What SQS refuses in a message body (``InvalidMessageContents``) and ``json.dumps`` with
+#: ``ensure_ascii=False`` would still write raw: SQS allows only #x9, #xA, #xD, #x20-#xD7FF,
+#: #xE000-#xFFFD and #x10000-#x10FFFF; JSON escapes the other control characters itself, and
+#: lone surrogates are refused when a value is frozen.
+_SQS_REFUSES = str.maketrans({"\ufffe": "\\ufffe", "\uffff": "\\uffff"})
+
+
+def sqs_safe(text: str) -> str:
+    r"""JSON text with the characters SQS refuses written as ``\uXXXX`` escapes: still the
+    same JSON value, since they can only stand inside strings.
+
+    Example:
+        >>> sqs_safe(json.dumps({"a": "x" + chr(0xFFFF)}, ensure_ascii=False))
+        '{"a": "x\\uffff"}'
+    """
+    return text.translate(_SQS_REFUSES)
+
+
 _REQUIRED = frozenset({"v", "job_id", "job_type", "function"})
 _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("v", "version", int),
@@ -309,12 +338,18 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("rate", "rate", dict),
     ("options", "options", dict),
     ("attempt", "attempt", int),
+    ("finishing", "finishing", bool),
     ("error", "error", str),
     ("created_ms", "created_ms", int),
     ("updated_ms", "updated_ms", int),
 )
 _WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
-_KIND_NAMES: dict[Any, str] = {int: "a whole number", str: "a string", dict: "a JSON object"}
+_KIND_NAMES: dict[Any, str] = {
+    int: "a whole number",
+    str: "a string",
+    dict: "a JSON object",
+    bool: "true or false",
+}
 
 
 def _stats_from(raw: Any, *, relays_key: str) -> Stats:

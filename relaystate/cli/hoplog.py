@@ -84,7 +84,7 @@ class HopLog(logging.Handler):
         outcome = hop.get("outcome")
         if outcome == "finished":
             self.done_shards.add(shard)
-        elif outcome == "relayed":
+        elif outcome in ("relayed", "finishing"):
             self.relays += 1
         elif outcome == "failed":
             self.failed.append(f"shard {shard} failed: {hop.get('error', '')}")
