@@ -21,7 +21,7 @@ Under injected faults (duplicate deliveries, crashed invocations, throttled call
 from .errors import IdleTimeoutError, LocalLambdaClosedError
 from .event import LambdaContext
 from .faults import ALL_CRASH_POINTS, CRASH_POINTS, CrashPoint, Faults
-from .invoke import Outcome
+from .handler import InvocationOutcome
 from .registry import Handler, LocalFunction, LocalMapping, MappingRegistry
 from .runtime import Invocation, LocalLambda
 from .server import EmbeddedSqs, moto_process, sqs_client
@@ -38,13 +38,13 @@ __all__ = [
     "Handler",
     "IdleTimeoutError",
     "Invocation",
+    "InvocationOutcome",
     "LambdaContext",
     "LocalFunction",
     "LocalLambda",
     "LocalLambdaClosedError",
     "LocalMapping",
     "MappingRegistry",
-    "Outcome",
     "moto_process",
     "sqs_client",
 ]

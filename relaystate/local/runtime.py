@@ -23,7 +23,7 @@ from . import trace
 from .errors import IdleTimeoutError, LocalLambdaClosedError
 from .event import queue_region, sqs_event
 from .faults import FaultInjector, Faults, InvocationFaults
-from .invoke import HandlerRun, Outcome, run_handler
+from .handler import HandlerRun, InvocationOutcome, run_handler
 from .poller import QueuePoller
 from .registry import Handler, LocalFunction, LocalMapping, MappingRegistry
 from .server import LOCAL_REGION, EmbeddedSqs, local_client, sqs_client
@@ -65,7 +65,7 @@ class Invocation:
     request_id: str
     message_ids: tuple[str, ...]
     duration_ms: float
-    outcome: Outcome
+    outcome: InvocationOutcome
     error: str = ""
     failed_message_ids: tuple[str, ...] = ()
     mapping_id: str = ""
