@@ -18,6 +18,7 @@ import attrs
 from ..aws.sqs import SqsQueues
 from ..errors import ConfigurationError, RelayError
 from ..ledger import DynamoDBLedger
+from ..names import queue_name_of
 from ..ports import Backend
 from . import trace
 from .errors import IdleTimeoutError, LocalLambdaClosedError
@@ -333,7 +334,7 @@ class LocalLambda:
         """
         self._check_open()
         found = [
-            f"mapping {m.id} ({m.state}) {m.queue_arn.rsplit(':', 1)[-1]} -> {m.function_name}"
+            f"mapping {m.id} ({m.state}) {queue_name_of(m.queue_arn)} -> {m.function_name}"
             for m in self.mappings.all()
         ]
         with self._lock:
@@ -342,7 +343,7 @@ class LocalLambda:
             backlog = self._poller.backlog(url)
             if backlog is not None:
                 held = sum(backlog)
-                found.append(f"queue {url.rsplit('/', 1)[-1]} ({held} message{'s' * (held != 1)})")
+                found.append(f"queue {queue_name_of(url)} ({held} message{'s' * (held != 1)})")
         return found
 
     @property
@@ -567,7 +568,7 @@ class LocalLambda:
             if backlog is not None and any(backlog):
                 visible, in_flight, delayed = backlog
                 queues.append(
-                    f"{mapping.queue_arn.rsplit(':', 1)[-1]} ({mapping.function_name}): "
+                    f"{queue_name_of(mapping.queue_arn)} ({mapping.function_name}): "
                     f"{visible} visible, {in_flight} in flight, {delayed} delayed"
                 )
         failures = [
