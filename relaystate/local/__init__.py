@@ -22,8 +22,9 @@ from .errors import IdleTimeoutError, LocalLambdaClosedError
 from .event import LambdaContext
 from .faults import ALL_CRASH_POINTS, CRASH_POINTS, CrashPoint, Faults
 from .handler import InvocationOutcome
+from .invocation import Invocation
 from .registry import Handler, LocalFunction, LocalMapping, MappingRegistry
-from .runtime import Invocation, LocalLambda
+from .runtime import LocalLambda
 from .server import EmbeddedSqs, moto_process, sqs_client
 from .trace import MAX_CHAIN_INVOCATIONS, FunctionKilled
 
