@@ -244,7 +244,7 @@ def left_over(lam: LocalLambda, job: RelayJob) -> list[str]:
     process, so other servers' queues show up too. A client of its own, so that looking does
     not count among the job's AWS calls.
     """
-    from ..local import sqs_client
+    from ..local.server import sqs_client
 
     if job.packet is None or not job.packet.queue_url:
         return []
