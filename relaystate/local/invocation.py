@@ -14,7 +14,8 @@ and hands it to :meth:`Invoker.invoke` on a worker thread. What happens to it, i
     settle           what it handled is deleted, what failed handed back
                      (:class:`~relaystate.local.settling.Settler`)
     release          the batch's concurrency slot is freed as soon as the handler is done
-                     and its messages are handed to the settler, before their deletes
+                     and its messages are handed to the settler (their deletes mostly wait
+                     for a batch): on AWS a function's concurrency counts running invocations
     record           an :class:`Invocation` is kept, in the order the batches were received;
                      then the slot is closed (the batch no longer keeps the runtime busy)
 
