@@ -18,7 +18,8 @@ from typing import Any
 
 from relaystate import RelayPacket
 from relaystate.aws import SqsQueues
-from relaystate.local import moto_process, sqs_client
+from relaystate.local import moto_process
+from relaystate.local.server import sqs_client
 from relaystate.packet import ShardPackets
 from relaystate.ports import Backend
 from relaystate.resources import send_packets

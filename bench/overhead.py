@@ -19,7 +19,8 @@ import time
 from typing import Any
 
 from relaystate import DONE, RelayJob
-from relaystate.local import LocalLambda, moto_process, sqs_client
+from relaystate.local import LocalLambda, moto_process
+from relaystate.local.server import sqs_client
 from relaystate.testing import UnitsPerHop, memory_backend, sqs_event
 
 HOPS = 200

@@ -12,7 +12,7 @@ import pytest
 
 from relaystate.local import LambdaContext, LocalLambda
 from relaystate.local.event import sqs_record
-from relaystate.local.invoke import read_response
+from relaystate.local.handler import read_response
 
 # The SQS event of an event-source mapping, as the Lambda developer guide shows it ("Using
 # Lambda with Amazon SQS", example standard-queue message event):

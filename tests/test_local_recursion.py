@@ -16,8 +16,8 @@ import pytest
 
 from relaystate import DONE, JobState, RelayJob, RelayPacket
 from relaystate.budget import AdaptiveBudget
-from relaystate.local import MAX_CHAIN_INVOCATIONS, LocalLambda
-from relaystate.local.trace import TraceHeader
+from relaystate.local import LocalLambda
+from relaystate.local.trace import MAX_CHAIN_INVOCATIONS, TraceHeader
 from relaystate.ports import QueueRef
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from relaystate import ConfigurationError
 from relaystate.errors import InvalidRequestError, ResourceConflictError, ResourceNotFoundError
-from relaystate.local import MappingRegistry
+from relaystate.local.registry import MappingRegistry
 from relaystate.ports import MappingInfo
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-abc"

@@ -8,15 +8,15 @@ receives a message: looking never changes a message's receive count or visibilit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..aws import map_aws_errors
+from ..aws.sqs import dead_letter_target, queue_counts
 from ..errors import ResourceNotFoundError
-from ..names import TAG_PREFIX
+from ..names import TAG_PREFIX, queue_name_of
 from ..ports import MappingInfo, MappingPort
 
 if TYPE_CHECKING:
@@ -35,12 +35,6 @@ ACTIVITIES: dict[str, str] = {
     "dead-lettered": "only the dead-letter queue is left, and it holds packets: resume them",
     "idle": "no packet in its queues: finished, failed or abandoned (what reap deletes)",
 }
-
-_COUNTS = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
 
 
 @attrs.frozen
@@ -69,7 +63,7 @@ class QueueView:
 
     @property
     def name(self) -> str:
-        return self.url.rstrip("/").rsplit("/", 1)[-1]
+        return queue_name_of(self.url)
 
     @property
     def held(self) -> int:
@@ -214,6 +208,7 @@ class Inventory:
         attributes: Mapping[str, str] = {str(k): v for k, v in found.get("Attributes", {}).items()}
         role = tags.get(f"{TAG_PREFIX}role") or ("dlq" if url.endswith("-dlq") else "queue")
         arn = attributes.get("QueueArn", "")
+        visible, in_flight, delayed = queue_counts(attributes)
         return QueueView(
             url=url,
             arn=arn,
@@ -222,10 +217,10 @@ class Inventory:
             job_type=tags.get(f"{TAG_PREFIX}job-type", ""),
             function=tags.get(f"{TAG_PREFIX}function", ""),
             created_at=float(attributes.get("CreatedTimestamp", "0") or 0),
-            visible=_int(attributes, _COUNTS[0]),
-            in_flight=_int(attributes, _COUNTS[1]),
-            delayed=_int(attributes, _COUNTS[2]),
-            dlq_arn=_dead_letter_arn(attributes),
+            visible=visible,
+            in_flight=in_flight,
+            delayed=delayed,
+            dlq_arn=dead_letter_target(attributes),
             mappings=tuple(self.mappings.list_for_queue(arn)) if role != "dlq" and arn else (),
         )
 
@@ -297,19 +292,3 @@ def _job(job_id: str, views: list[QueueView]) -> JobView:
         queues=tuple(v for v in views if v.role != "dlq"),
         dlqs=tuple(v for v in views if v.role == "dlq"),
     )
-
-
-def _int(attributes: Mapping[str, str], key: str) -> int:
-    try:
-        return int(attributes.get(key, "0") or 0)
-    except ValueError:
-        return 0
-
-
-def _dead_letter_arn(attributes: Mapping[str, str]) -> str:
-    try:
-        policy = json.loads(attributes.get("RedrivePolicy", "") or "{}")
-    except ValueError:
-        return ""
-    arn = policy.get("deadLetterTargetArn", "") if isinstance(policy, dict) else ""
-    return arn if isinstance(arn, str) else ""

@@ -16,35 +16,28 @@ Under injected faults (duplicate deliveries, crashed invocations, throttled call
     ...     CopyRows(data={}, backend=lam.backend, ledger="ledger").start()
     ...     lam.run_until_idle(timeout_s=120)
     ...     print(lam.faults_injected)
+
+What a test of your own jobs needs is here; the parts behind it stay importable from their
+modules (``relaystate.local.registry.MappingRegistry``, ``relaystate.local.server.sqs_client``
+and ``EmbeddedSqs``, ``relaystate.local.trace.MAX_CHAIN_INVOCATIONS``...).
 """
 
 from .errors import IdleTimeoutError, LocalLambdaClosedError
 from .event import LambdaContext
-from .faults import ALL_CRASH_POINTS, CRASH_POINTS, CrashPoint, Faults
-from .invoke import Outcome
-from .registry import Handler, LocalFunction, LocalMapping, MappingRegistry
-from .runtime import Invocation, LocalLambda
-from .server import EmbeddedSqs, moto_process, sqs_client
-from .trace import MAX_CHAIN_INVOCATIONS, FunctionKilled
+from .faults import CRASH_POINTS, Faults
+from .invocation import Invocation
+from .runtime import LocalLambda
+from .server import moto_process
+from .trace import FunctionKilled
 
 __all__ = [
-    "ALL_CRASH_POINTS",
     "CRASH_POINTS",
-    "MAX_CHAIN_INVOCATIONS",
-    "CrashPoint",
-    "EmbeddedSqs",
     "Faults",
     "FunctionKilled",
-    "Handler",
     "IdleTimeoutError",
     "Invocation",
     "LambdaContext",
-    "LocalFunction",
     "LocalLambda",
     "LocalLambdaClosedError",
-    "LocalMapping",
-    "MappingRegistry",
-    "Outcome",
     "moto_process",
-    "sqs_client",
 ]

@@ -174,6 +174,15 @@ class InvocationFaults:
     remaining_calls: int = 0
 
 
+def plan_of(scope: trace.Scope | None) -> InvocationFaults | None:
+    """The faults drawn for the invocation of ``scope`` (``None``: none, or no invocation).
+
+    :class:`~relaystate.local.trace.Scope` holds them untyped (trace is below this module).
+    """
+    plan = scope.faults if scope is not None else None
+    return plan if isinstance(plan, InvocationFaults) else None
+
+
 class FaultInjector:
     """Draws and injects the faults of one LocalLambda; counts what it injected (internal).
 
@@ -243,7 +252,7 @@ class FaultInjector:
 
     def on_remaining(self, scope: trace.Scope) -> None:
         """``get_remaining_time_in_millis()`` was called: die here if a ``unit`` crash is due."""
-        plan = scope.faults
+        plan = plan_of(scope)
         if plan is None:
             return
         plan.remaining_calls += 1
@@ -256,7 +265,7 @@ class FaultInjector:
 
     def finished(self, scope: trace.Scope) -> None:
         """An invocation ended: learn how many calls of remaining time a whole hop makes."""
-        plan = scope.faults
+        plan = plan_of(scope)
         if plan is None or scope.crashed or not plan.remaining_calls:
             return
         with self._lock:
@@ -266,7 +275,7 @@ class FaultInjector:
     def before_call(self, operation: str) -> None:
         """Before an AWS call of the job: die here if a teardown crash is due."""
         scope = trace.current_scope()
-        plan = scope.faults if scope is not None else None
+        plan = plan_of(scope)
         if scope is None or plan is None or plan.crash is None:
             return
         if (plan.crash == "teardown" and operation == "DeleteEventSourceMapping") or (
@@ -281,7 +290,7 @@ class FaultInjector:
         if not rate or code is None:
             return
         scope = trace.current_scope()
-        plan = scope.faults if scope is not None else None
+        plan = plan_of(scope)
         if plan is not None:
             hit = plan.rng.random() < rate
         elif scope is None and self.faults.throttle_outside:
@@ -309,7 +318,8 @@ class FaultInjector:
     def after_call(self, point: CrashPoint) -> None:
         """After a successful send or checkpoint: die here if that crash is due."""
         scope = trace.current_scope()
-        if scope is not None and scope.faults is not None and scope.faults.crash == point:
+        plan = plan_of(scope)
+        if scope is not None and plan is not None and plan.crash == point:
             self._crash(scope, point)
 
     # -- hooks on the clients ------------------------------------------------------------------
@@ -355,6 +365,7 @@ class CrashableContext(LambdaContext):
         scope = trace.current_scope()
         if scope is not None:
             trace.check_alive()
-            if scope.faults is not None:
-                scope.faults.injector.on_remaining(scope)
+            plan = plan_of(scope)
+            if plan is not None:
+                plan.injector.on_remaining(scope)
         return super().get_remaining_time_in_millis()

@@ -8,7 +8,7 @@ messages. :func:`apply` gives those readers (``send_message``, ``_validate_messa
 ``add_message``) a dict with the one attribute they read, computed as moto computes it. And
 ``GetQueueAttributes`` with n names built all of them 2n + 1 times: it now builds them once
 a call. Everything else is moto's own code. It is applied in the local SQS endpoints only
-(:class:`~relaystate.local.EmbeddedSqs`, :func:`~relaystate.local.moto_process`), and only to
+(:class:`~relaystate.local.server.EmbeddedSqs`, :func:`~relaystate.local.moto_process`), and only to
 a moto whose names it knows; on any other it does nothing (sends are then just slower).
 
 Run as ``python -m relaystate.local.moto_patch [moto.server options]`` it starts moto's server

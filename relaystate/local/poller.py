@@ -7,12 +7,12 @@ the service still holds the hop's message.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..aws.errors import map_aws_errors
+from ..aws.sqs import COUNT_ATTRIBUTES, dead_letter_target, queue_counts
 from ..errors import ResourceNotFoundError
 
 if TYPE_CHECKING:
@@ -24,11 +24,6 @@ log = logging.getLogger("relaystate.local")
 
 #: ``(visible, in flight, delayed)`` messages of a queue.
 Backlog = tuple[int, int, int]
-_COUNTS = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
 
 
 class QueuePoller:
@@ -83,13 +78,11 @@ class QueuePoller:
         try:
             with map_aws_errors("sqs", "GetQueueAttributes"):
                 response = self.client.get_queue_attributes(
-                    QueueUrl=queue_url, AttributeNames=cast(Any, list(_COUNTS))
+                    QueueUrl=queue_url, AttributeNames=cast(Any, list(COUNT_ATTRIBUTES))
                 )
         except ResourceNotFoundError:
             return None
-        found: Mapping[str, str] = cast(Any, response.get("Attributes", {}))
-        visible, in_flight, delayed = (int(found.get(key, "0") or 0) for key in _COUNTS)
-        return visible, in_flight, delayed
+        return queue_counts(cast(Any, response.get("Attributes", {})))
 
     def receive(self, queue_url: str, max_messages: int) -> list[dict[str, Any]]:
         """Up to ``max_messages`` (≤ 10) messages with all their attributes; none if gone."""
@@ -140,15 +133,9 @@ class QueuePoller:
 
         Returns the DLQ's URL, or ``None`` when the messages were only deleted.
         """
-        attributes = self.attributes(queue_url) or {}
+        target = dead_letter_target(self.attributes(queue_url) or {})
         dlq_url: str | None = None
-        try:
-            target = json.loads(attributes.get("RedrivePolicy", "") or "{}").get(
-                "deadLetterTargetArn"
-            )
-        except (ValueError, AttributeError):
-            target = None
-        found = self.lookup(target) if isinstance(target, str) else None
+        found = self.lookup(target) if target else None
         if found is not None:
             dlq_url = found[0]
             for message in messages:

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Self
@@ -20,6 +21,7 @@ __all__ = [
     "FAKE_CREDENTIALS",
     "LOCAL_REGION",
     "EmbeddedSqs",
+    "OneAtATime",
     "local_client",
     "moto_process",
     "sqs_client",
@@ -64,6 +66,32 @@ def sqs_client(
     """A real boto3 SQS client for ``endpoint_url`` with fake credentials (unless given)."""
     client: SQSClient = local_client("sqs", endpoint_url, region_name, session=session, **kwargs)
     return client
+
+
+class OneAtATime:
+    """A boto3 client whose API calls run one at a time (the rest passes through as it is).
+
+    moto's server checks a conditional write's condition and then writes: two concurrent
+    conditional writes to one item could both succeed, which DynamoDB never allows.
+
+    Example:
+        >>> ddb = OneAtATime(local_client("dynamodb", endpoint_url))  # doctest: +SKIP
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._client, name)
+        if name.startswith("_") or not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return found(*args, **kwargs)
+
+        return call
 
 
 class EmbeddedSqs:

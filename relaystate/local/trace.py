@@ -19,12 +19,9 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
-
-if TYPE_CHECKING:
-    from .faults import InvocationFaults
 
 __all__ = [
     "MAX_CHAIN_INVOCATIONS",
@@ -133,14 +130,16 @@ class Scope:
     ``killed`` is set when the invocation overran its timeout or an injected crash killed it
     (``crashed`` then says where): on AWS the runtime is gone then, so any later call through
     the local backend raises :class:`FunctionKilled` instead. ``faults`` are the faults drawn
-    for the invocation (:class:`~relaystate.local.Faults`), if any.
+    for the invocation (:class:`~relaystate.local.Faults`), if any: opaque here, so that this
+    module, which the fault injector builds on, need not know their type (the injector reads
+    them back with :func:`relaystate.local.faults.plan_of`).
     """
 
     function_name: str
     request_id: str
     header: TraceHeader
     killed: bool = False
-    faults: InvocationFaults | None = None
+    faults: object = None
     crashed: str = ""
 
 

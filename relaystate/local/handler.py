@@ -1,4 +1,4 @@
-"""One invocation: run a handler in its own thread under its timeout; read its response.
+"""One handler call: run it in its own thread under the function's timeout; read its response.
 
 A handler that overruns its timeout is reported as timed out at once, as on AWS. Its Python
 thread cannot be killed, so it runs on in the background as a daemon thread; it is cut off from
@@ -6,6 +6,9 @@ AWS instead: its next call through the local backend raises
 :class:`~relaystate.local.trace.FunctionKilled` (a killed Lambda sends nothing more), and what it
 returns is ignored. An injected crash (:class:`~relaystate.local.Faults`) raises the same
 ``FunctionKilled`` where it strikes; the invocation ends as ``crash`` and its messages stay.
+
+What comes before and after the call (the recursion stop, the event, settling the messages) is
+:mod:`relaystate.local.invocation`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import attrs
 from . import trace
 from .registry import LocalFunction
 
-__all__ = ["HandlerRun", "Outcome", "read_response", "run_handler"]
+__all__ = ["HandlerRun", "InvocationOutcome", "read_response", "run_handler"]
 
 log = logging.getLogger("relaystate.local")
 
@@ -30,14 +33,14 @@ log = logging.getLogger("relaystate.local")
 #: named some records), ``error`` (raised, or a response Lambda treats as a failure),
 #: ``timeout`` (overran), ``crash`` (killed by an injected fault), ``dropped`` (never invoked:
 #: recursive loop stopped).
-Outcome = Literal["ok", "partial", "error", "timeout", "crash", "dropped"]
+InvocationOutcome = Literal["ok", "partial", "error", "timeout", "crash", "dropped"]
 
 
 @attrs.frozen
 class HandlerRun:
     """What one handler call came to: its outcome and the messages to leave for redelivery."""
 
-    outcome: Outcome
+    outcome: InvocationOutcome
     failed_ids: tuple[str, ...]
     duration_ms: float
     error: str = ""
@@ -45,7 +48,7 @@ class HandlerRun:
 
 def read_response(
     response: object, message_ids: Sequence[str]
-) -> tuple[Outcome, tuple[str, ...], str]:
+) -> tuple[InvocationOutcome, tuple[str, ...], str]:
     """Lambda's reading of an SQS handler's response (with ``ReportBatchItemFailures``).
 
     A complete success: ``None``, a response without ``batchItemFailures``, or an empty or
