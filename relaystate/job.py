@@ -20,6 +20,7 @@ from .budget import AdaptiveBudget, Budget
 from .errors import ConfigurationError, InvalidPacketError
 from .frozen import JsonValue, freeze, thaw
 from .machine import Callback, JobMachine
+from .options import OPTIONS, check_options
 from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, Stats
 from .ports import Backend, LedgerPort
 from .retry import Retry
@@ -114,23 +115,6 @@ class RelayJob:
     #: The backend; ``None`` means real AWS through the default boto3 session.
     backend: Backend | None = None
 
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset(
-        {
-            "function_name",
-            "queue_prefix",
-            "queue_name",
-            "max_hops",
-            "max_receive_count",
-            "max_concurrency",
-            "function_timeout_s",
-            "max_message_bytes",
-            "allow_recursion",
-            "hop_time_s",
-            "ledger",
-            "lease_margin_s",
-        }
-    )
-
     #: The job's state, kept by the machine.
     state: JobState
     #: The running hop's state (time left, budget, lease) while a hop runs, else ``None``.
@@ -150,17 +134,14 @@ class RelayJob:
         job_id: str | None = None,
         **options: Any,
     ) -> None:
+        check_options(options)
         if options.get("ledger") is not None and not isinstance(options["ledger"], str):
             self.ledger = options.pop("ledger")  # an object: the worker must be given it too
-        unknown = set(options) - self._OPTIONS
-        if unknown:
-            raise ConfigurationError(
-                f"unknown option(s) {sorted(unknown)}; known: {sorted(self._OPTIONS)}"
-            )
         #: Options that travel in the packet, so the worker applies them too.
         self.options: dict[str, Any] = thaw(freeze(options, "options"))
         for name, value in options.items():
             setattr(self, name, value)
+        check_options({name: getattr(self, name) for name in OPTIONS})  # the class's too
         if backend is not None:
             self.backend = backend
         self.job_id = job_id or uuid.uuid4().hex
@@ -203,8 +184,11 @@ class RelayJob:
 
     # -- triggers (the machine binds these; see relaystate.states.TRANSITIONS) ---------------
 
-    def enqueue(self) -> bool:
-        """created -> queued: create queue, DLQ and mapping, send the first packet(s)."""
+    def enqueue(self, *, context: Any = None) -> bool:
+        """created -> queued: create queue, DLQ and mapping, send the first packet(s).
+
+        ``context``: the Lambda context of a starter that runs in a Lambda (see :meth:`start`).
+        """
         raise _unbound()
 
     def begin_hop(self) -> bool:
@@ -281,13 +265,22 @@ class RelayJob:
         own = cls.__dict__.get("job_type")
         return own if isinstance(own, str) and own else cls.__qualname__
 
-    def start(self) -> Self:
+    def start(self, *, context: Any = None) -> Self:
         """Set up the job's queue, DLQ and mapping and send the first packet(s): QUEUED.
 
         A start that fails half-way deletes what it created and re-raises; the job stays
         CREATED.
+
+        Args:
+            context: the Lambda context, when the starter itself runs in a Lambda (behind API
+                Gateway it has 29 s): the wait for the new mapping then ends in time to roll
+                back before that Lambda's timeout, instead of after up to 300 s.
+
+        Example:
+            >>> def start_handler(event, context):  # doctest: +SKIP
+            ...     return CopyRows(data=event).start(context=context).job_id
         """
-        self.enqueue()
+        self.enqueue(context=context)
         return self
 
     @classmethod
@@ -320,10 +313,12 @@ class RelayJob:
         packet: RelayPacket | Mapping[str, Any] | str | bytes,
         *,
         backend: Backend | None = None,
+        context: Any = None,
     ) -> Self:
         """Go on from a checkpoint: re-create queue and mapping if gone, send the packet again.
 
         Works on a packet read from a DLQ, saved from ``job.packet``, or given as its JSON text.
+        ``context``: as for :meth:`start`.
 
         Example:
             >>> job = CopyRows.resume(dead_letter_body)  # doctest: +SKIP
@@ -339,7 +334,7 @@ class RelayJob:
         job = cls.from_packet(packet, backend=backend)
         job._reset(JobState.CREATED)
         job._resume_from = packet
-        job.enqueue()
+        job.enqueue(context=context)
         return job
 
     @classmethod
@@ -367,11 +362,12 @@ class RelayJob:
 
     def _on_enqueue(self, event: EventData) -> None:
         backend, ledger = self._ports()
+        until = lifecycle.deadline_for(event.kwargs.get("context"))
         if self._resume_from is not None:
-            fresh = lifecycle.requeue(self, backend, ledger, self._resume_from)
+            fresh = lifecycle.requeue(self, backend, ledger, self._resume_from, until=until)
             self.packet, self.packets, self._resume_from = fresh, (fresh,), None
             return
-        self.packets = lifecycle.open_job(self, backend, ledger)
+        self.packets = lifecycle.open_job(self, backend, ledger, until=until)
         self.packet = self.packets[0]
         self.cursor = self.packet.cursor
 
@@ -428,9 +424,9 @@ class RelayJob:
         if backend is not None:
             self.backend = backend
         self.options = thaw(packet.options)
+        check_options(self.options, from_packet=True)
         for name, value in self.options.items():
-            if name in self._OPTIONS:
-                setattr(self, name, value)
+            setattr(self, name, value)
         self.function_name = packet.function_name
         self.job_id = packet.job_id
         self.data = thaw(packet.data)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,7 +36,7 @@ from .errors import (
     ThrottledError,
 )
 from .frozen import JsonValue, freeze, thaw
-from .names import queue_name_for
+from .names import fresh_queue_name, queue_name_for
 from .packet import RelayPacket, ShardPackets, Stats
 from .ports import Backend, LedgerPort
 from .states import JobState
@@ -144,12 +143,15 @@ class HopState:
 # -- start and resume ----------------------------------------------------------------------------
 
 
-def open_job(job: Job, backend: Backend, ledger: LedgerPort | None) -> Sequence[RelayPacket]:
+def open_job(
+    job: Job, backend: Backend, ledger: LedgerPort | None, *, until: float | None = None
+) -> Sequence[RelayPacket]:
     """Create the job's queue, DLQ and mapping, record it in the ledger, send its first packets.
 
     Every shard's packet is size-checked before the first AWS call; a setup that fails
     half-way deletes what it created and re-raises. Returns every shard's first packet (made
-    on access: a fan-out of 100,000 shards keeps only its cursors).
+    on access: a fan-out of 100,000 shards keeps only its cursors). ``until`` (a
+    ``clock.monotonic()`` value) bounds the wait for the mapping (see :func:`deadline_for`).
 
     Raises:
         ConfigurationError: no ``function_name``, or ``plan()`` returned no cursors.
@@ -175,7 +177,7 @@ def open_job(job: Job, backend: Backend, ledger: LedgerPort | None) -> Sequence[
     )
     _check_sizes(template, cursors, job.max_message_bytes - RESOURCE_ALLOWANCE)
     spec = _spec(job, backend, queue_name_for(job.queue_prefix, job.job_id, job.queue_name))
-    with resources.provision(backend, spec) as res:
+    with resources.provision(backend, spec, until=until) as res:
         if ledger is not None:
             ledger.open_job(
                 job.job_id,
@@ -198,15 +200,20 @@ def open_job(job: Job, backend: Backend, ledger: LedgerPort | None) -> Sequence[
 
 
 def requeue(
-    job: Job, backend: Backend, ledger: LedgerPort | None, packet: RelayPacket
+    job: Job,
+    backend: Backend,
+    ledger: LedgerPort | None,
+    packet: RelayPacket,
+    *,
+    until: float | None = None,
 ) -> RelayPacket:
     """Go on from ``packet``: make its queue and mapping exist again, re-send it; the new packet.
 
     A queue that is gone is re-created under a fresh name (SQS blocks a deleted name for 60 s);
     a FAILED shard is reopened in the ledger first.
     """
-    name = queue_name_for(job.queue_prefix, f"{job.job_id}-{secrets.token_hex(3)}", None)
-    res = resources.ensure(backend, packet, _spec(job, backend, name))
+    name = fresh_queue_name(job.queue_prefix, job.job_id)
+    res = resources.ensure(backend, packet, _spec(job, backend, name), until=until)
     if ledger is not None:
         ledger.open_job(
             packet.job_id,
@@ -255,6 +262,19 @@ def _spec(job: Job, backend: Backend, queue_name: str) -> resources.QueueSpec:
         allow_recursion=job.allow_recursion,
         max_message_bytes=job.max_message_bytes,
     )
+
+
+def deadline_for(context: Any) -> float | None:
+    """When a setup run by a Lambda (``context``) must stop waiting, to roll back in time.
+
+    ``None`` without a context. A quarter of the time left, at most 5 s, is kept for the
+    rollback.
+    """
+    get = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(get):
+        return None
+    left_s = max(float(get()), 0.0) / 1000.0
+    return clock.monotonic() + left_s - min(5.0, left_s / 4)
 
 
 # -- the ends of a hop ---------------------------------------------------------------------------

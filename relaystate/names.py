@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import re
+import secrets
 
 from .errors import InvalidQueueNameError
 
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_QUEUE_NAME",
     "TAG_PREFIX",
     "dlq_name",
+    "fresh_queue_name",
     "queue_name_for",
     "queue_name_of",
 ]
@@ -51,6 +53,20 @@ def queue_name_for(prefix: str, job_id: str, queue_name: str | None = None) -> s
             "the dead-letter queue)"
         )
     return name
+
+
+def fresh_queue_name(prefix: str, job_id: str) -> str:
+    """A new queue name for a job that already had one (``resume``): prefix + job id + a
+    random suffix, the job id shortened where the whole would pass SQS's limit (the queue's tags
+    carry the whole id).
+
+    Example:
+        >>> len(fresh_queue_name("relay-", "j" * 70))
+        76
+    """
+    suffix = f"-{secrets.token_hex(3)}"
+    base = f"{prefix}{job_id}"[: MAX_QUEUE_NAME - len(DLQ_SUFFIX) - len(suffix)]
+    return queue_name_for("", base + suffix)
 
 
 def dlq_name(queue_name: str) -> str:

@@ -167,6 +167,7 @@ def wait_for_mapping(
 
     ``until`` (a ``clock.monotonic()`` value) ends the wait sooner, as a timeout would.
     """
+    began = clock.monotonic()
     info = backend.mappings.get(mapping_id)
     waits = _backoff(backend, until)
     while True:
@@ -182,10 +183,12 @@ def wait_for_mapping(
         if pause is None:
             want = "Enabled" if enabled else "deleted"
             state = info.state if info else "gone"
+            waited = clock.monotonic() - began
+            cut = " (all the time the caller had left)" if until is not None else ""
             raise MappingTimeoutError(
-                f"mapping {mapping_id} is still {state!r} after {backend.mapping_wait_s:g} s, "
-                f"waiting for it to be {want}; check it in the Lambda console, then retry "
-                "(a job's teardown is idempotent)"
+                f"mapping {mapping_id} is still {state!r} after {waited:.1f} s{cut}, waiting for "
+                f"it to be {want}; check it in the Lambda console, then retry (a job's setup is "
+                "rolled back, its teardown is idempotent)"
             )
         clock.sleep(pause)
         info = backend.mappings.get(mapping_id)
@@ -234,14 +237,20 @@ def _create_queues(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack
     return Resources(queue_url=queue.url, queue_arn=queue.arn, dlq_url=dlq.url, mapping_id="")
 
 
-def _attach(backend: Backend, spec: QueueSpec, queue_arn: str, undo: contextlib.ExitStack) -> str:
+def _attach(
+    backend: Backend,
+    spec: QueueSpec,
+    queue_arn: str,
+    undo: contextlib.ExitStack,
+    until: float | None = None,
+) -> str:
     if spec.allow_recursion:
         backend.mappings.allow_recursion(spec.function_name)
     mapping = backend.mappings.create(
         spec.function_name, queue_arn, batch_size=1, max_concurrency=spec.max_concurrency
     )
     undo.callback(_undo, "delete mapping", _detach, backend, mapping.id)
-    wait_for_mapping(backend, mapping.id, enabled=True)
+    wait_for_mapping(backend, mapping.id, enabled=True, until=until)
     return mapping.id
 
 
@@ -254,8 +263,13 @@ def _undo(what: str, func: Callable[..., object], *args: object) -> None:
 
 
 @contextlib.contextmanager
-def provision(backend: Backend, spec: QueueSpec) -> Iterator[Resources]:
+def provision(
+    backend: Backend, spec: QueueSpec, *, until: float | None = None
+) -> Iterator[Resources]:
     """Create DLQ, queue and mapping; undo them all if this block (or setup itself) fails.
+
+    ``until`` (a ``clock.monotonic()`` value) ends the wait for the mapping sooner: a starter
+    in a Lambda must roll back before its own timeout rather than be killed half-way.
 
     Example:
         >>> with provision(backend, spec) as res:  # doctest: +SKIP
@@ -264,7 +278,8 @@ def provision(backend: Backend, spec: QueueSpec) -> Iterator[Resources]:
     with contextlib.ExitStack() as undo:
         try:
             res = _create_queues(backend, spec, undo)
-            res = attrs.evolve(res, mapping_id=_attach(backend, spec, res.queue_arn, undo))
+            mapping_id = _attach(backend, spec, res.queue_arn, undo, until)
+            res = attrs.evolve(res, mapping_id=mapping_id)
             yield res
         except BaseException as exc:
             if isinstance(exc, RelayError):
@@ -273,16 +288,33 @@ def provision(backend: Backend, spec: QueueSpec) -> Iterator[Resources]:
         undo.pop_all()
 
 
-def ensure(backend: Backend, packet: RelayPacket, spec: QueueSpec) -> Resources:
+def ensure(
+    backend: Backend, packet: RelayPacket, spec: QueueSpec, *, until: float | None = None
+) -> Resources:
     """Make sure the packet's queue and mapping exist; re-create whichever is gone.
 
     Used by ``resume``: a packet read from a DLQ may outlive its job's queue and mapping. A
-    queue that still exists is kept as it is (other shards' packets may be in it); a DLQ that
-    still exists is reused by a re-created queue. ``spec.queue_name`` must be a fresh name
-    (SQS blocks a deleted queue's name for 60 s). A failure undoes only what this call made.
+    queue whose mapping is alive is kept as it is (other shards' packets may be in it); a queue
+    whose mapping is gone or ``Deleting`` is not reused -- a teardown deletes the mapping first,
+    and for up to 60 s after DeleteQueue a queue still answers while what is sent to it is lost
+    -- so a fresh queue and mapping are made. A DLQ that still exists is reused by a re-created
+    queue. ``spec.queue_name`` must be a fresh name (SQS blocks a deleted queue's name for
+    60 s). A failure undoes only what this call made.
     """
     with contextlib.ExitStack() as undo:
+        info = backend.mappings.get(packet.mapping_id) if packet.mapping_id else None
+        if info is not None and info.state == "Deleting":
+            info = None  # on its way out: waiting for it would take minutes, for nothing
         queue = backend.queues.describe(packet.queue_url) if packet.queue_url else None
+        if queue is not None and info is None and packet.mapping_id:
+            log.warning(
+                "relaystate: queue %s of job %s has no live mapping (torn down, or being torn "
+                "down): resuming into a new queue; delete the old one if it remains "
+                "(relaystate reap)",
+                packet.queue_url,
+                packet.job_id,
+            )
+            queue = None
         if queue is not None:
             res = Resources(packet.queue_url, queue["QueueArn"], packet.dlq_url, "")
             if packet.dlq_url and backend.queues.describe(packet.dlq_url) is None:
@@ -300,16 +332,15 @@ def ensure(backend: Backend, packet: RelayPacket, spec: QueueSpec) -> Resources:
                 dlq = _create_dlq(backend, spec, undo)
             made = _create_queue(backend, spec, dlq.arn, undo)
             res = Resources(made.url, made.arn, dlq.url, "")
-        info = backend.mappings.get(packet.mapping_id) if packet.mapping_id else None
         if info is not None and info.queue_arn not in ("", res.queue_arn):
-            _detach(backend, info.id)  # it feeds a queue that is no longer the job's
+            _detach(backend, info.id, until)  # it feeds a queue that is no longer the job's
             info = None
         if info is None:
-            mapping_id = _attach(backend, spec, res.queue_arn, undo)
+            mapping_id = _attach(backend, spec, res.queue_arn, undo, until)
         else:
             mapping_id = info.id
             if info.state != "Enabled":
-                wait_for_mapping(backend, mapping_id, enabled=True)
+                wait_for_mapping(backend, mapping_id, enabled=True, until=until)
         undo.pop_all()
     return attrs.evolve(res, mapping_id=mapping_id)
 

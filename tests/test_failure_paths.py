@@ -11,13 +11,22 @@ import datetime
 import re
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 
-from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry
+from relaystate import DONE, ConfigurationError, JobState, RelayJob, RelayPacket, Retry
+from relaystate import clock as relay_clock
 from relaystate.budget import SEND_LATENCIES
-from relaystate.errors import InvalidPacketError, PacketTooLargeError
-from relaystate.ports import Backend
-from relaystate.testing import FakeClock, FakeContext, MemoryQueues, memory_backend, sqs_event
+from relaystate.errors import InvalidPacketError, MappingTimeoutError, PacketTooLargeError
+from relaystate.ports import Backend, MappingInfo
+from relaystate.testing import (
+    FakeClock,
+    FakeContext,
+    MemoryMappings,
+    MemoryQueues,
+    memory_backend,
+    sqs_event,
+)
 
 
 class Walk(RelayJob):
@@ -282,3 +291,136 @@ def test_a_class_handles_its_own_packets_when_another_class_took_its_type_name_l
     assert {"batchItemFailures": []} == first.handle(sqs_event(body), None, backend=backend)
     assert [job.job_id] == first.ran  # type: ignore[attr-defined]
     assert [] == second.ran  # type: ignore[attr-defined]
+
+
+# -- options, start and resume -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("lease_margin_s", -3600, "lease_margin_s must be a number of seconds >= 0"),
+        ("max_hops", "10", "max_hops must be a whole number >= 1"),
+        ("max_receive_count", True, "max_receive_count must be a whole number from 1 to 1,000"),
+        ("max_concurrency", 1, "max_concurrency must be None or a whole number from 2"),
+        ("function_timeout_s", 901, "function_timeout_s must be None or a whole number from 1"),
+        ("hop_time_s", -1, "hop_time_s must be a number of seconds >= 0"),
+        ("allow_recursion", "yes", "allow_recursion must be True or False"),
+        ("queue_prefix", "relay.", "use 1-76 characters of A-Z, a-z, 0-9"),
+        ("queue_prefix", 7, "queue_prefix must be a string"),
+        ("ledger", 42, "ledger must be None, a DynamoDB table name, or a ledger object"),
+    ],
+)
+def test_a_bad_option_is_refused_by_the_constructor_naming_what_it_accepts(
+    option: str, value: Any, says: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(says)):
+        Walk(**{option: value})
+
+
+def test_a_bad_option_set_on_the_class_is_refused_too() -> None:
+    class Sloppy(Walk):
+        max_hops = 0
+
+    with pytest.raises(ConfigurationError, match="max_hops"):
+        Sloppy()
+
+
+def test_a_packet_carrying_a_bad_option_is_an_invalid_packet(backend: Backend) -> None:
+    job = Walk(data={"to": 3}, backend=backend).start()
+    assert job.packet is not None
+    forged = {**job.packet.to_dict(), "options": {"max_hops": "lots"}}
+    with pytest.raises(InvalidPacketError, match="max_hops"):
+        Walk.from_packet(forged)
+
+
+class StuckMappings(MemoryMappings):
+    """Mappings that never leave ``Creating`` (AWS: it happens, for minutes)."""
+
+    def create(
+        self, function_name: str, queue_arn: str, *, batch_size: int, max_concurrency: int | None
+    ) -> MappingInfo:
+        info = super().create(
+            function_name, queue_arn, batch_size=batch_size, max_concurrency=max_concurrency
+        )
+        stuck = attrs.evolve(info, state="Creating")
+        self.mappings[info.id] = stuck
+        return stuck
+
+
+def test_start_in_a_lambda_stops_waiting_in_time_to_roll_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakeClock()
+    monkeypatch.setattr(relay_clock, "monotonic", lambda: fake.now / 1000.0)
+    monkeypatch.setattr(relay_clock, "sleep", lambda s: fake.advance(s * 1000.0))
+    queues_, mappings_ = MemoryQueues(), StuckMappings()
+    backend = Backend(queues=queues_, mappings=mappings_, mapping_wait_s=300.0)
+    context = FakeContext(fake, 29_000)  # behind API Gateway: 29 s
+
+    with pytest.raises(MappingTimeoutError, match="all the time the caller had left"):
+        Walk(data={"to": 3}, backend=backend).start(context=context)
+
+    assert context.get_remaining_time_in_millis() > 0  # rolled back before the starter's end
+    assert {} == queues_.queues
+    assert {} == mappings_.mappings
+
+
+def test_resume_works_for_the_longest_job_id_start_accepts(backend: Backend) -> None:
+    job = Walk(data={"to": 3}, backend=backend, job_id="j" * 70).start()
+    assert job.packet is not None
+    failed = job.packet.evolve(state=JobState.FAILED, queue_url="", mapping_id="")
+    resumed = Walk.resume(failed, backend=backend)
+    assert JobState.QUEUED == resumed.state
+    assert resumed.packet is not None
+    assert "j" * 70 == resumed.packet.job_id
+
+
+class LingeringQueues(MemoryQueues):
+    """Queues that still answer after DeleteQueue (AWS: for up to 60 s), while what is sent to
+    them is lost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deleted: set[str] = set()
+
+    def delete(self, url: str) -> None:
+        self.calls.append(("delete", url))
+        self.deleted.add(url)
+
+    def send(self, url: str, body: str, delay_seconds: int = 0) -> str:
+        if url in self.deleted:
+            self.calls.append(("send", url))
+            return "m-lost"  # "succeeds", and vanishes
+        return super().send(url, body, delay_seconds)
+
+
+def test_resume_right_after_a_teardown_does_not_reuse_the_queue_being_deleted() -> None:
+    lingering, maps = LingeringQueues(), MemoryMappings()
+    backend = Backend(queues=lingering, mappings=maps, mapping_poll_s=0.0)
+    job = Walk(data={"to": 10}, backend=backend).start()
+    assert job.packet is not None
+    first = job.packet
+    job.tear_down()  # the mapping is gone; the queue still answers DescribeQueue for a while
+
+    resumed = Walk.resume(first, backend=backend)
+
+    assert resumed.packet is not None
+    assert first.queue_url != resumed.packet.queue_url
+    assert 1 == len(lingering.queues[resumed.packet.queue_url].messages)
+
+
+def test_resume_does_not_wait_for_a_mapping_that_is_being_deleted(backend: Backend) -> None:
+    job = Walk(data={"to": 10}, backend=backend).start()
+    assert job.packet is not None
+    maps = backend.mappings
+    assert isinstance(maps, MemoryMappings)
+    maps.mappings[job.packet.mapping_id] = attrs.evolve(
+        maps.mappings[job.packet.mapping_id], state="Deleting"
+    )
+
+    resumed = Walk.resume(job.packet.evolve(state=JobState.FAILED), backend=backend)
+
+    assert resumed.packet is not None
+    assert job.packet.mapping_id != resumed.packet.mapping_id
+    assert "Enabled" == maps.mappings[resumed.packet.mapping_id].state

@@ -68,7 +68,7 @@ def test_states_are_the_six_of_the_design() -> None:
 
 
 def test_a_callback_error_leaves_the_state_unchanged_and_propagates() -> None:
-    job = Noop(backend=memory_backend(), function_name="")
+    job = Noop(backend=memory_backend(), function_name=None)
     with pytest.raises(ConfigurationError, match="has no function_name"):
         job.start()
     assert S.CREATED == job.state
