@@ -31,11 +31,11 @@ from .frozen import JsonValue, freeze, thaw
 from .machine import build_machine
 from .names import queue_name_of
 from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, ShardPackets, Stats
-from .ports import Backend
+from .ports import Backend, LedgerPort
 from .retry import Retry
 
 if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
-    from .ledger import DynamoDBLedger, JobStatus
+    from .ledger import JobStatus
     from .ratelimit import Limiter, RateLimit
     from .signing import PacketSigner
 from .states import DONE, JobState
@@ -130,7 +130,7 @@ class RelayJob:
     budget: Callable[[Mapping[str, Any] | None], Budget] = AdaptiveBudget
     #: The progress ledger (exactly-once hops, fan-out join): a DynamoDB table name, or a
     #: :class:`~relaystate.ledger.DynamoDBLedger`; ``None`` runs without one (see README).
-    ledger: str | DynamoDBLedger | None = None
+    ledger: str | LedgerPort | None = None
     #: With a ledger, a hop's lease lasts this long beyond its Lambda's remaining time (room for
     #: clock skew between Lambda hosts and DynamoDB) before another invocation may take over.
     lease_margin_s: float = 30.0
@@ -276,7 +276,7 @@ class RelayJob:
         job: RelayJob | None,
         job_id: str | None = None,
         *,
-        ledger: str | DynamoDBLedger | None = None,
+        ledger: str | LedgerPort | None = None,
         backend: Backend | None = None,
     ) -> JobStatus | None:
         """The job's state and, per shard, hop, status, stats and cursor -- from the ledger.
@@ -592,7 +592,7 @@ class RelayJob:
             log.info("relaystate: duplicate delivery of %s acknowledged", _where(packet))
         return False
 
-    def _ledger(self) -> DynamoDBLedger | None:
+    def _ledger(self) -> LedgerPort | None:
         if self.ledger is None or not isinstance(self.ledger, str):
             return self.ledger
         backend = self._backend()
@@ -601,11 +601,11 @@ class RelayJob:
                 f"ledger={self.ledger!r} but this backend has no ledgers; give the job a "
                 "DynamoDBLedger object instead"
             )
-        made: DynamoDBLedger = backend.ledgers(self.ledger)
+        made: LedgerPort = backend.ledgers(self.ledger)
         self.ledger = made
         return made
 
-    def _ledger_teardown(self, ledger: DynamoDBLedger, *, parked: bool = False) -> bool:
+    def _ledger_teardown(self, ledger: LedgerPort, *, parked: bool = False) -> bool:
         """The join: the shard that ends last releases the job's resources, exactly once.
 
         The teardown is claimed for this invocation under its lease, so that a duplicate
@@ -795,7 +795,7 @@ class RelayJob:
             )
         self.packet = final
 
-    def _end_shard(self, ledger: DynamoDBLedger, final: RelayPacket, error: str = "") -> bool:
+    def _end_shard(self, ledger: LedgerPort, final: RelayPacket, error: str = "") -> bool:
         """Count the shard as ended in the ledger; True if it was the last of the job."""
         assert self.packet is not None
         return ledger.finish(

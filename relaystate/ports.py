@@ -3,17 +3,23 @@
 :mod:`relaystate.lifecycle` holds the logic (names, order, rollback, waiting rules); a backend only
 implements these primitives. :mod:`relaystate.aws` implements them with boto3;
 :class:`relaystate.local.LocalLambda` supplies a backend whose mappings are its own poller registry.
-Every method raises :class:`~relaystate.errors.RelayError` subclasses only.
+The progress ledger (:class:`LedgerPort`) differs: its logic *is* its conditional writes, which
+must be atomic where the data lives, so each adapter implements its operations whole; the rules
+they share live in :mod:`relaystate.ledger`. Every method raises
+:class:`~relaystate.errors.RelayError` subclasses only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
-__all__ = ["Backend", "MappingInfo", "MappingPort", "QueuePort", "QueueRef"]
+if TYPE_CHECKING:
+    from .ledger import Claim, JobStatus
+
+__all__ = ["Backend", "LedgerPort", "MappingInfo", "MappingPort", "QueuePort", "QueueRef"]
 
 
 @attrs.frozen
@@ -88,9 +94,95 @@ class MappingPort(Protocol):
         """Let the function run in a Lambda-SQS-Lambda loop beyond 16 hops."""
 
 
+class LedgerPort(Protocol):
+    """The progress ledger: fenced hops, the outbox, the join (see :mod:`relaystate.ledger`).
+
+    Every write is conditional and atomic: of two writers that race, one wins and the other is
+    told (a refused claim, :class:`~relaystate.errors.LeaseLostError`, ``False``). ``owner`` is
+    the invocation that holds a hop or a teardown (its Lambda request id); a *lease* is a hold
+    that ends at a time (``lease_ms`` from the claim, on the ledger's clock), after which
+    another owner may take over. Adapters: :class:`relaystate.aws.DynamoDBLedger`,
+    :class:`relaystate.testing.MemoryLedger`.
+    """
+
+    def open_job(self, job_id: str, *, shards: int, job_type: str, function_name: str) -> None:
+        """Record a new job whose join counts to ``shards``; idempotent: a known job is kept."""
+
+    def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
+        """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now.
+
+        Accepted (``run``) when the shard is unknown, behind ``hop``, or at ``hop`` and queued,
+        failed, or running under an expired lease or for ``owner`` itself (a claim is
+        idempotent for its owner, and renews its lease). Refused otherwise, with what the
+        delivery should do instead (:func:`relaystate.ledger.refused_claim`).
+        """
+
+    def checkpoint(
+        self,
+        job_id: str,
+        shard: int,
+        hop: int,
+        owner: str,
+        *,
+        outbox: str,
+        stats: Mapping[str, int],
+        cursor_json: str,
+    ) -> None:
+        """Hop ``hop`` is done: record its stats, cursor and the next packet (``outbox``, not yet
+        sent); the shard moves to hop ``hop + 1``, queued.
+
+        Raises:
+            LeaseLostError: ``owner`` no longer holds hop ``hop`` (its lease ran out and another
+                invocation claimed it); nothing is written.
+            PacketTooLargeError: the outbox exceeds
+                :data:`~relaystate.ledger.MAX_OUTBOX_BYTES`.
+        """
+
+    def mark_sent(self, job_id: str, shard: int, next_hop: int) -> None:
+        """The outbox of the shard, now at ``next_hop``, was sent; idempotent."""
+
+    def finish(
+        self,
+        job_id: str,
+        shard: int,
+        hop: int,
+        owner: str,
+        *,
+        stats: Mapping[str, int],
+        cursor_json: str,
+        failed: bool = False,
+        error: str = "",
+    ) -> bool:
+        """The shard ended at hop ``hop`` (done, or ``failed`` with ``error``): count it in the
+        job, in one atomic write with the shard. True when every shard has ended.
+
+        Raises:
+            LeaseLostError: ``owner`` no longer holds hop ``hop``; nothing is counted.
+        """
+
+    def claim_teardown(self, job_id: str, owner: str, lease_ms: int | None = None) -> bool:
+        """Take the job's teardown for ``owner``: True if it is ``owner``'s now.
+
+        One owner at a time ever holds it; taking it again is idempotent for its owner. With
+        ``lease_ms`` the hold ends that long from now (its Lambda may die before it is done),
+        without one it is held for good.
+        """
+
+    def mark_torn_down(self, job_id: str) -> None:
+        """The job's resources are gone: its state becomes ``failed`` if a shard failed, else
+        ``torn_down``; its records expire
+        :data:`~relaystate.ledger.FINISHED_TTL_S` from now. Idempotent."""
+
+    def reopen(self, job_id: str, shard: int) -> None:
+        """A failed shard is resumed: uncount its failure, and let the job be torn down again."""
+
+    def status(self, job_id: str) -> JobStatus | None:
+        """The job's state and each shard's hop, status, stats and cursor; ``None`` if unknown."""
+
+
 @attrs.frozen
 class Backend:
-    """The pair of ports a job talks to.
+    """The ports a job talks to: queues, mappings, and (optionally) ledgers.
 
     Example:
         >>> from relaystate.aws import aws_backend
@@ -101,7 +193,7 @@ class Backend:
     mappings: MappingPort
     #: Makes the progress ledger for a table name, on the same account/endpoint (or ``None``:
     #: this backend has no ledger).
-    ledgers: Callable[[str], Any] | None = attrs.field(default=None, eq=False)
+    ledgers: Callable[[str], LedgerPort] | None = attrs.field(default=None, eq=False)
     #: How long to wait for a mapping to become Enabled, or to be gone, in seconds.
     mapping_wait_s: float = 300.0
     #: First pause between mapping polls; doubles up to ``mapping_poll_max_s``.

@@ -23,8 +23,7 @@ import attrs
 import pytest
 
 from relaystate import DONE, JobState, RelayJob, ThrottledError
-from relaystate.aws import SqsQueues
-from relaystate.ledger import DynamoDBLedger
+from relaystate.aws import DynamoDBLedger, SqsQueues
 from relaystate.local import Faults, LocalLambda, moto_process
 from relaystate.testing import UnitsPerHop
 

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import pytest
 
 from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry, ThrottledError
-from relaystate.aws import SqsQueues
-from relaystate.ledger import DynamoDBLedger, LeaseLostError
+from relaystate.aws import DynamoDBLedger, SqsQueues
+from relaystate.ledger import LeaseLostError
 from relaystate.local import LocalLambda
 from relaystate.testing import UnitsPerHop
 

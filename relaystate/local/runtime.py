@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 import attrs
 
+from ..aws.dynamodb import DynamoDBLedger
 from ..aws.sqs import SqsQueues
 from ..errors import ConfigurationError, RelayError
-from ..ledger import DynamoDBLedger
 from ..ports import Backend
 from . import trace
 from .errors import IdleTimeoutError, LocalLambdaClosedError
