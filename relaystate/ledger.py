@@ -26,12 +26,13 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
 
-from .errors import LeaseLostError, ResourceNotFoundError
+from .errors import LeaseLostError, PacketTooLargeError, ResourceNotFoundError
 from .states import JobState
 
 __all__ = [
@@ -44,8 +45,10 @@ __all__ = [
     "JobStatus",
     "LeaseLostError",
     "ShardStatus",
+    "check_outbox",
     "job_state",
     "lease_lost",
+    "parse_cursor",
     "refused_claim",
     "teardown_due",
     "unknown_job",
@@ -179,3 +182,22 @@ def unknown_job(job_id: str, where: str) -> ResourceNotFoundError:
         operation="TransactWriteItems",
         code="ConditionalCheckFailed",
     )
+
+
+def check_outbox(outbox: str) -> None:
+    """Refuse an outbox packet that would not fit in a ledger record.
+
+    Raises:
+        PacketTooLargeError: it is larger than :data:`MAX_OUTBOX_BYTES`.
+    """
+    size = len(outbox.encode("utf-8"))
+    if size > MAX_OUTBOX_BYTES:
+        raise PacketTooLargeError(size, MAX_OUTBOX_BYTES)
+
+
+def parse_cursor(text: str) -> Any:
+    """A recorded cursor: its JSON value, or the text itself when it was cut short."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -22,17 +22,18 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..clock import now_ms
-from ..errors import PacketTooLargeError, ResourceConflictError
+from ..errors import ResourceConflictError
 from ..ledger import (
     CURSOR_CHARS,
     ERROR_CHARS,
     FINISHED_TTL_S,
-    MAX_OUTBOX_BYTES,
     Claim,
     JobStatus,
     ShardStatus,
+    check_outbox,
     job_state,
     lease_lost,
+    parse_cursor,
     refused_claim,
     teardown_due,
     unknown_job,
@@ -195,9 +196,7 @@ class DynamoDBLedger:
         cursor_json: str,
     ) -> None:
         """Record the hop's checkpoint and the next packet (not yet sent), fenced by the lease."""
-        size = len(outbox.encode("utf-8"))
-        if size > MAX_OUTBOX_BYTES:
-            raise PacketTooLargeError(size, MAX_OUTBOX_BYTES)
+        check_outbox(outbox)
         refused = self._update(
             job_id,
             _shard(shard),
@@ -297,8 +296,9 @@ class DynamoDBLedger:
             job_id,
             _JOB,
             expression,
-            "attribute_not_exists(teardown_owner) OR teardown_owner = :owner "
-            "OR teardown_until < :now",
+            # A job the ledger does not know has no teardown to take (nor a record to make).
+            "attribute_exists(pk) AND (attribute_not_exists(teardown_owner) "
+            "OR teardown_owner = :owner OR teardown_until < :now)",
             values,
         )
         return refused is None
@@ -378,7 +378,7 @@ class DynamoDBLedger:
         self, job_id: str, sk: str, expression: str, condition: str, values: dict[str, Any]
     ) -> dict[str, Any]:
         """One conditional update of an item, as ``UpdateItem`` and a transaction take it."""
-        names = {f"#{name}": name for name in re.findall(r"#(\w+)", expression + condition)}
+        names = {f"#{name}": name for name in re.findall(r"#(\w+)", f"{expression} {condition}")}
         spec: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": {"pk": _s(f"job#{job_id}"), "sk": _s(sk)},
@@ -475,7 +475,7 @@ def _shard_status(item: Mapping[str, Any]) -> ShardStatus:
         hop=_int(item, "hop"),
         status=_text(item, "status"),
         stats=json.loads(_text(item, "stats", "{}")),
-        cursor=_loads(_text(item, "cursor", "null")),
+        cursor=parse_cursor(_text(item, "cursor", "null")),
         updated_ms=_int(item, "updated_ms"),
         error=_text(item, "error"),
     )
@@ -495,10 +495,3 @@ def _text(item: Mapping[str, Any], name: str, default: str = "") -> str:
 
 def _int(item: Mapping[str, Any], name: str) -> int:
     return int(item.get(name, {}).get("N", "0"))
-
-
-def _loads(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

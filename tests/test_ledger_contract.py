@@ -1,0 +1,435 @@
+"""One contract, two ledgers: every test runs on MemoryLedger and on DynamoDBLedger.
+
+MemoryLedger is the unit tier (no endpoint); DynamoDBLedger runs on moto's server on
+127.0.0.1 (functional tier), one table for the module, a fresh job id per test. Both run on a
+fake clock, so that a lease runs out when a test says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+from relaystate import clock as relay_clock
+from relaystate.aws import DynamoDBLedger
+from relaystate.errors import LeaseLostError, PacketTooLargeError, ResourceNotFoundError
+from relaystate.ledger import MAX_OUTBOX_BYTES
+from relaystate.ports import LedgerPort
+from relaystate.states import JobState
+from relaystate.testing import FakeClock, MemoryLedger
+
+START_MS = 1_800_000_000_000  # a wall-clock time: DynamoDB's TTLs are epoch seconds
+LEASE_MS = 60_000
+_tables = itertools.count()
+
+
+@attrs.define
+class Twin:
+    """A ledger under test, with the handles a test needs that the port does not give."""
+
+    ledger: LedgerPort
+    clock: FakeClock
+    #: The write requests the ledger has made so far.
+    writes: Callable[[], int]
+
+    def advance(self, ms: int) -> None:
+        """Move the ledger's clock ``ms`` milliseconds on."""
+        self.clock.advance(ms)
+
+
+@pytest.fixture(scope="module")
+def dynamodb_client(request: pytest.FixtureRequest) -> Iterator[tuple[Any, list[str]]]:
+    """A client of moto's DynamoDB on the session's endpoint, and the writes it makes."""
+    from relaystate.local.server import local_client
+
+    endpoint = request.getfixturevalue("sqs_endpoint")
+    client = local_client("dynamodb", endpoint)
+    writes: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        writes.append(event_name.rsplit(".", 1)[-1])
+
+    for operation in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"):
+        client.meta.events.register(f"before-call.dynamodb.{operation}", count)
+    yield client, writes
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def table(dynamodb_client: tuple[Any, list[str]]) -> str:
+    name = f"contract-{next(_tables)}-{uuid.uuid4().hex[:6]}"
+    DynamoDBLedger(name, client=dynamodb_client[0]).create_table(wait_s=10.0)
+    return name
+
+
+@pytest.fixture(
+    params=["memory", pytest.param("dynamodb", marks=pytest.mark.functional)],
+)
+def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Twin:
+    clock = FakeClock(float(START_MS))
+    if request.param == "memory":
+        memory = MemoryLedger(clock=clock)
+        return Twin(memory, clock, lambda: len([c for c in memory.calls if c[0] != "status"]))
+    # The adapter reads the wall clock through relaystate.clock.
+    monkeypatch.setattr(relay_clock, "wall", lambda: clock.now / 1000.0)
+    client, writes = request.getfixturevalue("dynamodb_client")
+    before = len(writes)
+    ledger = DynamoDBLedger(request.getfixturevalue("table"), client=client)
+    return Twin(ledger, clock, lambda: len(writes) - before)
+
+
+@pytest.fixture
+def job() -> str:
+    return f"job-{uuid.uuid4().hex[:12]}"
+
+
+def opened(twin: Twin, job: str, shards: int = 1) -> LedgerPort:
+    twin.ledger.open_job(job, shards=shards, job_type="Walk", function_name="walk-worker")
+    return twin.ledger
+
+
+def checkpoint(ledger: LedgerPort, job: str, hop: int, owner: str, shard: int = 0) -> None:
+    ledger.checkpoint(
+        job,
+        shard,
+        hop,
+        owner,
+        outbox=f'{{"hop": {hop + 1}}}',
+        stats={"units": 10 * (hop + 1)},
+        cursor_json=str(hop + 1),
+    )
+
+
+def finish(ledger: LedgerPort, job: str, shard: int, hop: int, owner: str, **kw: Any) -> bool:
+    return ledger.finish(job, shard, hop, owner, stats={"units": 5}, cursor_json="null", **kw)
+
+
+def relay(ledger: LedgerPort, job: str, hops: int, shard: int = 0) -> None:
+    """Run hops 0..hops-1 of a shard, each claimed, checkpointed and sent."""
+    for hop in range(hops):
+        assert "run" == ledger.claim(job, shard, hop, f"req-{hop}", LEASE_MS).outcome
+        checkpoint(ledger, job, hop, f"req-{hop}", shard)
+        ledger.mark_sent(job, shard, hop + 1)
+
+
+# -- claims --------------------------------------------------------------------------------------
+
+
+def test_the_first_claim_of_a_shard_runs(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    assert "run" == ledger.claim(job, 0, 0, "req-a", LEASE_MS).outcome
+
+
+def test_a_claim_of_a_hop_running_elsewhere_is_busy(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_a_claim_is_idempotent_for_its_owner(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    assert "run" == ledger.claim(job, 0, 0, "req-a", LEASE_MS).outcome
+
+
+def test_a_hop_is_taken_over_once_its_lease_has_run_out(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(LEASE_MS - 1)
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+    twin.advance(2)
+
+    assert "run" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_a_claim_renews_its_owners_lease(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(LEASE_MS - 1)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    twin.advance(2)
+
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_a_checkpoint_by_a_holder_that_lost_its_lease_is_refused(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(LEASE_MS + 1)
+    ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    with pytest.raises(LeaseLostError):
+        checkpoint(ledger, job, 0, "req-a")
+
+    # The new holder goes on: the old one's checkpoint wrote nothing.
+    checkpoint(ledger, job, 0, "req-b")
+    assert "resend" == ledger.claim(job, 0, 0, "req-c", LEASE_MS).outcome
+
+
+def test_a_finish_by_a_holder_that_lost_its_lease_is_refused_and_not_counted(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(LEASE_MS + 1)
+    ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    with pytest.raises(LeaseLostError):
+        finish(ledger, job, 0, 0, "req-a")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (0, 0, "running") == (status.done, status.failed, status.shard_status[0].status)
+
+
+def test_a_checkpoint_of_another_hop_is_refused(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    with pytest.raises(LeaseLostError):
+        checkpoint(ledger, job, 1, "req-a")
+
+
+def test_a_second_finish_of_the_same_hop_is_refused(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a")
+
+    with pytest.raises(LeaseLostError):
+        finish(ledger, job, 0, 0, "req-a")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert 1 == status.done
+
+
+def test_a_duplicate_of_a_hop_that_is_done_and_sent_is_acknowledged(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    relay(ledger, job, hops=2)
+
+    assert ["duplicate", "duplicate"] == [
+        ledger.claim(job, 0, hop, "req-late", LEASE_MS).outcome for hop in (0, 1)
+    ]
+
+
+def test_a_claim_of_a_hop_ahead_of_the_shard_runs(twin: Twin, job: str) -> None:
+    # A packet resumed from a saved checkpoint, later than what the ledger has.
+    ledger = opened(twin, job)
+    relay(ledger, job, hops=1)
+
+    assert "run" == ledger.claim(job, 0, 5, "req-a", LEASE_MS).outcome
+    status = ledger.status(job)
+    assert status is not None
+    assert 5 == status.shard_status[0].hop
+
+
+# -- the outbox ------------------------------------------------------------------------------
+
+
+def test_a_hop_that_checkpointed_and_died_before_sending_resends_its_outbox(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a")  # ... and the Lambda died before its send
+
+    claim = ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    assert ("resend", '{"hop": 1}') == (claim.outcome, claim.outbox)
+
+
+def test_an_outbox_larger_than_a_record_holds_is_refused_and_nothing_written(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    huge = '"' + "x" * MAX_OUTBOX_BYTES + '"'
+
+    with pytest.raises(PacketTooLargeError):
+        ledger.checkpoint(job, 0, 0, "req-a", outbox=huge, stats={}, cursor_json="1")
+
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+# -- the join and the teardown --------------------------------------------------------------
+
+
+def test_exactly_the_last_shard_to_end_sees_the_job_ended(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=3)
+    for shard in range(3):
+        ledger.claim(job, shard, 0, f"req-{shard}", LEASE_MS)
+
+    ended = [
+        finish(ledger, job, 1, 0, "req-1"),
+        finish(ledger, job, 0, 0, "req-0", failed=True, error="boom"),
+        finish(ledger, job, 2, 0, "req-2"),
+    ]
+
+    assert [False, False, True] == ended
+    status = ledger.status(job)
+    assert status is not None
+    assert (2, 1) == (status.done, status.failed)
+
+
+def test_a_finish_in_a_job_the_ledger_does_not_know_is_refused(twin: Twin, job: str) -> None:
+    ledger = twin.ledger
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    with pytest.raises(ResourceNotFoundError):
+        finish(ledger, job, 0, 0, "req-a")
+
+
+def test_a_duplicate_of_the_last_hop_of_an_ended_job_does_its_teardown(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a")  # ... and the Lambda died before its teardown
+
+    assert "teardown" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+    ledger.mark_torn_down(job)
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-c", LEASE_MS).outcome
+
+
+def test_a_duplicate_of_a_shards_last_hop_is_acknowledged_while_others_run(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a")
+
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_the_teardown_is_held_by_one_owner_until_its_lease_runs_out(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    assert ledger.claim_teardown(job, "req-a", LEASE_MS)
+    assert ledger.claim_teardown(job, "req-a", LEASE_MS)  # idempotent for its owner
+    assert not ledger.claim_teardown(job, "req-b", LEASE_MS)
+    twin.advance(LEASE_MS + 1)
+    assert ledger.claim_teardown(job, "req-b")  # a's Lambda died: b takes it, for good
+    twin.advance(10 * LEASE_MS)
+    assert not ledger.claim_teardown(job, "req-c", LEASE_MS)
+
+
+def test_the_teardown_of_a_job_the_ledger_does_not_know_is_not_taken(twin: Twin, job: str) -> None:
+    assert not twin.ledger.claim_teardown(job, "req-a", LEASE_MS)
+    assert twin.ledger.status(job) is None
+
+
+def test_a_torn_down_job_is_failed_when_a_shard_failed(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    ledger.claim(job, 1, 0, "req-b", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a", failed=True, error="boom")
+    finish(ledger, job, 1, 0, "req-b")
+
+    ledger.mark_torn_down(job)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (JobState.FAILED, "boom") == (status.state, status.shard_status[0].error)
+
+
+# -- reopen ----------------------------------------------------------------------------------------
+
+
+def test_reopening_a_failed_shard_uncounts_its_failure(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a", failed=True, error="boom")
+
+    ledger.reopen(job, 0)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (0, JobState.RUNNING) == (status.failed, status.state)
+
+
+def test_a_reopened_job_can_be_torn_down_again(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a", failed=True, error="boom")
+    assert ledger.claim_teardown(job, "req-a")
+    ledger.mark_torn_down(job)
+
+    ledger.reopen(job, 0)
+
+    assert ledger.claim_teardown(job, "req-b")
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+def test_the_status_of_an_unknown_job_is_none(twin: Twin, job: str) -> None:
+    assert twin.ledger.status(job) is None
+
+
+def test_the_status_names_the_job_and_each_shard(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    relay(ledger, job, hops=2, shard=1)
+    twin.advance(5)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    status = ledger.status(job)
+
+    assert status is not None
+    assert (job, "Walk", "walk-worker", 2, JobState.RUNNING) == (
+        status.job_id,
+        status.job_type,
+        status.function_name,
+        status.shards,
+        status.state,
+    )
+    assert [(0, 0, "running"), (1, 2, "queued")] == [
+        (s.shard, s.hop, s.status) for s in status.shard_status
+    ]
+    assert ({"units": 20}, 2) == (status.shard_status[1].stats, status.shard_status[1].cursor)
+    assert START_MS + 5 == status.shard_status[0].updated_ms
+    assert 20 == status.units
+
+
+def test_a_job_is_queued_until_a_shard_is_claimed(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    status = ledger.status(job)
+
+    assert status is not None
+    assert (JobState.QUEUED, START_MS) == (status.state, status.created_ms)
+
+
+def test_opening_a_known_job_keeps_it(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a")
+
+    opened(twin, job, shards=5)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (2, 1) == (status.shards, status.done)
+
+
+def test_a_cursor_too_long_to_record_is_kept_as_text(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    long_cursor = '"' + "c" * 5_000 + '"'
+
+    ledger.checkpoint(job, 0, 0, "req-a", outbox="{}", stats={}, cursor_json=long_cursor)
+
+    status = ledger.status(job)
+    assert status is not None
+    cursor = status.shard_status[0].cursor
+    assert isinstance(cursor, str)
+    assert cursor.startswith('"ccc')
