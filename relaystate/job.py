@@ -581,8 +581,7 @@ class RelayJob:
         if claim.outcome == "resend":
             # The hop checkpointed, then died before (or while) sending its next packet.
             if claim.outbox:
-                self._backend().queues.send(packet.queue_url, claim.outbox, 0)
-            ledger.mark_sent(packet.job_id, packet.shard, packet.hop + 1)
+                self._backend().queues.send(packet.queue_url, claim.outbox, claim.delay_seconds)
             log.info("relaystate: re-sent the next packet of %s", _where(packet))
         elif claim.outcome == "teardown":
             if not self._ledger_teardown(ledger):
@@ -758,6 +757,7 @@ class RelayJob:
                 outbox=nxt.check_size(self.max_message_bytes, self.signer),
                 stats=stats.to_dict(),
                 cursor_json=json.dumps(thaw(nxt.cursor)),
+                delay_seconds=delay,
             )
         sent_at = time.monotonic()
         lifecycle.send_packets(
@@ -771,8 +771,6 @@ class RelayJob:
         # The next hop in this process (Lambda reuses warm ones) reserves time for its send.
         _send_ms_seen.append((time.monotonic() - sent_at) * 1000.0)
         del _send_ms_seen[:-_SEND_SAMPLES]
-        if ledger is not None:
-            ledger.mark_sent(nxt.job_id, nxt.shard, nxt.hop)
         self.stats = stats
         self.packet = nxt
 

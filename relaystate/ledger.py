@@ -13,6 +13,13 @@ Otherwise the delivery is a duplicate: of a hop that is done (acknowledged witho
 unit, and its outbox re-sent if the crash came between checkpoint and send), or of a hop that
 is running now (left for redelivery: it is acknowledged once that hop is done).
 
+A hop costs two writes: its claim and its checkpoint. Nothing records that the next packet was
+sent: the claim of hop ``h + 1`` is the proof that it arrived, and drops the outbox in the same
+write. So a redelivered hop ``h`` that finds the shard at ``h + 1`` and still queued sends the
+outbox again -- maybe a second copy, which is harmless: the claim fences it like any duplicate.
+The outbox keeps the relay's delay, so a re-sent packet waits as the first would have, and is
+stored compressed: the bytes of a record are what every write of it is paid by.
+
 This module holds what every ledger returns (:class:`Claim`, :class:`ShardStatus`,
 :class:`JobStatus`) and the rules every ledger applies alike (what a refused claim means, when
 a job is due for teardown, what state a job is in). The port is
@@ -27,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -45,16 +53,17 @@ __all__ = [
     "JobStatus",
     "LeaseLostError",
     "ShardStatus",
-    "check_outbox",
     "job_state",
     "lease_lost",
+    "pack_outbox",
     "parse_cursor",
     "refused_claim",
     "teardown_due",
     "unknown_job",
+    "unpack_outbox",
 ]
 
-#: DynamoDB items hold at most 400 KB; the outbox packet must fit with the rest of the item.
+#: DynamoDB items hold at most 400 KB; the outbox packet (compressed) must fit with the rest.
 MAX_OUTBOX_BYTES = 380_000
 #: Finished jobs' items expire (DynamoDB TTL) after this many seconds.
 FINISHED_TTL_S = 30 * 86_400
@@ -129,14 +138,14 @@ def refused_claim(
     Args:
         hop: the hop the delivery carries.
         found_hop, found_status: the shard as the refused claim found it.
-        outbox: the next packet, recorded by the shard's checkpoint and not known to be sent.
+        outbox: the next packet, recorded by the shard's checkpoint, until its hop is claimed.
         teardown_due: whether the job has ended and is not torn down (asked only when the
             shard has ended at this hop).
         delay_seconds: the outbox's delay.
     """
     if found_hop == hop and found_status == "running":
         return Claim("busy")
-    if found_hop == hop + 1 and outbox is not None:
+    if found_hop == hop + 1 and found_status == "queued" and outbox is not None:
         return Claim("resend", outbox=outbox, delay_seconds=delay_seconds)
     if found_hop == hop and found_status == "done" and teardown_due():
         return Claim("teardown")
@@ -184,15 +193,25 @@ def unknown_job(job_id: str, where: str) -> ResourceNotFoundError:
     )
 
 
-def check_outbox(outbox: str) -> None:
-    """Refuse an outbox packet that would not fit in a ledger record.
+def pack_outbox(outbox: str) -> bytes:
+    """The outbox packet as a ledger stores it: zlib-compressed UTF-8.
+
+    Example:
+        >>> unpack_outbox(pack_outbox('{"hop": 1}'))
+        '{"hop": 1}'
 
     Raises:
-        PacketTooLargeError: it is larger than :data:`MAX_OUTBOX_BYTES`.
+        PacketTooLargeError: compressed, it is larger than :data:`MAX_OUTBOX_BYTES`.
     """
-    size = len(outbox.encode("utf-8"))
-    if size > MAX_OUTBOX_BYTES:
-        raise PacketTooLargeError(size, MAX_OUTBOX_BYTES)
+    packed = zlib.compress(outbox.encode("utf-8"))
+    if len(packed) > MAX_OUTBOX_BYTES:
+        raise PacketTooLargeError(len(packed), MAX_OUTBOX_BYTES)
+    return packed
+
+
+def unpack_outbox(packed: bytes) -> str:
+    """The outbox packet :func:`pack_outbox` stored."""
+    return zlib.decompress(packed).decode("utf-8")
 
 
 def parse_cursor(text: str) -> Any:

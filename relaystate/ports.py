@@ -113,8 +113,11 @@ class LedgerPort(Protocol):
 
         Accepted (``run``) when the shard is unknown, behind ``hop``, or at ``hop`` and queued,
         failed, or running under an expired lease or for ``owner`` itself (a claim is
-        idempotent for its owner, and renews its lease). Refused otherwise, with what the
-        delivery should do instead (:func:`relaystate.ledger.refused_claim`).
+        idempotent for its owner, and renews its lease). An accepted claim confirms that the
+        previous hop's packet was sent (it arrived), and drops that hop's outbox in the same
+        write. Refused otherwise, with what the delivery should do instead
+        (:func:`relaystate.ledger.refused_claim`): a redelivered hop whose successor is still
+        unclaimed gets ``resend``, with the outbox and its delay.
         """
 
     def checkpoint(
@@ -127,9 +130,10 @@ class LedgerPort(Protocol):
         outbox: str,
         stats: Mapping[str, int],
         cursor_json: str,
+        delay_seconds: int = 0,
     ) -> None:
-        """Hop ``hop`` is done: record its stats, cursor and the next packet (``outbox``, not yet
-        sent); the shard moves to hop ``hop + 1``, queued.
+        """Hop ``hop`` is done: record its stats, cursor and the next packet (``outbox``, to be
+        sent with ``delay_seconds``); the shard moves to hop ``hop + 1``, queued.
 
         Raises:
             LeaseLostError: ``owner`` no longer holds hop ``hop`` (its lease ran out and another
@@ -137,9 +141,6 @@ class LedgerPort(Protocol):
             PacketTooLargeError: the outbox exceeds
                 :data:`~relaystate.ledger.MAX_OUTBOX_BYTES`.
         """
-
-    def mark_sent(self, job_id: str, shard: int, next_hop: int) -> None:
-        """The outbox of the shard, now at ``next_hop``, was sent; idempotent."""
 
     def finish(
         self,

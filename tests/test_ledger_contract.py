@@ -8,6 +8,7 @@ fake clock, so that a lease runs out when a test says so.
 from __future__ import annotations
 
 import itertools
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -93,7 +94,9 @@ def opened(twin: Twin, job: str, shards: int = 1) -> LedgerPort:
     return twin.ledger
 
 
-def checkpoint(ledger: LedgerPort, job: str, hop: int, owner: str, shard: int = 0) -> None:
+def checkpoint(
+    ledger: LedgerPort, job: str, hop: int, owner: str, shard: int = 0, delay_seconds: int = 0
+) -> None:
     ledger.checkpoint(
         job,
         shard,
@@ -102,6 +105,7 @@ def checkpoint(ledger: LedgerPort, job: str, hop: int, owner: str, shard: int = 
         outbox=f'{{"hop": {hop + 1}}}',
         stats={"units": 10 * (hop + 1)},
         cursor_json=str(hop + 1),
+        delay_seconds=delay_seconds,
     )
 
 
@@ -110,11 +114,10 @@ def finish(ledger: LedgerPort, job: str, shard: int, hop: int, owner: str, **kw:
 
 
 def relay(ledger: LedgerPort, job: str, hops: int, shard: int = 0) -> None:
-    """Run hops 0..hops-1 of a shard, each claimed, checkpointed and sent."""
+    """Run hops 0..hops-1 of a shard, each claimed and checkpointed: hop ``hops`` is queued."""
     for hop in range(hops):
         assert "run" == ledger.claim(job, shard, hop, f"req-{hop}", LEASE_MS).outcome
         checkpoint(ledger, job, hop, f"req-{hop}", shard)
-        ledger.mark_sent(job, shard, hop + 1)
 
 
 # -- claims --------------------------------------------------------------------------------------
@@ -213,9 +216,10 @@ def test_a_second_finish_of_the_same_hop_is_refused(twin: Twin, job: str) -> Non
     assert 1 == status.done
 
 
-def test_a_duplicate_of_a_hop_that_is_done_and_sent_is_acknowledged(twin: Twin, job: str) -> None:
+def test_a_duplicate_of_a_hop_whose_successor_runs_is_acknowledged(twin: Twin, job: str) -> None:
     ledger = opened(twin, job)
     relay(ledger, job, hops=2)
+    ledger.claim(job, 0, 2, "req-2", LEASE_MS)
 
     assert ["duplicate", "duplicate"] == [
         ledger.claim(job, 0, hop, "req-late", LEASE_MS).outcome for hop in (0, 1)
@@ -248,12 +252,36 @@ def test_a_hop_that_checkpointed_and_died_before_sending_resends_its_outbox(
     assert ("resend", '{"hop": 1}') == (claim.outcome, claim.outbox)
 
 
+def test_a_resent_outbox_keeps_the_relays_delay(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a", delay_seconds=900)
+
+    claim = ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    assert ("resend", 900) == (claim.outcome, claim.delay_seconds)
+
+
+def test_the_claim_of_the_next_hop_confirms_the_send_and_drops_the_outbox(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a")
+    ledger.claim(job, 0, 1, "req-b", LEASE_MS)
+    twin.advance(LEASE_MS + 1)  # hop 1's Lambda died: its hop is queued for redelivery ...
+
+    # ... and a late duplicate of hop 0 does not send hop 1 a second time.
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-c", LEASE_MS).outcome
+
+
 def test_an_outbox_larger_than_a_record_holds_is_refused_and_nothing_written(
     twin: Twin, job: str
 ) -> None:
     ledger = opened(twin, job)
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)
-    huge = '"' + "x" * MAX_OUTBOX_BYTES + '"'
+    # Random text: the outbox is stored compressed, and only what does not compress is too big.
+    huge = '"' + secrets.token_urlsafe(MAX_OUTBOX_BYTES) + '"'
 
     with pytest.raises(PacketTooLargeError):
         ledger.checkpoint(job, 0, 0, "req-a", outbox=huge, stats={}, cursor_json="1")

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from relaystate import DONE, JobState, RelayJob
-from relaystate.testing import MemoryBackend, MemoryLedger, UnitsPerHop, memory_backend, sqs_event
+import attrs
+
+from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry, ThrottledError
+from relaystate.testing import (
+    MemoryBackend,
+    MemoryLedger,
+    MemoryQueues,
+    UnitsPerHop,
+    memory_backend,
+    sqs_event,
+)
 
 
 class Count(RelayJob):
@@ -60,3 +69,63 @@ def test_a_duplicate_delivery_on_the_memory_ledger_runs_no_unit() -> None:
     assert {"batchItemFailures": []} == Count.handle(sqs_event(first), None, backend=backend)
     assert [0, 1, 2, 3, 4, 5] == Count.ran
     assert ("open_job", job.job_id) == ledger.calls[0]
+
+
+def test_a_hop_costs_two_ledger_writes_its_claim_and_its_checkpoint() -> None:
+    ledger = MemoryLedger()
+    backend = memory_backend(ledgers=lambda table_name: ledger)
+    job = Count(data={"to": 6}, backend=backend).start()  # 3 hops of 2 units
+
+    drain(backend, job)
+
+    assert [
+        "open_job",
+        *["claim", "checkpoint"] * 2,
+        "claim",
+        "finish",
+        "claim_teardown",
+        "mark_torn_down",
+    ] == [operation for operation, _ in ledger.calls]
+
+
+class SendFailsOnce(MemoryQueues):
+    """The first send of hop 1's packet fails: a Lambda that died between checkpoint and send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def send(self, url: str, body: str, delay_seconds: int = 0) -> str:
+        if not self.failed and '"hop":1' in body:
+            self.failed = True
+            raise ThrottledError("injected: the send after the checkpoint failed")
+        return super().send(url, body, delay_seconds)
+
+
+class FailsOnce(Count):
+    """Hop 0's second unit fails once: the hop relays with a 30 s delay to try it again."""
+
+    job_type = "test_ledger_memory.FailsOnce"
+    retry = Retry(attempts=1, hop_retries=1, hop_delay_s=30)
+    failed: ClassVar[bool] = False
+
+    def step(self, cursor: Any) -> Any:
+        if cursor == 1 and not FailsOnce.failed:
+            FailsOnce.failed = True
+            raise RuntimeError("injected unit error")
+        return super().step(cursor)
+
+
+def test_a_resent_outbox_keeps_the_relays_delay() -> None:
+    FailsOnce.failed = False
+    backend = attrs.evolve(memory_backend(), queues=SendFailsOnce())
+    job = FailsOnce(data={"to": 6}, backend=backend).start()
+    assert job.packet is not None
+    first = backend.queues.pop(job.packet.queue_url)
+    failed = FailsOnce.handle(sqs_event(first), None, backend=backend)
+    assert [{"itemIdentifier": "msg-0"}] == failed["batchItemFailures"]  # the send failed
+
+    FailsOnce.handle(sqs_event(first), None, backend=backend)  # SQS delivers hop 0 again
+
+    [(body, delay)] = backend.queues.queues[job.packet.queue_url].messages
+    assert (1, 30) == (RelayPacket.from_json(body).hop, delay)

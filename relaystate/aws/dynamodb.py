@@ -4,7 +4,8 @@ One table serves all jobs of an account and region::
 
     pk = "job#<job id>", sk = "#job"          shards, done, failed, state, teardown owner, ttl
     pk = "job#<job id>", sk = "shard#<n>"     hop, status, lease owner and expiry, stats,
-                                              cursor, outbox (the next packet) and whether sent
+                                              cursor, outbox (the next packet, zlib, binary)
+                                              and its delay, until the next hop's claim
 
 Every operation is one conditional ``UpdateItem`` (a shard's end, and a reopen, one
 ``TransactWriteItems`` over the shard and the job), so DynamoDB decides each race; what the
@@ -30,13 +31,14 @@ from ..ledger import (
     Claim,
     JobStatus,
     ShardStatus,
-    check_outbox,
     job_state,
     lease_lost,
+    pack_outbox,
     parse_cursor,
     refused_claim,
     teardown_due,
     unknown_job,
+    unpack_outbox,
 )
 from ..states import JobState
 from .config import client_config
@@ -159,7 +161,7 @@ class DynamoDBLedger:
             job_id,
             _shard(shard),
             "SET #status = :running, #owner = :owner, lease_until = :until, hop = :hop, "
-            "updated_ms = :now, shard_no = :shard",
+            "updated_ms = :now, shard_no = :shard REMOVE outbox, outbox_delay",
             "attribute_not_exists(pk) OR hop < :hop OR (hop = :hop AND (#status IN (:queued, "
             ":failed) OR (#status = :running AND (lease_until < :now OR #owner = :owner))))",
             {
@@ -175,12 +177,12 @@ class DynamoDBLedger:
         )
         if old is None:
             return Claim("run")
-        sent = old.get("sent", {}).get("BOOL", True)
         return refused_claim(
             hop,
-            found_hop=int(old["hop"]["N"]),
+            found_hop=_int(old, "hop"),
             found_status=_text(old, "status"),
-            outbox=None if sent else _text(old, "outbox"),
+            outbox=_outbox(old),
+            delay_seconds=_int(old, "outbox_delay"),
             teardown_due=lambda: self._teardown_due(job_id),
         )
 
@@ -194,20 +196,20 @@ class DynamoDBLedger:
         outbox: str,
         stats: Mapping[str, int],
         cursor_json: str,
+        delay_seconds: int = 0,
     ) -> None:
-        """Record the hop's checkpoint and the next packet (not yet sent), fenced by the lease."""
-        check_outbox(outbox)
+        """Record the hop's checkpoint and the next packet (to be sent), fenced by the lease."""
         refused = self._update(
             job_id,
             _shard(shard),
-            "SET hop = :next, #status = :queued, outbox = :outbox, sent = :false, stats = :stats, "
-            "#cursor = :cursor, updated_ms = :now REMOVE #owner, lease_until",
+            "SET hop = :next, #status = :queued, outbox = :outbox, outbox_delay = :delay, "
+            "stats = :stats, #cursor = :cursor, updated_ms = :now REMOVE #owner, lease_until",
             "#owner = :owner AND hop = :hop AND #status = :running",
             {
                 ":next": _n(hop + 1),
                 ":queued": _s("queued"),
-                ":outbox": _s(outbox),
-                ":false": {"BOOL": False},
+                ":outbox": {"B": pack_outbox(outbox)},
+                ":delay": _n(delay_seconds),
                 ":stats": _s(json.dumps(dict(stats))),
                 ":cursor": _s(cursor_json[:CURSOR_CHARS]),
                 ":now": _n(now_ms()),
@@ -218,16 +220,6 @@ class DynamoDBLedger:
         )
         if refused is not None:
             raise lease_lost(job_id, shard, hop)
-
-    def mark_sent(self, job_id: str, shard: int, next_hop: int) -> None:
-        """The outbox packet for ``next_hop`` was sent."""
-        self._update(
-            job_id,
-            _shard(shard),
-            "SET sent = :true REMOVE outbox",
-            "hop = :hop",
-            {":true": {"BOOL": True}, ":hop": _n(next_hop)},
-        )
 
     def finish(
         self,
@@ -463,6 +455,15 @@ def _refused_item(refusal: Mapping[str, Any], index: int) -> bool:
 
 def _ended(job: Mapping[str, Any]) -> bool:
     return _int(job, "done") + _int(job, "failed") >= _int(job, "shards")
+
+
+def _outbox(item: Mapping[str, Any]) -> str | None:
+    found = item.get("outbox")
+    if found is None:
+        return None
+    if "B" in found:
+        return unpack_outbox(found["B"])
+    return str(found["S"])  # written by relaystate 0.1 (uncompressed); still read
 
 
 def _shard(shard: int) -> str:

@@ -35,13 +35,14 @@ from ..ledger import (
     Claim,
     JobStatus,
     ShardStatus,
-    check_outbox,
     job_state,
     lease_lost,
+    pack_outbox,
     parse_cursor,
     refused_claim,
     teardown_due,
     unknown_job,
+    unpack_outbox,
 )
 from ..states import JobState
 
@@ -81,8 +82,10 @@ class MemoryShard:
     lease_until: int = 0
     stats: Mapping[str, int] = attrs.Factory(dict)
     cursor_json: str = "null"
-    #: The next packet, recorded by the checkpoint until it is known to be sent.
-    outbox: str | None = None
+    #: The next packet (:func:`~relaystate.ledger.pack_outbox`), from the checkpoint of a hop
+    #: until the claim of the next.
+    outbox: bytes | None = None
+    outbox_delay: int = 0
     error: str = ""
 
     def held_by(self, owner: str, hop: int) -> bool:
@@ -127,11 +130,13 @@ class MemoryLedger:
                     hop,
                     found_hop=found.hop,
                     found_status=found.status,
-                    outbox=found.outbox,
+                    outbox=None if found.outbox is None else unpack_outbox(found.outbox),
+                    delay_seconds=found.outbox_delay,
                     teardown_due=lambda: job is not None and job.teardown_due(),
                 )
             found.hop, found.status, found.updated_ms = hop, "running", now
             found.owner, found.lease_until = owner, now + lease_ms
+            found.outbox, found.outbox_delay = None, 0  # it arrived: this hop runs
             return Claim("run")
 
     def checkpoint(
@@ -144,22 +149,17 @@ class MemoryLedger:
         outbox: str,
         stats: Mapping[str, int],
         cursor_json: str,
+        delay_seconds: int = 0,
     ) -> None:
-        """Record the hop's checkpoint and the next packet (not yet sent), fenced by the lease."""
-        check_outbox(outbox)
+        """Record the hop's checkpoint and the next packet (to be sent), fenced by the lease."""
+        packed = pack_outbox(outbox)
         with self._call("checkpoint", job_id) as now:
             found = self._held(job_id, shard, hop, owner)
             found.hop, found.status, found.updated_ms = hop + 1, "queued", now
             found.owner, found.lease_until = None, 0
-            found.outbox, found.stats = outbox, dict(stats)
+            found.outbox, found.outbox_delay = packed, delay_seconds
+            found.stats = dict(stats)
             found.cursor_json = cursor_json[:CURSOR_CHARS]
-
-    def mark_sent(self, job_id: str, shard: int, next_hop: int) -> None:
-        """The outbox packet for ``next_hop`` was sent."""
-        with self._call("mark_sent", job_id):
-            found = self.shards.get((job_id, shard))
-            if found is not None and found.hop == next_hop:
-                found.outbox = None
 
     def finish(
         self,
