@@ -8,10 +8,12 @@ the ledger -- tears the job down, exactly once.
 The ledger keeps one record per job (its shard count, how many shards are done or failed, its
 state, who holds its teardown) and one per shard (its hop, status, lease, stats, cursor and
 outbox). A claim of hop ``h`` of a shard succeeds when the shard is unknown, behind ``h``, or at
-``h`` and ``queued``/``failed``, or ``running`` under an expired lease (its Lambda died).
-Otherwise the delivery is a duplicate: of a hop that is done (acknowledged without running a
-unit, and its outbox re-sent if the crash came between checkpoint and send), or of a hop that
-is running now (left for redelivery: it is acknowledged once that hop is done).
+``h`` and ``queued``, or ``running`` under an expired lease (its Lambda died). Otherwise the
+delivery is a duplicate: of a hop that is done (acknowledged without running a unit, and its
+outbox re-sent if the crash came between checkpoint and send), or of a hop that is running now
+(left for redelivery: it is acknowledged once that hop is done), or of a hop that failed the
+shard. A failed shard runs again only once it is *reopened* (``RelayJob.resume`` of its parked
+packet does it), which also uncounts its failure -- once, however often it is reopened.
 
 A hop costs two writes: its claim and its checkpoint. Nothing records that the next packet was
 sent: the claim of hop ``h + 1`` is the proof that it arrived, and drops the outbox in the same
@@ -147,14 +149,16 @@ def refused_claim(
         return Claim("busy")
     if found_hop == hop + 1 and found_status == "queued" and outbox is not None:
         return Claim("resend", outbox=outbox, delay_seconds=delay_seconds)
-    if found_hop == hop and found_status == "done" and teardown_due():
+    if found_hop == hop and found_status in ("done", "failed") and teardown_due():
         return Claim("teardown")
     return Claim("duplicate")
 
 
 def teardown_due(state: str, *, shards: int, done: int, failed: int) -> bool:
-    """Every shard of the job has ended, and its teardown has not been recorded."""
-    return done + failed >= shards and state != JobState.TORN_DOWN.value
+    """Every shard of the job has ended, and its teardown has not been recorded (as the job's
+    state ``torn_down``, or ``failed`` when a shard failed)."""
+    ended = (JobState.TORN_DOWN.value, JobState.FAILED.value)
+    return done + failed >= shards and state not in ended
 
 
 def job_state(recorded: str, shard_statuses: Iterable[str]) -> JobState:

@@ -111,9 +111,10 @@ class LedgerPort(Protocol):
     def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now.
 
-        Accepted (``run``) when the shard is unknown, behind ``hop``, or at ``hop`` and queued,
-        failed, or running under an expired lease or for ``owner`` itself (a claim is
-        idempotent for its owner, and renews its lease). An accepted claim confirms that the
+        Accepted (``run``) when the shard is unknown, behind ``hop``, or at ``hop`` and queued
+        (a failed shard is queued again only by :meth:`reopen`), or running under an expired
+        lease or for ``owner`` itself (a claim is idempotent for its owner, and renews its
+        lease). An accepted claim confirms that the
         previous hop's packet was sent (it arrived), and drops that hop's outbox in the same
         write. Refused otherwise, with what the delivery should do instead
         (:func:`relaystate.ledger.refused_claim`): a redelivered hop whose successor is still
@@ -175,7 +176,12 @@ class LedgerPort(Protocol):
         :data:`~relaystate.ledger.FINISHED_TTL_S` from now. Idempotent."""
 
     def reopen(self, job_id: str, shard: int) -> None:
-        """A failed shard is resumed: uncount its failure, and let the job be torn down again."""
+        """A failed shard is resumed: queue it again at the hop it failed, uncount its failure,
+        and let the job be torn down again -- in one atomic write.
+
+        Only a shard that is failed is reopened: of a shard that is not (never failed, or
+        reopened already) nothing changes, so reopening is idempotent.
+        """
 
     def status(self, job_id: str) -> JobStatus | None:
         """The job's state and each shard's hop, status, stats and cursor; ``None`` if unknown."""

@@ -373,6 +373,74 @@ def test_a_torn_down_job_is_failed_when_a_shard_failed(twin: Twin, job: str) -> 
 # -- reopen ----------------------------------------------------------------------------------------
 
 
+def failed_shards(twin: Twin, job: str, shards: int, failed: int) -> LedgerPort:
+    """A job whose shards ``0..failed-1`` failed at hop 0, the rest done: every shard ended."""
+    ledger = opened(twin, job, shards)
+    for shard in range(shards):
+        ledger.claim(job, shard, 0, f"req-{shard}", LEASE_MS)
+        finish(ledger, job, shard, 0, f"req-{shard}", failed=shard < failed, error="boom")
+    return ledger
+
+
+def test_a_duplicate_of_a_hop_that_failed_its_shard_is_not_run_again(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-0", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-0", failed=True, error="boom")
+    ledger.claim(job, 1, 0, "req-1", LEASE_MS)  # shard 1 runs on: the job has not ended
+
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+    status = ledger.status(job)
+    assert status is not None
+    assert (1, "failed") == (status.failed, status.shard_status[0].status)
+
+
+def test_a_duplicate_of_the_failed_last_hop_of_an_ended_job_does_its_teardown(
+    twin: Twin, job: str
+) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=1)
+
+    assert "teardown" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+    ledger.mark_torn_down(job)  # as failed: a shard failed
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-later", LEASE_MS).outcome
+
+
+def test_a_reopened_shard_is_claimed_again_at_the_hop_it_failed(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=1)
+
+    ledger.reopen(job, 0)
+
+    assert "run" == ledger.claim(job, 0, 0, "req-resumed", LEASE_MS).outcome
+    status = ledger.status(job)
+    assert status is not None
+    assert ("running", "") == (status.shard_status[0].status, status.shard_status[0].error)
+
+
+def test_reopening_a_shard_twice_uncounts_its_failure_once(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=3, failed=2)
+
+    ledger.reopen(job, 0)
+    ledger.reopen(job, 0)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert 1 == status.failed  # shard 1's failure is still counted
+
+
+def test_reopening_a_shard_that_did_not_fail_changes_nothing(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=2, failed=1)
+    ledger.mark_torn_down(job)
+
+    ledger.reopen(job, 1)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (1, JobState.FAILED, "done") == (
+        status.failed,
+        status.state,
+        status.shard_status[1].status,
+    )
+
+
 def test_reopening_a_failed_shard_uncounts_its_failure(twin: Twin, job: str) -> None:
     ledger = opened(twin, job, shards=2)
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)

@@ -129,3 +129,38 @@ def test_a_resent_outbox_keeps_the_relays_delay() -> None:
 
     [(body, delay)] = backend.queues.queues[job.packet.queue_url].messages
     assert (1, 30) == (RelayPacket.from_json(body).hop, delay)
+
+
+class BrokenOnce(Count):
+    """Its first unit fails the shard (no retries); resumed, it counts on."""
+
+    job_type = "test_ledger_memory.BrokenOnce"
+    retry = Retry(attempts=1, hop_retries=0)
+    broken: ClassVar[bool] = False
+
+    def step(self, cursor: Any) -> Any:
+        if not BrokenOnce.broken:
+            BrokenOnce.broken = True
+            raise RuntimeError("injected: the shard fails")
+        return super().step(cursor)
+
+
+def test_a_failed_shard_resumed_from_its_parked_packet_runs_to_the_end() -> None:
+    Count.ran, BrokenOnce.broken = [], False
+    backend = memory_backend()
+    job = BrokenOnce(data={"to": 4}, backend=backend).start()
+    assert job.packet is not None
+    first = backend.queues.pop(job.packet.queue_url)
+    BrokenOnce.handle(sqs_event(first), None, backend=backend)
+    parked = backend.queues.pop(job.packet.dlq_url)
+    # A late duplicate of the failed hop is acknowledged: the failure is not counted twice.
+    BrokenOnce.handle(sqs_event(first), None, backend=backend)
+    assert [] == Count.ran
+
+    resumed = BrokenOnce.resume(parked, backend=backend)
+    drain(backend, resumed)
+
+    status = resumed.status()
+    assert status is not None
+    assert (JobState.TORN_DOWN, 1, 0) == (status.state, status.done, status.failed)
+    assert [0, 1, 2, 3] == Count.ran

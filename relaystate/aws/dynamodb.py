@@ -162,12 +162,11 @@ class DynamoDBLedger:
             _shard(shard),
             "SET #status = :running, #owner = :owner, lease_until = :until, hop = :hop, "
             "updated_ms = :now, shard_no = :shard REMOVE outbox, outbox_delay",
-            "attribute_not_exists(pk) OR hop < :hop OR (hop = :hop AND (#status IN (:queued, "
-            ":failed) OR (#status = :running AND (lease_until < :now OR #owner = :owner))))",
+            "attribute_not_exists(pk) OR hop < :hop OR (hop = :hop AND (#status = :queued "
+            "OR (#status = :running AND (lease_until < :now OR #owner = :owner))))",
             {
                 ":running": _s("running"),
                 ":queued": _s("queued"),
-                ":failed": _s("failed"),
                 ":owner": _s(owner),
                 ":until": _n(now + lease_ms),
                 ":hop": _n(hop),
@@ -317,19 +316,31 @@ class DynamoDBLedger:
         )
 
     def reopen(self, job_id: str, shard: int) -> None:
-        """A failed shard is resumed: uncount its failure and let the job be torn down again."""
-        self._update(
-            job_id,
-            _JOB,
-            "ADD failed :minus SET #state = :running, updated_ms = :now "
-            "REMOVE teardown_owner, teardown_until, #ttl",
-            "failed > :zero",
-            {
-                ":minus": _n(-1),
-                ":zero": _n(0),
-                ":running": _s(JobState.RUNNING.value),
-                ":now": _n(now_ms()),
-            },
+        """A failed shard is resumed: queue it again, uncount its failure (once), and let the
+        job be torn down again."""
+        now = now_ms()
+        self._transact(  # refused when the shard is not failed: then nothing changes
+            [
+                self._spec(
+                    job_id,
+                    _shard(shard),
+                    "SET #status = :queued, updated_ms = :now REMOVE #error",
+                    "#status = :failed",
+                    {":queued": _s("queued"), ":failed": _s("failed"), ":now": _n(now)},
+                ),
+                self._spec(
+                    job_id,
+                    _JOB,
+                    "ADD failed :minus SET #state = :running, updated_ms = :now "
+                    "REMOVE teardown_owner, teardown_until, #ttl",
+                    "attribute_exists(pk)",
+                    {
+                        ":minus": _n(-1),
+                        ":running": _s(JobState.RUNNING.value),
+                        ":now": _n(now),
+                    },
+                ),
+            ]
         )
 
     def status(self, job_id: str) -> JobStatus | None:

@@ -212,10 +212,13 @@ class MemoryLedger:
                 job.updated_ms, job.ttl = now, now // 1000 + FINISHED_TTL_S
 
     def reopen(self, job_id: str, shard: int) -> None:
-        """A failed shard is resumed: uncount its failure and let the job be torn down again."""
+        """A failed shard is resumed: queue it again, uncount its failure (once), and let the
+        job be torn down again."""
         with self._call("reopen", job_id) as now:
             job = self.jobs.get(job_id)
-            if job is not None and job.failed > 0:
+            found = self.shards.get((job_id, shard))
+            if job is not None and found is not None and found.status == "failed":
+                found.status, found.updated_ms, found.error = "queued", now, ""
                 job.failed -= 1
                 job.state, job.updated_ms = JobState.RUNNING.value, now
                 job.teardown_owner = job.teardown_until = job.ttl = None
@@ -272,6 +275,6 @@ def _claimable(found: MemoryShard, hop: int, owner: str, now: int) -> bool:
     """The claim's condition, as :class:`~relaystate.aws.DynamoDBLedger` writes it."""
     if found.hop != hop:
         return found.hop < hop
-    if found.status in ("queued", "failed"):
+    if found.status == "queued":
         return True
     return found.status == "running" and (found.lease_until < now or found.owner == owner)
