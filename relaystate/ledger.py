@@ -22,6 +22,11 @@ outbox again -- maybe a second copy, which is harmless: the claim fences it like
 The outbox keeps the relay's delay, so a re-sent packet waits as the first would have, and is
 stored compressed: the bytes of a record are what every write of it is paid by.
 
+A shard's end counts in the job's record in the same atomic write (a transaction), so shards
+that end at once contend for that record: a write that meets another is cancelled, not applied
+(DynamoDB's ``TransactionConflict``), and is tried again after a short jittered pause, a few
+times (:func:`retry_conflicts`).
+
 This module holds what every ledger returns (:class:`Claim`, :class:`ShardStatus`,
 :class:`JobStatus`) and the rules every ledger applies alike (what a refused claim means, when
 a job is due for teardown, what state a job is in). The port is
@@ -36,16 +41,19 @@ Example:
 from __future__ import annotations
 
 import json
+import random
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
-from .errors import LeaseLostError, PacketTooLargeError, ResourceNotFoundError
+from . import clock
+from .errors import LeaseLostError, PacketTooLargeError, RelayError, ResourceNotFoundError
 from .states import JobState
 
 __all__ = [
+    "CONFLICT_TRIES",
     "CURSOR_CHARS",
     "ERROR_CHARS",
     "FINISHED_TTL_S",
@@ -55,11 +63,13 @@ __all__ = [
     "JobStatus",
     "LeaseLostError",
     "ShardStatus",
+    "WriteConflict",
     "job_state",
     "lease_lost",
     "pack_outbox",
     "parse_cursor",
     "refused_claim",
+    "retry_conflicts",
     "teardown_due",
     "unknown_job",
     "unpack_outbox",
@@ -73,6 +83,9 @@ FINISHED_TTL_S = 30 * 86_400
 CURSOR_CHARS = 4096
 #: A failed shard's error is recorded up to this many characters.
 ERROR_CHARS = 2000
+
+#: Tries of a write that keeps meeting concurrent ones, before it fails.
+CONFLICT_TRIES = 6
 
 ClaimOutcome = Literal["run", "duplicate", "busy", "resend", "teardown"]
 
@@ -224,3 +237,39 @@ def parse_cursor(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+class WriteConflict(Exception):
+    """A write met a concurrent one on the same record and was not applied: try it again.
+
+    Raised inside a ledger and caught by :func:`retry_conflicts`, which raises ``error`` when
+    the tries have run out; it never reaches a ledger's caller.
+    """
+
+    def __init__(self, error: RelayError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_T = TypeVar("_T")
+
+
+def retry_conflicts(write: Callable[[], _T]) -> _T:
+    """Run ``write``; again while it meets a conflict, :data:`CONFLICT_TRIES` times in all.
+
+    The pauses between tries double from 20 ms, jittered, so that two writers that met do
+    not meet again.
+
+    Raises:
+        RelayError: the conflict's error, when the last try met one too.
+    """
+    attempt = 0
+    while True:
+        try:
+            return write()
+        except WriteConflict as conflict:
+            attempt += 1
+            if attempt >= CONFLICT_TRIES:
+                raise conflict.error from conflict
+            pause = clock.backoff_s(attempt - 1, base_s=0.02, cap_s=0.5)
+            clock.sleep(pause * random.uniform(0.5, 1.0))

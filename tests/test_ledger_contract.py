@@ -15,11 +15,17 @@ from typing import Any
 
 import attrs
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from relaystate import clock as relay_clock
 from relaystate.aws import DynamoDBLedger
-from relaystate.errors import LeaseLostError, PacketTooLargeError, ResourceNotFoundError
-from relaystate.ledger import MAX_OUTBOX_BYTES
+from relaystate.errors import (
+    LeaseLostError,
+    PacketTooLargeError,
+    ResourceConflictError,
+    ResourceNotFoundError,
+)
+from relaystate.ledger import CONFLICT_TRIES, MAX_OUTBOX_BYTES
 from relaystate.ports import LedgerPort
 from relaystate.states import JobState
 from relaystate.testing import FakeClock, MemoryLedger
@@ -37,6 +43,10 @@ class Twin:
     clock: FakeClock
     #: The write requests the ledger has made so far.
     writes: Callable[[], int]
+    #: Makes the next n transactions meet a concurrent one (DynamoDB's TransactionConflict).
+    conflicts: Callable[[int], None]
+    #: The pauses the ledger made, in seconds.
+    pauses: list[float] = attrs.Factory(list)
 
     def advance(self, ms: int) -> None:
         """Move the ledger's clock ``ms`` milliseconds on."""
@@ -71,17 +81,48 @@ def table(dynamodb_client: tuple[Any, list[str]]) -> str:
 @pytest.fixture(
     params=["memory", pytest.param("dynamodb", marks=pytest.mark.functional)],
 )
-def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Twin:
+def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Twin]:
     clock = FakeClock(float(START_MS))
+    pauses: list[float] = []
+    monkeypatch.setattr(relay_clock, "sleep", pauses.append)
     if request.param == "memory":
         memory = MemoryLedger(clock=clock)
-        return Twin(memory, clock, lambda: len([c for c in memory.calls if c[0] != "status"]))
+        yield Twin(
+            memory,
+            clock,
+            writes=lambda: len([c for c in memory.calls if c[0] != "status"]),
+            conflicts=lambda n: setattr(memory, "conflicts", n),
+            pauses=pauses,
+        )
+        return
     # The adapter reads the wall clock through relaystate.clock.
     monkeypatch.setattr(relay_clock, "wall", lambda: clock.now / 1000.0)
     client, writes = request.getfixturevalue("dynamodb_client")
     before = len(writes)
     ledger = DynamoDBLedger(request.getfixturevalue("table"), client=client)
-    return Twin(ledger, clock, lambda: len(writes) - before)
+    conflicts = [0]
+
+    def conflict(**_: Any) -> Any:
+        """Answer a TransactWriteItems as DynamoDB does when it met a concurrent one."""
+        if conflicts[0] <= 0:
+            return None
+        conflicts[0] -= 1
+        return AWSResponse("http://127.0.0.1", 400, {}, None), {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    events = client.meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", conflict)
+    yield Twin(
+        ledger,
+        clock,
+        writes=lambda: len(writes) - before,
+        conflicts=lambda n: conflicts.__setitem__(0, n),
+        pauses=pauses,
+    )
+    events.unregister("before-call.dynamodb.TransactWriteItems", conflict)
 
 
 @pytest.fixture
@@ -118,6 +159,15 @@ def relay(ledger: LedgerPort, job: str, hops: int, shard: int = 0) -> None:
     for hop in range(hops):
         assert "run" == ledger.claim(job, shard, hop, f"req-{hop}", LEASE_MS).outcome
         checkpoint(ledger, job, hop, f"req-{hop}", shard)
+
+
+def failed_shards(twin: Twin, job: str, shards: int, failed: int) -> LedgerPort:
+    """A job whose shards ``0..failed-1`` failed at hop 0, the rest done: every shard ended."""
+    ledger = opened(twin, job, shards)
+    for shard in range(shards):
+        ledger.claim(job, shard, 0, f"req-{shard}", LEASE_MS)
+        finish(ledger, job, shard, 0, f"req-{shard}", failed=shard < failed, error="boom")
+    return ledger
 
 
 # -- claims --------------------------------------------------------------------------------------
@@ -309,6 +359,50 @@ def test_exactly_the_last_shard_to_end_sees_the_job_ended(twin: Twin, job: str) 
     assert (2, 1) == (status.done, status.failed)
 
 
+def test_a_finish_that_meets_concurrent_ones_is_tried_again_and_counted_once(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.conflicts(CONFLICT_TRIES - 1)
+
+    assert finish(ledger, job, 0, 0, "req-a")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (1, "done") == (status.done, status.shard_status[0].status)
+    assert CONFLICT_TRIES - 1 == len(twin.pauses)
+    assert twin.pauses == sorted(twin.pauses)  # backing off
+    assert 0.5 >= max(twin.pauses)
+
+
+def test_a_finish_that_keeps_meeting_concurrent_ones_fails_and_counts_nothing(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.conflicts(CONFLICT_TRIES)
+
+    with pytest.raises(ResourceConflictError):
+        finish(ledger, job, 0, 0, "req-a")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (0, "running") == (status.done, status.shard_status[0].status)
+    assert finish(ledger, job, 0, 0, "req-a")  # the holder can end it still
+
+
+def test_a_reopen_that_meets_a_concurrent_transaction_is_tried_again(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=1)
+    twin.conflicts(1)
+
+    ledger.reopen(job, 0)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (0, "queued") == (status.failed, status.shard_status[0].status)
+
+
 def test_a_finish_in_a_job_the_ledger_does_not_know_is_refused(twin: Twin, job: str) -> None:
     ledger = twin.ledger
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)
@@ -371,15 +465,6 @@ def test_a_torn_down_job_is_failed_when_a_shard_failed(twin: Twin, job: str) -> 
 
 
 # -- reopen ----------------------------------------------------------------------------------------
-
-
-def failed_shards(twin: Twin, job: str, shards: int, failed: int) -> LedgerPort:
-    """A job whose shards ``0..failed-1`` failed at hop 0, the rest done: every shard ended."""
-    ledger = opened(twin, job, shards)
-    for shard in range(shards):
-        ledger.claim(job, shard, 0, f"req-{shard}", LEASE_MS)
-        finish(ledger, job, shard, 0, f"req-{shard}", failed=shard < failed, error="boom")
-    return ledger
 
 
 def test_a_duplicate_of_a_hop_that_failed_its_shard_is_not_run_again(twin: Twin, job: str) -> None:

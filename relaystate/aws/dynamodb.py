@@ -31,18 +31,20 @@ from ..ledger import (
     Claim,
     JobStatus,
     ShardStatus,
+    WriteConflict,
     job_state,
     lease_lost,
     pack_outbox,
     parse_cursor,
     refused_claim,
+    retry_conflicts,
     teardown_due,
     unknown_job,
     unpack_outbox,
 )
 from ..states import JobState
 from .config import client_config
-from .errors import map_aws_errors
+from .errors import map_aws_errors, translate
 
 if TYPE_CHECKING:
     import boto3
@@ -414,15 +416,22 @@ class DynamoDBLedger:
 
     def _write(self, operation: str, call: Callable[[], object]) -> Mapping[str, Any] | None:
         """Run a conditional write: ``None`` when applied, the error response when a condition
-        refused it; every other error mapped."""
-        with map_aws_errors("dynamodb", operation):
-            try:
-                call()
-            except ClientError as exc:
-                if not _condition_failed(exc.response):
+        refused it; tried again while it meets a concurrent write; every other error mapped."""
+
+        def attempt() -> Mapping[str, Any] | None:
+            with map_aws_errors("dynamodb", operation):
+                try:
+                    call()
+                except ClientError as exc:
+                    if _condition_failed(exc.response):
+                        return exc.response
+                    if _conflicted(exc.response):  # botocore does not retry these
+                        error = translate(exc, service="dynamodb", operation=operation)
+                        raise WriteConflict(error) from exc
                     raise
-                return exc.response
-        return None
+            return None
+
+        return retry_conflicts(attempt)
 
     def _read(self, operation: str, call: Callable[[], Any]) -> Any:
         with map_aws_errors("dynamodb", operation):
@@ -456,6 +465,14 @@ def _condition_failed(response: Mapping[str, Any]) -> bool:
         return True
     reasons = response.get("CancellationReasons") or []
     return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+
+
+def _conflicted(response: Mapping[str, Any]) -> bool:
+    """A write was not applied because it met a concurrent one (alone, or in a transaction)."""
+    if response.get("Error", {}).get("Code") == "TransactionConflictException":
+        return True
+    reasons = response.get("CancellationReasons") or []
+    return any(r.get("Code") == "TransactionConflict" for r in reasons)
 
 
 def _refused_item(refusal: Mapping[str, Any], index: int) -> bool:

@@ -3,7 +3,8 @@
 It keeps the records :class:`relaystate.aws.DynamoDBLedger` keeps and applies the same rules
 (:mod:`relaystate.ledger`): every operation checks its condition and writes under one lock, as
 DynamoDB decides each conditional write, and a shard's end counts in the job in the same step,
-as a transaction. Leases run on an injectable clock, so a test says when one runs out.
+as a transaction. Leases run on an injectable clock, so a test says when one runs out, and
+:attr:`MemoryLedger.conflicts` makes transactions meet concurrent ones, as they do on DynamoDB.
 
 Example:
     >>> from relaystate.testing import FakeClock, MemoryLedger
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 import attrs
 
 from ..clock import now_ms
+from ..errors import ResourceConflictError
 from ..ledger import (
     CURSOR_CHARS,
     ERROR_CHARS,
@@ -35,11 +37,13 @@ from ..ledger import (
     Claim,
     JobStatus,
     ShardStatus,
+    WriteConflict,
     job_state,
     lease_lost,
     pack_outbox,
     parse_cursor,
     refused_claim,
+    retry_conflicts,
     teardown_due,
     unknown_job,
     unpack_outbox,
@@ -107,8 +111,12 @@ class MemoryLedger:
         self.jobs: dict[str, MemoryJob] = {}
         #: Each shard's record, by (job id, shard).
         self.shards: dict[tuple[str, int], MemoryShard] = {}
-        #: ``(operation, job id)`` of every call, in order.
+        #: ``(operation, job id)`` of every call, in order (a retried write once a try).
         self.calls: list[tuple[str, str]] = []
+        #: The next this many transactions (a shard's end, a reopen) meet a concurrent one and
+        #: are not applied, as DynamoDB cancels them (``TransactionConflict``); the ledger tries
+        #: them again (:func:`~relaystate.ledger.retry_conflicts`).
+        self.conflicts = 0
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -174,21 +182,25 @@ class MemoryLedger:
         error: str = "",
     ) -> bool:
         """The shard is done (or failed); count it. True when every shard has ended."""
-        with self._call("finish", job_id) as now:
-            found = self._held(job_id, shard, hop, owner)
-            job = self.jobs.get(job_id)
-            if job is None:
-                raise unknown_job(job_id, "this MemoryLedger")
-            found.status, found.updated_ms = ("failed" if failed else "done"), now
-            found.owner, found.lease_until = None, 0
-            found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
-            found.error = error[:ERROR_CHARS]
-            if failed:
-                job.failed += 1
-            else:
-                job.done += 1
-            job.updated_ms = now
-            return job.done + job.failed >= job.shards
+
+        def write() -> bool:
+            with self._call("finish", job_id, transaction=True) as now:
+                found = self._held(job_id, shard, hop, owner)
+                job = self.jobs.get(job_id)
+                if job is None:
+                    raise unknown_job(job_id, "this MemoryLedger")
+                found.status, found.updated_ms = ("failed" if failed else "done"), now
+                found.owner, found.lease_until = None, 0
+                found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
+                found.error = error[:ERROR_CHARS]
+                if failed:
+                    job.failed += 1
+                else:
+                    job.done += 1
+                job.updated_ms = now
+                return job.done + job.failed >= job.shards
+
+        return retry_conflicts(write)
 
     def claim_teardown(self, job_id: str, owner: str, lease_ms: int | None = None) -> bool:
         """Take the job's teardown for ``owner``; one owner at a time ever wins."""
@@ -214,14 +226,18 @@ class MemoryLedger:
     def reopen(self, job_id: str, shard: int) -> None:
         """A failed shard is resumed: queue it again, uncount its failure (once), and let the
         job be torn down again."""
-        with self._call("reopen", job_id) as now:
-            job = self.jobs.get(job_id)
-            found = self.shards.get((job_id, shard))
-            if job is not None and found is not None and found.status == "failed":
-                found.status, found.updated_ms, found.error = "queued", now, ""
-                job.failed -= 1
-                job.state, job.updated_ms = JobState.RUNNING.value, now
-                job.teardown_owner = job.teardown_until = job.ttl = None
+
+        def write() -> None:
+            with self._call("reopen", job_id, transaction=True) as now:
+                job = self.jobs.get(job_id)
+                found = self.shards.get((job_id, shard))
+                if job is not None and found is not None and found.status == "failed":
+                    found.status, found.updated_ms, found.error = "queued", now, ""
+                    job.failed -= 1
+                    job.state, job.updated_ms = JobState.RUNNING.value, now
+                    job.teardown_owner = job.teardown_until = job.ttl = None
+
+        retry_conflicts(write)
 
     def status(self, job_id: str) -> JobStatus | None:
         """The job's state and each shard's hop, status, stats and cursor; None if unknown."""
@@ -258,10 +274,23 @@ class MemoryLedger:
     # -- helpers -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _call(self, operation: str, job_id: str) -> Iterator[int]:
-        """One operation, atomic under the ledger's lock; gives its time."""
+    def _call(self, operation: str, job_id: str, *, transaction: bool = False) -> Iterator[int]:
+        """One operation, atomic under the ledger's lock; gives its time.
+
+        A ``transaction`` meets a concurrent one while :attr:`conflicts` says so.
+        """
         with self._lock:
             self.calls.append((operation, job_id))
+            if transaction and self.conflicts > 0:
+                self.conflicts -= 1
+                raise WriteConflict(
+                    ResourceConflictError(
+                        f"{operation} of job {job_id} met a concurrent transaction",
+                        service="dynamodb",
+                        operation="TransactWriteItems",
+                        code="TransactionCanceledException",
+                    )
+                )
             yield int(self._clock())
 
     def _held(self, job_id: str, shard: int, hop: int, owner: str) -> MemoryShard:
