@@ -27,6 +27,13 @@ that end at once contend for that record: a write that meets another is cancelle
 (DynamoDB's ``TransactionConflict``), and is tried again after a short jittered pause, a few
 times (:func:`retry_conflicts`).
 
+Every record expires (DynamoDB's TTL, :func:`expires_s`), so that the table does not grow
+without bound: while its job runs, each write puts a record's expiry
+:data:`FINISHED_TTL_S` + :data:`MAX_JOB_LIFETIME_S` ahead; the teardown puts the job's record
+:data:`FINISHED_TTL_S` after the end. Shard records keep the expiry of their last write (a
+teardown that wrote every shard would cost a write per shard); ``status`` reads them only
+through the job's record.
+
 This module holds what every ledger returns (:class:`Claim`, :class:`ShardStatus`,
 :class:`JobStatus`) and the rules every ledger applies alike (what a refused claim means, when
 a job is due for teardown, what state a job is in). The port is
@@ -57,6 +64,7 @@ __all__ = [
     "CURSOR_CHARS",
     "ERROR_CHARS",
     "FINISHED_TTL_S",
+    "MAX_JOB_LIFETIME_S",
     "MAX_OUTBOX_BYTES",
     "Claim",
     "ClaimOutcome",
@@ -64,6 +72,7 @@ __all__ = [
     "LeaseLostError",
     "ShardStatus",
     "WriteConflict",
+    "expires_s",
     "job_state",
     "lease_lost",
     "pack_outbox",
@@ -77,8 +86,11 @@ __all__ = [
 
 #: DynamoDB items hold at most 400 KB; the outbox packet (compressed) must fit with the rest.
 MAX_OUTBOX_BYTES = 380_000
-#: Finished jobs' items expire (DynamoDB TTL) after this many seconds.
+#: A finished job's record expires (DynamoDB TTL) this many seconds after its end.
 FINISHED_TTL_S = 30 * 86_400
+#: The longest a job may run (10,000 hops of 15 minutes, each delayed 15 minutes, is 208 days):
+#: while it runs, its records expire this long after their last write, plus FINISHED_TTL_S.
+MAX_JOB_LIFETIME_S = 365 * 86_400
 #: A shard's cursor is recorded (for status) up to this many characters of its JSON.
 CURSOR_CHARS = 4096
 #: A failed shard's error is recorded up to this many characters.
@@ -165,6 +177,17 @@ def refused_claim(
     if found_hop == hop and found_status in ("done", "failed") and teardown_due():
         return Claim("teardown")
     return Claim("duplicate")
+
+
+def expires_s(now_ms: int, *, finished: bool = False) -> int:
+    """When a record written at ``now_ms`` may expire, in seconds since the epoch (a TTL).
+
+    Example:
+        >>> expires_s(86_400_000, finished=True) // 86_400  # written on day 1: gone on day 31
+        31
+    """
+    ahead = FINISHED_TTL_S if finished else FINISHED_TTL_S + MAX_JOB_LIFETIME_S
+    return now_ms // 1000 + ahead
 
 
 def teardown_due(state: str, *, shards: int, done: int, failed: int) -> bool:

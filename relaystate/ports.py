@@ -101,7 +101,9 @@ class LedgerPort(Protocol):
     told (a refused claim, :class:`~relaystate.errors.LeaseLostError`, ``False``). ``owner`` is
     the invocation that holds a hop or a teardown (its Lambda request id); a *lease* is a hold
     that ends at a time (``lease_ms`` from the claim, on the ledger's clock), after which
-    another owner may take over. Adapters: :class:`relaystate.aws.DynamoDBLedger`,
+    another owner may take over. Every record a write touches expires
+    (:func:`relaystate.ledger.expires_s`): far ahead while the job runs, 30 days after its
+    teardown. Adapters: :class:`relaystate.aws.DynamoDBLedger`,
     :class:`relaystate.testing.MemoryLedger`.
     """
 
@@ -172,8 +174,8 @@ class LedgerPort(Protocol):
 
     def mark_torn_down(self, job_id: str) -> None:
         """The job's resources are gone: its state becomes ``failed`` if a shard failed, else
-        ``torn_down``; its records expire
-        :data:`~relaystate.ledger.FINISHED_TTL_S` from now. Idempotent."""
+        ``torn_down``; its record expires :data:`~relaystate.ledger.FINISHED_TTL_S` from now.
+        Idempotent."""
 
     def reopen(self, job_id: str, shard: int) -> None:
         """A failed shard is resumed: queue it again at the hop it failed, uncount its failure,

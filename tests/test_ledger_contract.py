@@ -25,7 +25,12 @@ from relaystate.errors import (
     ResourceConflictError,
     ResourceNotFoundError,
 )
-from relaystate.ledger import CONFLICT_TRIES, MAX_OUTBOX_BYTES
+from relaystate.ledger import (
+    CONFLICT_TRIES,
+    FINISHED_TTL_S,
+    MAX_JOB_LIFETIME_S,
+    MAX_OUTBOX_BYTES,
+)
 from relaystate.ports import LedgerPort
 from relaystate.states import JobState
 from relaystate.testing import FakeClock, MemoryLedger
@@ -45,6 +50,8 @@ class Twin:
     writes: Callable[[], int]
     #: Makes the next n transactions meet a concurrent one (DynamoDB's TransactionConflict).
     conflicts: Callable[[int], None]
+    #: A record's TTL (seconds since the epoch), or None: the job's, or a shard's.
+    ttl: Callable[[str, int | None], int | None]
     #: The pauses the ledger made, in seconds.
     pauses: list[float] = attrs.Factory(list)
 
@@ -92,6 +99,9 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
             clock,
             writes=lambda: len([c for c in memory.calls if c[0] != "status"]),
             conflicts=lambda n: setattr(memory, "conflicts", n),
+            ttl=lambda job, shard: (
+                memory.jobs[job].ttl if shard is None else memory.shards[(job, shard)].ttl
+            ),
             pauses=pauses,
         )
         return
@@ -114,12 +124,21 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
         }
 
     events = client.meta.events
+
+    def ttl(job: str, shard: int | None) -> int | None:
+        sk = "#job" if shard is None else f"shard#{shard:06d}"
+        item = client.get_item(
+            TableName=ledger.table_name, Key={"pk": {"S": f"job#{job}"}, "sk": {"S": sk}}
+        )["Item"]
+        return int(item["ttl"]["N"]) if "ttl" in item else None
+
     events.register("before-call.dynamodb.TransactWriteItems", conflict)
     yield Twin(
         ledger,
         clock,
         writes=lambda: len(writes) - before,
         conflicts=lambda n: conflicts.__setitem__(0, n),
+        ttl=ttl,
         pauses=pauses,
     )
     events.unregister("before-call.dynamodb.TransactWriteItems", conflict)
@@ -548,6 +567,57 @@ def test_a_reopened_job_can_be_torn_down_again(twin: Twin, job: str) -> None:
     ledger.reopen(job, 0)
 
     assert ledger.claim_teardown(job, "req-b")
+
+
+# -- expiry ------------------------------------------------------------------------------------
+
+DAY_MS = 86_400_000
+RUNNING_S = FINISHED_TTL_S + MAX_JOB_LIFETIME_S
+
+
+def test_a_running_jobs_records_expire_long_after_their_last_write(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    assert (START_MS // 1000 + RUNNING_S,) * 2 == (twin.ttl(job, None), twin.ttl(job, 0))
+
+    twin.advance(DAY_MS)
+    checkpoint(ledger, job, 0, "req-a")
+    assert (START_MS + DAY_MS) // 1000 + RUNNING_S == twin.ttl(job, 0)
+
+    twin.advance(DAY_MS)
+    ledger.claim(job, 0, 1, "req-b", LEASE_MS)
+    assert (START_MS + 2 * DAY_MS) // 1000 + RUNNING_S == twin.ttl(job, 0)
+
+
+def test_a_shards_end_pushes_both_records_expiry_on(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(DAY_MS)
+
+    finish(ledger, job, 0, 0, "req-a")
+
+    expected = (START_MS + DAY_MS) // 1000 + RUNNING_S
+    assert (expected, expected) == (twin.ttl(job, None), twin.ttl(job, 0))
+
+
+def test_a_torn_down_jobs_record_expires_30_days_after_the_end(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=0)
+    twin.advance(DAY_MS)
+
+    ledger.mark_torn_down(job)
+
+    assert (START_MS + DAY_MS) // 1000 + FINISHED_TTL_S == twin.ttl(job, None)
+
+
+def test_a_reopened_jobs_records_expire_as_a_running_jobs(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=1)
+    ledger.mark_torn_down(job)
+    twin.advance(DAY_MS)
+
+    ledger.reopen(job, 0)
+
+    expected = (START_MS + DAY_MS) // 1000 + RUNNING_S
+    assert (expected, expected) == (twin.ttl(job, None), twin.ttl(job, 0))
 
 
 # -- status ----------------------------------------------------------------------------------------

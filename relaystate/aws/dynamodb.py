@@ -5,7 +5,7 @@ One table serves all jobs of an account and region::
     pk = "job#<job id>", sk = "#job"          shards, done, failed, state, teardown owner, ttl
     pk = "job#<job id>", sk = "shard#<n>"     hop, status, lease owner and expiry, stats,
                                               cursor, outbox (the next packet, zlib, binary)
-                                              and its delay, until the next hop's claim
+                                              and its delay, until the next hop's claim; ttl
 
 Every operation is one conditional ``UpdateItem`` (a shard's end, and a reopen, one
 ``TransactWriteItems`` over the shard and the job), so DynamoDB decides each race; what the
@@ -27,11 +27,11 @@ from ..errors import ResourceConflictError
 from ..ledger import (
     CURSOR_CHARS,
     ERROR_CHARS,
-    FINISHED_TTL_S,
     Claim,
     JobStatus,
     ShardStatus,
     WriteConflict,
+    expires_s,
     job_state,
     lease_lost,
     pack_outbox,
@@ -144,7 +144,8 @@ class DynamoDBLedger:
             job_id,
             _JOB,
             "SET shards = :shards, done = :zero, failed = :zero, #state = :state, "
-            "job_type = :type, #function = :function, created_ms = :now, updated_ms = :now",
+            "job_type = :type, #function = :function, created_ms = :now, updated_ms = :now, "
+            "#ttl = :ttl",
             "attribute_not_exists(pk)",
             {
                 ":shards": _n(shards),
@@ -153,6 +154,7 @@ class DynamoDBLedger:
                 ":type": _s(job_type),
                 ":function": _s(function_name),
                 ":now": _n(now),
+                ":ttl": _n(expires_s(now)),
             },
         )
 
@@ -163,7 +165,7 @@ class DynamoDBLedger:
             job_id,
             _shard(shard),
             "SET #status = :running, #owner = :owner, lease_until = :until, hop = :hop, "
-            "updated_ms = :now, shard_no = :shard REMOVE outbox, outbox_delay",
+            "updated_ms = :now, shard_no = :shard, #ttl = :ttl REMOVE outbox, outbox_delay",
             "attribute_not_exists(pk) OR hop < :hop OR (hop = :hop AND (#status = :queued "
             "OR (#status = :running AND (lease_until < :now OR #owner = :owner))))",
             {
@@ -174,6 +176,7 @@ class DynamoDBLedger:
                 ":hop": _n(hop),
                 ":now": _n(now),
                 ":shard": _n(shard),
+                ":ttl": _n(expires_s(now)),
             },
         )
         if old is None:
@@ -200,11 +203,13 @@ class DynamoDBLedger:
         delay_seconds: int = 0,
     ) -> None:
         """Record the hop's checkpoint and the next packet (to be sent), fenced by the lease."""
+        now = now_ms()
         refused = self._update(
             job_id,
             _shard(shard),
             "SET hop = :next, #status = :queued, outbox = :outbox, outbox_delay = :delay, "
-            "stats = :stats, #cursor = :cursor, updated_ms = :now REMOVE #owner, lease_until",
+            "stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl "
+            "REMOVE #owner, lease_until",
             "#owner = :owner AND hop = :hop AND #status = :running",
             {
                 ":next": _n(hop + 1),
@@ -213,7 +218,8 @@ class DynamoDBLedger:
                 ":delay": _n(delay_seconds),
                 ":stats": _s(json.dumps(dict(stats))),
                 ":cursor": _s(cursor_json[:CURSOR_CHARS]),
-                ":now": _n(now_ms()),
+                ":now": _n(now),
+                ":ttl": _n(expires_s(now)),
                 ":owner": _s(owner),
                 ":hop": _n(hop),
                 ":running": _s("running"),
@@ -242,7 +248,7 @@ class DynamoDBLedger:
                     job_id,
                     _shard(shard),
                     "SET #status = :status, stats = :stats, #cursor = :cursor, "
-                    "updated_ms = :now, #error = :error REMOVE #owner, lease_until",
+                    "updated_ms = :now, #error = :error, #ttl = :ttl REMOVE #owner, lease_until",
                     "#owner = :owner AND hop = :hop AND #status = :running",
                     {
                         ":status": _s("failed" if failed else "done"),
@@ -250,6 +256,7 @@ class DynamoDBLedger:
                         ":cursor": _s(cursor_json[:CURSOR_CHARS]),
                         ":now": _n(now),
                         ":error": _s(error[:ERROR_CHARS]),
+                        ":ttl": _n(expires_s(now)),
                         ":owner": _s(owner),
                         ":hop": _n(hop),
                         ":running": _s("running"),
@@ -258,9 +265,9 @@ class DynamoDBLedger:
                 self._spec(
                     job_id,
                     _JOB,
-                    f"ADD {'failed' if failed else 'done'} :one SET updated_ms = :now",
+                    f"ADD {'failed' if failed else 'done'} :one SET updated_ms = :now, #ttl = :ttl",
                     "attribute_exists(pk)",
-                    {":one": _n(1), ":now": _n(now)},
+                    {":one": _n(1), ":now": _n(now), ":ttl": _n(expires_s(now))},
                 ),
             ]
         )
@@ -297,7 +304,7 @@ class DynamoDBLedger:
         return refused is None
 
     def mark_torn_down(self, job_id: str) -> None:
-        """The job's resources are gone; its items expire in 30 days.
+        """The job's resources are gone; its record expires in 30 days.
 
         Its state becomes ``failed`` if any shard failed (the job item counts them), else
         ``torn_down``.
@@ -305,6 +312,7 @@ class DynamoDBLedger:
         job = self._job_item(job_id)
         failed = bool(job) and int(job.get("failed", {}).get("N", "0")) > 0
         state = JobState.FAILED if failed else JobState.TORN_DOWN
+        now = now_ms()
         self._update(
             job_id,
             _JOB,
@@ -312,8 +320,8 @@ class DynamoDBLedger:
             "attribute_exists(pk)",
             {
                 ":state": _s(state.value),
-                ":now": _n(now_ms()),
-                ":ttl": _n(now_ms() // 1000 + FINISHED_TTL_S),
+                ":now": _n(now),
+                ":ttl": _n(expires_s(now, finished=True)),
             },
         )
 
@@ -326,20 +334,26 @@ class DynamoDBLedger:
                 self._spec(
                     job_id,
                     _shard(shard),
-                    "SET #status = :queued, updated_ms = :now REMOVE #error",
+                    "SET #status = :queued, updated_ms = :now, #ttl = :ttl REMOVE #error",
                     "#status = :failed",
-                    {":queued": _s("queued"), ":failed": _s("failed"), ":now": _n(now)},
+                    {
+                        ":queued": _s("queued"),
+                        ":failed": _s("failed"),
+                        ":now": _n(now),
+                        ":ttl": _n(expires_s(now)),
+                    },
                 ),
                 self._spec(
                     job_id,
                     _JOB,
-                    "ADD failed :minus SET #state = :running, updated_ms = :now "
-                    "REMOVE teardown_owner, teardown_until, #ttl",
+                    "ADD failed :minus SET #state = :running, updated_ms = :now, #ttl = :ttl "
+                    "REMOVE teardown_owner, teardown_until",
                     "attribute_exists(pk)",
                     {
                         ":minus": _n(-1),
                         ":running": _s(JobState.RUNNING.value),
                         ":now": _n(now),
+                        ":ttl": _n(expires_s(now)),
                     },
                 ),
             ]

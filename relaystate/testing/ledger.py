@@ -33,11 +33,11 @@ from ..errors import ResourceConflictError
 from ..ledger import (
     CURSOR_CHARS,
     ERROR_CHARS,
-    FINISHED_TTL_S,
     Claim,
     JobStatus,
     ShardStatus,
     WriteConflict,
+    expires_s,
     job_state,
     lease_lost,
     pack_outbox,
@@ -91,6 +91,8 @@ class MemoryShard:
     outbox: bytes | None = None
     outbox_delay: int = 0
     error: str = ""
+    #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
+    ttl: int | None = None
 
     def held_by(self, owner: str, hop: int) -> bool:
         """``owner`` holds hop ``hop`` (the fence of a checkpoint and a finish)."""
@@ -124,7 +126,9 @@ class MemoryLedger:
         """Record a new job (idempotent): its shard count is what the join counts to."""
         with self._call("open_job", job_id) as now:
             if job_id not in self.jobs:
-                self.jobs[job_id] = MemoryJob(shards, job_type, function_name, now, now)
+                self.jobs[job_id] = MemoryJob(
+                    shards, job_type, function_name, now, now, ttl=expires_s(now)
+                )
 
     def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now."""
@@ -143,7 +147,7 @@ class MemoryLedger:
                     teardown_due=lambda: job is not None and job.teardown_due(),
                 )
             found.hop, found.status, found.updated_ms = hop, "running", now
-            found.owner, found.lease_until = owner, now + lease_ms
+            found.owner, found.lease_until, found.ttl = owner, now + lease_ms, expires_s(now)
             found.outbox, found.outbox_delay = None, 0  # it arrived: this hop runs
             return Claim("run")
 
@@ -164,7 +168,7 @@ class MemoryLedger:
         with self._call("checkpoint", job_id) as now:
             found = self._held(job_id, shard, hop, owner)
             found.hop, found.status, found.updated_ms = hop + 1, "queued", now
-            found.owner, found.lease_until = None, 0
+            found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
             found.outbox, found.outbox_delay = packed, delay_seconds
             found.stats = dict(stats)
             found.cursor_json = cursor_json[:CURSOR_CHARS]
@@ -190,14 +194,14 @@ class MemoryLedger:
                 if job is None:
                     raise unknown_job(job_id, "this MemoryLedger")
                 found.status, found.updated_ms = ("failed" if failed else "done"), now
-                found.owner, found.lease_until = None, 0
+                found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
                 found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
                 found.error = error[:ERROR_CHARS]
                 if failed:
                     job.failed += 1
                 else:
                     job.done += 1
-                job.updated_ms = now
+                job.updated_ms, job.ttl = now, expires_s(now)
                 return job.done + job.failed >= job.shards
 
         return retry_conflicts(write)
@@ -216,12 +220,12 @@ class MemoryLedger:
             return True
 
     def mark_torn_down(self, job_id: str) -> None:
-        """The job's resources are gone; its records expire in 30 days."""
+        """The job's resources are gone; its record expires in 30 days."""
         with self._call("mark_torn_down", job_id) as now:
             job = self.jobs.get(job_id)
             if job is not None:
                 job.state = (JobState.FAILED if job.failed else JobState.TORN_DOWN).value
-                job.updated_ms, job.ttl = now, now // 1000 + FINISHED_TTL_S
+                job.updated_ms, job.ttl = now, expires_s(now, finished=True)
 
     def reopen(self, job_id: str, shard: int) -> None:
         """A failed shard is resumed: queue it again, uncount its failure (once), and let the
@@ -233,9 +237,10 @@ class MemoryLedger:
                 found = self.shards.get((job_id, shard))
                 if job is not None and found is not None and found.status == "failed":
                     found.status, found.updated_ms, found.error = "queued", now, ""
+                    found.ttl = job.ttl = expires_s(now)
                     job.failed -= 1
                     job.state, job.updated_ms = JobState.RUNNING.value, now
-                    job.teardown_owner = job.teardown_until = job.ttl = None
+                    job.teardown_owner = job.teardown_until = None
 
         retry_conflicts(write)
 
