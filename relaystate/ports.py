@@ -158,7 +158,8 @@ class LedgerPort(Protocol):
         error: str = "",
     ) -> bool:
         """The shard ended at hop ``hop`` (done, or ``failed`` with ``error``): count it in the
-        job, in one atomic write with the shard. True when every shard has ended.
+        job, in one atomic write with the shard. True for the one shard that ended the job:
+        of shards that end at once, exactly one sees it ended (the join).
 
         Raises:
             LeaseLostError: ``owner`` no longer holds hop ``hop``; nothing is counted.

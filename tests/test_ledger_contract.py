@@ -50,6 +50,9 @@ class Twin:
     writes: Callable[[], int]
     #: Makes the next n transactions meet a concurrent one (DynamoDB's TransactionConflict).
     conflicts: Callable[[int], None]
+    #: Runs an action right after the ledger's next transaction is applied, before the call
+    #: returns (a MemoryLedger's finish is one step: after it, before it returns).
+    interleave: Callable[[Callable[[], object]], None]
     #: A record's TTL (seconds since the epoch), or None: the job's, or a shard's.
     ttl: Callable[[str, int | None], int | None]
     #: The pauses the ledger made, in seconds.
@@ -94,11 +97,22 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setattr(relay_clock, "sleep", pauses.append)
     if request.param == "memory":
         memory = MemoryLedger(clock=clock)
+
+        def after_next_finish(action: Callable[[], object]) -> None:
+            def finish(*args: Any, **kwargs: Any) -> bool:
+                del memory.finish  # once
+                ended = memory.finish(*args, **kwargs)
+                action()
+                return ended
+
+            memory.finish = finish  # type: ignore[method-assign]
+
         yield Twin(
             memory,
             clock,
             writes=lambda: len([c for c in memory.calls if c[0] != "status"]),
             conflicts=lambda n: setattr(memory, "conflicts", n),
+            interleave=after_next_finish,
             ttl=lambda job, shard: (
                 memory.jobs[job].ttl if shard is None else memory.shards[(job, shard)].ttl
             ),
@@ -132,16 +146,30 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
         )["Item"]
         return int(item["ttl"]["N"]) if "ttl" in item else None
 
+    hooks: list[Callable[..., None]] = []
+
+    def interleave(action: Callable[[], object]) -> None:
+        def after(http_response: Any, **_: Any) -> None:
+            if http_response.status_code < 300 and after in hooks:
+                hooks.remove(after)
+                action()
+
+        hooks.append(after)
+        events.register("after-call.dynamodb.TransactWriteItems", after)
+
     events.register("before-call.dynamodb.TransactWriteItems", conflict)
     yield Twin(
         ledger,
         clock,
         writes=lambda: len(writes) - before,
         conflicts=lambda n: conflicts.__setitem__(0, n),
+        interleave=interleave,
         ttl=ttl,
         pauses=pauses,
     )
     events.unregister("before-call.dynamodb.TransactWriteItems", conflict)
+    for hook in hooks:
+        events.unregister("after-call.dynamodb.TransactWriteItems", hook)
 
 
 @pytest.fixture
@@ -376,6 +404,21 @@ def test_exactly_the_last_shard_to_end_sees_the_job_ended(twin: Twin, job: str) 
     status = ledger.status(job)
     assert status is not None
     assert (2, 1) == (status.done, status.failed)
+
+
+def test_of_two_shards_that_end_at_once_exactly_one_sees_the_job_ended(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-0", LEASE_MS)
+    ledger.claim(job, 1, 0, "req-1", LEASE_MS)
+    ended: dict[int, bool] = {}
+    # Shard 1 ends whole between shard 0's write and shard 0's look at the counts.
+    twin.interleave(lambda: ended.setdefault(1, finish(ledger, job, 1, 0, "req-1")))
+
+    ended[0] = finish(ledger, job, 0, 0, "req-0")
+
+    assert {0: False, 1: True} == ended
 
 
 def test_a_finish_that_meets_concurrent_ones_is_tried_again_and_counted_once(

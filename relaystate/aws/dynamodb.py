@@ -2,7 +2,8 @@
 
 One table serves all jobs of an account and region::
 
-    pk = "job#<job id>", sk = "#job"          shards, done, failed, state, teardown owner, ttl
+    pk = "job#<job id>", sk = "#job"          shards, done, failed, the shard that ended last,
+                                              state, teardown owner, ttl
     pk = "job#<job id>", sk = "shard#<n>"     hop, status, lease owner and expiry, stats,
                                               cursor, outbox (the next packet, zlib, binary)
                                               and its delay, until the next hop's claim; ttl
@@ -240,7 +241,8 @@ class DynamoDBLedger:
         failed: bool = False,
         error: str = "",
     ) -> bool:
-        """The shard is done (or failed); count it. True when every shard has ended."""
+        """The shard is done (or failed); count it. True when every shard has ended and this
+        one ended last."""
         now = now_ms()
         refused = self._transact(
             [
@@ -265,9 +267,15 @@ class DynamoDBLedger:
                 self._spec(
                     job_id,
                     _JOB,
-                    f"ADD {'failed' if failed else 'done'} :one SET updated_ms = :now, #ttl = :ttl",
+                    f"ADD {'failed' if failed else 'done'} :one "
+                    "SET updated_ms = :now, #ttl = :ttl, last_shard = :shard",
                     "attribute_exists(pk)",
-                    {":one": _n(1), ":now": _n(now), ":ttl": _n(expires_s(now))},
+                    {
+                        ":one": _n(1),
+                        ":now": _n(now),
+                        ":ttl": _n(expires_s(now)),
+                        ":shard": _n(shard),
+                    },
                 ),
             ]
         )
@@ -275,8 +283,10 @@ class DynamoDBLedger:
             if _refused_item(refused, 0):
                 raise lease_lost(job_id, shard, hop)
             raise unknown_job(job_id, f"the ledger table {self.table_name}")
+        # A transaction returns nothing: the counts are read back. Shards that ended at once
+        # all read them complete; the one whose write came last is the one that ended last.
         job = self._job_item(job_id)
-        return bool(job) and _ended(job)
+        return bool(job) and _ended(job) and _int(job, "last_shard") == shard
 
     def claim_teardown(self, job_id: str, owner: str, lease_ms: int | None = None) -> bool:
         """Take the job's teardown for ``owner``; one owner at a time ever wins.

@@ -185,7 +185,8 @@ class MemoryLedger:
         failed: bool = False,
         error: str = "",
     ) -> bool:
-        """The shard is done (or failed); count it. True when every shard has ended."""
+        """The shard is done (or failed); count it. True when every shard has ended and this
+        one ended last."""
 
         def write() -> bool:
             with self._call("finish", job_id, transaction=True) as now:
