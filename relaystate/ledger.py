@@ -5,15 +5,16 @@ SQS may deliver a packet twice, and a Lambda may die mid-hop. With a ledger, eve
 packet (an *outbox*) before it sends that packet, and the last shard to finish -- counted in
 the ledger -- tears the job down, exactly once.
 
-The ledger keeps one record per job (its shard count, how many shards are done or failed, its
-state, who holds its teardown) and one per shard (its hop, status, lease, stats, cursor and
-outbox). A claim of hop ``h`` of a shard succeeds when the shard is unknown, behind ``h``, or at
-``h`` and ``queued``, or ``running`` under an expired lease (its Lambda died). Otherwise the
-delivery is a duplicate: of a hop that is done (acknowledged without running a unit, and its
-outbox re-sent if the crash came between checkpoint and send), or of a hop that is running now
-(left for redelivery: it is acknowledged once that hop is done), or of a hop that failed the
-shard. A failed shard runs again only once it is *reopened* (``RelayJob.resume`` of its parked
-packet does it), which also uncounts its failure -- once, however often it is reopened.
+The ledger keeps one record per job (its shard count, how many shards are done or failed and
+which ended last, its state, who holds its teardown) and one per shard (its hop, status, lease,
+stats, cursor and outbox). A claim of hop ``h`` of a shard succeeds when the shard is unknown,
+behind ``h``, or at ``h`` and ``queued``, or ``running`` under an expired lease (its Lambda
+died). Otherwise the delivery is a duplicate: of a hop that is done (acknowledged without
+running a unit, and its outbox re-sent while the next hop is unclaimed: its Lambda may have died
+before the send), or of a hop that is running now (left for redelivery: it is acknowledged once
+that hop is done), or of a hop that failed the shard. A failed shard runs again only once it is
+*reopened* (``RelayJob.resume`` of its parked packet does it), which also uncounts its failure
+-- once, however often it is reopened.
 
 A hop costs two writes: its claim and its checkpoint. Nothing records that the next packet was
 sent: the claim of hop ``h + 1`` is the proof that it arrived, and drops the outbox in the same
@@ -22,10 +23,13 @@ outbox again -- maybe a second copy, which is harmless: the claim fences it like
 The outbox keeps the relay's delay, so a re-sent packet waits as the first would have, and is
 stored compressed: the bytes of a record are what every write of it is paid by.
 
-A shard's end counts in the job's record in the same atomic write (a transaction), so shards
-that end at once contend for that record: a write that meets another is cancelled, not applied
-(DynamoDB's ``TransactionConflict``), and is tried again after a short jittered pause, a few
-times (:func:`retry_conflicts`).
+A shard's end counts in the job's record in the same atomic write (a transaction), and records
+itself as the shard that ended last: of shards that end at once, the one whose write came last
+sees the job ended, and only that one. Its teardown is claimed under a lease, so that a
+redelivery of its hop takes the teardown over if its Lambda died in it. Shards that end at once
+contend for the job's record: a write that meets another is cancelled, not applied (DynamoDB's
+``TransactionConflict``), and is tried again after a short jittered pause, a few times
+(:func:`retry_conflicts`).
 
 Every record expires (DynamoDB's TTL, :func:`expires_s`), so that the table does not grow
 without bound: while its job runs, each write puts a record's expiry
@@ -192,7 +196,12 @@ def expires_s(now_ms: int, *, finished: bool = False) -> int:
 
 def teardown_due(state: str, *, shards: int, done: int, failed: int) -> bool:
     """Every shard of the job has ended, and its teardown has not been recorded (as the job's
-    state ``torn_down``, or ``failed`` when a shard failed)."""
+    state ``torn_down``, or ``failed`` when a shard failed).
+
+    Example:
+        >>> teardown_due("running", shards=2, done=1, failed=1)
+        True
+    """
     ended = (JobState.TORN_DOWN.value, JobState.FAILED.value)
     return done + failed >= shards and state not in ended
 
@@ -255,7 +264,12 @@ def unpack_outbox(packed: bytes) -> str:
 
 
 def parse_cursor(text: str) -> Any:
-    """A recorded cursor: its JSON value, or the text itself when it was cut short."""
+    """A recorded cursor: its JSON value, or the text itself when it was cut short.
+
+    Example:
+        >>> parse_cursor('{"id": 7}'), parse_cursor('{"id": 7')
+        ({'id': 7}, '{"id": 7')
+    """
     try:
         return json.loads(text)
     except ValueError:
@@ -282,6 +296,10 @@ def retry_conflicts(write: Callable[[], _T]) -> _T:
 
     The pauses between tries double from 20 ms, jittered, so that two writers that met do
     not meet again.
+
+    Example:
+        >>> retry_conflicts(lambda: "applied")
+        'applied'
 
     Raises:
         RelayError: the conflict's error, when the last try met one too.

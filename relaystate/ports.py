@@ -105,6 +105,15 @@ class LedgerPort(Protocol):
     (:func:`relaystate.ledger.expires_s`): far ahead while the job runs, 30 days after its
     teardown. Adapters: :class:`relaystate.aws.DynamoDBLedger`,
     :class:`relaystate.testing.MemoryLedger`.
+
+    Example:
+        >>> from relaystate.testing import MemoryLedger
+        >>> ledger: LedgerPort = MemoryLedger()
+        >>> ledger.open_job("j", shards=1, job_type="CopyRows", function_name="copy-worker")
+        >>> ledger.claim("j", 0, 0, "request-a", lease_ms=60_000).outcome
+        'run'
+        >>> ledger.finish("j", 0, 0, "request-a", stats={"units": 3}, cursor_json="null")
+        True
     """
 
     def open_job(self, job_id: str, *, shards: int, job_type: str, function_name: str) -> None:
@@ -116,11 +125,10 @@ class LedgerPort(Protocol):
         Accepted (``run``) when the shard is unknown, behind ``hop``, or at ``hop`` and queued
         (a failed shard is queued again only by :meth:`reopen`), or running under an expired
         lease or for ``owner`` itself (a claim is idempotent for its owner, and renews its
-        lease). An accepted claim confirms that the
-        previous hop's packet was sent (it arrived), and drops that hop's outbox in the same
-        write. Refused otherwise, with what the delivery should do instead
-        (:func:`relaystate.ledger.refused_claim`): a redelivered hop whose successor is still
-        unclaimed gets ``resend``, with the outbox and its delay.
+        lease). An accepted claim confirms that the previous hop's packet was sent (it
+        arrived), and drops that hop's outbox in the same write. Refused otherwise, with what
+        the delivery should do instead (:func:`relaystate.ledger.refused_claim`): a redelivered
+        hop whose successor is still unclaimed gets ``resend``, with the outbox and its delay.
         """
 
     def checkpoint(
@@ -163,6 +171,8 @@ class LedgerPort(Protocol):
 
         Raises:
             LeaseLostError: ``owner`` no longer holds hop ``hop``; nothing is counted.
+            ResourceNotFoundError: the ledger does not know the job (never opened, expired).
+            ResourceConflictError: the write kept meeting concurrent ones; nothing is counted.
         """
 
     def claim_teardown(self, job_id: str, owner: str, lease_ms: int | None = None) -> bool:
@@ -170,7 +180,8 @@ class LedgerPort(Protocol):
 
         One owner at a time ever holds it; taking it again is idempotent for its owner. With
         ``lease_ms`` the hold ends that long from now (its Lambda may die before it is done),
-        without one it is held for good.
+        without one it is held for good. The teardown of a job the ledger does not know is
+        not taken (``False``).
         """
 
     def mark_torn_down(self, job_id: str) -> None:
@@ -184,6 +195,9 @@ class LedgerPort(Protocol):
 
         Only a shard that is failed is reopened: of a shard that is not (never failed, or
         reopened already) nothing changes, so reopening is idempotent.
+
+        Raises:
+            ResourceConflictError: the write kept meeting concurrent ones; nothing changed.
         """
 
     def status(self, job_id: str) -> JobStatus | None:

@@ -30,6 +30,7 @@ from relaystate.ledger import (
     FINISHED_TTL_S,
     MAX_JOB_LIFETIME_S,
     MAX_OUTBOX_BYTES,
+    refused_claim,
 )
 from relaystate.ports import LedgerPort
 from relaystate.states import JobState
@@ -366,10 +367,35 @@ def test_the_claim_of_the_next_hop_confirms_the_send_and_drops_the_outbox(
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)
     checkpoint(ledger, job, 0, "req-a")
     ledger.claim(job, 0, 1, "req-b", LEASE_MS)
-    twin.advance(LEASE_MS + 1)  # hop 1's Lambda died: its hop is queued for redelivery ...
+    twin.advance(LEASE_MS + 1)  # hop 1's Lambda died holding its lease ...
 
     # ... and a late duplicate of hop 0 does not send hop 1 a second time.
     assert "duplicate" == ledger.claim(job, 0, 0, "req-c", LEASE_MS).outcome
+
+
+def test_a_reopened_shard_does_not_resend_the_packet_its_hop_was_claimed_from(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a")
+    ledger.claim(job, 0, 1, "req-b", LEASE_MS)
+    finish(ledger, job, 0, 1, "req-b", failed=True, error="boom")
+    ledger.reopen(job, 0)  # hop 1 is queued again, for its resumed packet
+
+    # A late duplicate of hop 0 must not send hop 1's first packet beside the resumed one.
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+
+
+def test_an_outbox_is_resent_only_while_its_hop_is_unclaimed() -> None:
+    def refused(found_status: str) -> str:
+        return refused_claim(
+            0, found_hop=1, found_status=found_status, outbox="{}", teardown_due=bool
+        ).outcome
+
+    assert ["resend", "duplicate", "duplicate", "duplicate"] == [
+        refused(status) for status in ("queued", "running", "done", "failed")
+    ]
 
 
 def test_an_outbox_larger_than_a_record_holds_is_refused_and_nothing_written(

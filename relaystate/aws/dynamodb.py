@@ -320,7 +320,7 @@ class DynamoDBLedger:
         ``torn_down``.
         """
         job = self._job_item(job_id)
-        failed = bool(job) and int(job.get("failed", {}).get("N", "0")) > 0
+        failed = _int(job, "failed") > 0
         state = JobState.FAILED if failed else JobState.TORN_DOWN
         now = now_ms()
         self._update(
