@@ -84,7 +84,7 @@ def drive(job_cls: type[Calls], clock: Clock, n: int, timeout_s: float) -> dict[
     hops = 0
     while backend.queues.queues:
         (url,) = [u for u, q in backend.queues.queues.items() if not q.name.endswith("-dlq")]
-        body, delay = backend.queues.queues[url].messages.pop(0)
+        body, delay = backend.queues.queues[url].messages.popleft()
         clock.now += delay
         began = clock.now
         job_cls.handle(sqs_event(body), Context(clock, timeout_s), backend=backend)

@@ -181,8 +181,7 @@ class Hop:
         if claim.outcome == "resend":
             # The hop checkpointed, then died before (or while) sending its next packet.
             if claim.outbox:
-                self.backend.queues.send(packet.queue_url, claim.outbox, 0)
-            ledger.mark_sent(packet.job_id, packet.shard, packet.hop + 1)
+                self.backend.queues.send(packet.queue_url, claim.outbox, claim.delay_seconds)
             log.info("relaystate: re-sent the next packet of %s", _where(packet))
         elif claim.outcome == "teardown":
             if not lifecycle.join_teardown(self.backend, ledger, packet, state):

@@ -306,7 +306,8 @@ def relay(
 
     With a ledger the next packet is first recorded (the outbox), fenced by the hop's lease, so
     a crash between the record and the send is repaired by the redelivered hop instead of losing
-    the chain. ``finishing``: the next hop only finishes (see :meth:`HopState.teardown_fits`).
+    the chain; the next hop's claim confirms the send (two ledger writes a hop). ``finishing``:
+    the next hop only finishes (see :meth:`HopState.teardown_fits`).
     """
     assert job.packet is not None
     delay = resources.check_delay(delay_seconds)
@@ -329,6 +330,7 @@ def relay(
             outbox=nxt.check_size(job.max_message_bytes, job.signer),
             stats=stats.to_dict(),
             cursor_json=json.dumps(thaw(nxt.cursor)),
+            delay_seconds=delay,
         )
     sent_at = clock.monotonic()
     resources.send_packets(
@@ -341,8 +343,6 @@ def relay(
     )
     # The next hop in this process (Lambda reuses warm ones) reserves time for its send.
     SEND_LATENCIES.record((clock.monotonic() - sent_at) * 1000.0)
-    if ledger is not None:
-        ledger.mark_sent(nxt.job_id, nxt.shard, nxt.hop)
     job.stats = stats
     return nxt
 

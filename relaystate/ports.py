@@ -3,7 +3,10 @@
 :mod:`relaystate.lifecycle` holds the logic (names, order, rollback, waiting rules); a backend only
 implements these primitives. :mod:`relaystate.aws` implements them with boto3;
 :class:`relaystate.local.LocalLambda` supplies a backend whose mappings are its own poller registry.
-Every method raises :class:`~relaystate.errors.RelayError` subclasses only.
+The progress ledger (:class:`LedgerPort`) differs: its logic *is* its conditional writes, which
+must be atomic where the data lives, so each adapter implements its operations whole; the rules
+they share live in :mod:`relaystate.ledger`. Every method raises
+:class:`~relaystate.errors.RelayError` subclasses only.
 """
 
 from __future__ import annotations
@@ -92,15 +95,41 @@ class MappingPort(Protocol):
 
 
 class LedgerPort(Protocol):
-    """The progress ledger's primitives (see :mod:`relaystate.ledger` for the protocol)."""
+    """The progress ledger: fenced hops, the outbox, the join (see :mod:`relaystate.ledger`).
 
-    table_name: str
+    Every write is conditional and atomic: of two writers that race, one wins and the other is
+    told (a refused claim, :class:`~relaystate.errors.LeaseLostError`, ``False``). ``owner`` is
+    the invocation that holds a hop or a teardown (its Lambda request id); a *lease* is a hold
+    that ends at a time (``lease_ms`` from the claim, on the ledger's clock), after which
+    another owner may take over. Every record a write touches expires
+    (:func:`relaystate.ledger.expires_s`): far ahead while the job runs, 30 days after its
+    teardown. Adapters: :class:`relaystate.aws.DynamoDBLedger`,
+    :class:`relaystate.testing.MemoryLedger`.
+
+    Example:
+        >>> from relaystate.testing import MemoryLedger
+        >>> ledger: LedgerPort = MemoryLedger()
+        >>> ledger.open_job("j", shards=1, job_type="CopyRows", function_name="copy-worker")
+        >>> ledger.claim("j", 0, 0, "request-a", lease_ms=60_000).outcome
+        'run'
+        >>> ledger.finish("j", 0, 0, "request-a", stats={"units": 3}, cursor_json="null")
+        True
+    """
 
     def open_job(self, job_id: str, *, shards: int, job_type: str, function_name: str) -> None:
-        """Record a new job (idempotent)."""
+        """Record a new job whose join counts to ``shards``; idempotent: a known job is kept."""
 
     def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
-        """Claim a hop of a shard for ``owner``."""
+        """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now.
+
+        Accepted (``run``) when the shard is unknown, behind ``hop``, or at ``hop`` and queued
+        (a failed shard is queued again only by :meth:`reopen`), or running under an expired
+        lease or for ``owner`` itself (a claim is idempotent for its owner, and renews its
+        lease). An accepted claim confirms that the previous hop's packet was sent (it
+        arrived), and drops that hop's outbox in the same write. Refused otherwise, with what
+        the delivery should do instead (:func:`relaystate.ledger.refused_claim`): a redelivered
+        hop whose successor is still unclaimed gets ``resend``, with the outbox and its delay.
+        """
 
     def checkpoint(
         self,
@@ -112,11 +141,17 @@ class LedgerPort(Protocol):
         outbox: str,
         stats: Mapping[str, int],
         cursor_json: str,
+        delay_seconds: int = 0,
     ) -> None:
-        """Record the hop's checkpoint and the next packet, fenced by the lease."""
+        """Hop ``hop`` is done: record its stats, cursor and the next packet (``outbox``, to be
+        sent with ``delay_seconds``); the shard moves to hop ``hop + 1``, queued.
 
-    def mark_sent(self, job_id: str, shard: int, next_hop: int) -> None:
-        """The outbox packet was sent."""
+        Raises:
+            LeaseLostError: ``owner`` no longer holds hop ``hop`` (its lease ran out and another
+                invocation claimed it); nothing is written.
+            PacketTooLargeError: the outbox exceeds
+                :data:`~relaystate.ledger.MAX_OUTBOX_BYTES`.
+        """
 
     def finish(
         self,
@@ -130,24 +165,48 @@ class LedgerPort(Protocol):
         failed: bool = False,
         error: str = "",
     ) -> bool:
-        """Count the shard as ended; True when every shard has."""
+        """The shard ended at hop ``hop`` (done, or ``failed`` with ``error``): count it in the
+        job, in one atomic write with the shard. True for the one shard that ended the job:
+        of shards that end at once, exactly one sees it ended (the join).
+
+        Raises:
+            LeaseLostError: ``owner`` no longer holds hop ``hop``; nothing is counted.
+            ResourceNotFoundError: the ledger does not know the job (never opened, expired).
+            ResourceConflictError: the write kept meeting concurrent ones; nothing is counted.
+        """
 
     def claim_teardown(self, job_id: str, owner: str, lease_ms: int | None = None) -> bool:
-        """Take the job's teardown for ``owner``."""
+        """Take the job's teardown for ``owner``: True if it is ``owner``'s now.
+
+        One owner at a time ever holds it; taking it again is idempotent for its owner. With
+        ``lease_ms`` the hold ends that long from now (its Lambda may die before it is done),
+        without one it is held for good. The teardown of a job the ledger does not know is
+        not taken (``False``).
+        """
 
     def mark_torn_down(self, job_id: str) -> None:
-        """The job's resources are gone."""
+        """The job's resources are gone: its state becomes ``failed`` if a shard failed, else
+        ``torn_down``; its record expires :data:`~relaystate.ledger.FINISHED_TTL_S` from now.
+        Idempotent."""
 
     def reopen(self, job_id: str, shard: int) -> None:
-        """A failed shard is resumed."""
+        """A failed shard is resumed: queue it again at the hop it failed, uncount its failure,
+        and let the job be torn down again -- in one atomic write.
+
+        Only a shard that is failed is reopened: of a shard that is not (never failed, or
+        reopened already) nothing changes, so reopening is idempotent.
+
+        Raises:
+            ResourceConflictError: the write kept meeting concurrent ones; nothing changed.
+        """
 
     def status(self, job_id: str) -> JobStatus | None:
-        """The job as the ledger has it."""
+        """The job's state and each shard's hop, status, stats and cursor; ``None`` if unknown."""
 
 
 @attrs.frozen
 class Backend:
-    """The pair of ports a job talks to.
+    """The ports a job talks to: queues, mappings, and (optionally) ledgers.
 
     Example:
         >>> from relaystate.aws import aws_backend

@@ -23,9 +23,8 @@ import attrs
 import pytest
 
 from relaystate import DONE, JobState, RelayJob
-from relaystate.aws import SqsQueues
+from relaystate.aws import DynamoDBLedger, SqsQueues
 from relaystate.errors import ThrottledError
-from relaystate.ledger import DynamoDBLedger
 from relaystate.local import Faults, LocalLambda, moto_process
 from relaystate.testing import UnitsPerHop
 

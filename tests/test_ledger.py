@@ -9,9 +9,8 @@ from typing import Any, ClassVar
 import pytest
 
 from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry
-from relaystate.aws import SqsQueues
-from relaystate.errors import ThrottledError
-from relaystate.ledger import DynamoDBLedger, LeaseLostError
+from relaystate.aws import DynamoDBLedger, SqsQueues
+from relaystate.errors import LeaseLostError, ThrottledError
 from relaystate.local import LocalLambda
 from relaystate.testing import UnitsPerHop
 
@@ -95,6 +94,17 @@ def test_fan_out_with_a_ledger_is_torn_down_once_by_the_last_shard(
     assert JobState.TORN_DOWN == status.state
 
 
+def test_a_hop_costs_two_ledger_writes_its_claim_and_its_checkpoint(
+    lam: LocalLambda, ledger: DynamoDBLedger
+) -> None:
+    before = lam.aws_calls
+    start(lam, ledger, to=300)  # 3 hops
+    lam.run_until_idle(timeout_s=60)
+    calls = lam.aws_calls - before
+    # open_job; 3 claims and 2 checkpoints; claim_teardown and mark_torn_down; the finish
+    assert (8, 1) == (calls["UpdateItem"], calls["TransactWriteItems"])
+
+
 def test_a_duplicate_of_a_finished_hop_runs_no_unit(
     lam: LocalLambda, ledger: DynamoDBLedger
 ) -> None:
@@ -127,7 +137,7 @@ def test_stale_hop_is_a_duplicate(ledger: DynamoDBLedger) -> None:
     ledger.open_job("j-stale", shards=1, job_type="Walk", function_name="f")
     ledger.claim("j-stale", 0, 0, "req-a", lease_ms=60_000)
     ledger.checkpoint("j-stale", 0, 0, "req-a", outbox="{}", stats={}, cursor_json="1")
-    ledger.mark_sent("j-stale", 0, 1)
+    ledger.claim("j-stale", 0, 1, "req-b", lease_ms=60_000)  # confirms hop 0's send
     assert "duplicate" == ledger.claim("j-stale", 0, 0, "req-b", lease_ms=60_000).outcome
 
 

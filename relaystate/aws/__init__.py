@@ -1,4 +1,9 @@
-"""The boto3 adapters of the backend ports, and the default backend for real AWS."""
+"""The boto3 adapters of the backend ports, and the default backend for real AWS.
+
+Example:
+    >>> from relaystate.aws import DynamoDBLedger, aws_backend
+    >>> backend = aws_backend(region_name="eu-west-1")  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..ports import Backend
+from .config import client_config
+from .dynamodb import DynamoDBLedger
 from .errors import ERROR_CODES, map_aws_errors
 from .lambda_ import LambdaMappings
 from .sqs import SqsQueues
@@ -19,21 +26,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ERROR_CODES",
+    "DynamoDBLedger",
     "LambdaMappings",
     "SqsQueues",
     "aws_backend",
+    "client_config",
     "default_backend",
     "map_aws_errors",
 ]
-
-
-def _default_config() -> Config:
-    from botocore.config import Config
-
-    # Standard retry mode backs off on throttling; a hop must never hang on one call.
-    return Config(
-        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30
-    )
 
 
 def aws_backend(
@@ -64,7 +64,7 @@ def aws_backend(
     if sqs_client is None or lambda_client is None:
         import boto3
 
-        config = config or _default_config()
+        config = config or client_config()
         # Making a session or client can fail too (no region, unknown profile): map it as well.
         with map_aws_errors("boto3", "Session"):
             session = session or boto3.Session()
@@ -76,14 +76,12 @@ def aws_backend(
                 lambda_client = session.client("lambda", config=config, **client_kwargs)
 
     ledger_kwargs = {**_where_sqs_is(sqs_client), **client_kwargs}
-    made: dict[str, Any] = {}
+    made: dict[str, DynamoDBLedger] = {}
     made_lock = threading.Lock()
 
-    def ledgers(table_name: str) -> Any:
+    def ledgers(table_name: str) -> DynamoDBLedger:
         # One ledger (and DynamoDB client) per table for the backend's life: every hop of a
         # warm Lambda asks for it again.
-        from ..ledger import DynamoDBLedger
-
         with made_lock:
             if table_name not in made:
                 made[table_name] = DynamoDBLedger(

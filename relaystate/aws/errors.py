@@ -67,6 +67,9 @@ ERROR_CODES: dict[str, type[e.AwsError]] = {
     "ProvisionedThroughputExceededException": e.ThrottledError,
     "RequestLimitExceeded": e.ThrottledError,
     "TransactionConflictException": e.ResourceConflictError,
+    # A transaction cancelled by a concurrent write; the ledger reads its failed conditions and
+    # retries its conflicts itself, so what reaches here kept conflicting.
+    "TransactionCanceledException": e.ResourceConflictError,
     "TransactionInProgressException": e.ResourceConflictError,
     # refused parameters
     "InvalidParameterValueException": e.InvalidRequestError,

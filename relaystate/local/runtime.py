@@ -22,9 +22,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Self, cast
 
+from ..aws.dynamodb import DynamoDBLedger
 from ..aws.sqs import SqsQueues
 from ..errors import ConfigurationError
-from ..ledger import DynamoDBLedger
 from ..names import queue_name_of
 from ..ports import Backend
 from . import trace

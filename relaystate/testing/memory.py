@@ -1,49 +1,36 @@
-"""In-memory fakes for fast unit tests of relay jobs: no I/O, no endpoint, a fake clock.
-
-For tests that need the real SQS protocol, the event shape and redelivery, use
-:class:`relaystate.local.LocalLambda`. These fakes are for the job's own logic:
+"""The backend in memory: its queues and mappings here, its ledgers in :mod:`.ledger`.
 
 Example:
-    >>> from relaystate import DONE, RelayJob
-    >>> from relaystate.testing import memory_backend, sqs_event
-    >>> class Once(RelayJob):
-    ...     function_name = "once-worker"
-    ...     def step(self, cursor):
-    ...         return DONE
     >>> backend = memory_backend()
-    >>> job = Once(backend=backend).start()
-    >>> body = backend.queues.pop(job.packet.queue_url)
-    >>> Once.handle(sqs_event(body), None, backend=backend)
-    {'batchItemFailures': []}
-    >>> backend.queues.queues
-    {}
+    >>> ref = backend.queues.create("relay-1", {}, {})
+    >>> backend.queues.send(ref.url, "hello")
+    'm-1'
+    >>> backend.queues.pop(ref.url)
+    'hello'
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
-import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
-from .errors import ResourceNotFoundError
-from .names import queue_name_of
-from .ports import Backend, MappingInfo, QueueRef
+from ..errors import ResourceNotFoundError
+from ..ports import Backend, LedgerPort, MappingInfo, QueueRef
+from .ledger import MemoryLedger
 
 __all__ = [
-    "FakeClock",
-    "FakeContext",
+    "ACCOUNT",
     "FakeQueue",
     "MemoryBackend",
     "MemoryMappings",
     "MemoryQueues",
-    "UnitsPerHop",
     "memory_backend",
-    "sqs_event",
 ]
 
+#: The account id in the fakes' queue URLs and ARNs.
 ACCOUNT = "123456789012"
 
 
@@ -54,7 +41,8 @@ class FakeQueue:
     name: str
     attributes: dict[str, str]
     tags: dict[str, str]
-    messages: list[tuple[str, int]] = attrs.field(factory=list)  # (body, delay)
+    # (body, delay), oldest first: a deque, so that draining a long queue stays linear.
+    messages: collections.deque[tuple[str, int]] = attrs.field(factory=collections.deque)
 
 
 class MemoryQueues:
@@ -113,7 +101,7 @@ class MemoryQueues:
 
     def pop(self, url: str) -> str:
         """Take the oldest message's body off the queue (as a consumer that deleted it)."""
-        body, _ = self._queue(url).messages.pop(0)
+        body, _ = self._queue(url).messages.popleft()
         return body
 
 
@@ -164,107 +152,36 @@ class MemoryBackend(Backend):
     mappings: MemoryMappings
 
 
-def memory_backend(timeout_s: int = 60) -> MemoryBackend:
-    """A backend that keeps queues and mappings in memory; functions time out at ``timeout_s``."""
+def memory_backend(
+    timeout_s: int = 60, *, ledgers: Callable[[str], LedgerPort] | None = None
+) -> MemoryBackend:
+    """A backend that keeps queues, mappings and ledgers in memory.
+
+    Args:
+        timeout_s: the functions' timeout.
+        ledgers: makes the ledger for a table name, what a job's ``ledger="<table>"`` uses
+            (default: one :class:`~relaystate.testing.MemoryLedger` per name, made on first use).
+
+    Example:
+        >>> from relaystate.testing import MemoryLedger
+        >>> ledger = MemoryLedger()
+        >>> backend = memory_backend(ledgers=lambda table_name: ledger)
+        >>> backend.ledgers("relaystate-ledger") is ledger
+        True
+    """
     return MemoryBackend(
         queues=MemoryQueues(),
         mappings=MemoryMappings(timeout_s),
+        ledgers=ledgers or _ledger_per_table(),
         mapping_poll_s=0.0,
         mapping_wait_s=1.0,
     )
 
 
-class FakeContext:
-    """A Lambda context whose remaining time runs on a :class:`FakeClock` (milliseconds)."""
+def _ledger_per_table() -> Callable[[str], LedgerPort]:
+    made: dict[str, MemoryLedger] = {}
 
-    def __init__(self, clock: FakeClock, timeout_ms: float) -> None:
-        self.clock = clock
-        self.deadline = clock.now + timeout_ms
-        self.function_name = "worker"
-        self.aws_request_id = "req-1"
+    def ledgers(table_name: str) -> MemoryLedger:
+        return made.get(table_name) or made.setdefault(table_name, MemoryLedger())
 
-    def get_remaining_time_in_millis(self) -> int:
-        return int(self.deadline - self.clock.now)
-
-
-@attrs.define
-class FakeClock:
-    """A clock in milliseconds that moves only when told to."""
-
-    now: float = 0.0
-
-    def advance(self, ms: float) -> None:
-        self.now += ms
-
-
-def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
-    """An SQS event as Lambda delivers it, one record per body (message ids ``msg-0``...).
-
-    Each record's ``eventSourceARN`` is the queue its packet names (``q`` for a body that is
-    not a packet), as if it came from there.
-    """
-    return {
-        "Records": [
-            {
-                "messageId": f"msg-{i}",
-                "receiptHandle": f"rh-{i}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": str(receive_count)},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{_queue_name(body)}",
-                "awsRegion": "us-east-1",
-            }
-            for i, body in enumerate(bodies)
-        ]
-    }
-
-
-def _queue_name(body: str) -> str:
-    try:
-        url = json.loads(body).get("queue_url") or json.loads(body).get("QueueUrl")
-    except (ValueError, AttributeError, RecursionError):
-        return "q"
-    return queue_name_of(url) if isinstance(url, str) and url else "q"
-
-
-class UnitsPerHop:
-    """A budget that ends every hop after ``units`` units, however fast they are.
-
-    For tests that want many short hops whatever the machine's speed: set
-    ``budget = UnitsPerHop.of(10)`` on a job class.
-
-    Example:
-        >>> budget = UnitsPerHop.of(2)(None)
-        >>> budget.start(1_000)
-        >>> [budget.should_continue(1_000), budget.record_unit(1.0), budget.record_unit(1.0)]
-        [True, None, None]
-        >>> budget.should_continue(1_000)
-        False
-    """
-
-    units = 1
-
-    def __init__(self, state: Mapping[str, Any] | None = None) -> None:
-        self._done = 0
-
-    @classmethod
-    def of(cls, units: int) -> type[UnitsPerHop]:
-        """A budget class that allows ``units`` units a hop."""
-        return type(f"UnitsPerHop{units}", (cls,), {"units": units})
-
-    def start(self, remaining_ms: float) -> None:
-        self._done = 0
-
-    def should_continue(self, remaining_ms: float) -> bool:
-        return self._done < self.units
-
-    def record_unit(self, elapsed_ms: float) -> None:
-        self._done += 1
-
-    def record_send(self, elapsed_ms: float) -> None:
-        pass
-
-    def state(self) -> dict[str, Any]:
-        return {}
+    return ledgers

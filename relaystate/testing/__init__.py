@@ -1,0 +1,49 @@
+"""In-memory twins of the backend's ports for fast unit tests of relay jobs: no I/O, no endpoint.
+
+For tests that need the real SQS protocol, the event shape and redelivery, use
+:class:`relaystate.local.LocalLambda`. These fakes are for the job's own logic:
+
+Example:
+    >>> from relaystate import DONE, RelayJob
+    >>> from relaystate.testing import memory_backend, sqs_event
+    >>> class Once(RelayJob):
+    ...     function_name = "once-worker"
+    ...     def step(self, cursor):
+    ...         return DONE
+    >>> backend = memory_backend()
+    >>> job = Once(backend=backend).start()
+    >>> body = backend.queues.pop(job.packet.queue_url)
+    >>> Once.handle(sqs_event(body), None, backend=backend)
+    {'batchItemFailures': []}
+    >>> backend.queues.queues
+    {}
+"""
+
+from .budget import UnitsPerHop
+from .clock import FakeClock, FakeContext
+from .events import sqs_event
+from .ledger import MemoryJob, MemoryLedger, MemoryShard
+from .memory import (
+    ACCOUNT,
+    FakeQueue,
+    MemoryBackend,
+    MemoryMappings,
+    MemoryQueues,
+    memory_backend,
+)
+
+__all__ = [
+    "ACCOUNT",
+    "FakeClock",
+    "FakeContext",
+    "FakeQueue",
+    "MemoryBackend",
+    "MemoryJob",
+    "MemoryLedger",
+    "MemoryMappings",
+    "MemoryQueues",
+    "MemoryShard",
+    "UnitsPerHop",
+    "memory_backend",
+    "sqs_event",
+]

@@ -1,0 +1,315 @@
+"""The progress ledger in memory: :class:`~relaystate.ports.LedgerPort` for unit tests.
+
+It keeps the records :class:`relaystate.aws.DynamoDBLedger` keeps and applies the same rules
+(:mod:`relaystate.ledger`): every operation checks its condition and writes under one lock, as
+DynamoDB decides each conditional write, and a shard's end counts in the job in the same step,
+as a transaction. Leases run on an injectable clock, so a test says when one runs out, and
+:attr:`MemoryLedger.conflicts` makes transactions meet concurrent ones, as they do on DynamoDB.
+
+Example:
+    >>> from relaystate.testing import FakeClock, MemoryLedger
+    >>> clock = FakeClock(1_000.0)
+    >>> ledger = MemoryLedger(clock=clock)
+    >>> ledger.open_job("j", shards=1, job_type="CopyRows", function_name="copy-worker")
+    >>> ledger.claim("j", 0, 0, "request-a", lease_ms=5_000).outcome
+    'run'
+    >>> ledger.claim("j", 0, 0, "request-b", lease_ms=5_000).outcome  # a duplicate delivery
+    'busy'
+    >>> clock.advance(6_000)  # request-a's Lambda died: its lease runs out
+    >>> ledger.claim("j", 0, 0, "request-b", lease_ms=5_000).outcome
+    'run'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+
+import attrs
+
+from ..clock import now_ms
+from ..errors import ResourceConflictError
+from ..ledger import (
+    CURSOR_CHARS,
+    ERROR_CHARS,
+    Claim,
+    JobStatus,
+    ShardStatus,
+    WriteConflict,
+    expires_s,
+    job_state,
+    lease_lost,
+    pack_outbox,
+    parse_cursor,
+    refused_claim,
+    retry_conflicts,
+    teardown_due,
+    unknown_job,
+    unpack_outbox,
+)
+from ..states import JobState
+
+__all__ = ["MemoryJob", "MemoryLedger", "MemoryShard"]
+
+
+@attrs.define
+class MemoryJob:
+    """A job's record in a :class:`MemoryLedger`."""
+
+    shards: int
+    job_type: str
+    function_name: str
+    created_ms: int
+    updated_ms: int
+    done: int = 0
+    failed: int = 0
+    state: str = JobState.QUEUED.value
+    teardown_owner: str | None = None
+    teardown_until: int | None = None
+    #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
+    ttl: int | None = None
+
+    def teardown_due(self) -> bool:
+        """Every shard has ended and the teardown is not recorded."""
+        return teardown_due(self.state, shards=self.shards, done=self.done, failed=self.failed)
+
+
+@attrs.define
+class MemoryShard:
+    """A shard's record in a :class:`MemoryLedger`."""
+
+    hop: int
+    status: str
+    updated_ms: int
+    owner: str | None = None
+    lease_until: int = 0
+    stats: Mapping[str, int] = attrs.Factory(dict)
+    cursor_json: str = "null"
+    #: The next packet (:func:`~relaystate.ledger.pack_outbox`), from the checkpoint of a hop
+    #: until the claim of the next.
+    outbox: bytes | None = None
+    outbox_delay: int = 0
+    error: str = ""
+    #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
+    ttl: int | None = None
+
+    def held_by(self, owner: str, hop: int) -> bool:
+        """``owner`` holds hop ``hop`` (the fence of a checkpoint and a finish)."""
+        return self.owner == owner and self.hop == hop and self.status == "running"
+
+
+class MemoryLedger:
+    """:class:`~relaystate.ports.LedgerPort` in memory; every call is recorded in ``calls``.
+
+    Args:
+        clock: the time in milliseconds (default: the wall clock); a :class:`FakeClock` works.
+
+    Its records are in :attr:`jobs` and :attr:`shards`, for tests to read.
+    """
+
+    def __init__(self, *, clock: Callable[[], int] = now_ms) -> None:
+        #: Each job's record, by job id.
+        self.jobs: dict[str, MemoryJob] = {}
+        #: Each shard's record, by (job id, shard).
+        self.shards: dict[tuple[str, int], MemoryShard] = {}
+        #: ``(operation, job id)`` of every call, in order (a retried write once a try).
+        self.calls: list[tuple[str, str]] = []
+        #: The next this many transactions (a shard's end, a reopen) meet a concurrent one and
+        #: are not applied, as DynamoDB cancels them (``TransactionConflict``); the ledger tries
+        #: them again (:func:`~relaystate.ledger.retry_conflicts`).
+        self.conflicts = 0
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def open_job(self, job_id: str, *, shards: int, job_type: str, function_name: str) -> None:
+        """Record a new job (idempotent): its shard count is what the join counts to."""
+        with self._call("open_job", job_id) as now:
+            if job_id not in self.jobs:
+                self.jobs[job_id] = MemoryJob(
+                    shards, job_type, function_name, now, now, ttl=expires_s(now)
+                )
+
+    def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
+        """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now."""
+        with self._call("claim", job_id) as now:
+            found = self.shards.get((job_id, shard))
+            if found is None:
+                found = self.shards[(job_id, shard)] = MemoryShard(hop, "running", now)
+            elif not _claimable(found, hop, owner, now):
+                job = self.jobs.get(job_id)
+                return refused_claim(
+                    hop,
+                    found_hop=found.hop,
+                    found_status=found.status,
+                    outbox=None if found.outbox is None else unpack_outbox(found.outbox),
+                    delay_seconds=found.outbox_delay,
+                    teardown_due=lambda: job is not None and job.teardown_due(),
+                )
+            found.hop, found.status, found.updated_ms = hop, "running", now
+            found.owner, found.lease_until, found.ttl = owner, now + lease_ms, expires_s(now)
+            found.outbox, found.outbox_delay = None, 0  # it arrived: this hop runs
+            return Claim("run")
+
+    def checkpoint(
+        self,
+        job_id: str,
+        shard: int,
+        hop: int,
+        owner: str,
+        *,
+        outbox: str,
+        stats: Mapping[str, int],
+        cursor_json: str,
+        delay_seconds: int = 0,
+    ) -> None:
+        """Record the hop's checkpoint and the next packet (to be sent), fenced by the lease."""
+        packed = pack_outbox(outbox)
+        with self._call("checkpoint", job_id) as now:
+            found = self._held(job_id, shard, hop, owner)
+            found.hop, found.status, found.updated_ms = hop + 1, "queued", now
+            found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
+            found.outbox, found.outbox_delay = packed, delay_seconds
+            found.stats = dict(stats)
+            found.cursor_json = cursor_json[:CURSOR_CHARS]
+
+    def finish(
+        self,
+        job_id: str,
+        shard: int,
+        hop: int,
+        owner: str,
+        *,
+        stats: Mapping[str, int],
+        cursor_json: str,
+        failed: bool = False,
+        error: str = "",
+    ) -> bool:
+        """The shard is done (or failed); count it. True when every shard has ended and this
+        one ended last."""
+
+        def write() -> bool:
+            with self._call("finish", job_id, transaction=True) as now:
+                found = self._held(job_id, shard, hop, owner)
+                job = self.jobs.get(job_id)
+                if job is None:
+                    raise unknown_job(job_id, "this MemoryLedger")
+                found.status, found.updated_ms = ("failed" if failed else "done"), now
+                found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
+                found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
+                found.error = error[:ERROR_CHARS]
+                if failed:
+                    job.failed += 1
+                else:
+                    job.done += 1
+                job.updated_ms, job.ttl = now, expires_s(now)
+                return job.done + job.failed >= job.shards
+
+        return retry_conflicts(write)
+
+    def claim_teardown(self, job_id: str, owner: str, lease_ms: int | None = None) -> bool:
+        """Take the job's teardown for ``owner``; one owner at a time ever wins."""
+        with self._call("claim_teardown", job_id) as now:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return False
+            held = job.teardown_owner not in (None, owner)
+            if held and (job.teardown_until is None or job.teardown_until >= now):
+                return False
+            job.teardown_owner, job.updated_ms = owner, now
+            job.teardown_until = None if lease_ms is None else now + lease_ms
+            return True
+
+    def mark_torn_down(self, job_id: str) -> None:
+        """The job's resources are gone; its record expires in 30 days."""
+        with self._call("mark_torn_down", job_id) as now:
+            job = self.jobs.get(job_id)
+            if job is not None:
+                job.state = (JobState.FAILED if job.failed else JobState.TORN_DOWN).value
+                job.updated_ms, job.ttl = now, expires_s(now, finished=True)
+
+    def reopen(self, job_id: str, shard: int) -> None:
+        """A failed shard is resumed: queue it again, uncount its failure (once), and let the
+        job be torn down again."""
+
+        def write() -> None:
+            with self._call("reopen", job_id, transaction=True) as now:
+                job = self.jobs.get(job_id)
+                found = self.shards.get((job_id, shard))
+                if job is not None and found is not None and found.status == "failed":
+                    found.status, found.updated_ms, found.error = "queued", now, ""
+                    found.ttl = job.ttl = expires_s(now)
+                    job.failed -= 1
+                    job.state, job.updated_ms = JobState.RUNNING.value, now
+                    job.teardown_owner = job.teardown_until = None
+
+        retry_conflicts(write)
+
+    def status(self, job_id: str) -> JobStatus | None:
+        """The job's state and each shard's hop, status, stats and cursor; None if unknown."""
+        with self._call("status", job_id):
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            shards = tuple(
+                ShardStatus(
+                    shard=shard,
+                    hop=found.hop,
+                    status=found.status,
+                    stats=dict(found.stats),
+                    cursor=parse_cursor(found.cursor_json),
+                    updated_ms=found.updated_ms,
+                    error=found.error,
+                )
+                for (of_job, shard), found in sorted(self.shards.items())
+                if of_job == job_id
+            )
+            return JobStatus(
+                job_id=job_id,
+                state=job_state(job.state, (s.status for s in shards)),
+                shards=job.shards,
+                done=job.done,
+                failed=job.failed,
+                job_type=job.job_type,
+                function_name=job.function_name,
+                created_ms=job.created_ms,
+                updated_ms=job.updated_ms,
+                shard_status=shards,
+            )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _call(self, operation: str, job_id: str, *, transaction: bool = False) -> Iterator[int]:
+        """One operation, atomic under the ledger's lock; gives its time.
+
+        A ``transaction`` meets a concurrent one while :attr:`conflicts` says so.
+        """
+        with self._lock:
+            self.calls.append((operation, job_id))
+            if transaction and self.conflicts > 0:
+                self.conflicts -= 1
+                raise WriteConflict(
+                    ResourceConflictError(
+                        f"{operation} of job {job_id} met a concurrent transaction",
+                        service="dynamodb",
+                        operation="TransactWriteItems",
+                        code="TransactionCanceledException",
+                    )
+                )
+            yield int(self._clock())
+
+    def _held(self, job_id: str, shard: int, hop: int, owner: str) -> MemoryShard:
+        found = self.shards.get((job_id, shard))
+        if found is None or not found.held_by(owner, hop):
+            raise lease_lost(job_id, shard, hop)
+        return found
+
+
+def _claimable(found: MemoryShard, hop: int, owner: str, now: int) -> bool:
+    """The claim's condition, as :class:`~relaystate.aws.DynamoDBLedger` writes it."""
+    if found.hop != hop:
+        return found.hop < hop
+    if found.status == "queued":
+        return True
+    return found.status == "running" and (found.lease_until < now or found.owner == owner)

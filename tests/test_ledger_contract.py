@@ -1,0 +1,755 @@
+"""One contract, two ledgers: every test runs on MemoryLedger and on DynamoDBLedger.
+
+MemoryLedger is the unit tier (no endpoint); DynamoDBLedger runs on moto's server on
+127.0.0.1 (functional tier), one table for the module, a fresh job id per test. Both run on a
+fake clock, so that a lease runs out when a test says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from relaystate import clock as relay_clock
+from relaystate.aws import DynamoDBLedger
+from relaystate.errors import (
+    LeaseLostError,
+    PacketTooLargeError,
+    ResourceConflictError,
+    ResourceNotFoundError,
+)
+from relaystate.ledger import (
+    CONFLICT_TRIES,
+    FINISHED_TTL_S,
+    MAX_JOB_LIFETIME_S,
+    MAX_OUTBOX_BYTES,
+    refused_claim,
+)
+from relaystate.ports import LedgerPort
+from relaystate.states import JobState
+from relaystate.testing import FakeClock, MemoryLedger
+
+START_MS = 1_800_000_000_000  # a wall-clock time: DynamoDB's TTLs are epoch seconds
+LEASE_MS = 60_000
+_tables = itertools.count()
+
+
+@attrs.define
+class Twin:
+    """A ledger under test, with the handles a test needs that the port does not give."""
+
+    ledger: LedgerPort
+    clock: FakeClock
+    #: The write requests the ledger has made so far.
+    writes: Callable[[], int]
+    #: Makes the next n transactions meet a concurrent one (DynamoDB's TransactionConflict).
+    conflicts: Callable[[int], None]
+    #: Runs an action right after the ledger's next transaction is applied, before the call
+    #: returns (a MemoryLedger's finish is one step: after it, before it returns).
+    interleave: Callable[[Callable[[], object]], None]
+    #: A record's TTL (seconds since the epoch), or None: the job's, or a shard's.
+    ttl: Callable[[str, int | None], int | None]
+    #: The pauses the ledger made, in seconds.
+    pauses: list[float] = attrs.Factory(list)
+
+    def advance(self, ms: int) -> None:
+        """Move the ledger's clock ``ms`` milliseconds on."""
+        self.clock.advance(ms)
+
+
+@pytest.fixture(scope="module")
+def dynamodb_client(request: pytest.FixtureRequest) -> Iterator[tuple[Any, list[str]]]:
+    """A client of moto's DynamoDB on the session's endpoint, and the writes it makes."""
+    from relaystate.local.server import local_client
+
+    endpoint = request.getfixturevalue("sqs_endpoint")
+    client = local_client("dynamodb", endpoint)
+    writes: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        writes.append(event_name.rsplit(".", 1)[-1])
+
+    for operation in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"):
+        client.meta.events.register(f"before-call.dynamodb.{operation}", count)
+    yield client, writes
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def table(dynamodb_client: tuple[Any, list[str]]) -> str:
+    name = f"contract-{next(_tables)}-{uuid.uuid4().hex[:6]}"
+    DynamoDBLedger(name, client=dynamodb_client[0]).create_table(wait_s=10.0)
+    return name
+
+
+@pytest.fixture(
+    params=["memory", pytest.param("dynamodb", marks=pytest.mark.functional)],
+)
+def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Twin]:
+    clock = FakeClock(float(START_MS))
+    pauses: list[float] = []
+    monkeypatch.setattr(relay_clock, "sleep", pauses.append)
+    if request.param == "memory":
+        memory = MemoryLedger(clock=clock)
+
+        def after_next_finish(action: Callable[[], object]) -> None:
+            def finish(*args: Any, **kwargs: Any) -> bool:
+                del memory.finish  # once
+                ended = memory.finish(*args, **kwargs)
+                action()
+                return ended
+
+            memory.finish = finish  # type: ignore[method-assign]
+
+        yield Twin(
+            memory,
+            clock,
+            writes=lambda: len([c for c in memory.calls if c[0] != "status"]),
+            conflicts=lambda n: setattr(memory, "conflicts", n),
+            interleave=after_next_finish,
+            ttl=lambda job, shard: (
+                memory.jobs[job].ttl if shard is None else memory.shards[(job, shard)].ttl
+            ),
+            pauses=pauses,
+        )
+        return
+    # The adapter reads the wall clock through relaystate.clock.
+    monkeypatch.setattr(relay_clock, "wall", lambda: clock.now / 1000.0)
+    client, writes = request.getfixturevalue("dynamodb_client")
+    before = len(writes)
+    ledger = DynamoDBLedger(request.getfixturevalue("table"), client=client)
+    conflicts = [0]
+
+    def conflict(**_: Any) -> Any:
+        """Answer a TransactWriteItems as DynamoDB does when it met a concurrent one."""
+        if conflicts[0] <= 0:
+            return None
+        conflicts[0] -= 1
+        return AWSResponse("http://127.0.0.1", 400, {}, None), {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    events = client.meta.events
+
+    def ttl(job: str, shard: int | None) -> int | None:
+        sk = "#job" if shard is None else f"shard#{shard:06d}"
+        item = client.get_item(
+            TableName=ledger.table_name, Key={"pk": {"S": f"job#{job}"}, "sk": {"S": sk}}
+        )["Item"]
+        return int(item["ttl"]["N"]) if "ttl" in item else None
+
+    hooks: list[Callable[..., None]] = []
+
+    def interleave(action: Callable[[], object]) -> None:
+        def after(http_response: Any, **_: Any) -> None:
+            if http_response.status_code < 300 and after in hooks:
+                hooks.remove(after)
+                action()
+
+        hooks.append(after)
+        events.register("after-call.dynamodb.TransactWriteItems", after)
+
+    events.register("before-call.dynamodb.TransactWriteItems", conflict)
+    yield Twin(
+        ledger,
+        clock,
+        writes=lambda: len(writes) - before,
+        conflicts=lambda n: conflicts.__setitem__(0, n),
+        interleave=interleave,
+        ttl=ttl,
+        pauses=pauses,
+    )
+    events.unregister("before-call.dynamodb.TransactWriteItems", conflict)
+    for hook in hooks:
+        events.unregister("after-call.dynamodb.TransactWriteItems", hook)
+
+
+@pytest.fixture
+def job() -> str:
+    return f"job-{uuid.uuid4().hex[:12]}"
+
+
+def opened(twin: Twin, job: str, shards: int = 1) -> LedgerPort:
+    twin.ledger.open_job(job, shards=shards, job_type="Walk", function_name="walk-worker")
+    return twin.ledger
+
+
+def checkpoint(
+    ledger: LedgerPort, job: str, hop: int, owner: str, shard: int = 0, delay_seconds: int = 0
+) -> None:
+    ledger.checkpoint(
+        job,
+        shard,
+        hop,
+        owner,
+        outbox=f'{{"hop": {hop + 1}}}',
+        stats={"units": 10 * (hop + 1)},
+        cursor_json=str(hop + 1),
+        delay_seconds=delay_seconds,
+    )
+
+
+def finish(ledger: LedgerPort, job: str, shard: int, hop: int, owner: str, **kw: Any) -> bool:
+    return ledger.finish(job, shard, hop, owner, stats={"units": 5}, cursor_json="null", **kw)
+
+
+def relay(ledger: LedgerPort, job: str, hops: int, shard: int = 0) -> None:
+    """Run hops 0..hops-1 of a shard, each claimed and checkpointed: hop ``hops`` is queued."""
+    for hop in range(hops):
+        assert "run" == ledger.claim(job, shard, hop, f"req-{hop}", LEASE_MS).outcome
+        checkpoint(ledger, job, hop, f"req-{hop}", shard)
+
+
+def failed_shards(twin: Twin, job: str, shards: int, failed: int) -> LedgerPort:
+    """A job whose shards ``0..failed-1`` failed at hop 0, the rest done: every shard ended."""
+    ledger = opened(twin, job, shards)
+    for shard in range(shards):
+        ledger.claim(job, shard, 0, f"req-{shard}", LEASE_MS)
+        finish(ledger, job, shard, 0, f"req-{shard}", failed=shard < failed, error="boom")
+    return ledger
+
+
+# -- claims --------------------------------------------------------------------------------------
+
+
+def test_the_first_claim_of_a_shard_runs(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    assert "run" == ledger.claim(job, 0, 0, "req-a", LEASE_MS).outcome
+
+
+def test_a_claim_of_a_hop_running_elsewhere_is_busy(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_a_claim_is_idempotent_for_its_owner(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    assert "run" == ledger.claim(job, 0, 0, "req-a", LEASE_MS).outcome
+
+
+def test_a_hop_is_taken_over_once_its_lease_has_run_out(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(LEASE_MS - 1)
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+    twin.advance(2)
+
+    assert "run" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_a_claim_renews_its_owners_lease(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(LEASE_MS - 1)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    twin.advance(2)
+
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_a_checkpoint_by_a_holder_that_lost_its_lease_is_refused(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(LEASE_MS + 1)
+    ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    with pytest.raises(LeaseLostError):
+        checkpoint(ledger, job, 0, "req-a")
+
+    # The new holder goes on: the old one's checkpoint wrote nothing.
+    checkpoint(ledger, job, 0, "req-b")
+    assert "resend" == ledger.claim(job, 0, 0, "req-c", LEASE_MS).outcome
+
+
+def test_a_finish_by_a_holder_that_lost_its_lease_is_refused_and_not_counted(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(LEASE_MS + 1)
+    ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    with pytest.raises(LeaseLostError):
+        finish(ledger, job, 0, 0, "req-a")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (0, 0, "running") == (status.done, status.failed, status.shard_status[0].status)
+
+
+def test_a_checkpoint_of_another_hop_is_refused(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    with pytest.raises(LeaseLostError):
+        checkpoint(ledger, job, 1, "req-a")
+
+
+def test_a_second_finish_of_the_same_hop_is_refused(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a")
+
+    with pytest.raises(LeaseLostError):
+        finish(ledger, job, 0, 0, "req-a")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert 1 == status.done
+
+
+def test_a_duplicate_of_a_hop_whose_successor_runs_is_acknowledged(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    relay(ledger, job, hops=2)
+    ledger.claim(job, 0, 2, "req-2", LEASE_MS)
+
+    assert ["duplicate", "duplicate"] == [
+        ledger.claim(job, 0, hop, "req-late", LEASE_MS).outcome for hop in (0, 1)
+    ]
+
+
+def test_a_claim_of_a_hop_ahead_of_the_shard_runs(twin: Twin, job: str) -> None:
+    # A packet resumed from a saved checkpoint, later than what the ledger has.
+    ledger = opened(twin, job)
+    relay(ledger, job, hops=1)
+
+    assert "run" == ledger.claim(job, 0, 5, "req-a", LEASE_MS).outcome
+    status = ledger.status(job)
+    assert status is not None
+    assert 5 == status.shard_status[0].hop
+
+
+# -- the outbox ------------------------------------------------------------------------------
+
+
+def test_a_hop_that_checkpointed_and_died_before_sending_resends_its_outbox(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a")  # ... and the Lambda died before its send
+
+    claim = ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    assert ("resend", '{"hop": 1}') == (claim.outcome, claim.outbox)
+
+
+def test_a_resent_outbox_keeps_the_relays_delay(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a", delay_seconds=900)
+
+    claim = ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    assert ("resend", 900) == (claim.outcome, claim.delay_seconds)
+
+
+def test_the_claim_of_the_next_hop_confirms_the_send_and_drops_the_outbox(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a")
+    ledger.claim(job, 0, 1, "req-b", LEASE_MS)
+    twin.advance(LEASE_MS + 1)  # hop 1's Lambda died holding its lease ...
+
+    # ... and a late duplicate of hop 0 does not send hop 1 a second time.
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-c", LEASE_MS).outcome
+
+
+def test_a_reopened_shard_does_not_resend_the_packet_its_hop_was_claimed_from(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a")
+    ledger.claim(job, 0, 1, "req-b", LEASE_MS)
+    finish(ledger, job, 0, 1, "req-b", failed=True, error="boom")
+    ledger.reopen(job, 0)  # hop 1 is queued again, for its resumed packet
+
+    # A late duplicate of hop 0 must not send hop 1's first packet beside the resumed one.
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+
+
+def test_an_outbox_is_resent_only_while_its_hop_is_unclaimed() -> None:
+    def refused(found_status: str) -> str:
+        return refused_claim(
+            0, found_hop=1, found_status=found_status, outbox="{}", teardown_due=bool
+        ).outcome
+
+    assert ["resend", "duplicate", "duplicate", "duplicate"] == [
+        refused(status) for status in ("queued", "running", "done", "failed")
+    ]
+
+
+def test_an_outbox_larger_than_a_record_holds_is_refused_and_nothing_written(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    # Random text: the outbox is stored compressed, and only what does not compress is too big.
+    huge = '"' + secrets.token_urlsafe(MAX_OUTBOX_BYTES) + '"'
+
+    with pytest.raises(PacketTooLargeError):
+        ledger.checkpoint(job, 0, 0, "req-a", outbox=huge, stats={}, cursor_json="1")
+
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+# -- the join and the teardown --------------------------------------------------------------
+
+
+def test_exactly_the_last_shard_to_end_sees_the_job_ended(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=3)
+    for shard in range(3):
+        ledger.claim(job, shard, 0, f"req-{shard}", LEASE_MS)
+
+    ended = [
+        finish(ledger, job, 1, 0, "req-1"),
+        finish(ledger, job, 0, 0, "req-0", failed=True, error="boom"),
+        finish(ledger, job, 2, 0, "req-2"),
+    ]
+
+    assert [False, False, True] == ended
+    status = ledger.status(job)
+    assert status is not None
+    assert (2, 1) == (status.done, status.failed)
+
+
+def test_of_two_shards_that_end_at_once_exactly_one_sees_the_job_ended(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-0", LEASE_MS)
+    ledger.claim(job, 1, 0, "req-1", LEASE_MS)
+    ended: dict[int, bool] = {}
+    # Shard 1 ends whole between shard 0's write and shard 0's look at the counts.
+    twin.interleave(lambda: ended.setdefault(1, finish(ledger, job, 1, 0, "req-1")))
+
+    ended[0] = finish(ledger, job, 0, 0, "req-0")
+
+    assert {0: False, 1: True} == ended
+
+
+def test_a_finish_that_meets_concurrent_ones_is_tried_again_and_counted_once(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.conflicts(CONFLICT_TRIES - 1)
+
+    assert finish(ledger, job, 0, 0, "req-a")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (1, "done") == (status.done, status.shard_status[0].status)
+    assert CONFLICT_TRIES - 1 == len(twin.pauses)
+    assert twin.pauses == sorted(twin.pauses)  # backing off
+    assert 0.5 >= max(twin.pauses)
+
+
+def test_a_finish_that_keeps_meeting_concurrent_ones_fails_and_counts_nothing(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.conflicts(CONFLICT_TRIES)
+
+    with pytest.raises(ResourceConflictError):
+        finish(ledger, job, 0, 0, "req-a")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (0, "running") == (status.done, status.shard_status[0].status)
+    assert finish(ledger, job, 0, 0, "req-a")  # the holder can end it still
+
+
+def test_a_reopen_that_meets_a_concurrent_transaction_is_tried_again(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=1)
+    twin.conflicts(1)
+
+    ledger.reopen(job, 0)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (0, "queued") == (status.failed, status.shard_status[0].status)
+
+
+def test_a_finish_in_a_job_the_ledger_does_not_know_is_refused(twin: Twin, job: str) -> None:
+    ledger = twin.ledger
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    with pytest.raises(ResourceNotFoundError):
+        finish(ledger, job, 0, 0, "req-a")
+
+
+def test_a_duplicate_of_the_last_hop_of_an_ended_job_does_its_teardown(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a")  # ... and the Lambda died before its teardown
+
+    assert "teardown" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+    ledger.mark_torn_down(job)
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-c", LEASE_MS).outcome
+
+
+def test_a_duplicate_of_a_shards_last_hop_is_acknowledged_while_others_run(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a")
+
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_the_teardown_is_held_by_one_owner_until_its_lease_runs_out(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    assert ledger.claim_teardown(job, "req-a", LEASE_MS)
+    assert ledger.claim_teardown(job, "req-a", LEASE_MS)  # idempotent for its owner
+    assert not ledger.claim_teardown(job, "req-b", LEASE_MS)
+    twin.advance(LEASE_MS + 1)
+    assert ledger.claim_teardown(job, "req-b")  # a's Lambda died: b takes it, for good
+    twin.advance(10 * LEASE_MS)
+    assert not ledger.claim_teardown(job, "req-c", LEASE_MS)
+
+
+def test_the_teardown_of_a_job_the_ledger_does_not_know_is_not_taken(twin: Twin, job: str) -> None:
+    assert not twin.ledger.claim_teardown(job, "req-a", LEASE_MS)
+    assert twin.ledger.status(job) is None
+
+
+def test_a_torn_down_job_is_failed_when_a_shard_failed(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    ledger.claim(job, 1, 0, "req-b", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a", failed=True, error="boom")
+    finish(ledger, job, 1, 0, "req-b")
+
+    ledger.mark_torn_down(job)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (JobState.FAILED, "boom") == (status.state, status.shard_status[0].error)
+
+
+# -- reopen ----------------------------------------------------------------------------------------
+
+
+def test_a_duplicate_of_a_hop_that_failed_its_shard_is_not_run_again(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-0", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-0", failed=True, error="boom")
+    ledger.claim(job, 1, 0, "req-1", LEASE_MS)  # shard 1 runs on: the job has not ended
+
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+    status = ledger.status(job)
+    assert status is not None
+    assert (1, "failed") == (status.failed, status.shard_status[0].status)
+
+
+def test_a_duplicate_of_the_failed_last_hop_of_an_ended_job_does_its_teardown(
+    twin: Twin, job: str
+) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=1)
+
+    assert "teardown" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+    ledger.mark_torn_down(job)  # as failed: a shard failed
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-later", LEASE_MS).outcome
+
+
+def test_a_reopened_shard_is_claimed_again_at_the_hop_it_failed(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=1)
+
+    ledger.reopen(job, 0)
+
+    assert "run" == ledger.claim(job, 0, 0, "req-resumed", LEASE_MS).outcome
+    status = ledger.status(job)
+    assert status is not None
+    assert ("running", "") == (status.shard_status[0].status, status.shard_status[0].error)
+
+
+def test_reopening_a_shard_twice_uncounts_its_failure_once(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=3, failed=2)
+
+    ledger.reopen(job, 0)
+    ledger.reopen(job, 0)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert 1 == status.failed  # shard 1's failure is still counted
+
+
+def test_reopening_a_shard_that_did_not_fail_changes_nothing(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=2, failed=1)
+    ledger.mark_torn_down(job)
+
+    ledger.reopen(job, 1)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (1, JobState.FAILED, "done") == (
+        status.failed,
+        status.state,
+        status.shard_status[1].status,
+    )
+
+
+def test_reopening_a_failed_shard_uncounts_its_failure(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a", failed=True, error="boom")
+
+    ledger.reopen(job, 0)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (0, JobState.RUNNING) == (status.failed, status.state)
+
+
+def test_a_reopened_job_can_be_torn_down_again(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a", failed=True, error="boom")
+    assert ledger.claim_teardown(job, "req-a")
+    ledger.mark_torn_down(job)
+
+    ledger.reopen(job, 0)
+
+    assert ledger.claim_teardown(job, "req-b")
+
+
+# -- expiry ------------------------------------------------------------------------------------
+
+DAY_MS = 86_400_000
+RUNNING_S = FINISHED_TTL_S + MAX_JOB_LIFETIME_S
+
+
+def test_a_running_jobs_records_expire_long_after_their_last_write(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    assert (START_MS // 1000 + RUNNING_S,) * 2 == (twin.ttl(job, None), twin.ttl(job, 0))
+
+    twin.advance(DAY_MS)
+    checkpoint(ledger, job, 0, "req-a")
+    assert (START_MS + DAY_MS) // 1000 + RUNNING_S == twin.ttl(job, 0)
+
+    twin.advance(DAY_MS)
+    ledger.claim(job, 0, 1, "req-b", LEASE_MS)
+    assert (START_MS + 2 * DAY_MS) // 1000 + RUNNING_S == twin.ttl(job, 0)
+
+
+def test_a_shards_end_pushes_both_records_expiry_on(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    twin.advance(DAY_MS)
+
+    finish(ledger, job, 0, 0, "req-a")
+
+    expected = (START_MS + DAY_MS) // 1000 + RUNNING_S
+    assert (expected, expected) == (twin.ttl(job, None), twin.ttl(job, 0))
+
+
+def test_a_torn_down_jobs_record_expires_30_days_after_the_end(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=0)
+    twin.advance(DAY_MS)
+
+    ledger.mark_torn_down(job)
+
+    assert (START_MS + DAY_MS) // 1000 + FINISHED_TTL_S == twin.ttl(job, None)
+
+
+def test_a_reopened_jobs_records_expire_as_a_running_jobs(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=1)
+    ledger.mark_torn_down(job)
+    twin.advance(DAY_MS)
+
+    ledger.reopen(job, 0)
+
+    expected = (START_MS + DAY_MS) // 1000 + RUNNING_S
+    assert (expected, expected) == (twin.ttl(job, None), twin.ttl(job, 0))
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+def test_the_status_of_an_unknown_job_is_none(twin: Twin, job: str) -> None:
+    assert twin.ledger.status(job) is None
+
+
+def test_the_status_names_the_job_and_each_shard(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    relay(ledger, job, hops=2, shard=1)
+    twin.advance(5)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    status = ledger.status(job)
+
+    assert status is not None
+    assert (job, "Walk", "walk-worker", 2, JobState.RUNNING) == (
+        status.job_id,
+        status.job_type,
+        status.function_name,
+        status.shards,
+        status.state,
+    )
+    assert [(0, 0, "running"), (1, 2, "queued")] == [
+        (s.shard, s.hop, s.status) for s in status.shard_status
+    ]
+    assert ({"units": 20}, 2) == (status.shard_status[1].stats, status.shard_status[1].cursor)
+    assert START_MS + 5 == status.shard_status[0].updated_ms
+    assert 20 == status.units
+
+
+def test_a_job_is_queued_until_a_shard_is_claimed(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    status = ledger.status(job)
+
+    assert status is not None
+    assert (JobState.QUEUED, START_MS) == (status.state, status.created_ms)
+
+
+def test_opening_a_known_job_keeps_it(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a")
+
+    opened(twin, job, shards=5)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (2, 1) == (status.shards, status.done)
+
+
+def test_a_cursor_too_long_to_record_is_kept_as_text(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    long_cursor = '"' + "c" * 5_000 + '"'
+
+    ledger.checkpoint(job, 0, 0, "req-a", outbox="{}", stats={}, cursor_json=long_cursor)
+
+    status = ledger.status(job)
+    assert status is not None
+    cursor = status.shard_status[0].cursor
+    assert isinstance(cursor, str)
+    assert cursor.startswith('"ccc')
