@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry, ThrottledError
+from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry
+from relaystate.errors import ThrottledError
 from relaystate.testing import (
     MemoryBackend,
     MemoryLedger,
