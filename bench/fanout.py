@@ -22,7 +22,7 @@ from relaystate.local import moto_process
 from relaystate.local.server import sqs_client
 from relaystate.packet import ShardPackets
 from relaystate.ports import Backend
-from relaystate.resources import send_packets
+from relaystate.sending import send_packets
 from relaystate.testing import MemoryMappings
 
 SHARDS = 1_000

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from . import resources
+from . import resources, sending, teardown
 from .frozen import thaw
 from .names import queue_name_for
 from .packet import RelayPacket
@@ -114,19 +114,19 @@ def relay_pass(
         InvalidDelayError: ``delay_seconds`` is outside 0..900 (npm clamped it silently).
         PacketTooLargeError: the packet exceeds 1 MiB.
     """
-    resources.check_delay(delay_seconds)
+    sending.check_delay(delay_seconds)
     nxt = packet.evolve(
         hop=packet.hop + 1,
         state=JobState.RELAYING,
         stats=attrs.evolve(packet.stats, relays=packet.stats.relays + 1),
     )
-    resources.send_packets(_backend(backend), nxt.queue_url, [nxt], delay_seconds=delay_seconds)
+    sending.send_packets(_backend(backend), nxt.queue_url, [nxt], delay_seconds=delay_seconds)
     return nxt
 
 
 def tear_down(packet: RelayPacket, *, backend: Backend | None = None) -> None:
     """Delete the relay's mapping (waited until gone), queue and empty DLQ. Idempotent."""
-    resources.release(
+    teardown.release(
         _backend(backend),
         queue_url=packet.queue_url,
         dlq_url=packet.dlq_url,

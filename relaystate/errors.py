@@ -11,6 +11,7 @@ The tree::
     │   └── InvalidSignatureError            a signed job got an unsigned or forged packet
     ├── PacketTooLargeError (ValueError)     the packet's message would exceed the queue's maximum
     ├── InvalidTransitionError               a trigger fired from a state that does not allow it
+    ├── JobConflictError                     the job id or queue name is taken by another job
     ├── HopLimitError                        the job went past max_hops
     ├── HopBusyError                         a duplicate delivery of a hop that runs elsewhere
     ├── LeaseLostError                       another invocation took this hop over (ledger)
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidSignatureError",
     "InvalidTransitionError",
+    "JobConflictError",
     "LeaseLostError",
     "MappingTimeoutError",
     "PacketTooLargeError",
@@ -133,6 +135,15 @@ class InvalidTransitionError(RelayError):
         self.trigger = trigger
         self.state = state
         self.allowed = allowed
+
+
+class JobConflictError(RelayError):
+    """``start()`` found the job's id or queue name taken by another job (other data, another
+    class, a job that has ended, or resources left over), and touched nothing of it.
+
+    A start with the same id, class and data as a job that runs is not a conflict: it returns
+    that job, as Step Functions' StartExecution does for the same name and input.
+    """
 
 
 class HopLimitError(RelayError):

@@ -34,6 +34,7 @@ from .errors import (
     HopLimitError,
     InvalidPacketError,
     PacketTooLargeError,
+    RelayError,
 )
 from .frozen import JsonValue, freeze, thaw
 from .lifecycle import HopState
@@ -95,7 +96,14 @@ class HopJob(Protocol):
     def begin_hop(self) -> bool:
         """queued | relaying -> running."""
 
-    def relay(self, *, delay_seconds: int = 0, attempt: int = 0, finishing: bool = False) -> bool:
+    def relay(
+        self,
+        *,
+        delay_seconds: int = 0,
+        attempt: int = 0,
+        finishing: bool = False,
+        error: str = "",
+    ) -> bool:
         """running -> relaying."""
 
     def finish(self) -> bool:
@@ -213,7 +221,9 @@ class Hop:
         done = packet.finishing  # the hop before ran the last unit: this one only finishes
         delay = 0
         unit_error: Exception | None = None
-        while not done and (units == 0 or budget.should_continue(remaining())):
+        # The last hop the cap allows ends in a teardown: it keeps that time from the start.
+        kept_ms = state.teardown_reserve_ms() if packet.hop + 1 >= job.max_hops else 0.0
+        while not done and (units == 0 or budget.should_continue(remaining() - kept_ms)):
             if limiter is not None:
                 wait = limiter.wait_s(clock.wall())
                 if wait > limiter.limit.max_wait_s:
@@ -289,6 +299,10 @@ class Hop:
         self, packet: RelayPacket, unit_error: Exception | None, done: bool, delay: int
     ) -> tuple[str, Exception | None, int]:
         job = self.job
+        if packet.finishing and packet.error:  # the hop before handed its failure on
+            handed = RelayError(f"{packet.error} (handed on by hop {packet.hop - 1})")
+            job.fail(error=handed)
+            return "failed", handed, 0
         if unit_error is not None:
             failed_hops = packet.attempt
             if failed_hops < job.retry.hop_retries:
@@ -296,6 +310,11 @@ class Hop:
                 job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
                 job.relay(delay_seconds=delay, attempt=failed_hops + 1)
                 return "retrying", unit_error, delay
+            if not self.state.teardown_fits():
+                # Too little time is left to fail the shard (park, count, tear down): a Lambda
+                # killed half-way would leave the queues. A fresh hop does it.
+                job.relay(finishing=True, error=repr(unit_error))
+                return "finishing", unit_error, 0
             job.fail(error=unit_error)
             return "failed", unit_error, delay
         if done:

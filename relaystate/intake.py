@@ -11,8 +11,9 @@ A record becomes a packet only if:
 - its job type is a class this worker knows (the registry of job classes, filled by
   ``RelayJob.__init_subclass__``) that is the handling class or a subclass of it;
 - it carries a valid signature when that class signs (:attr:`RelayJob.signer`);
-- it arrived from the queue it names: a packet that names another queue (forged, or copied by
-  hand) would make this worker send to, or tear down, that queue.
+- it names a queue, and arrived from it (same account, name and, where the URL says, region):
+  a packet that names another queue (forged, or copied by hand) would make this worker send
+  to, or tear down, that queue.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from .errors import HopBusyError, InvalidEventError, InvalidPacketError, LeaseLostError
 from .hop import Hop, HopJob
-from .names import queue_name_of
+from .names import same_queue
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
 
@@ -194,16 +195,19 @@ class Intake:
         if not isinstance(body, str):
             raise InvalidPacketError("the SQS record has no body text", field="body")
         packet = verified(self.job_class, body)
-        source_arn = record.get("eventSourceARN")
-        if isinstance(source_arn, str) and source_arn and packet.queue_url:
-            arrived = queue_name_of(source_arn)
-            named = queue_name_of(packet.queue_url)
-            if arrived != named:
-                raise InvalidPacketError(
-                    f"the packet names queue {named!r} but arrived from {arrived!r}; it is "
-                    "not run (a packet runs only from its own job's queue)",
-                    field="queue_url",
-                )
+        if not packet.queue_url:
+            raise InvalidPacketError(
+                "the packet names no queue; a packet delivered from a queue must name the queue "
+                "it runs from (it is not run)",
+                field="queue_url",
+            )
+        arn = record.get("eventSourceARN")
+        if isinstance(arn, str) and arn and not same_queue(packet.queue_url, arn):
+            raise InvalidPacketError(
+                f"the packet names queue {packet.queue_url!r} but arrived from {arn!r}; "
+                "it is not run (a packet runs only from its own job's queue)",
+                field="queue_url",
+            )
         return packet
 
 

@@ -8,10 +8,9 @@ in :mod:`relaystate.states`.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from transitions import EventData
 
@@ -19,11 +18,12 @@ from . import intake, lifecycle
 from .budget import AdaptiveBudget, Budget
 from .errors import ConfigurationError, InvalidPacketError
 from .frozen import JsonValue, freeze, thaw
-from .machine import Callback, JobMachine
+from .machine import JobMachine, dispatch
 from .options import OPTIONS, check_options
 from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, Stats
 from .ports import Backend, LedgerPort
 from .retry import Retry
+from .start import deadline_for, open_job, requeue
 from .states import DONE, JobState  # noqa: F401  (DONE: the docstrings' examples use it)
 
 if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
@@ -33,8 +33,6 @@ if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
     from .signing import PacketSigner
 
 __all__ = ["RelayJob"]
-
-log = logging.getLogger("relaystate")
 
 
 class RelayJob:
@@ -195,11 +193,20 @@ class RelayJob:
         """queued | relaying -> running: a worker rebuilt the job from its packet."""
         raise _unbound()
 
-    def relay(self, *, delay_seconds: int = 0, attempt: int = 0, finishing: bool = False) -> bool:
+    def relay(
+        self,
+        *,
+        delay_seconds: int = 0,
+        attempt: int = 0,
+        finishing: bool = False,
+        error: str = "",
+    ) -> bool:
         """running -> relaying: send the checkpoint (hop + 1) to the queue.
 
         ``attempt`` counts the hops in a row that ended in a unit error (see :class:`Retry`);
-        ``finishing``: ``step`` returned DONE, and the next hop only finishes (tears down).
+        ``finishing``: the shard is at its end, and the next hop only tears down -- it finishes,
+        or with ``error`` it fails the shard with that error (a hop with too little time left
+        for its teardown hands it on).
         """
         raise _unbound()
 
@@ -269,7 +276,9 @@ class RelayJob:
         """Set up the job's queue, DLQ and mapping and send the first packet(s): QUEUED.
 
         A start that fails half-way deletes what it created and re-raises; the job stays
-        CREATED.
+        CREATED. The job id is an idempotency key: a start with the id, class, data and
+        options of a job that runs returns that job (QUEUED, touching nothing of it); another
+        job with that id -- or a job that has ended -- raises :class:`JobConflictError`.
 
         Args:
             context: the Lambda context, when the starter itself runs in a Lambda (behind API
@@ -362,12 +371,13 @@ class RelayJob:
 
     def _on_enqueue(self, event: EventData) -> None:
         backend, ledger = self._ports()
-        until = lifecycle.deadline_for(event.kwargs.get("context"))
+        until = deadline_for(event.kwargs.get("context"))
         if self._resume_from is not None:
-            fresh = lifecycle.requeue(self, backend, ledger, self._resume_from, until=until)
+            fresh = requeue(self, backend, ledger, self._resume_from, until=until)
             self.packet, self.packets, self._resume_from = fresh, (fresh,), None
             return
-        self.packets = lifecycle.open_job(self, backend, ledger, until=until)
+        opened = open_job(self, backend, ledger, until=until)
+        self.packets = opened.packets
         self.packet = self.packets[0]
         self.cursor = self.packet.cursor
 
@@ -381,6 +391,7 @@ class RelayJob:
             delay_seconds=event.kwargs.get("delay_seconds", 0),
             attempt=event.kwargs.get("attempt", 0),
             finishing=event.kwargs.get("finishing", False),
+            error=event.kwargs.get("error", ""),
         )
 
     def _on_finish(self, event: EventData) -> None:
@@ -388,7 +399,7 @@ class RelayJob:
         self.packet = lifecycle.finish(self, backend, ledger, self.hop)
 
     def _after_finish(self, event: EventData) -> None:
-        _hook(self.on_done, self)
+        lifecycle.run_hook(self.on_done, self)
 
     def _on_tear_down(self, event: EventData) -> None:
         assert self.packet is not None
@@ -399,7 +410,7 @@ class RelayJob:
         error = event.kwargs.get("error")
         backend, ledger = self._ports()
         self.packet = lifecycle.fail(self, backend, ledger, self.hop, error)
-        _hook(self.on_failed, self, error)
+        lifecycle.run_hook(self.on_failed, self, error)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -447,35 +458,8 @@ class RelayJob:
         return f"<{type(self).__name__} {self.job_id} {self.state.value} hop={hop}>"
 
 
-def _hook(hook: Callable[..., None], job: RelayJob, *args: Any) -> None:
-    """Run ``on_done``/``on_failed``; an error in it is logged with its traceback, not raised.
-
-    The hook runs after the job's resources were released: raising would only have SQS deliver
-    the hop again (re-running its units where the queue is still there) and hide the error in
-    a retry.
-    """
-    try:
-        hook(*args)
-    except Exception:
-        log.exception(
-            "relaystate: %s.%s of job %s raised; the job's state is not changed by it",
-            type(job).__name__,
-            getattr(hook, "__name__", "hook"),
-            job.job_id,
-        )
-
-
 def _unbound() -> RuntimeError:
     return RuntimeError("trigger called before the job's state machine was attached")
-
-
-def _dispatch(method: Callable[[RelayJob, EventData], None]) -> Callback:
-    """A machine callback that runs ``method`` on the job the event is for."""
-
-    def callback(event: EventData) -> None:
-        method(cast(RelayJob, event.model), event)
-
-    return callback
 
 
 _MACHINE: JobMachine | None = None
@@ -487,14 +471,14 @@ def _machine() -> JobMachine:
     if _MACHINE is None:
         _MACHINE = JobMachine(
             {
-                "enqueue": {"before": _dispatch(RelayJob._on_enqueue)},
-                "relay": {"before": _dispatch(RelayJob._on_relay)},
+                "enqueue": {"before": dispatch(RelayJob._on_enqueue)},
+                "relay": {"before": dispatch(RelayJob._on_relay)},
                 "finish": {
-                    "before": _dispatch(RelayJob._on_finish),
-                    "after": _dispatch(RelayJob._after_finish),
+                    "before": dispatch(RelayJob._on_finish),
+                    "after": dispatch(RelayJob._after_finish),
                 },
-                "tear_down": {"before": _dispatch(RelayJob._on_tear_down)},
-                "fail": {"after": _dispatch(RelayJob._after_fail)},
+                "tear_down": {"before": dispatch(RelayJob._on_tear_down)},
+                "fail": {"after": dispatch(RelayJob._after_fail)},
             }
         )
     return _MACHINE

@@ -148,6 +148,8 @@ class JobStatus:
     created_ms: int
     updated_ms: int
     shard_status: tuple[ShardStatus, ...] = ()
+    #: What the job is (its type, data and options, hashed), as its start recorded it.
+    fingerprint: str = ""
 
     @property
     def units(self) -> int:

@@ -1,12 +1,10 @@
-"""A job's life over its resources: open, requeue, relay, finish, fail, tear down.
+"""A job's life over its resources: relay, finish, fail, tear down (start: :mod:`.start`).
 
 What each of :class:`~relaystate.RelayJob`'s transitions does to the world, once, over the ports
 (:mod:`relaystate.resources` holds the resource primitives, :class:`~relaystate.ports.LedgerPort`
 the progress ledger)::
 
-    open       plan -> size guard for every shard -> queue, DLQ, mapping (rolled back on error)
-               -> the job in the ledger -> the first packet(s), by tens
-    requeue    resume: the packet's queue and mapping made to exist again, the packet re-sent
+    start      (in :mod:`relaystate.start`) the job's resources made, its first packets sent
     relay      the next packet recorded in the ledger's outbox, then sent (a crash between the
                two is repaired by the redelivered hop)
     finish     the shard counted as ended; the last shard (the ledger's join) or a single one
@@ -21,23 +19,21 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from . import clock, resources
+from . import clock, sending, teardown
 from .budget import SEND_LATENCIES
 from .errors import (
-    ConfigurationError,
     InvalidPacketError,
     PacketTooLargeError,
     ServiceUnavailableError,
     ThrottledError,
 )
-from .frozen import JsonValue, freeze, thaw
-from .names import fresh_queue_name, queue_name_for
-from .packet import RelayPacket, ShardPackets, Stats
+from .frozen import JsonValue, thaw
+from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
 from .states import JobState
 
@@ -52,10 +48,10 @@ __all__ = [
     "fail",
     "finish",
     "join_teardown",
-    "open_job",
     "relay",
     "release",
-    "requeue",
+    "run_hook",
+    "snapshot",
     "tear_down",
 ]
 
@@ -71,8 +67,6 @@ TEARDOWN_HANDOFF_S = 3.0
 TEARDOWN_TRIES = 5
 #: The longest error text a FAILED packet carries.
 MAX_ERROR_CHARS = 2_000
-#: Room kept in the size guard for the queue URLs and mapping id, unknown before setup.
-RESOURCE_ALLOWANCE = 3 * 256
 
 
 class Job(Protocol):
@@ -127,154 +121,25 @@ class HopState:
     lease_ms: int | None = None
     retries_at_start: int = 0
 
-    def teardown_fits(self) -> bool:
-        """Whether the time left is enough for a teardown (the mapping's and the queues'
-        deletes, the ledger's join): :data:`TEARDOWN_HANDOFF_S`, at most a quarter of the hop."""
+    def teardown_reserve_ms(self) -> float:
+        """The time a teardown (about a dozen AWS calls: the mapping's and the queues' deletes
+        and checks, the ledger's join) should have: :data:`TEARDOWN_HANDOFF_S`, at most a quarter
+        of the hop -- but at least a dozen relay sends as this process has measured them."""
         reserve_ms = min(TEARDOWN_HANDOFF_S * 1000.0, self.started_ms / 4)
-        return self.remaining() >= reserve_ms
+        worst_send = SEND_LATENCIES.worst()
+        if worst_send is not None:
+            reserve_ms = max(reserve_ms, min(12 * worst_send, self.started_ms / 2))
+        return reserve_ms
+
+    def teardown_fits(self) -> bool:
+        """Whether the time left is enough for a teardown (:meth:`teardown_reserve_ms`)."""
+        return self.remaining() >= self.teardown_reserve_ms()
 
     def deadline(self) -> float:
         """The ``clock.monotonic()`` time by which a teardown in this hop must have deleted the
         queues: the time left, less a reserve for those deletes."""
         left_s = max(self.remaining(), 0.0) / 1000.0
         return clock.monotonic() + left_s - min(TEARDOWN_RESERVE_S, left_s / 4)
-
-
-# -- start and resume ----------------------------------------------------------------------------
-
-
-def open_job(
-    job: Job, backend: Backend, ledger: LedgerPort | None, *, until: float | None = None
-) -> Sequence[RelayPacket]:
-    """Create the job's queue, DLQ and mapping, record it in the ledger, send its first packets.
-
-    Every shard's packet is size-checked before the first AWS call; a setup that fails
-    half-way deletes what it created and re-raises. Returns every shard's first packet (made
-    on access: a fan-out of 100,000 shards keeps only its cursors). ``until`` (a
-    ``clock.monotonic()`` value) bounds the wait for the mapping (see :func:`deadline_for`).
-
-    Raises:
-        ConfigurationError: no ``function_name``, or ``plan()`` returned no cursors.
-        PacketTooLargeError: a shard's packet would exceed the queue's maximum message size.
-    """
-    if not job.function_name:
-        raise ConfigurationError(
-            f"{type(job).__name__} has no function_name: set it on the class or pass "
-            "function_name= (the worker Lambda that runs the hops)"
-        )
-    cursors = _shards(job.plan())
-    if not cursors:
-        raise ConfigurationError(
-            f"{type(job).__name__}.plan() returned no cursors: nothing to start"
-        )
-    template = RelayPacket(
-        job_id=job.job_id,
-        job_type=job.type_name(),
-        function_name=job.function_name,
-        shards=len(cursors),
-        data=job.data,
-        options={k: v for k, v in job.options.items() if k != "function_name"},
-    )
-    _check_sizes(template, cursors, job.max_message_bytes - RESOURCE_ALLOWANCE)
-    spec = _spec(job, backend, queue_name_for(job.queue_prefix, job.job_id, job.queue_name))
-    with resources.provision(backend, spec, until=until) as res:
-        if ledger is not None:
-            ledger.open_job(
-                job.job_id,
-                shards=len(cursors),
-                job_type=job.type_name(),
-                function_name=job.function_name,
-            )
-        template = template.evolve(
-            queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id
-        )
-        packets = ShardPackets(template, cursors)
-        resources.send_packets(
-            backend,
-            res.queue_url,
-            packets,
-            max_message_bytes=job.max_message_bytes,
-            signer=job.signer,
-        )
-    return packets
-
-
-def requeue(
-    job: Job,
-    backend: Backend,
-    ledger: LedgerPort | None,
-    packet: RelayPacket,
-    *,
-    until: float | None = None,
-) -> RelayPacket:
-    """Go on from ``packet``: make its queue and mapping exist again, re-send it; the new packet.
-
-    A queue that is gone is re-created under a fresh name (SQS blocks a deleted name for 60 s);
-    a FAILED shard is reopened in the ledger first.
-    """
-    name = fresh_queue_name(job.queue_prefix, job.job_id)
-    res = resources.ensure(backend, packet, _spec(job, backend, name), until=until)
-    if ledger is not None:
-        ledger.open_job(
-            packet.job_id,
-            shards=packet.shards,
-            job_type=packet.job_type,
-            function_name=packet.function_name,
-        )
-        if packet.state is JobState.FAILED:
-            ledger.reopen(packet.job_id, packet.shard)
-    fresh = packet.evolve(
-        queue_url=res.queue_url,
-        dlq_url=res.dlq_url,
-        mapping_id=res.mapping_id,
-        state=JobState.QUEUED,
-        error="",
-    )
-    resources.send_packets(
-        backend,
-        fresh.queue_url,
-        [fresh],
-        max_message_bytes=job.max_message_bytes,
-        signer=job.signer,
-    )
-    return fresh
-
-
-def _spec(job: Job, backend: Backend, queue_name: str) -> resources.QueueSpec:
-    assert job.function_name
-    if not job.allow_recursion and job.max_hops > 16:  # Lambda's count, 16 invocations
-        log.warning(
-            "relaystate: %s has allow_recursion=False: Lambda will stop the relay after 16 "
-            "invocations and move its packet to the DLQ (resume it from there)",
-            type(job).__name__,
-        )
-    timeout = job.function_timeout_s
-    if timeout is None:
-        timeout = backend.mappings.function_timeout_s(job.function_name)
-    return resources.QueueSpec(
-        job_id=job.job_id,
-        job_type=job.type_name(),
-        function_name=job.function_name,
-        queue_name=queue_name,
-        visibility_timeout_s=resources.visibility_for(timeout),
-        max_receive_count=job.max_receive_count,
-        max_concurrency=job.max_concurrency,
-        allow_recursion=job.allow_recursion,
-        max_message_bytes=job.max_message_bytes,
-    )
-
-
-def deadline_for(context: Any) -> float | None:
-    """When a setup run by a Lambda (``context``) must stop waiting, to roll back in time.
-
-    ``None`` without a context. A quarter of the time left, at most 5 s, is kept for the
-    rollback.
-    """
-    get = getattr(context, "get_remaining_time_in_millis", None)
-    if not callable(get):
-        return None
-    left_s = max(float(get()), 0.0) / 1000.0
-    return clock.monotonic() + left_s - min(5.0, left_s / 4)
 
 
 # -- the ends of a hop ---------------------------------------------------------------------------
@@ -301,6 +166,7 @@ def relay(
     delay_seconds: int,
     attempt: int,
     finishing: bool = False,
+    error: str = "",
 ) -> RelayPacket:
     """Checkpoint and send the next packet (hop + 1, relays + 1); return it.
 
@@ -310,7 +176,7 @@ def relay(
     the next hop only finishes (see :meth:`HopState.teardown_fits`).
     """
     assert job.packet is not None
-    delay = resources.check_delay(delay_seconds)
+    delay = sending.check_delay(delay_seconds)
     stats = attrs.evolve(job.stats, relays=job.stats.relays + 1)
     nxt = snapshot(
         job,
@@ -320,6 +186,7 @@ def relay(
         stats=stats,
         attempt=attempt,
         finishing=finishing,
+        error=error[:MAX_ERROR_CHARS],
     )
     if ledger is not None:
         ledger.checkpoint(
@@ -333,7 +200,7 @@ def relay(
             delay_seconds=delay,
         )
     sent_at = clock.monotonic()
-    resources.send_packets(
+    sending.send_packets(
         backend,
         nxt.queue_url,
         [nxt],
@@ -388,14 +255,14 @@ def fail(
     assert job.packet is not None
     why = (repr(error) if error else "")[:MAX_ERROR_CHARS]
     try:
-        failed = snapshot(job, hop, JobState.FAILED, error=why)
+        failed = snapshot(job, hop, JobState.FAILED, error=why, finishing=False)
         failed.check_size(job.max_message_bytes, job.signer)
     except (InvalidPacketError, PacketTooLargeError):
         # What the hop made cannot be a packet: park the one it began with, whose units then
         # run again when the shard is resumed. Nothing is lost.
-        failed = job.packet.evolve(state=JobState.FAILED, error=why)
+        failed = job.packet.evolve(state=JobState.FAILED, error=why, finishing=False)
     if failed.dlq_url:
-        resources.send_packets(
+        sending.send_packets(
             backend,
             failed.dlq_url,
             [failed],
@@ -453,6 +320,11 @@ def join_teardown(
     owner = hop.owner if hop is not None else ""
     if not ledger.claim_teardown(packet.job_id, owner, hop.lease_ms if hop is not None else None):
         return False
+    if not parked:
+        # SQS's counts lag (about a minute, AWS says): the ledger knows a shard failed, and so
+        # that its packet is in the DLQ, which must not be deleted.
+        status = ledger.status(packet.job_id)
+        parked = status is not None and status.failed > 0
     release(backend, packet, hop, parked=parked)
     persist(lambda: ledger.mark_torn_down(packet.job_id))
     log.info(
@@ -472,13 +344,14 @@ def release(
     """
     until = hop.deadline() if hop is not None else None
     persist(
-        lambda: resources.release(
+        lambda: teardown.release(
             backend,
             queue_url=packet.queue_url,
             dlq_url=packet.dlq_url,
             mapping_id=packet.mapping_id,
             until=until,
             dlq_has_packets=parked,
+            job_id=packet.job_id,
         )
     )
 
@@ -500,21 +373,19 @@ def persist(call: Callable[[], None]) -> None:
             clock.sleep(clock.backoff_s(attempt))
 
 
-# -- helpers -------------------------------------------------------------------------------------
+def run_hook(hook: Callable[..., None], job: Job, *args: Any) -> None:
+    """Run ``on_done``/``on_failed``; an error in it is logged with its traceback, not raised.
 
-
-def _check_sizes(template: RelayPacket, cursors: Sequence[Any], limit: int) -> None:
-    """Refuse any shard whose packet would exceed ``limit``, without building every packet."""
-    base = template.size_bytes() - len(b"null")
-    for i, cursor in enumerate(cursors):
-        text = json.dumps(thaw(freeze(cursor, f"plan()[{i}]")), separators=(",", ":"))
-        if base + len(text.encode("utf-8")) + len(str(i)) > limit:
-            template.evolve(shard=i, cursor=cursor).check_size(limit)
-
-
-def _shards(planned: Any) -> list[Any]:
-    if isinstance(planned, list | tuple | Iterator):
-        return list(planned)
-    if isinstance(planned, Iterable) and not isinstance(planned, str | bytes | Mapping):
-        return list(planned)
-    return [planned]
+    The hook runs after the job's resources were released: raising would only have SQS deliver
+    the hop again (re-running its units where the queue is still there) and hide the error in
+    a retry.
+    """
+    try:
+        hook(*args)
+    except Exception:
+        log.exception(
+            "relaystate: %s.%s of job %s raised; the job's state is not changed by it",
+            type(job).__name__,
+            getattr(hook, "__name__", "hook"),
+            job.job_id,
+        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from urllib.parse import urlsplit
 
 from .errors import InvalidQueueNameError
 
@@ -22,8 +23,11 @@ __all__ = [
     "TAG_PREFIX",
     "dlq_name",
     "fresh_queue_name",
+    "partition_of",
+    "queue_arn_of",
     "queue_name_for",
     "queue_name_of",
+    "same_queue",
 ]
 
 #: SQS's longest queue name.
@@ -67,6 +71,54 @@ def fresh_queue_name(prefix: str, job_id: str) -> str:
     suffix = f"-{secrets.token_hex(3)}"
     base = f"{prefix}{job_id}"[: MAX_QUEUE_NAME - len(DLQ_SUFFIX) - len(suffix)]
     return queue_name_for("", base + suffix)
+
+
+def queue_arn_of(url: str, region: str) -> str:
+    """The ARN of the queue at ``url`` (``https://.../ACCOUNT/NAME``) in ``region``.
+
+    Example:
+        >>> queue_arn_of("https://sqs.eu-west-1.amazonaws.com/123456789012/relay-1", "eu-west-1")
+        'arn:aws:sqs:eu-west-1:123456789012:relay-1'
+        >>> queue_arn_of("https://sqs.cn-north-1.amazonaws.com.cn/1/q", "cn-north-1")
+        'arn:aws-cn:sqs:cn-north-1:1:q'
+    """
+    account, name = _account_and_name(url)
+    return f"arn:{partition_of(region)}:sqs:{region}:{account}:{name}"
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition of a region: ``aws``, ``aws-cn`` or ``aws-us-gov``."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def same_queue(url: str, arn: str) -> bool:
+    """Whether the queue at ``url`` is the queue ``arn``: same account and name, and same
+    region where the URL names one (``sqs.REGION.amazonaws.com``; a local endpoint does not).
+
+    Example:
+        >>> same_queue("https://sqs.us-east-1.amazonaws.com/1/q", "arn:aws:sqs:us-east-1:1:q")
+        True
+        >>> same_queue("https://sqs.us-east-1.amazonaws.com/2/q", "arn:aws:sqs:us-east-1:1:q")
+        False
+    """
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[2] != "sqs":
+        return False
+    account, name = _account_and_name(url)
+    host = urlsplit(url).hostname or ""
+    region = host.split(".")[1] if host.startswith("sqs.") and host.count(".") >= 3 else ""
+    return (account, name) == (parts[4], parts[5]) and region in ("", parts[3])
+
+
+def _account_and_name(url: str) -> tuple[str, str]:
+    path = [p for p in urlsplit(url).path.split("/") if p]
+    if len(path) < 2:
+        return "", queue_name_of(url)
+    return path[-2], path[-1]
 
 
 def dlq_name(queue_name: str) -> str:

@@ -56,6 +56,15 @@ class QueuePort(Protocol):
     def describe(self, url: str) -> Mapping[str, str] | None:
         """The queue's attributes (``QueueArn``, counts...), or ``None`` if it does not exist."""
 
+    def find(self, name: str) -> QueueRef | None:
+        """The queue of that name in this account and region, or ``None`` (``GetQueueUrl``).
+
+        A queue deleted less than 60 s ago may still be found: AWS takes that long.
+        """
+
+    def tags(self, url: str) -> Mapping[str, str]:
+        """The queue's tags (``ListQueueTags``); empty for a queue that does not exist."""
+
     def send(self, url: str, body: str, delay_seconds: int = 0) -> str:
         """Send one message; return its message id."""
 
@@ -73,9 +82,27 @@ class MappingPort(Protocol):
         """The function's configured timeout in seconds."""
 
     def create(
-        self, function_name: str, queue_arn: str, *, batch_size: int, max_concurrency: int | None
+        self,
+        function_name: str,
+        queue_arn: str,
+        *,
+        batch_size: int,
+        max_concurrency: int | None,
+        enabled: bool = True,
     ) -> MappingInfo:
-        """Create an enabled mapping from the queue to the function."""
+        """Create a mapping from the queue to the function: ``Creating``, then ``Enabled`` (or
+        ``Disabled`` when created with ``enabled=False``: nothing is delivered until it is
+        enabled)."""
+
+    def set_enabled(self, mapping_id: str, enabled: bool) -> MappingInfo:
+        """Enable or disable the mapping (``UpdateEventSourceMapping``): ``Enabling`` then
+        ``Enabled``, or ``Disabling`` then ``Disabled``. A disabled mapping delivers nothing;
+        its queue keeps its messages.
+
+        Raises:
+            ResourceNotFoundError: the mapping does not exist.
+            ResourceConflictError: the mapping is in a transition that refuses the update.
+        """
 
     def get(self, mapping_id: str) -> MappingInfo | None:
         """The mapping's current state, or ``None`` if it does not exist."""
@@ -116,8 +143,27 @@ class LedgerPort(Protocol):
         True
     """
 
-    def open_job(self, job_id: str, *, shards: int, job_type: str, function_name: str) -> None:
-        """Record a new job whose join counts to ``shards``; idempotent: a known job is kept."""
+    def open_job(
+        self,
+        job_id: str,
+        *,
+        shards: int,
+        job_type: str,
+        function_name: str,
+        fingerprint: str = "",
+    ) -> JobStatus | None:
+        """Record a new job whose join counts to ``shards``; ``None`` when it was recorded.
+
+        A job id the ledger knows is kept as it is (whatever its state, until its records
+        expire): its status is returned instead, ``fingerprint`` included, so that a start can
+        tell a retry of the same job from another job that wants the same id.
+        """
+
+    def abandon_job(self, job_id: str) -> None:
+        """Forget a job whose start was rolled back: its record goes, if no shard has ended.
+
+        A job that has begun (a shard ended) is kept; an unknown job is not an error.
+        """
 
     def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now.

@@ -1,4 +1,4 @@
-"""A job's AWS resources -- queue, DLQ, mapping -- created, checked, fed and deleted.
+"""A job's AWS resources -- queue, DLQ, mapping -- created, and found again to resume.
 
 Order matters and is AWS's: the DLQ before the queue that redrives to it; the mapping after the
 queue; on teardown the mapping first, waited until gone, then the queues (a mapping left on a
@@ -9,64 +9,44 @@ first, and re-raises the error that stopped it.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import attrs
 
-from . import clock
 from .errors import (
     ConfigurationError,
-    InvalidDelayError,
-    MappingTimeoutError,
+    JobConflictError,
     RelayError,
     ResourceConflictError,
-    ResourceNotFoundError,
 )
-from .names import TAG_PREFIX, dlq_name
+from .mapping_state import detach, wait_for_mapping
+from .names import TAG_PREFIX, dlq_name, queue_name_of
 from .packet import RelayPacket
 from .ports import Backend, MappingInfo, QueueRef
 
 if TYPE_CHECKING:
-    from .signing import PacketSigner
+    pass
 
 __all__ = [
-    "MAX_DELAY_S",
     "QueueSpec",
     "Resources",
-    "check_delay",
+    "Taken",
     "ensure",
     "provision",
-    "release",
-    "send_packets",
+    "taken",
+    "tls_only_policy",
     "visibility_for",
-    "wait_for_mapping",
 ]
 
 log = logging.getLogger("relaystate")
 
-MAX_DELAY_S = 900
 MAX_VISIBILITY_S = 43_200
 MAX_RETENTION_S = 1_209_600  # 14 days (SQS's maximum): for the DLQ
 QUEUE_RETENTION_S = 345_600  # 4 days (SQS's default): a live packet waits at most 900 s
-
-
-def check_delay(delay_seconds: int) -> int:
-    """Return ``delay_seconds`` if SQS accepts it per message (0..900), else raise."""
-    if (
-        not isinstance(delay_seconds, int)
-        or isinstance(delay_seconds, bool)
-        or not 0 <= delay_seconds <= MAX_DELAY_S
-    ):
-        raise InvalidDelayError(
-            f"DelaySeconds must be a whole number from 0 to {MAX_DELAY_S}, got "
-            f"{delay_seconds!r}; for a longer pause, relay again with a delay when it ends"
-        )
-    return delay_seconds
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +62,9 @@ class QueueSpec:
     max_concurrency: int | None = None
     allow_recursion: bool = True
     max_message_bytes: int = 1_048_576
+    #: What the job is (type, data, options), hashed: tells a retried start of the same job
+    #: from another job that wants the same id (see :func:`relaystate.lifecycle.fingerprint`).
+    fingerprint: str = ""
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.max_receive_count <= 1000:
@@ -108,6 +91,7 @@ class QueueSpec:
             f"{TAG_PREFIX}function": self.function_name[:256],
             f"{TAG_PREFIX}created-at": created,
             f"{TAG_PREFIX}role": role,
+            **({f"{TAG_PREFIX}fingerprint": self.fingerprint} if self.fingerprint else {}),
         }
 
 
@@ -144,54 +128,6 @@ class Resources:
     queue_arn: str
     dlq_url: str
     mapping_id: str
-
-
-def _backoff(backend: Backend, until: float | None = None) -> Iterator[float]:
-    """Pauses between polls, doubling, until the backend's wait limit is spent (or ``until``)."""
-    deadline = clock.monotonic() + backend.mapping_wait_s
-    if until is not None:
-        deadline = min(deadline, until)
-    pause = backend.mapping_poll_s
-    while True:
-        left = deadline - clock.monotonic()
-        if left <= 0:
-            return
-        yield min(pause, left)
-        pause = min(pause * 2, backend.mapping_poll_max_s)
-
-
-def wait_for_mapping(
-    backend: Backend, mapping_id: str, *, enabled: bool, until: float | None = None
-) -> MappingInfo | None:
-    """Poll until the mapping is ``Enabled`` (``enabled=True``) or gone; bounded, with backoff.
-
-    ``until`` (a ``clock.monotonic()`` value) ends the wait sooner, as a timeout would.
-    """
-    began = clock.monotonic()
-    info = backend.mappings.get(mapping_id)
-    waits = _backoff(backend, until)
-    while True:
-        if enabled and info is not None and info.state == "Enabled":
-            return info
-        if not enabled and info is None:
-            return None
-        if enabled and info is None:
-            raise ResourceNotFoundError(
-                f"mapping {mapping_id} vanished while it was being enabled; start the job again"
-            )
-        pause = next(waits, None)
-        if pause is None:
-            want = "Enabled" if enabled else "deleted"
-            state = info.state if info else "gone"
-            waited = clock.monotonic() - began
-            cut = " (all the time the caller had left)" if until is not None else ""
-            raise MappingTimeoutError(
-                f"mapping {mapping_id} is still {state!r} after {waited:.1f} s{cut}, waiting for "
-                f"it to be {want}; check it in the Lambda console, then retry (a job's setup is "
-                "rolled back, its teardown is idempotent)"
-            )
-        clock.sleep(pause)
-        info = backend.mappings.get(mapping_id)
 
 
 def _create_dlq(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -> QueueRef:
@@ -231,6 +167,69 @@ def _create_queue(
     return queue
 
 
+@attrs.frozen
+class Taken:
+    """A job's queue name that is in use: what holds it.
+
+    Attributes:
+        queue: the queue of that name, if it exists (``None``: only its DLQ is left).
+        dlq: the dead-letter queue of that name, if it exists.
+        tags: the tags of the queue (or of the DLQ): whose it is.
+        live: the mappings that feed the queue and are not being deleted.
+    """
+
+    queue: QueueRef | None
+    dlq: QueueRef | None
+    tags: Mapping[str, str]
+    live: tuple[MappingInfo, ...] = ()
+
+    def held_by(self, job_id: str, fingerprint: str) -> bool:
+        """Whether the name is held by this very job (same id and fingerprint), running."""
+        return (
+            self.queue is not None
+            and bool(self.live)
+            and self.tags.get(f"{TAG_PREFIX}job-id") == job_id
+            and self.tags.get(f"{TAG_PREFIX}fingerprint", fingerprint) == fingerprint
+        )
+
+    def describe(self) -> str:
+        """One line: whose queue it is and in what state."""
+        held = self.queue or self.dlq
+        assert held is not None
+        owner = self.tags.get(f"{TAG_PREFIX}job-id")
+        whose = (
+            f"job {owner} ({self.tags.get(f'{TAG_PREFIX}job-type', '?')})"
+            if owner
+            else ("no relaystate job (it has no relaystate tags)")
+        )
+        if self.queue is None:
+            state = "only its dead-letter queue is left (it holds failed packets, or is being "
+            state += "deleted)"
+        elif self.live:
+            state = f"a mapping feeds it ({self.live[0].state})"
+        else:
+            state = "no mapping feeds it (it is being torn down, or was left over)"
+        return f"queue {queue_name_of(held.url)} belongs to {whose}; {state}"
+
+
+def taken(backend: Backend, spec: QueueSpec) -> Taken | None:
+    """What holds the job's queue name (or its DLQ's), or ``None`` when both are free.
+
+    A start must not create over a queue that exists: CreateQueue would hand back the existing
+    queue, and a rollback would then delete another job's queue with its packets.
+    """
+    queue = backend.queues.find(spec.queue_name)
+    dlq = backend.queues.find(dlq_name(spec.queue_name))
+    if queue is None and dlq is None:
+        return None
+    held = queue or dlq
+    assert held is not None
+    live: tuple[MappingInfo, ...] = ()
+    if queue is not None:
+        live = tuple(m for m in backend.mappings.list_for_queue(queue.arn) if m.state != "Deleting")
+    return Taken(queue=queue, dlq=dlq, tags=backend.queues.tags(held.url), live=live)
+
+
 def _create_queues(backend: Backend, spec: QueueSpec, undo: contextlib.ExitStack) -> Resources:
     dlq = _create_dlq(backend, spec, undo)
     queue = _create_queue(backend, spec, dlq.arn, undo)
@@ -243,14 +242,29 @@ def _attach(
     queue_arn: str,
     undo: contextlib.ExitStack,
     until: float | None = None,
+    enabled: bool = True,
 ) -> str:
     if spec.allow_recursion:
         backend.mappings.allow_recursion(spec.function_name)
-    mapping = backend.mappings.create(
-        spec.function_name, queue_arn, batch_size=1, max_concurrency=spec.max_concurrency
-    )
-    undo.callback(_undo, "delete mapping", _detach, backend, mapping.id)
-    wait_for_mapping(backend, mapping.id, enabled=True, until=until)
+    try:
+        mapping = backend.mappings.create(
+            spec.function_name,
+            queue_arn,
+            batch_size=1,
+            max_concurrency=spec.max_concurrency,
+            enabled=enabled,
+        )
+    except ResourceConflictError as exc:
+        # Another mapping feeds this queue: another starter made it (and the queue) at the
+        # same moment. Its resources are not ours to roll back.
+        undo.pop_all()
+        raise JobConflictError(
+            f"queue {spec.queue_name} of job {spec.job_id} was set up by another start at the "
+            "same time (a mapping already feeds it); this start is refused and touched "
+            "nothing of it"
+        ) from exc
+    undo.callback(_undo, "delete mapping", detach, backend, mapping.id)
+    wait_for_mapping(backend, mapping.id, enabled=enabled, disabled=not enabled, until=until)
     return mapping.id
 
 
@@ -264,12 +278,16 @@ def _undo(what: str, func: Callable[..., object], *args: object) -> None:
 
 @contextlib.contextmanager
 def provision(
-    backend: Backend, spec: QueueSpec, *, until: float | None = None
+    backend: Backend, spec: QueueSpec, *, until: float | None = None, enabled: bool = True
 ) -> Iterator[Resources]:
     """Create DLQ, queue and mapping; undo them all if this block (or setup itself) fails.
 
     ``until`` (a ``clock.monotonic()`` value) ends the wait for the mapping sooner: a starter
     in a Lambda must roll back before its own timeout rather than be killed half-way.
+    ``enabled=False`` makes the mapping disabled (nothing is delivered until :func:`enable`):
+    a fan-out whose packets take several calls is enabled only once all are sent, so a start
+    that fails half-way rolls back before any shard ran. Call :func:`taken` first: this creates
+    over nothing.
 
     Example:
         >>> with provision(backend, spec) as res:  # doctest: +SKIP
@@ -278,7 +296,7 @@ def provision(
     with contextlib.ExitStack() as undo:
         try:
             res = _create_queues(backend, spec, undo)
-            mapping_id = _attach(backend, spec, res.queue_arn, undo, until)
+            mapping_id = _attach(backend, spec, res.queue_arn, undo, until, enabled)
             res = attrs.evolve(res, mapping_id=mapping_id)
             yield res
         except BaseException as exc:
@@ -333,7 +351,7 @@ def ensure(
             made = _create_queue(backend, spec, dlq.arn, undo)
             res = Resources(made.url, made.arn, dlq.url, "")
         if info is not None and info.queue_arn not in ("", res.queue_arn):
-            _detach(backend, info.id, until)  # it feeds a queue that is no longer the job's
+            detach(backend, info.id, until)  # it feeds a queue that is no longer the job's
             info = None
         if info is None:
             mapping_id = _attach(backend, spec, res.queue_arn, undo, until)
@@ -343,126 +361,3 @@ def ensure(
                 wait_for_mapping(backend, mapping_id, enabled=True, until=until)
         undo.pop_all()
     return attrs.evolve(res, mapping_id=mapping_id)
-
-
-def send_packets(
-    backend: Backend,
-    queue_url: str,
-    packets: Iterable[RelayPacket],
-    *,
-    delay_seconds: int = 0,
-    max_message_bytes: int = 1_048_576,
-    signer: PacketSigner | None = None,
-) -> int:
-    """Send packets: one ``SendMessage`` for one, ``SendMessageBatch`` by tens (≤ 1 MiB a call).
-
-    Packets are serialized as they are sent, so a fan-out of 100,000 shards never holds more
-    than one batch of message bodies. Each body is size-checked before it is sent (the job
-    checks all of a fan-out before its first call). Returns how many were sent.
-    """
-    check_delay(delay_seconds)
-    bodies = (packet.check_size(max_message_bytes, signer) for packet in packets)
-    first = next(bodies, None)
-    if first is None:
-        return 0
-    second = next(bodies, None)
-    if second is None:
-        backend.queues.send(queue_url, first, delay_seconds)
-        return 1
-    sent = 0
-    for chunk in _chunks(itertools.chain((first, second), bodies), count=10, size=1_048_576):
-        backend.queues.send_batch(queue_url, chunk, delay_seconds)
-        sent += len(chunk)
-    return sent
-
-
-def _chunks(bodies: Iterable[str], *, count: int, size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    used = 0
-    for body in bodies:
-        n = len(body.encode("utf-8"))
-        if chunk and (len(chunk) == count or used + n > size):
-            yield chunk
-            chunk, used = [], 0
-        chunk.append(body)
-        used += n
-    if chunk:
-        yield chunk
-
-
-def _detach(backend: Backend, mapping_id: str, until: float | None = None) -> None:
-    """Delete the mapping and wait until it is gone -- or, given ``until``, until then.
-
-    A mapping in a transition (Creating, Updating...) refuses deletion with
-    ResourceInUseException; the delete is retried within the mapping wait budget, so that a
-    queue is never deleted under a live mapping. Once the delete is accepted the mapping is
-    on its way out (``Deleting``): past ``until`` the queues are deleted without waiting for
-    it to be gone, rather than be left behind by a Lambda killed while it waits.
-    """
-    waits = _backoff(backend, until)
-    while True:
-        try:
-            backend.mappings.delete(mapping_id)
-            break
-        except ResourceConflictError:
-            pause = next(waits, None)
-            if pause is None:
-                raise
-            clock.sleep(pause)
-    try:
-        wait_for_mapping(backend, mapping_id, enabled=False, until=until)
-    except MappingTimeoutError:
-        if until is None or clock.monotonic() < until:
-            raise
-        log.info(
-            "relaystate: mapping %s is still being deleted; deleting its queues now, in the "
-            "time the Lambda has left",
-            mapping_id,
-        )
-
-
-def release(
-    backend: Backend,
-    *,
-    queue_url: str,
-    dlq_url: str,
-    mapping_id: str,
-    keep_nonempty_dlq: bool = True,
-    until: float | None = None,
-    dlq_has_packets: bool = False,
-) -> None:
-    """Delete mapping (waited until gone), queue, and DLQ; what is already gone is skipped.
-
-    A DLQ that still holds dead packets is kept (and logged), unless ``keep_nonempty_dlq`` is
-    false: those packets are the only record of work that failed. ``until`` (a
-    ``clock.monotonic()`` value) bounds the wait for a deleted mapping to be gone: a teardown in
-    a Lambda must delete the queues before the function's timeout. ``dlq_has_packets``: the
-    caller just parked a packet there, which SQS's approximate counts may not show yet.
-    """
-    if mapping_id:
-        _detach(backend, mapping_id, until)
-    if queue_url:
-        backend.queues.delete(queue_url)
-    if dlq_url:
-        attrs_ = backend.queues.describe(dlq_url)
-        if attrs_ is None:
-            return
-        held = max(_count(attrs_), int(dlq_has_packets))
-        if held and keep_nonempty_dlq:
-            log.warning(
-                "relaystate: kept dead-letter queue %s: it holds %d packet(s); resume them "
-                "with RelayJob.resume(packet) or delete the queue",
-                dlq_url,
-                held,
-            )
-            return
-        backend.queues.delete(dlq_url)
-
-
-def _count(queue_attributes: Mapping[str, str]) -> int:
-    keys = (
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    )
-    return sum(int(queue_attributes.get(key, "0") or 0) for key in keys)

@@ -15,8 +15,8 @@ from botocore.stub import Stubber
 
 from relaystate.aws import LambdaMappings, SqsQueues
 from relaystate.errors import MappingTimeoutError, PermissionDeniedError
+from relaystate.mapping_state import wait_for_mapping
 from relaystate.ports import Backend, MappingInfo
-from relaystate.resources import wait_for_mapping
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-job-1"
 FUNCTION = "copy-rows-worker"

@@ -154,6 +154,7 @@ def test_the_worker_may_not_create_queues_or_mappings() -> None:
         "sqs:DeleteMessage",
         "sqs:DeleteQueue",
         "sqs:GetQueueAttributes",
+        "sqs:ListQueueTags",
         "sqs:ReceiveMessage",
         "sqs:SendMessage",
         "lambda:DeleteEventSourceMapping",
@@ -175,7 +176,10 @@ def test_mapping_actions_are_held_to_the_worker_function(role: str) -> None:
     doc = printed()[role]
 
     for statement in statements(doc):
-        if any("EventSourceMapping" in a for a in statement["Action"]):
+        if statement["Action"] == ["lambda:ListEventSourceMappings"]:
+            # Lambda supports no resource or condition for listing: "*" is all it takes.
+            assert "*" == statement["Resource"]
+        elif any("EventSourceMapping" in a for a in statement["Action"]):
             assert {"ArnLike": {"lambda:FunctionArn": [WORKER_ARN, f"{WORKER_ARN}:*"]}} == (
                 statement["Condition"]
             )

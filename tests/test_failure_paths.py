@@ -338,7 +338,13 @@ class StuckMappings(MemoryMappings):
     """Mappings that never leave ``Creating`` (AWS: it happens, for minutes)."""
 
     def create(
-        self, function_name: str, queue_arn: str, *, batch_size: int, max_concurrency: int | None
+        self,
+        function_name: str,
+        queue_arn: str,
+        *,
+        batch_size: int,
+        max_concurrency: int | None,
+        enabled: bool = True,
     ) -> MappingInfo:
         info = super().create(
             function_name, queue_arn, batch_size=batch_size, max_concurrency=max_concurrency
@@ -424,3 +430,47 @@ def test_resume_does_not_wait_for_a_mapping_that_is_being_deleted(backend: Backe
     assert resumed.packet is not None
     assert job.packet.mapping_id != resumed.packet.mapping_id
     assert "Enabled" == maps.mappings[resumed.packet.mapping_id].state
+
+
+def test_a_unit_error_with_too_little_time_left_hands_the_failure_to_a_fresh_hop(
+    backend: Backend,
+) -> None:
+    class Broken(Walk):
+        def step(self, cursor: Any) -> Any:
+            Walk.clock.advance(10_000.0)
+            raise RuntimeError("quota gone")
+
+    job = Broken(data={"to": 5}, backend=backend).start()
+
+    first = run_hop(backend, job, timeout_ms=12_000, job_class=Broken)
+
+    assert {"batchItemFailures": []} == first
+    assert [] == Walk.failed  # 2 s left: the shard is not failed (parked, torn down) here
+    assert job.packet is not None
+    ((body, _),) = queues(backend).queues[job.packet.queue_url].messages
+    handed = RelayPacket.from_json(body)
+    assert handed.finishing
+    assert "quota gone" in handed.error
+
+    run_hop(backend, job, timeout_ms=12_000, job_class=Broken)
+
+    (error,) = Walk.failed
+    assert "quota gone" in str(error)
+    dead = parked(backend, job)
+    assert (JobState.FAILED, 0, False) == (dead.state, dead.cursor, dead.finishing)
+    resumed = Broken.resume(dead, backend=backend)  # after the fix: the unit runs again
+    assert resumed.packet is not None
+    assert not resumed.packet.finishing
+
+
+def test_the_last_hop_the_cap_allows_keeps_time_for_its_teardown(backend: Backend) -> None:
+    job = Walk(data={"to": 10_000}, backend=backend, max_hops=1).start()
+    Walk.unit_ms = 100.0
+
+    run_hop(backend, job, timeout_ms=20_000)
+
+    # 20 s: a hop that is not the last runs until about 0.45 s are left; the last one keeps
+    # 3 s (a quarter of the hop at most) for failing the shard and tearing it down.
+    (error,) = Walk.failed
+    assert "max_hops=1" in str(error)
+    assert 20_000 - 100.0 * len(Walk.seen) >= 3_000

@@ -85,6 +85,7 @@ def test_a_hop_costs_two_ledger_writes_its_claim_and_its_checkpoint() -> None:
         "claim",
         "finish",
         "claim_teardown",
+        "status",  # once a job: did a shard fail? (its packet is in the DLQ, whatever SQS says)
         "mark_torn_down",
     ] == [operation for operation, _ in ledger.calls]
 

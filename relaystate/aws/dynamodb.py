@@ -138,15 +138,23 @@ class DynamoDBLedger:
 
     # -- the port -----------------------------------------------------------------------------
 
-    def open_job(self, job_id: str, *, shards: int, job_type: str, function_name: str) -> None:
-        """Record a new job (idempotent): its shard count is what the join counts to."""
+    def open_job(
+        self,
+        job_id: str,
+        *,
+        shards: int,
+        job_type: str,
+        function_name: str,
+        fingerprint: str = "",
+    ) -> JobStatus | None:
+        """Record a new job; ``None``, or the status of the job that already has the id."""
         now = now_ms()
-        self._update(
+        refused = self._update(
             job_id,
             _JOB,
             "SET shards = :shards, done = :zero, failed = :zero, #state = :state, "
             "job_type = :type, #function = :function, created_ms = :now, updated_ms = :now, "
-            "#ttl = :ttl",
+            "fingerprint = :fingerprint, #ttl = :ttl",
             "attribute_not_exists(pk)",
             {
                 ":shards": _n(shards),
@@ -154,10 +162,26 @@ class DynamoDBLedger:
                 ":state": _s(JobState.QUEUED.value),
                 ":type": _s(job_type),
                 ":function": _s(function_name),
+                ":fingerprint": _s(fingerprint),
                 ":now": _n(now),
                 ":ttl": _n(expires_s(now)),
             },
         )
+        return None if refused is None else self.status(job_id)
+
+    def abandon_job(self, job_id: str) -> None:
+        """Forget a job whose start was rolled back, if no shard has ended."""
+        with map_aws_errors("dynamodb", "DeleteItem"):
+            try:
+                self.client.delete_item(
+                    TableName=self.table_name,
+                    Key={"pk": _s(f"job#{job_id}"), "sk": _s(_JOB)},
+                    ConditionExpression="done = :zero AND failed = :zero",
+                    ExpressionAttributeValues={":zero": _n(0)},
+                )
+            except ClientError as exc:
+                if not _condition_failed(exc.response):
+                    raise
 
     def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now."""
@@ -399,6 +423,7 @@ class DynamoDBLedger:
             created_ms=_int(job, "created_ms"),
             updated_ms=_int(job, "updated_ms"),
             shard_status=tuple(shards),
+            fingerprint=_text(job, "fingerprint"),
         )
 
     # -- the calls ------------------------------------------------------------------------------

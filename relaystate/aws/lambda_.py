@@ -40,7 +40,13 @@ class LambdaMappings:
         return int(response.get("Timeout", 3))
 
     def create(
-        self, function_name: str, queue_arn: str, *, batch_size: int, max_concurrency: int | None
+        self,
+        function_name: str,
+        queue_arn: str,
+        *,
+        batch_size: int,
+        max_concurrency: int | None,
+        enabled: bool = True,
     ) -> MappingInfo:
         extra: dict[str, Any] = {}
         if max_concurrency is not None:
@@ -49,11 +55,16 @@ class LambdaMappings:
             response = self.client.create_event_source_mapping(
                 EventSourceArn=queue_arn,
                 FunctionName=function_name,
-                Enabled=True,
+                Enabled=enabled,
                 BatchSize=batch_size,
                 FunctionResponseTypes=["ReportBatchItemFailures"],
                 **extra,
             )
+        return _info(response)
+
+    def set_enabled(self, mapping_id: str, enabled: bool) -> MappingInfo:
+        with map_aws_errors("lambda", "UpdateEventSourceMapping"):
+            response = self.client.update_event_source_mapping(UUID=mapping_id, Enabled=enabled)
         return _info(response)
 
     def get(self, mapping_id: str) -> MappingInfo | None:

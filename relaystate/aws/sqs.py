@@ -2,67 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..clock import backoff_s
 from ..errors import ConfigurationError, ResourceNotFoundError, SendError
+from ..names import queue_arn_of
 from ..ports import QueueRef
 from .errors import map_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["COUNT_ATTRIBUTES", "SqsQueues", "dead_letter_target", "queue_counts"]
+__all__ = ["SqsQueues"]
 
 _MAX_BATCH = 10
-
-#: The attributes that count a queue's messages: visible, in flight, delayed.
-COUNT_ATTRIBUTES = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
-
-
-def queue_counts(attributes: Mapping[str, str]) -> tuple[int, int, int]:
-    """``(visible, in flight, delayed)`` messages, from ``GetQueueAttributes``' answer.
-
-    A count that is missing, empty or not a number reads as 0.
-
-    Example:
-        >>> queue_counts({"ApproximateNumberOfMessages": "2",
-        ...               "ApproximateNumberOfMessagesDelayed": "1"})
-        (2, 0, 1)
-    """
-    visible, in_flight, delayed = (_count(attributes.get(key)) for key in COUNT_ATTRIBUTES)
-    return visible, in_flight, delayed
-
-
-def dead_letter_target(attributes: Mapping[str, str]) -> str:
-    """The ARN of the queue's dead-letter queue (its ``RedrivePolicy``), or ``""`` if none.
-
-    A policy that is not JSON, or has no string ``deadLetterTargetArn``, reads as none.
-
-    Example:
-        >>> dead_letter_target({"RedrivePolicy": '{"deadLetterTargetArn": "arn:aws:sqs:r:1:q"}'})
-        'arn:aws:sqs:r:1:q'
-    """
-    try:
-        policy = json.loads(attributes.get("RedrivePolicy", "") or "{}")
-    except ValueError:
-        return ""
-    arn = policy.get("deadLetterTargetArn", "") if isinstance(policy, dict) else ""
-    return arn if isinstance(arn, str) else ""
-
-
-def _count(value: str | None) -> int:
-    try:
-        return int(value or 0)
-    except ValueError:
-        return 0
 
 
 class SqsQueues:
@@ -87,11 +42,23 @@ class SqsQueues:
             url = self.client.create_queue(
                 QueueName=name, Attributes=cast(Any, dict(attributes)), tags=dict(tags)
             )["QueueUrl"]
-        with map_aws_errors("sqs", "GetQueueAttributes"):
-            arn = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
-        return QueueRef(url=url, arn=arn)
+        # The ARN from the URL: AWS asks for a second's wait before a new queue is read.
+        return QueueRef(url=url, arn=queue_arn_of(url, self.client.meta.region_name))
+
+    def find(self, name: str) -> QueueRef | None:
+        try:
+            with map_aws_errors("sqs", "GetQueueUrl"):
+                url = self.client.get_queue_url(QueueName=name)["QueueUrl"]
+        except ResourceNotFoundError:
+            return None
+        return QueueRef(url=url, arn=queue_arn_of(url, self.client.meta.region_name))
+
+    def tags(self, url: str) -> Mapping[str, str]:
+        try:
+            with map_aws_errors("sqs", "ListQueueTags"):
+                return dict(self.client.list_queue_tags(QueueUrl=url).get("Tags", {}))
+        except ResourceNotFoundError:
+            return {}
 
     def set_attributes(self, url: str, attributes: Mapping[str, str]) -> None:
         with map_aws_errors("sqs", "SetQueueAttributes"):

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..aws import map_aws_errors
-from ..aws.sqs import dead_letter_target, queue_counts
 from ..errors import ResourceNotFoundError
 from ..names import TAG_PREFIX, queue_name_of
 from ..ports import MappingInfo, MappingPort
+from ..queue_attributes import dead_letter_target, queue_counts
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

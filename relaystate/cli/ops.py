@@ -16,7 +16,7 @@ import attrs
 import click
 from rich.table import Table
 
-from .. import resources
+from .. import teardown
 from ..errors import RelayError
 from ..ports import Backend
 from .connect import AwsTarget, Connection, aws_options, json_option
@@ -387,7 +387,7 @@ def _release(backend: Backend, job: JobView, verdict: Verdict, *, keep_dead_lett
     """
     for q in job.queues:
         for m in q.mappings:
-            resources.release(backend, queue_url="", dlq_url="", mapping_id=m.id)
+            teardown.release(backend, queue_url="", dlq_url="", mapping_id=m.id)
             verdict.deleted.append(f"mapping {m.id}")
         backend.queues.delete(q.url)
         dropped = f" ({plural(q.held, 'packet')} dropped)" if q.held else ""

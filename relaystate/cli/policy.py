@@ -35,12 +35,15 @@ __all__ = [
     "policies",
 ]
 
-#: What the starter calls: ``start()`` creates, tags and describes queues and sends the first
-#: packets; a failed start (and a fan-out's teardown) deletes them.
+#: What the starter calls: ``start()`` looks the job's queue name up (a taken name is never
+#: created over), creates, tags and describes queues and sends the first packets; a failed start
+#: (and a fan-out's teardown) deletes them, each checked by its tags to be the job's.
 STARTER_SQS_ACTIONS = (
     "sqs:CreateQueue",
     "sqs:DeleteQueue",
     "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:ListQueueTags",
     "sqs:SendMessage",
     "sqs:SetQueueAttributes",  # the queues' TLS-only policy, once their ARNs are known
     "sqs:TagQueue",
@@ -51,6 +54,7 @@ WORKER_SQS_ACTIONS = (
     "sqs:DeleteMessage",
     "sqs:DeleteQueue",
     "sqs:GetQueueAttributes",
+    "sqs:ListQueueTags",  # a teardown deletes only queues tagged as its job's
     "sqs:ReceiveMessage",
     "sqs:SendMessage",
 )
@@ -72,6 +76,7 @@ OPERATOR_SQS_ACTIONS = (
 #: The progress ledger's item operations (its transactions need the per-item actions).
 LEDGER_ACTIONS = (
     "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",  # a start that is rolled back forgets its job
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
@@ -167,6 +172,15 @@ def policies(
             Condition=only_worker,
         ),
         manage_mappings,
+        # A fan-out's mapping is created disabled and enabled once its packets are all sent.
+        _statement(
+            "EnableRelayMapping",
+            ("lambda:UpdateEventSourceMapping",),
+            mappings,
+            Condition=only_worker,
+        ),
+        # When the job's queue name is taken: is a mapping feeding it? (no resource type)
+        _statement("ListRelayMappings", ("lambda:ListEventSourceMappings",), "*"),
         _statement(
             "WorkerFunction",
             ("lambda:GetFunctionConfiguration", "lambda:PutFunctionRecursionConfig"),
@@ -183,8 +197,6 @@ def policies(
         # ListQueues is the one SQS action without resource-level permissions.
         _statement("ListQueues", ("sqs:ListQueues",), "*"),
         _statement("RelayQueues", OPERATOR_SQS_ACTIONS, queues),
-        # ListEventSourceMappings has no resource type either.
-        _statement("ListRelayMappings", ("lambda:ListEventSourceMappings",), "*"),
         *starter[1:],
     ]
     return {

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..aws.errors import map_aws_errors
-from ..aws.sqs import COUNT_ATTRIBUTES, dead_letter_target, queue_counts
 from ..errors import ResourceNotFoundError
+from ..queue_attributes import COUNT_ATTRIBUTES, dead_letter_target, queue_counts
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

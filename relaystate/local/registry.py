@@ -95,6 +95,8 @@ class _Entry:
     mapping: LocalMapping
     settles_at: float
     deleting: bool = False
+    #: The state a transition (Creating, Enabling, Disabling) ends in.
+    target: str = "Enabled"
 
 
 def function_name_of(name_or_arn: str) -> str:
@@ -230,8 +232,15 @@ class MappingRegistry:
         return None
 
     def active(self) -> list[LocalMapping]:
-        """The mappings whose queues are (or are about to be) polled: Creating or Enabled."""
-        return [m for m in self.all() if m.state in ("Creating", "Enabled")]
+        """The mappings whose queues are (or are about to be) polled: Enabled, or on their way
+        there (Creating to be enabled, Enabling)."""
+        with self._lock:
+            return [
+                e.mapping
+                for e in self._settle()
+                if e.mapping.state in ("Enabled", "Enabling")
+                or (e.mapping.state == "Creating" and e.target == "Enabled")
+            ]
 
     def __iter__(self) -> Iterator[LocalMapping]:
         return iter(self.all())
@@ -247,8 +256,8 @@ class MappingRegistry:
                 continue
             if entry.deleting:
                 del self._mappings[mapping_id]
-            elif entry.mapping.state == "Creating":
-                entry.mapping = attrs.evolve(entry.mapping, state="Enabled")
+            elif entry.mapping.state in ("Creating", "Enabling", "Disabling"):
+                entry.mapping = attrs.evolve(entry.mapping, state=entry.target)
         return list(self._mappings.values())
 
     # -- MappingPort -----------------------------------------------------------------------------
@@ -260,9 +269,16 @@ class MappingRegistry:
         return max(math.ceil(function.timeout_s), 1)
 
     def create(
-        self, function_name: str, queue_arn: str, *, batch_size: int, max_concurrency: int | None
+        self,
+        function_name: str,
+        queue_arn: str,
+        *,
+        batch_size: int,
+        max_concurrency: int | None,
+        enabled: bool = True,
     ) -> MappingInfo:
-        """Create a mapping from the queue to the function; it is ``Creating`` at first."""
+        """Create a mapping from the queue to the function; it is ``Creating`` at first, then
+        ``Enabled`` (or ``Disabled``, created with ``enabled=False``)."""
         operation = "CreateEventSourceMapping"
         self._on_call(operation)
         function = self._require(function_name, operation)
@@ -321,9 +337,47 @@ class MappingRegistry:
                 queue_url=queue_url,
                 function_arn=function.arn,
             )
-            self._mappings[mapping.id] = _Entry(mapping, self._clock() + self.transition_s)
+            self._mappings[mapping.id] = _Entry(
+                mapping,
+                self._clock() + self.transition_s,
+                target="Enabled" if enabled else "Disabled",
+            )
         self._on_change()
         return _info(mapping)
+
+    def set_enabled(self, mapping_id: str, enabled: bool) -> MappingInfo:
+        """``UpdateEventSourceMapping(Enabled=...)``: ``Enabling``/``Disabling`` for
+        ``transition_s``, then ``Enabled``/``Disabled``; a mapping in another transition refuses
+        (``ResourceInUseException``), as on AWS."""
+        operation = "UpdateEventSourceMapping"
+        self._on_call(operation)
+        with self._lock:
+            self._settle()
+            entry = self._mappings.get(mapping_id)
+            if entry is None or entry.deleting:
+                raise ResourceNotFoundError(
+                    f"lambda {operation}: no event source mapping {mapping_id}",
+                    service="lambda",
+                    operation=operation,
+                    code="ResourceNotFoundException",
+                )
+            if entry.mapping.state not in ("Enabled", "Disabled"):
+                raise ResourceConflictError(
+                    f"lambda {operation}: mapping {mapping_id} is {entry.mapping.state}; "
+                    "try again when it has settled",
+                    service="lambda",
+                    operation=operation,
+                    code="ResourceInUseException",
+                )
+            entry.target = "Enabled" if enabled else "Disabled"
+            if entry.mapping.state != entry.target:
+                moving = "Enabling" if enabled else "Disabling"
+                entry.mapping = attrs.evolve(entry.mapping, state=moving)
+                entry.settles_at = self._clock() + self.transition_s
+            self._settle()
+            found = entry.mapping
+        self._on_change()
+        return _info(found)
 
     def get(self, mapping_id: str) -> MappingInfo | None:
         """The mapping's state; ``None`` once it is gone."""

@@ -67,6 +67,7 @@ class MemoryJob:
     state: str = JobState.QUEUED.value
     teardown_owner: str | None = None
     teardown_until: int | None = None
+    fingerprint: str = ""
     #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
     ttl: int | None = None
 
@@ -122,13 +123,36 @@ class MemoryLedger:
         self._clock = clock
         self._lock = threading.Lock()
 
-    def open_job(self, job_id: str, *, shards: int, job_type: str, function_name: str) -> None:
-        """Record a new job (idempotent): its shard count is what the join counts to."""
+    def open_job(
+        self,
+        job_id: str,
+        *,
+        shards: int,
+        job_type: str,
+        function_name: str,
+        fingerprint: str = "",
+    ) -> JobStatus | None:
+        """Record a new job; ``None``, or the status of the job that already has the id."""
         with self._call("open_job", job_id) as now:
             if job_id not in self.jobs:
                 self.jobs[job_id] = MemoryJob(
-                    shards, job_type, function_name, now, now, ttl=expires_s(now)
+                    shards,
+                    job_type,
+                    function_name,
+                    now,
+                    now,
+                    fingerprint=fingerprint,
+                    ttl=expires_s(now),
                 )
+                return None
+        return self.status(job_id)
+
+    def abandon_job(self, job_id: str) -> None:
+        """Forget a job whose start was rolled back, if no shard has ended."""
+        with self._call("abandon_job", job_id):
+            job = self.jobs.get(job_id)
+            if job is not None and job.done == 0 and job.failed == 0:
+                del self.jobs[job_id]
 
     def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now."""
@@ -275,6 +299,7 @@ class MemoryLedger:
                 created_ms=job.created_ms,
                 updated_ms=job.updated_ms,
                 shard_status=shards,
+                fingerprint=job.fingerprint,
             )
 
     # -- helpers -------------------------------------------------------------------------------

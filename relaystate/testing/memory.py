@@ -81,6 +81,18 @@ class MemoryQueues:
             "ApproximateNumberOfMessages": str(len(queue.messages)),
         }
 
+    def find(self, name: str) -> QueueRef | None:
+        self.calls.append(("find", name))
+        url = self.url(name)
+        if url not in self.queues:
+            return None
+        return QueueRef(url=url, arn=f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}")
+
+    def tags(self, url: str) -> Mapping[str, str]:
+        self.calls.append(("tags", url))
+        queue = self.queues.get(url)
+        return dict(queue.tags) if queue is not None else {}
+
     def _queue(self, url: str) -> FakeQueue:
         try:
             return self.queues[url]
@@ -106,7 +118,8 @@ class MemoryQueues:
 
 
 class MemoryMappings:
-    """:class:`~relaystate.ports.MappingPort` in memory; mappings are Enabled at once."""
+    """:class:`~relaystate.ports.MappingPort` in memory; a mapping reaches the state asked for
+    (Enabled, Disabled) at once."""
 
     def __init__(self, timeout_s: int = 60) -> None:
         self.timeout_s = timeout_s
@@ -120,11 +133,30 @@ class MemoryMappings:
         return self.timeout_s
 
     def create(
-        self, function_name: str, queue_arn: str, *, batch_size: int, max_concurrency: int | None
+        self,
+        function_name: str,
+        queue_arn: str,
+        *,
+        batch_size: int,
+        max_concurrency: int | None,
+        enabled: bool = True,
     ) -> MappingInfo:
         self.calls.append(("create", queue_arn))
-        info = MappingInfo(f"map-{next(self._ids)}", "Enabled", queue_arn, function_name)
+        state = "Enabled" if enabled else "Disabled"
+        info = MappingInfo(f"map-{next(self._ids)}", state, queue_arn, function_name)
         self.mappings[info.id] = info
+        return info
+
+    def set_enabled(self, mapping_id: str, enabled: bool) -> MappingInfo:
+        self.calls.append(("set_enabled", mapping_id))
+        found = self.mappings.get(mapping_id)
+        if found is None:
+            raise ResourceNotFoundError(
+                f"no mapping {mapping_id}", code="ResourceNotFoundException"
+            )
+        info = self.mappings[mapping_id] = attrs.evolve(
+            found, state="Enabled" if enabled else "Disabled"
+        )
         return info
 
     def get(self, mapping_id: str) -> MappingInfo | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relaystate.aws.sqs import COUNT_ATTRIBUTES, dead_letter_target, queue_counts
+from relaystate.queue_attributes import COUNT_ATTRIBUTES, dead_letter_target, queue_counts
 
 
 def test_queue_counts_reads_visible_in_flight_and_delayed_in_that_order() -> None:

@@ -29,15 +29,9 @@ from relaystate.errors import (
 from relaystate.names import queue_name_for
 from relaystate.packet import RelayPacket
 from relaystate.ports import Backend, MappingInfo, QueueRef
-from relaystate.resources import (
-    QueueSpec,
-    Resources,
-    check_delay,
-    ensure,
-    provision,
-    release,
-    send_packets,
-)
+from relaystate.resources import QueueSpec, Resources, ensure, provision
+from relaystate.sending import check_delay, send_packets
+from relaystate.teardown import release
 from relaystate.testing import MemoryMappings
 
 pytestmark = pytest.mark.functional
@@ -96,6 +90,14 @@ class RecordingQueues(Failing):
         self.record("describe", url)
         return self.real.describe(url)
 
+    def find(self, name: str) -> QueueRef | None:
+        self.record("find", name)
+        return self.real.find(name)
+
+    def tags(self, url: str) -> Mapping[str, str]:
+        self.record("tags", url)
+        return self.real.tags(url)
+
     def send(self, url: str, body: str, delay_seconds: int = 0) -> str:
         self.record("send", url)
         return self.real.send(url, body, delay_seconds)
@@ -113,6 +115,7 @@ class FakeMappings(Failing):
     def __init__(self, log: list[Call]) -> None:
         super().__init__(log)
         self.mappings: dict[str, MappingInfo] = {}
+        self.targets: dict[str, str] = {}
         self.stuck = False
         #: A deleted mapping stays ``Deleting`` (as AWS's can, for a while).
         self.slow_delete = False
@@ -123,21 +126,42 @@ class FakeMappings(Failing):
         return 30
 
     def create(
-        self, function_name: str, queue_arn: str, *, batch_size: int, max_concurrency: int | None
+        self,
+        function_name: str,
+        queue_arn: str,
+        *,
+        batch_size: int,
+        max_concurrency: int | None,
+        enabled: bool = True,
     ) -> MappingInfo:
         self.record("create", function_name, queue_arn)
         info = MappingInfo(
             id=str(uuid.uuid4()), state="Creating", queue_arn=queue_arn, function_name=function_name
         )
         self.mappings[info.id] = info
+        self.targets[info.id] = "Enabled" if enabled else "Disabled"
+        return info
+
+    def set_enabled(self, mapping_id: str, enabled: bool) -> MappingInfo:
+        self.record("set_enabled", mapping_id)
+        self.targets[mapping_id] = "Enabled" if enabled else "Disabled"
+        info = self.mappings[mapping_id] = attrs.evolve(
+            self.mappings[mapping_id], state="Enabling" if enabled else "Disabling"
+        )
         return info
 
     def get(self, mapping_id: str) -> MappingInfo | None:
         self.record("get", mapping_id)
         info = self.mappings.get(mapping_id)
-        if info is not None and info.state == "Creating" and not self.stuck:
-            info = self.mappings[mapping_id] = attrs.evolve(info, state="Enabled")
+        moving = ("Creating", "Enabling", "Disabling")
+        if info is not None and info.state in moving and not self.stuck:
+            target = self.targets.get(mapping_id, "Enabled")
+            info = self.mappings[mapping_id] = attrs.evolve(info, state=target)
         return info
+
+    def list_for_queue(self, queue_arn: str) -> list[MappingInfo]:
+        self.record("list_for_queue", queue_arn)
+        return [m for m in self.mappings.values() if m.queue_arn == queue_arn]
 
     def delete(self, mapping_id: str) -> None:
         self.record("delete", mapping_id)
@@ -394,6 +418,8 @@ def test_release_deletes_the_mapping_first_then_the_queue_then_the_dlq(world: Wo
     release(world.backend, queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id)
 
     expected = [
+        ("queues.describe", res.queue_url),  # its ARN and the DLQ it redrives to
+        ("mappings.get", res.mapping_id),  # the mapping feeds this queue: it may go
         ("mappings.delete", res.mapping_id),
         ("mappings.get", res.mapping_id),  # waited until gone before touching the queue
         ("queues.delete", res.queue_url),

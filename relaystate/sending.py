@@ -1,0 +1,78 @@
+"""Sending packets to a queue: one call for one, batches of ten for many, and SQS's delay rule."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from .errors import InvalidDelayError
+from .packet import RelayPacket
+from .ports import Backend
+
+if TYPE_CHECKING:
+    from .signing import PacketSigner
+
+__all__ = ["MAX_DELAY_S", "check_delay", "send_packets"]
+
+#: SQS's longest per-message delay.
+MAX_DELAY_S = 900
+
+
+def check_delay(delay_seconds: int) -> int:
+    """Return ``delay_seconds`` if SQS accepts it per message (0..900), else raise."""
+    if (
+        not isinstance(delay_seconds, int)
+        or isinstance(delay_seconds, bool)
+        or not 0 <= delay_seconds <= MAX_DELAY_S
+    ):
+        raise InvalidDelayError(
+            f"DelaySeconds must be a whole number from 0 to {MAX_DELAY_S}, got "
+            f"{delay_seconds!r}; for a longer pause, relay again with a delay when it ends"
+        )
+    return delay_seconds
+
+
+def send_packets(
+    backend: Backend,
+    queue_url: str,
+    packets: Iterable[RelayPacket],
+    *,
+    delay_seconds: int = 0,
+    max_message_bytes: int = 1_048_576,
+    signer: PacketSigner | None = None,
+) -> int:
+    """Send packets: one ``SendMessage`` for one, ``SendMessageBatch`` by tens (≤ 1 MiB a call).
+
+    Packets are serialized as they are sent, so a fan-out of 100,000 shards never holds more
+    than one batch of message bodies. Each body is size-checked before it is sent (the job
+    checks all of a fan-out before its first call). Returns how many were sent.
+    """
+    check_delay(delay_seconds)
+    bodies = (packet.check_size(max_message_bytes, signer) for packet in packets)
+    first = next(bodies, None)
+    if first is None:
+        return 0
+    second = next(bodies, None)
+    if second is None:
+        backend.queues.send(queue_url, first, delay_seconds)
+        return 1
+    sent = 0
+    for chunk in _chunks(itertools.chain((first, second), bodies), count=10, size=1_048_576):
+        backend.queues.send_batch(queue_url, chunk, delay_seconds)
+        sent += len(chunk)
+    return sent
+
+
+def _chunks(bodies: Iterable[str], *, count: int, size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    used = 0
+    for body in bodies:
+        n = len(body.encode("utf-8"))
+        if chunk and (len(chunk) == count or used + n > size):
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(body)
+        used += n
+    if chunk:
+        yield chunk

@@ -1,0 +1,294 @@
+"""Start and resume: a job's resources made (or found), its first packets sent.
+
+::
+
+    start    plan -> the size guard for every shard -> the id checked (the ledger, the queue
+             name: a running job with the same id and fingerprint is returned, another one is
+             a conflict) -> queue, DLQ, mapping (rolled back on error; a fan-out's mapping is
+             enabled only once all its packets are in) -> the first packet(s), by tens
+    resume   the packet's queue and mapping made to exist again, the packet re-sent
+
+The job is handed in as :class:`relaystate.lifecycle.Job`; this module never imports the job
+class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from . import clock, mapping_state, resources, sending
+from .errors import ConfigurationError, JobConflictError
+from .frozen import freeze, thaw
+from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
+from .lifecycle import Job
+from .names import fresh_queue_name, queue_name_for
+from .packet import RelayPacket, ShardPackets
+from .ports import Backend, LedgerPort
+from .states import JobState
+
+__all__ = ["Opened", "deadline_for", "fingerprint", "open_job", "requeue"]
+
+log = logging.getLogger("relaystate")
+
+#: Room kept in the size guard for the queue URLs and mapping id, unknown before setup.
+RESOURCE_ALLOWANCE = 3 * 256
+
+
+@attrs.frozen
+class Opened:
+    """What :func:`open_job` came to.
+
+    Attributes:
+        packets: every shard's first packet, as sent -- or, for a job that was running
+            already, one packet that names its queue, DLQ and mapping (nothing was sent).
+        running: the job was running already (a retried start): nothing was created or sent.
+    """
+
+    packets: Sequence[RelayPacket]
+    running: bool = False
+
+
+def fingerprint(job_type: str, data: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+    """What a job is, hashed: its type, data and options (not its id, nor its cursors).
+
+    A start with a job id that is taken compares fingerprints: the same one is a retry of the
+    same start, another one is another job.
+
+    Example:
+        >>> fingerprint("CopyRows", {"table": "users"}, {}) == fingerprint(
+        ...     "CopyRows", {"table": "users"}, {})
+        True
+    """
+    text = json.dumps(
+        {"type": job_type, "data": thaw(data), "options": thaw(options)},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def open_job(
+    job: Job, backend: Backend, ledger: LedgerPort | None, *, until: float | None = None
+) -> Opened:
+    """Create the job's queue, DLQ and mapping, record it in the ledger, send its first packets.
+
+    Every shard's packet is size-checked before the first AWS call; a setup that fails
+    half-way deletes what it created -- and only that -- and re-raises. A fan-out that takes
+    more than one send is staged: its mapping is created disabled and enabled once every
+    packet is in the queue, so a failed start never leaves shards running. ``until`` (a
+    ``clock.monotonic()`` value) bounds the wait for the mapping (see :func:`deadline_for`).
+
+    The job id is an idempotency key, as Step Functions' execution names are: a start whose
+    job (same id, type, data and options) is running already returns it and touches nothing.
+
+    Raises:
+        ConfigurationError: no ``function_name``, or ``plan()`` returned no cursors.
+        PacketTooLargeError: a shard's packet would exceed the queue's maximum message size.
+        JobConflictError: the id or queue name is taken by another job, by a job that has
+            ended (its ledger records keep the id for 30 days), or by resources left over.
+    """
+    if not job.function_name:
+        raise ConfigurationError(
+            f"{type(job).__name__} has no function_name: set it on the class or pass "
+            "function_name= (the worker Lambda that runs the hops)"
+        )
+    cursors = _shards(job.plan())
+    if not cursors:
+        raise ConfigurationError(
+            f"{type(job).__name__}.plan() returned no cursors: nothing to start"
+        )
+    options = {k: v for k, v in job.options.items() if k != "function_name"}
+    template = RelayPacket(
+        job_id=job.job_id,
+        job_type=job.type_name(),
+        function_name=job.function_name,
+        shards=len(cursors),
+        data=job.data,
+        options=options,
+    )
+    _check_sizes(template, cursors, job.max_message_bytes - RESOURCE_ALLOWANCE, ledger)
+    name = queue_name_for(job.queue_prefix, job.job_id, job.queue_name)
+    print_ = fingerprint(job.type_name(), job.data, options)
+    spec = attrs.evolve(_spec(job, backend, name), fingerprint=print_)
+    resumed = False  # the ledger has this very job, but its start never got this far
+    if ledger is not None:
+        known = ledger.open_job(
+            job.job_id,
+            shards=len(cursors),
+            job_type=job.type_name(),
+            function_name=job.function_name,
+            fingerprint=print_,
+        )
+        if known is not None:
+            if known.fingerprint != print_ or known.state in (JobState.TORN_DOWN, JobState.FAILED):
+                raise JobConflictError(_known_conflict(job.job_id, known, print_))
+            resumed = True
+    found = resources.taken(backend, spec)
+    if found is not None:
+        if found.held_by(job.job_id, print_):
+            log.info("relaystate: job %s runs already; start() returns it", job.job_id)
+            return Opened((_running_packet(template, found),), running=True)
+        if ledger is not None and not resumed:
+            ledger.abandon_job(job.job_id)
+        raise JobConflictError(
+            f"cannot start job {job.job_id}: {found.describe()}. Nothing of it was touched: "
+            "use another job id (or queue_name), or wait until it is torn down (a deleted "
+            "queue's name is blocked for 60 s); `relaystate reap` removes what is left over"
+        )
+    staged = len(cursors) > 10
+    try:
+        with resources.provision(backend, spec, until=until, enabled=not staged) as res:
+            template = template.evolve(
+                queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id
+            )
+            packets = ShardPackets(template, cursors)
+            sending.send_packets(
+                backend,
+                res.queue_url,
+                packets,
+                max_message_bytes=job.max_message_bytes,
+                signer=job.signer,
+            )
+            if staged:
+                mapping_state.enable(backend, res.mapping_id, until=until)
+    except BaseException:
+        if ledger is not None and not resumed:
+            _undo_quietly(lambda: ledger.abandon_job(job.job_id))
+        raise
+    return Opened(packets)
+
+
+def _known_conflict(job_id: str, known: JobStatus, print_: str) -> str:
+    if known.fingerprint != print_:
+        what = f"a {known.job_type} job with other data or options ({known.state.value})"
+    else:
+        what = f"this job, which has ended ({known.state.value})"
+    return (
+        f"cannot start job {job_id}: the ledger has {what} under that id. Nothing of it was "
+        "touched: use another job id; an ended job's id is free again when its ledger records "
+        "expire (30 days after its end)"
+    )
+
+
+def _running_packet(template: RelayPacket, found: resources.Taken) -> RelayPacket:
+    """A packet naming the resources of a job that runs already (for inspection, teardown)."""
+    assert found.queue is not None
+    return template.evolve(
+        queue_url=found.queue.url,
+        dlq_url=found.dlq.url if found.dlq is not None else "",
+        mapping_id=found.live[0].id,
+    )
+
+
+def _undo_quietly(step: Callable[[], None]) -> None:
+    try:
+        step()
+    except Exception:
+        log.exception("relaystate: rollback step failed; the ledger may keep the job's record")
+
+
+def requeue(
+    job: Job,
+    backend: Backend,
+    ledger: LedgerPort | None,
+    packet: RelayPacket,
+    *,
+    until: float | None = None,
+) -> RelayPacket:
+    """Go on from ``packet``: make its queue and mapping exist again, re-send it; the new packet.
+
+    A queue that is gone is re-created under a fresh name (SQS blocks a deleted name for 60 s);
+    a FAILED shard is reopened in the ledger first.
+    """
+    name = fresh_queue_name(job.queue_prefix, job.job_id)
+    res = resources.ensure(backend, packet, _spec(job, backend, name), until=until)
+    if ledger is not None:
+        ledger.open_job(
+            packet.job_id,
+            shards=packet.shards,
+            job_type=packet.job_type,
+            function_name=packet.function_name,
+        )
+        if packet.state is JobState.FAILED:
+            ledger.reopen(packet.job_id, packet.shard)
+    fresh = packet.evolve(
+        queue_url=res.queue_url,
+        dlq_url=res.dlq_url,
+        mapping_id=res.mapping_id,
+        state=JobState.QUEUED,
+        error="",
+    )
+    sending.send_packets(
+        backend,
+        fresh.queue_url,
+        [fresh],
+        max_message_bytes=job.max_message_bytes,
+        signer=job.signer,
+    )
+    return fresh
+
+
+def _spec(job: Job, backend: Backend, queue_name: str) -> resources.QueueSpec:
+    assert job.function_name
+    if not job.allow_recursion and job.max_hops > 16:  # Lambda's count, 16 invocations
+        log.warning(
+            "relaystate: %s has allow_recursion=False: Lambda will stop the relay after 16 "
+            "invocations and move its packet to the DLQ (resume it from there)",
+            type(job).__name__,
+        )
+    timeout = job.function_timeout_s
+    if timeout is None:
+        timeout = backend.mappings.function_timeout_s(job.function_name)
+    return resources.QueueSpec(
+        job_id=job.job_id,
+        job_type=job.type_name(),
+        function_name=job.function_name,
+        queue_name=queue_name,
+        visibility_timeout_s=resources.visibility_for(timeout),
+        max_receive_count=job.max_receive_count,
+        max_concurrency=job.max_concurrency,
+        allow_recursion=job.allow_recursion,
+        max_message_bytes=job.max_message_bytes,
+    )
+
+
+def deadline_for(context: Any) -> float | None:
+    """When a setup run by a Lambda (``context``) must stop waiting, to roll back in time.
+
+    ``None`` without a context. A quarter of the time left, at most 5 s, is kept for the
+    rollback.
+    """
+    get = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(get):
+        return None
+    left_s = max(float(get()), 0.0) / 1000.0
+    return clock.monotonic() + left_s - min(5.0, left_s / 4)
+
+
+def _check_sizes(
+    template: RelayPacket, cursors: Sequence[Any], limit: int, ledger: LedgerPort | None
+) -> None:
+    """Refuse any shard whose packet would exceed ``limit`` -- or, with a ledger, whose outbox
+    would exceed the ledger's -- without building every packet."""
+    base = template.size_bytes() - len(b"null")
+    for i, cursor in enumerate(cursors):
+        text = json.dumps(thaw(freeze(cursor, f"plan()[{i}]")), separators=(",", ":"))
+        size = base + len(text.encode("utf-8")) + len(str(i))
+        if size > limit:
+            template.evolve(shard=i, cursor=cursor).check_size(limit)
+        if ledger is not None and size > MAX_OUTBOX_BYTES:
+            pack_outbox(template.evolve(shard=i, cursor=cursor).to_json())
+
+
+def _shards(planned: Any) -> list[Any]:
+    if isinstance(planned, list | tuple | Iterator):
+        return list(planned)
+    if isinstance(planned, Iterable) and not isinstance(planned, str | bytes | Mapping):
+        return list(planned)
+    return [planned]
