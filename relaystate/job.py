@@ -133,12 +133,16 @@ class RelayJob:
         **options: Any,
     ) -> None:
         check_options(options)
-        if options.get("ledger") is not None and not isinstance(options["ledger"], str):
-            self.ledger = options.pop("ledger")  # an object: the worker must be given it too
+        ledger = options.get("ledger")
+        if ledger is not None and not isinstance(ledger, str):
+            # An object: the starter uses it; its name travels, and the workers open it by name.
+            options["ledger"] = ledger.table_name
         #: Options that travel in the packet, so the worker applies them too.
         self.options: dict[str, Any] = thaw(freeze(options, "options"))
         for name, value in options.items():
             setattr(self, name, value)
+        if ledger is not None:
+            self.ledger = ledger
         check_options({name: getattr(self, name) for name in OPTIONS})  # the class's too
         if backend is not None:
             self.backend = backend

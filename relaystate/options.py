@@ -68,7 +68,8 @@ def _name(why: str, *, optional: bool) -> Callable[[Any], str]:
 
 
 def _ledger(value: Any) -> str:
-    if value is None or (isinstance(value, str) and value) or hasattr(value, "claim"):
+    named = isinstance(getattr(value, "table_name", None), str)
+    if value is None or (isinstance(value, str) and value) or (hasattr(value, "claim") and named):
         return ""
     return (
         "must be None, a DynamoDB table name, or a ledger object such as "

@@ -143,6 +143,10 @@ class LedgerPort(Protocol):
         True
     """
 
+    #: The ledger's name (its DynamoDB table): what a job's packets carry, so that its workers
+    #: open the same ledger (``Backend.ledgers(table_name)``).
+    table_name: str
+
     def open_job(
         self,
         job_id: str,

@@ -270,3 +270,18 @@ def test_the_join_keeps_the_dlq_of_a_failed_shard_whatever_the_counts_say(
     assert job.packet.queue_url not in backend.queues.queues
     dead = [RelayPacket.from_json(b) for b in messages(backend, job.packet.dlq_url)]
     assert [(0, JobState.FAILED)] == [(p.shard, p.state) for p in dead]
+
+
+def test_a_ledger_given_to_the_starter_as_an_object_reaches_the_workers() -> None:
+    ledger = MemoryLedger("jobs-ledger")
+    worker = memory_backend(ledgers=lambda table_name: {"jobs-ledger": ledger}[table_name])
+    job = Import(data={"to": 1}, backend=worker, ledger=ledger).start()
+    assert job.packet is not None
+    assert "jobs-ledger" == job.packet.options["ledger"]
+    body = worker.queues.pop(job.packet.queue_url)
+
+    Import.handle(sqs_event(body), None, backend=worker)  # the worker is given no object
+
+    status = ledger.status(job.job_id)
+    assert status is not None
+    assert JobState.TORN_DOWN == status.state  # fenced, counted and joined through the ledger

@@ -104,12 +104,16 @@ class MemoryLedger:
     """:class:`~relaystate.ports.LedgerPort` in memory; every call is recorded in ``calls``.
 
     Args:
+        table_name: its name, as a job's packets carry it (``Backend.ledgers(table_name)``).
         clock: the time in milliseconds (default: the wall clock); a :class:`FakeClock` works.
 
     Its records are in :attr:`jobs` and :attr:`shards`, for tests to read.
     """
 
-    def __init__(self, *, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self, table_name: str = "relaystate-ledger", *, clock: Callable[[], int] = now_ms
+    ) -> None:
+        self.table_name = table_name
         #: Each job's record, by job id.
         self.jobs: dict[str, MemoryJob] = {}
         #: Each shard's record, by (job id, shard).

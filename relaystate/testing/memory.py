@@ -214,6 +214,6 @@ def _ledger_per_table() -> Callable[[str], LedgerPort]:
     made: dict[str, MemoryLedger] = {}
 
     def ledgers(table_name: str) -> MemoryLedger:
-        return made.get(table_name) or made.setdefault(table_name, MemoryLedger())
+        return made.get(table_name) or made.setdefault(table_name, MemoryLedger(table_name))
 
     return ledgers
