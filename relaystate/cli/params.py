@@ -94,7 +94,9 @@ def load_job_class(spec: str) -> type[RelayJob]:
             f"module {module_name!r} has no {class_name!r}; RelayJob classes in it: {found}"
         )
     if not (inspect.isclass(target) and issubclass(target, RelayJob)) or target is RelayJob:
-        kind = "RelayJob itself" if target is RelayJob else f"a {type(target).__name__}"
+        name = type(target).__name__
+        article = "an" if name[:1].lower() in "aeiou" else "a"
+        kind = "RelayJob itself" if target is RelayJob else f"{article} {name}"
         raise click.BadParameter(f"{spec} is {kind}, not a subclass of relaystate.RelayJob")
     return target
 
@@ -119,19 +121,39 @@ def job_class_param(
 
 
 def json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, Any]:
-    """A click callback: the option's text as a JSON object.
+    """A click callback: the option's JSON object -- inline, ``@FILE`` or ``-`` (stdin).
 
     Example:
         >>> json_object(None, None, '{"to": 3}')  # type: ignore[arg-type]
         {'to': 3}
     """
+    if value == "-":
+        text, source = sys.stdin.read(), "stdin"
+    elif value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(
+                f"cannot read {path!r}: {one_line(exc)} (@FILE reads the JSON from FILE)"
+            ) from None
+        source = path
+    else:
+        text, source = value, ""
+    where = f" in {source}" if source else ""
     try:
-        data = json.loads(value)
+        data = json.loads(text)
     except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}") from None
+        raise click.BadParameter(f"not valid JSON{where}: {exc}") from None
     if not isinstance(data, dict):
-        raise click.BadParameter(f"must be a JSON object, got {type(data).__name__}")
+        raise click.BadParameter(f"must be a JSON object ({{...}}){where}, got {_json_kind(data)}")
     return data
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
 
 
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{0,76}")
