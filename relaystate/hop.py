@@ -361,7 +361,7 @@ class Hop:
         if logger.isEnabledFor(level):
             text = json.dumps(record)
             # Only when there is one: a logger object on the class may not take exc_info.
-            traceback = {"exc_info": exc} if exc is not None else {}
+            traceback: dict[str, Any] = {"exc_info": exc} if exc is not None else {}
             logger.log(
                 level, "relaystate hop %s", text, extra={"relaystate_hop": record}, **traceback
             )
