@@ -137,7 +137,7 @@ def test_the_summary_counts_agree_with_the_outcome(boom: Result) -> None:
 
 def test_the_parked_packet_is_saved_with_the_commands_that_resume_it(boom: Result) -> None:
     text = " ".join(boom.stdout.split())
-    found = re.search(r"shard 0's last packet, saved to (\S+\.json)", text)
+    found = re.search(r"the packet of shard 0 at hop 2, saved to (\S+\.json)", text)
     assert found, boom.stdout
     packet = json.loads(Path(found.group(1)).read_text())
     assert (0, 3) == (packet["shard"], packet["cursor"])

@@ -30,21 +30,13 @@ from rich.console import Console
 from ..job import RelayJob
 from .execution import execute
 from .output import Failure, guarded
-from .params import is_missing, job_class_param, json_object
+from .params import is_missing, job_class_param, json_object, timeout_option
 from .summary import Interrupted, report
 
 __all__ = ["demo", "run"]
 
 #: How long ``run_until_idle`` may take before the command gives up (``--max-wait``).
 MAX_WAIT_S = 600.0
-
-_timeout_option = click.option(
-    "--timeout",
-    default=2.0,
-    show_default=True,
-    type=click.FloatRange(min=0.5, max=900),
-    help="The function timeout in seconds (Lambda's 900 at most): each hop gets this long.",
-)
 
 
 @click.command()
@@ -55,7 +47,7 @@ _timeout_option = click.option(
     type=click.IntRange(min=1),
     help="Rows in the generated table.",
 )
-@_timeout_option
+@timeout_option
 def demo(rows: int, timeout: float) -> None:
     """Copy a generated SQLite table, 100 rows a unit, as a relay of hops.
 
@@ -117,7 +109,7 @@ def demo(rows: int, timeout: float) -> None:
     help="The job's data (self.data): a JSON object, @FILE to read it from FILE, or - to read "
     "it from stdin.",
 )
-@_timeout_option
+@timeout_option
 @click.option(
     "--concurrency",
     default=4,

@@ -26,6 +26,7 @@ __all__ = [
     "load_job_class",
     "prefix_option",
     "queue_prefix",
+    "timeout_option",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -154,6 +155,16 @@ def json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[
 def _json_kind(value: Any) -> str:
     kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
     return kinds.get(type(value), "a number")
+
+
+#: ``--timeout``: the function timeout of the jobs a local command runs (demo, run, serve).
+timeout_option = click.option(
+    "--timeout",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.5, max=900),
+    help="The function timeout in seconds (Lambda's 900 at most): each hop gets this long.",
+)
 
 
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{0,76}")

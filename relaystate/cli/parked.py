@@ -39,17 +39,20 @@ class Parked:
     """One packet read out of a dead-letter queue and saved to ``path``.
 
     Example:
-        >>> Parked(queue="relay-9f2c-dlq", path=Path("9f2c-shard-0.json"), shard=0).what()
-        "relay-9f2c-dlq (1 message): shard 0's last packet, saved to 9f2c-shard-0.json"
+        >>> Parked(queue="relay-9f2c-dlq", path=Path("9f2c-shard-0.json"), shard=0, hop=3).what()
+        'relay-9f2c-dlq (1 message): the packet of shard 0 at hop 3, saved to 9f2c-shard-0.json'
     """
 
     queue: str
     path: Path
     shard: int | None = None
+    hop: int = 0
 
     def what(self) -> str:
         """The queue, what its message is, and where it was saved."""
-        of = f"shard {self.shard}'s last packet" if self.shard is not None else "a message"
+        of = "a message that is not a relay packet"
+        if self.shard is not None:
+            of = f"the packet of shard {self.shard} at hop {self.hop}"
         return f"{self.queue} (1 message): {of}, saved to {self.path}"
 
     def commands(self, job_spec: str) -> tuple[str, str]:
@@ -66,17 +69,18 @@ class Parked:
         )
 
 
-def save_parked(sqs: SQSClient, dlq_urls: Iterable[str], directory: Path) -> list[Parked]:
-    """Receive every message of the DLQs and write each body to a file in ``directory``.
+def save_parked(sqs: SQSClient, urls: Iterable[str], directory: Path) -> list[Parked]:
+    """Receive every message of the queues and write each body to a file in ``directory``.
 
-    The messages are received, not deleted: the queue is about to go with its endpoint.
+    The messages are received, not deleted: the queues are about to go with their endpoint.
+    What cannot be received now (delayed, or in flight) is not saved.
     A body that is not a packet is saved all the same (named by its message id).
 
     Raises:
         OSError: a file could not be written.
     """
     parked: list[Parked] = []
-    for url in dlq_urls:
+    for url in urls:
         seen: set[str] = set()
         while True:
             try:
@@ -99,13 +103,13 @@ def _save(url: str, message_id: str, body: str, directory: Path) -> Parked:
     shard: int | None
     try:
         packet = RelayPacket.from_json(body)
-        shard, name = packet.shard, f"{packet.job_id}-shard-{packet.shard}"
+        shard, hop, name = packet.shard, packet.hop, f"{packet.job_id}-shard-{packet.shard}"
     except RelayError:
-        shard, name = None, message_id
+        shard, hop, name = None, 0, message_id
     path = directory / f"{name}.json"
     n = 1
     while path.exists():  # a shard parked twice (resumed, failed again): keep both
         n += 1
         path = directory / f"{name}-{n}.json"
     path.write_text(body, encoding="utf-8")
-    return Parked(queue=queue_name_of(url), path=path, shard=shard)
+    return Parked(queue=queue_name_of(url), path=path, shard=shard, hop=hop)

@@ -25,15 +25,11 @@ Example:
 
 from __future__ import annotations
 
-import traceback
-from pathlib import Path
-from types import TracebackType
-
 from rich.console import Console
 from rich.table import Table
 
 from .execution import RunResult, job_spec
-from .output import Failure, fact_table, plural
+from .output import Failure, fact_table, job_traceback, plural
 
 __all__ = ["Interrupted", "report", "summary"]
 
@@ -110,7 +106,7 @@ def report(console: Console, result: RunResult) -> None:
     if failed and exc_info is not None:
         where = f" ({result.log.last_error_where})" if result.log.last_error_where else ""
         console.print(f"[red]The last error{where}:[/]")
-        console.print(_traceback(*exc_info), markup=False, highlight=False, soft_wrap=True)
+        console.print(job_traceback(*exc_info), markup=False, highlight=False, soft_wrap=True)
     console.print(summary(result))
     see = _left_behind(console, result)
     fail = Interrupted if result.interrupted else Failure
@@ -118,25 +114,6 @@ def report(console: Console, result: RunResult) -> None:
         raise fail(result.error + see)
     if problems:
         raise fail("; ".join(problems) + see)
-
-
-def _traceback(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> str:
-    """The error's traceback from the job's own code on: relaystate's frames above it (the
-    hop's loop, the run's unit counter) say nothing about the bug. All of it when the error
-    was raised in relaystate itself (a cursor that is not JSON, the hop cap)."""
-    shown = traceback.TracebackException(kind, error, tb)
-    frames = list(shown.stack)
-    first = next((i for i, f in enumerate(frames) if not _is_ours(f.filename)), None)
-    if first:
-        shown.stack = traceback.StackSummary.from_list(frames[first:])
-    return "".join(shown.format()).rstrip()
-
-
-def _is_ours(filename: str) -> bool:
-    return Path(filename).resolve().is_relative_to(_PACKAGE)
-
-
-_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def _left_behind(console: Console, result: RunResult) -> str:
