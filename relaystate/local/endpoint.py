@@ -16,8 +16,10 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 import threading
 from typing import TYPE_CHECKING, Any, Self
 
@@ -85,9 +87,13 @@ class LocalEndpoint:
 
         moto_patch.apply()
         self.api = LambdaApi(DomainDispatcherApplication(create_backend_app))
-        server = make_server(
-            self.host, self.port, self.api, threaded=True, request_handler=MotoRequestHandler
-        )
+        _check_free(self.host, self.port)
+        try:
+            server = make_server(
+                self.host, self.port, self.api, threaded=True, request_handler=MotoRequestHandler
+            )
+        except SystemExit:  # werkzeug prints and exits when the port is taken
+            raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE)) from None
         self.port = int(server.server_address[1])
         self._server = server
         self._thread = threading.Thread(
@@ -117,3 +123,14 @@ class LocalEndpoint:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise ``OSError`` if ``port`` cannot be bound (werkzeug would exit the process)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        # As the server will: a port left in TIME_WAIT by a previous run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
