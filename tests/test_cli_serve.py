@@ -22,6 +22,7 @@ import attrs
 import pytest
 from click.testing import CliRunner, Result
 
+from relaystate import RelayPacket
 from relaystate.cli import cli
 
 pytestmark = pytest.mark.functional
@@ -254,3 +255,29 @@ def test_serve_of_nothing_servable_exits_2(spec: str, message: str) -> None:
 
     assert 2 == result.exit_code
     assert message in result.output
+
+
+def test_resume_at_an_endpoint_without_the_worker_says_to_serve_it(
+    sqs_endpoint: str, tmp_path: Path
+) -> None:
+    """moto alone has no such function: the error names the command that serves it."""
+    packet = RelayPacket(
+        job_id="9f2c",
+        job_type="Tally",
+        function_name="tally-worker",
+        queue_url=f"{sqs_endpoint}/123456789012/relay-9f2c",
+        cursor=0,
+        data={"to": 1, "out": str(tmp_path / "out")},
+    )
+    saved = tmp_path / "packet.json"
+    saved.write_text(packet.to_json())
+
+    result = CliRunner().invoke(
+        cli,
+        ["resume", str(saved), "--job", "tests.serve_jobs:Tally", "--endpoint-url", sqs_endpoint],
+    )
+
+    assert 1 == result.exit_code
+    text = " ".join(result.output.split())
+    assert "the worker 'tally-worker' must exist where the packet is resumed" in text
+    assert "`relaystate serve tests.serve_jobs:Tally`" in text

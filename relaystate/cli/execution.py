@@ -57,16 +57,6 @@ def shard_count(job: RelayJob) -> int:
     return max(len(job.packets), 1)
 
 
-def job_spec(job_class: type[RelayJob]) -> str:
-    """``MODULE:JobClass``, as ``run``, ``serve`` and ``resume --job`` take it.
-
-    Example:
-        >>> job_spec(RelayJob)
-        'relaystate.job:RelayJob'
-    """
-    return f"{job_class.__module__}:{job_class.__qualname__}"
-
-
 @attrs.frozen
 class RunResult:
     """What one local run of a job did, for the summary.

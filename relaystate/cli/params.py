@@ -22,6 +22,7 @@ __all__ = [
     "Duration",
     "import_module",
     "job_class_param",
+    "job_spec",
     "json_object",
     "load_job_class",
     "prefix_option",
@@ -108,6 +109,16 @@ def _job_classes(module: Any) -> list[str]:
         for name, value in vars(module).items()
         if inspect.isclass(value) and issubclass(value, RelayJob) and value is not RelayJob
     )
+
+
+def job_spec(job_class: type[RelayJob]) -> str:
+    """``MODULE:JobClass``, as ``run``, ``serve`` and ``resume --job`` take it.
+
+    Example:
+        >>> job_spec(RelayJob)
+        'relaystate.job:RelayJob'
+    """
+    return f"{job_class.__module__}:{job_class.__qualname__}"
 
 
 def job_class_param(

@@ -34,10 +34,9 @@ from rich.console import Console
 
 from ..errors import RelayError
 from ..job import RelayJob
-from .execution import job_spec
 from .inventory import Inventory, JobView
 from .output import Failure, guarded, job_traceback, one_line, plural
-from .params import import_module, load_job_class, timeout_option
+from .params import import_module, job_spec, load_job_class, timeout_option
 from .parked import save_parked
 
 if TYPE_CHECKING:

@@ -28,8 +28,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .execution import RunResult, job_spec
+from .execution import RunResult
 from .output import Failure, fact_table, job_traceback, plural
+from .params import job_spec
 
 __all__ = ["Interrupted", "report", "summary"]
 
