@@ -126,7 +126,7 @@ def demo(rows: int, timeout: float) -> None:
 )
 @click.option(
     "--retry-delay",
-    type=click.IntRange(0, 900),
+    type=click.IntRange(0, 43_200),
     help="Retry after this many seconds: a failed invocation is delivered again after it, and "
     "a unit error relays with it instead of the job's Retry.hop_delay_s (doubling per retry, "
     "as the policy does)  [default: as on AWS: the queue's visibility timeout, at least 30 s; "
