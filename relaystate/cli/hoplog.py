@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
+from typing import TypeVar
 
 from rich.console import Console
 
@@ -206,8 +207,11 @@ def _aside(*parts: str) -> str:
     return f" ({shown})" if shown else ""
 
 
+_H = TypeVar("_H", bound=logging.Handler)
+
+
 @contextmanager
-def listening(handler: HopLog) -> Iterator[HopLog]:
+def listening(handler: _H) -> Iterator[_H]:
     """Route the ``relaystate`` logger's records to ``handler`` alone while the block runs.
 
     Example:

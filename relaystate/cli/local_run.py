@@ -30,7 +30,7 @@ from rich.console import Console
 from ..job import RelayJob
 from .execution import execute
 from .output import Failure, guarded
-from .params import is_missing, job_class_param, json_object, timeout_option
+from .params import concurrency_option, is_missing, job_class_param, json_object, timeout_option
 from .summary import Interrupted, report
 
 __all__ = ["demo", "run"]
@@ -110,13 +110,7 @@ def demo(rows: int, timeout: float) -> None:
     "it from stdin.",
 )
 @timeout_option
-@click.option(
-    "--concurrency",
-    default=4,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Hops that may run at once (shards of a fan-out run in parallel).",
-)
+@concurrency_option
 @click.option(
     "--max-wait",
     default=MAX_WAIT_S,

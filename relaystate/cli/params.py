@@ -20,6 +20,7 @@ from .output import one_line
 
 __all__ = [
     "Duration",
+    "concurrency_option",
     "import_module",
     "job_class_param",
     "job_spec",
@@ -175,6 +176,15 @@ timeout_option = click.option(
     show_default=True,
     type=click.FloatRange(min=0.5, max=900),
     help="The function timeout in seconds (Lambda's 900 at most): each hop gets this long.",
+)
+
+#: ``--concurrency``: how many hops a local command runs at once (run, serve).
+concurrency_option = click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Hops that may run at once, over all jobs (the shards of a fan-out run in parallel).",
 )
 
 

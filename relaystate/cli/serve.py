@@ -11,8 +11,8 @@ relaystate makes (answered by a :class:`~relaystate.local.LocalLambda`'s registr
 in any process, run with ``AWS_ENDPOINT_URL`` set, starts jobs there with the default backend,
 and the operating commands (``ls``, ``status``, ``resume``, ``cancel``, ``reap``) see them
 with ``--endpoint-url``. Each hop is shown as one line. Ctrl-C (or SIGTERM) stops it cleanly:
-running hops end, and what is left is listed -- the packets in dead-letter queues saved to
-files, with the command that resumes them, since the endpoint keeps everything in memory.
+running hops end, and what is left is listed -- the packets still in its queues saved to
+files, with the command that resumes each, since the endpoint keeps everything in memory.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from rich.console import Console
 
 from ..errors import RelayError
 from ..job import RelayJob
+from .hoplog import listening
 from .inventory import Inventory, JobView
 from .output import Failure, guarded, job_traceback, one_line, plural
-from .params import import_module, job_spec, load_job_class, timeout_option
+from .params import concurrency_option, import_module, job_spec, load_job_class, timeout_option
 from .parked import save_parked
 
 if TYPE_CHECKING:
@@ -105,13 +106,7 @@ def load_targets(specs: tuple[str, ...]) -> list[type[RelayJob]]:
     help="The port on 127.0.0.1 (0: a free one, printed).",
 )
 @timeout_option
-@click.option(
-    "--concurrency",
-    default=4,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Hops that may run at once, over all jobs.",
-)
+@concurrency_option
 @click.option(
     "--retry-delay",
     type=click.IntRange(0, 43_200),
@@ -139,8 +134,8 @@ def serve(
       python -c 'from count import Count; print(Count(data={"to": 1000}).start().job_id)'
       relaystate ls --endpoint-url http://127.0.0.1:4566
 
-    Ctrl-C (or SIGTERM) lets running hops end, then lists what is left; packets in
-    dead-letter queues are saved to files, with the command that resumes them.
+    Ctrl-C (or SIGTERM) lets running hops end, then lists the jobs left; the packets still
+    in their queues are saved to files, with the command that resumes each on the next serve.
     """
     from ..local import LocalLambda
     from ..local.endpoint import LocalEndpoint
@@ -162,16 +157,18 @@ def serve(
                 endpoint_url=endpoint.url,
                 retry_delay_s=retry_delay,
             )
-        try:
-            endpoint.serve(lam)
-            for job_class in jobs:
-                lam.deploy(job_class)
-            _banner(console, endpoint.url, lam.region, jobs, timeout)
-            with _stop_signals() as stop, _printing_hops(console):
-                _poll(lam, stop)
-            console.print("stopping: running hops end first (at most their timeout)")
-        finally:
-            lam.close()
+        with listening(_HopLines(console)):
+            try:
+                endpoint.serve(lam)
+                with guarded(runs_job_code=True):
+                    for job_class in jobs:
+                        lam.deploy(job_class)
+                _banner(console, endpoint.url, lam.region, jobs, timeout)
+                with _stop_signals() as stop:
+                    _poll(lam, stop)
+                console.print("stopping: running hops end first (at most their timeout)")
+            finally:
+                lam.close()
         _left_over(console, endpoint.url, lam, jobs)
     finally:
         endpoint.stop()
@@ -239,22 +236,6 @@ class _HopLines(logging.Handler):
         info = record.exc_info
         if record.levelno >= logging.ERROR and info and info[0] is not None and info[1]:
             self.console.print(job_traceback(info[0], info[1], info[2]), markup=False)
-
-
-@contextlib.contextmanager
-def _printing_hops(console: Console) -> Iterator[None]:
-    logger = logging.getLogger("relaystate")
-    handler = _HopLines(console)
-    saved = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
 
 
 def _banner(

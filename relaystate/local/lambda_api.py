@@ -106,38 +106,20 @@ class LambdaApi:
         self.app = app
         self.registry = registry
         self._dynamodb = threading.Lock()
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
-            ("GET", re.compile(r"/2015-03-31/functions/?"), self._list_functions),
-            ("GET", re.compile(r"/2015-03-31/functions/([^/]+)/?"), self._get_function),
-            (
-                "GET",
-                re.compile(r"/2015-03-31/functions/([^/]+)/configuration/?"),
-                self._get_configuration,
-            ),
-            ("POST", re.compile(r"/2015-03-31/event-source-mappings/?"), self._create_mapping),
-            ("GET", re.compile(r"/2015-03-31/event-source-mappings/?"), self._list_mappings),
-            ("GET", re.compile(r"/2015-03-31/event-source-mappings/([^/]+)"), self._get_mapping),
-            (
-                "PUT",
-                re.compile(r"/2015-03-31/event-source-mappings/([^/]+)"),
-                self._update_mapping,
-            ),
-            (
-                "DELETE",
-                re.compile(r"/2015-03-31/event-source-mappings/([^/]+)"),
-                self._delete_mapping,
-            ),
-            (
-                "PUT",
-                re.compile(r"/2024-08-31/functions/([^/]+)/recursion-config/?"),
-                self._put_recursion,
-            ),
-            (
-                "GET",
-                re.compile(r"/2024-08-31/functions/([^/]+)/recursion-config/?"),
-                self._get_recursion,
-            ),
+        mappings, functions = "/2015-03-31/event-source-mappings", "/2015-03-31/functions"
+        routes: list[tuple[str, str, Handler]] = [
+            ("GET", f"{functions}/?", self._list_functions),
+            ("GET", f"{functions}/([^/]+)/?", self._get_function),
+            ("GET", f"{functions}/([^/]+)/configuration/?", self._get_configuration),
+            ("POST", f"{mappings}/?", self._create_mapping),
+            ("GET", f"{mappings}/?", self._list_mappings),
+            ("GET", f"{mappings}/([^/]+)", self._get_mapping),
+            ("PUT", f"{mappings}/([^/]+)", self._update_mapping),
+            ("DELETE", f"{mappings}/([^/]+)", self._delete_mapping),
+            ("PUT", "/2024-08-31/functions/([^/]+)/recursion-config/?", self._put_recursion),
+            ("GET", "/2024-08-31/functions/([^/]+)/recursion-config/?", self._get_recursion),
         ]
+        self._routes = [(method, re.compile(path), handler) for method, path, handler in routes]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         service = service_of(environ)
