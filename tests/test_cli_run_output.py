@@ -71,6 +71,20 @@ class Endless(RelayJob):
         return cursor + 1
 
 
+class TooSlow(RelayJob):
+    """A unit longer than the function timeout: every invocation times out."""
+
+    function_name = "too-slow-worker"
+    max_receive_count = 2
+
+    def plan(self) -> int:
+        return 0
+
+    def step(self, cursor: int) -> Any:
+        time.sleep(3)
+        return DONE
+
+
 class Counted(RelayJob):
     function_name = "counted-worker"
 
@@ -199,6 +213,21 @@ def test_total_gives_the_bar_a_total() -> None:
 
     assert 0 == result.exit_code, result.output
     assert "10/10 units" in result.stdout
+
+
+def test_an_invocation_that_times_out_says_when_it_is_delivered_again() -> None:
+    result = run(f"{__name__}:TooSlow", "--timeout", "1", "--retry-delay", "1")
+
+    assert 1 == result.exit_code, result.output
+    text = " ".join(result.stdout.split())
+    assert (
+        "an invocation of too-slow-worker timed out (Task timed out after 1.00 seconds); SQS "
+        "delivers its packet again in 1 s (--retry-delay)"
+    ) in text
+    assert "2 (2 invocations failed and delivered again)" == row(result, "failed hops")
+    assert "did not finish (last hop error: Task timed out after 1.00 seconds)" in (
+        " ".join(result.stderr.split())
+    )
 
 
 # -- unit tier: the parts --------------------------------------------------------------------

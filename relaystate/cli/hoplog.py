@@ -134,6 +134,8 @@ class HopLog(logging.Handler):
             >>> HopLog(Console()).invocation_failed("count-worker", "timeout", "")  # doctest: +SKIP
             warning: an invocation of count-worker timed out; SQS delivers its packet again...
         """
+        if not self.quiet:
+            self.last_error = error or outcome
         what = "timed out" if outcome == "timeout" else "failed"
         if error:
             what += f" ({error})"
