@@ -172,10 +172,11 @@ def execute(
     log = HopLog(console)
     with (
         listening(log),
+        # Outside the runtime: the class is put back only once its last hop has ended.
+        instrumented(job_class, hop_delay_s=retry_delay_s) as units,
         LocalLambda(
             timeout_s=timeout_s, concurrency=concurrency, retry_delay_s=retry_delay_s
         ) as lam,
-        instrumented(job_class, hop_delay_s=retry_delay_s) as units,
     ):
         lam.deploy(job_class)
         job = job_class(data=data, backend=lam.backend)
