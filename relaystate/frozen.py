@@ -116,8 +116,10 @@ def freeze(value: Any, where: str = "value", _depth: int = 0) -> Any:
         return FrozenDict._trusted(items)
     if isinstance(value, list | tuple):
         return tuple([freeze(item, f"{where}[{i}]", _depth + 1) for i, item in enumerate(value)])
+    name = type(value).__name__
+    article = "an" if name[:1].lower() in "aeiou" else "a"
     raise InvalidPacketError(
-        f"{where}: a {type(value).__name__} is not a JSON value; use str, int, float, bool, "
+        f"{where}: {article} {name} is not a JSON value; use str, int, float, bool, "
         "None, lists and dicts",
         field=where,
     )

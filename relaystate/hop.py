@@ -268,6 +268,7 @@ class Hop:
             utilization=round(work_ms / max(work_ms + left, 1.0), 4),
             delay_s=delay,
             error=repr(error) if error else "",
+            exc=error,
         )
 
     def _end(
@@ -355,11 +356,14 @@ class Hop:
                 job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
                 clock.sleep(pause)
 
-    def _record(self, **fields: Any) -> None:
+    def _record(self, *, exc: BaseException | None = None, **fields: Any) -> None:
         """One structured line per hop: JSON text, and the same dict as ``record.relaystate_hop``.
 
         Example of a line: ``relaystate hop {"job_id": "9f...", "shard": 0, "hop": 3,
-        "outcome": "relayed", "units": 120, ...}``.
+        "outcome": "relayed", "units": 120, ...}``. A hop that ended in an error (``exc``: the
+        unit's exception, retried or failing the shard) logs it as the record's ``exc_info``,
+        so that its traceback follows the line: a WARNING while the Retry policy tries again,
+        an ERROR when the shard failed.
         """
         job = self.job
         assert job.packet is not None
@@ -370,16 +374,24 @@ class Hop:
             "state": job.state.value,
             **fields,
         }
-        level = logging.ERROR if fields.get("outcome") == "failed" else logging.INFO
+        level = _LEVELS.get(str(fields.get("outcome")), logging.INFO)
         logger = job.logger if job.logger is not None else log
         if logger.isEnabledFor(level):
             text = json.dumps(record)
-            logger.log(level, "relaystate hop %s", text, extra={"relaystate_hop": record})
+            # Only when there is one: a logger object on the class may not take exc_info.
+            traceback: dict[str, Any] = {"exc_info": exc} if exc is not None else {}
+            logger.log(
+                level, "relaystate hop %s", text, extra={"relaystate_hop": record}, **traceback
+            )
         if job.metrics:
             from .metrics import emf_line
 
             retries = job.stats.retries - self.state.retries_at_start
             print(emf_line(record, retries=max(retries, 0)), flush=True)
+
+
+#: The level of a hop record by outcome (INFO for the rest).
+_LEVELS = {"failed": logging.ERROR, "retrying": logging.WARNING}
 
 
 def _where(packet: RelayPacket) -> str:

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
@@ -36,6 +37,10 @@ __all__ = ["Callback", "JobMachine", "dispatch"]
 #: A transition callback: it receives the ``EventData`` (the job is ``event.model``, trigger
 #: arguments are in ``event.kwargs``).
 Callback = Callable[[EventData], None]
+
+#: The machine's name: transitions puts ``"relaystate: "`` first in the arguments of its log
+#: records about this machine, which is how :class:`_QuietTriggers` knows them.
+NAME = "relaystate"
 
 #: trigger -> the names of the states it may be fired from, for error messages.
 _ALLOWED: dict[str, tuple[str, ...]] = {
@@ -67,7 +72,9 @@ class JobMachine(Machine):
             auto_transitions=False,
             send_event=True,
             on_exception=_reraise,
+            name=NAME,
         )
+        _TRANSITIONS_LOG.addFilter(_QUIET)  # the same filter object: added once
 
     def attach(self, model: Any, initial: JobState) -> None:
         """Bind the triggers the model declares (its typed stubs) and set its state.
@@ -90,6 +97,29 @@ def dispatch(method: Callable[[Any, EventData], None]) -> Callback:
         method(event.model, event)
 
     return callback
+
+
+class _QuietTriggers(logging.Filter):
+    """Demote transitions' INFO lines about this machine to DEBUG.
+
+    transitions logs three INFO lines per trigger ("Finished processing state running exit
+    callbacks"...): with ``logging.basicConfig(level=logging.INFO)`` a relay's hop records drown
+    in them. They describe the library's inner workings, not the job: DEBUG is their level.
+    Records of the user's own machines pass unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.levelno != logging.INFO or not isinstance(args, tuple) or not args:
+            return True
+        if args[0] != f"{NAME}: ":
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG)
+
+
+_TRANSITIONS_LOG = logging.getLogger("transitions.core")
+_QUIET = _QuietTriggers()
 
 
 def _reraise(event: EventData) -> None:

@@ -86,3 +86,36 @@ def test_svg_is_drawn_when_graphviz_is_installed() -> None:
     assert "<svg" in result.stdout
     for state in JobState:
         assert state.value in result.stdout
+
+
+def test_readme_shows_what_the_command_draws() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```mermaid\n") + len("```mermaid\n")
+    shown = readme[start : readme.index("```", start)]
+
+    drawn = invoke().stdout
+
+    assert [line.rstrip() for line in drawn.splitlines()] == [
+        line.rstrip() for line in shown.splitlines()
+    ]
+
+
+def test_svg_without_the_graphviz_package_names_the_extra_that_installs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(diagram.importlib.util, "find_spec", lambda name: None)
+
+    result = invoke("--format", "svg")
+
+    assert 2 == result.exit_code
+    assert "pip install 'relaystate[diagram]'" in result.output
+
+
+def test_the_diagram_extra_installs_the_graphviz_package() -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(requirement.startswith("graphviz") for requirement in extras["diagram"])

@@ -7,6 +7,7 @@
     relaystate reap --older-than 7d [--dry-run]     delete what idle jobs left behind
     relaystate resume PACKET_FILE | --from-dlq URL  go on from saved or dead-lettered packets
     relaystate cancel JOB_ID                        stop a job: mapping and queue deleted
+    relaystate serve [MODULE[:JobClass] ...]        a local AWS endpoint that runs their hops
     relaystate diagram | iam-policy --function F    the state machine; least-privilege IAM
 
 It imports click and rich (the ``local`` extra); the Lambda path never imports this package.
@@ -25,6 +26,7 @@ from .local_run import demo, run
 from .ops import cancel, ls, reap, status
 from .policy import iam_policy
 from .resume import resume_command
+from .serve import serve
 
 __all__ = ["cli", "main"]
 
@@ -40,8 +42,9 @@ def cli() -> None:
 
     `demo` and `run` run jobs on this machine: a local Lambda runtime stands in for the
     Lambda service, and an embedded SQS endpoint (moto) on 127.0.0.1 for SQS; no AWS account
-    is used. The other commands look after jobs in an AWS account (--region, --profile), or
-    at any SQS endpoint (--endpoint-url).
+    is used. `serve` keeps such an endpoint running for other processes. The other commands
+    look after jobs in an AWS account (--region, --profile), or at any endpoint
+    (--endpoint-url, e.g. the one `serve` prints).
 
     \b
     Start with:
@@ -51,7 +54,18 @@ def cli() -> None:
     """
 
 
-for _command in (demo, run, status, ls, reap, resume_command, cancel, diagram_command, iam_policy):
+for _command in (
+    demo,
+    run,
+    serve,
+    status,
+    ls,
+    reap,
+    resume_command,
+    cancel,
+    diagram_command,
+    iam_policy,
+):
     cli.add_command(_command)
 del _command
 

@@ -1,8 +1,10 @@
 """``diagram``: the RelayJob state machine, drawn by transitions' GraphMachine.
 
 Built from :data:`relaystate.states.TRANSITIONS`, the table the jobs' machines are built from,
-so the drawing cannot drift from the code. Mermaid is text and needs nothing else; PNG and SVG
-need Graphviz (the ``graphviz`` Python package and its ``dot`` program).
+so the drawing cannot drift from the code (README shows this command's mermaid output, and a
+test keeps the two equal). Mermaid is text and needs nothing else; PNG and SVG need Graphviz:
+the ``graphviz`` Python package (``pip install 'relaystate[diagram]'``) and its ``dot``
+program (a system package).
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ def graphviz_missing() -> str:
 
     Example:
         >>> graphviz_missing()  # doctest: +SKIP
-        'the graphviz Python package is not installed (pip install graphviz)'
+        "the graphviz Python package is not installed: pip install 'relaystate[diagram]'"
     """
     if importlib.util.find_spec("graphviz") is None:
-        return "the graphviz Python package is not installed (pip install graphviz)"
+        return "the graphviz Python package is not installed: pip install 'relaystate[diagram]'"
     if shutil.which("dot") is None:
         return (
             "Graphviz's dot program is not on the PATH (install Graphviz: apt-get install "

@@ -17,7 +17,9 @@ click and rich (the ``local`` extra); the Lambda path never imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +30,13 @@ from rich.console import Console
 from ..job import RelayJob
 from .execution import execute
 from .output import Failure, guarded
-from .params import is_missing, job_class_param, json_object
-from .summary import report
+from .params import concurrency_option, is_missing, job_class_param, json_object, timeout_option
+from .summary import Interrupted, report
 
 __all__ = ["demo", "run"]
 
 #: How long ``run_until_idle`` may take before the command gives up (``--max-wait``).
 MAX_WAIT_S = 600.0
-
-_timeout_option = click.option(
-    "--timeout",
-    default=2.0,
-    show_default=True,
-    type=click.FloatRange(min=0.5, max=900),
-    help="The function timeout in seconds (Lambda's 900 at most): each hop gets this long.",
-)
 
 
 @click.command()
@@ -53,7 +47,7 @@ _timeout_option = click.option(
     type=click.IntRange(min=1),
     help="Rows in the generated table.",
 )
-@_timeout_option
+@timeout_option
 def demo(rows: int, timeout: float) -> None:
     """Copy a generated SQLite table, 100 rows a unit, as a relay of hops.
 
@@ -79,7 +73,7 @@ def demo(rows: int, timeout: float) -> None:
                 (n,) = conn.execute("SELECT COUNT(*) FROM copy").fetchone()
             return math.ceil(int(n) / batch)
 
-        with guarded(runs_job_code=True):
+        with guarded(runs_job_code=True), _interruptible():
             result = execute(
                 copy_rows,
                 {"db": str(db)},
@@ -112,16 +106,11 @@ def demo(rows: int, timeout: float) -> None:
     default="{}",
     show_default=True,
     callback=json_object,
-    help="The job's data (self.data), a JSON object.",
+    help="The job's data (self.data): a JSON object, @FILE to read it from FILE, or - to read "
+    "it from stdin.",
 )
-@_timeout_option
-@click.option(
-    "--concurrency",
-    default=4,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Hops that may run at once (shards of a fan-out run in parallel).",
-)
+@timeout_option
+@concurrency_option
 @click.option(
     "--max-wait",
     default=MAX_WAIT_S,
@@ -132,8 +121,15 @@ def demo(rows: int, timeout: float) -> None:
 @click.option(
     "--retry-delay",
     type=click.IntRange(0, 43_200),
-    help="Retry a failed hop after this many seconds  [default: when the queue's visibility "
-    "timeout ends, at least 30 s, as on AWS]",
+    help="Retry after this many seconds: a failed invocation is delivered again after it, and "
+    "a unit error relays with it instead of the job's Retry.hop_delay_s (doubling per retry, "
+    "as the policy does)  [default: as on AWS: the queue's visibility timeout, at least 30 s; "
+    "the job's policy, 10 s doubling]",
+)
+@click.option(
+    "--total",
+    type=click.IntRange(min=1),
+    help="The units the job will run, if you know: the progress bar then shows a bar.",
 )
 def run(
     job_class: type[RelayJob],
@@ -142,6 +138,7 @@ def run(
     concurrency: int,
     max_wait: float,
     retry_delay: int | None,
+    total: int | None,
 ) -> None:
     """Run a RelayJob subclass on the local Lambda runtime, to the end.
 
@@ -161,11 +158,17 @@ def run(
     Then: relaystate run count:Count --data '{"to": 100000}'
 
     A job that fans out (plan() returned several cursors) is torn down once its queue is
-    idle: no shard can know that it is the last. Exit status: 0 when every shard finished
-    and nothing was left behind, 1 when the job failed, 2 for bad arguments.
+    idle: no shard can know that it is the last. A unit that raises is retried as the job's
+    Retry policy says: the run shows each wait and how long it lasts (--retry-delay 0 ends
+    them at once), and, if the job fails, the traceback of the last error and the packets
+    its failed shards parked, saved to files to resume after the fix. Ctrl-C tears the job
+    down and prints the summary so far.
+
+    Exit status: 0 when every shard finished and nothing was left behind, 1 when the job
+    failed, 2 for bad arguments, 130 after Ctrl-C.
     """
     console = Console()
-    with guarded(runs_job_code=True):
+    with guarded(runs_job_code=True), _interruptible():
         result = execute(
             job_class,
             data,
@@ -174,8 +177,21 @@ def run(
             concurrency=concurrency,
             max_wait_s=max_wait,
             retry_delay_s=retry_delay,
+            total=total,
         )
     report(console, result)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C before the job started: one line, exit status 130, no traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted (Ctrl-C) before the job started; its local endpoint stopped with it, "
+            "so nothing is left"
+        ) from None
 
 
 #: Where the demo's example lives: in an installed wheel, then in a source checkout.

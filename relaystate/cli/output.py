@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import click
@@ -22,6 +25,7 @@ __all__ = [
     "fact_table",
     "guarded",
     "iso_time",
+    "job_traceback",
     "one_line",
     "plural",
     "print_json",
@@ -45,6 +49,34 @@ def one_line(exc: BaseException) -> str:
     """
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def job_traceback(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> str:
+    """The error's traceback from the job's own code on, as text.
+
+    relaystate's frames above the job's code (the hop's loop, a local run's unit counter)
+    say nothing about the bug; they are left out. All of it is shown when the error was raised
+    in relaystate itself (a cursor that is not JSON, the hop cap).
+
+    Example:
+        >>> print(job_traceback(type(exc), exc, exc.__traceback__))  # doctest: +SKIP
+        Traceback (most recent call last):
+          File "count.py", line 9, in step
+        ...
+    """
+    shown = traceback.TracebackException(kind, error, tb)
+    frames = list(shown.stack)
+    first = next((i for i, f in enumerate(frames) if not _is_ours(f.filename)), None)
+    if first:
+        shown.stack = traceback.StackSummary.from_list(frames[first:])
+    return "".join(shown.format()).rstrip()
+
+
+def _is_ours(filename: str) -> bool:
+    return Path(filename).resolve().is_relative_to(_PACKAGE)
+
+
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def plural(n: int, noun: str) -> str:

@@ -20,12 +20,15 @@ from .output import one_line
 
 __all__ = [
     "Duration",
+    "concurrency_option",
     "import_module",
     "job_class_param",
+    "job_spec",
     "json_object",
     "load_job_class",
     "prefix_option",
     "queue_prefix",
+    "timeout_option",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +97,9 @@ def load_job_class(spec: str) -> type[RelayJob]:
             f"module {module_name!r} has no {class_name!r}; RelayJob classes in it: {found}"
         )
     if not (inspect.isclass(target) and issubclass(target, RelayJob)) or target is RelayJob:
-        kind = "RelayJob itself" if target is RelayJob else f"a {type(target).__name__}"
+        name = type(target).__name__
+        article = "an" if name[:1].lower() in "aeiou" else "a"
+        kind = "RelayJob itself" if target is RelayJob else f"{article} {name}"
         raise click.BadParameter(f"{spec} is {kind}, not a subclass of relaystate.RelayJob")
     return target
 
@@ -105,6 +110,16 @@ def _job_classes(module: Any) -> list[str]:
         for name, value in vars(module).items()
         if inspect.isclass(value) and issubclass(value, RelayJob) and value is not RelayJob
     )
+
+
+def job_spec(job_class: type[RelayJob]) -> str:
+    """``MODULE:JobClass``, as ``run``, ``serve`` and ``resume --job`` take it.
+
+    Example:
+        >>> job_spec(RelayJob)
+        'relaystate.job:RelayJob'
+    """
+    return f"{job_class.__module__}:{job_class.__qualname__}"
 
 
 def job_class_param(
@@ -119,19 +134,58 @@ def job_class_param(
 
 
 def json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, Any]:
-    """A click callback: the option's text as a JSON object.
+    """A click callback: the option's JSON object -- inline, ``@FILE`` or ``-`` (stdin).
 
     Example:
         >>> json_object(None, None, '{"to": 3}')  # type: ignore[arg-type]
         {'to': 3}
     """
+    if value == "-":
+        text, source = sys.stdin.read(), "stdin"
+    elif value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(
+                f"cannot read {path!r}: {one_line(exc)} (@FILE reads the JSON from FILE)"
+            ) from None
+        source = path
+    else:
+        text, source = value, ""
+    where = f" in {source}" if source else ""
     try:
-        data = json.loads(value)
+        data = json.loads(text)
     except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}") from None
+        raise click.BadParameter(f"not valid JSON{where}: {exc}") from None
     if not isinstance(data, dict):
-        raise click.BadParameter(f"must be a JSON object, got {type(data).__name__}")
+        raise click.BadParameter(f"must be a JSON object ({{...}}){where}, got {_json_kind(data)}")
     return data
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
+
+
+#: ``--timeout``: the function timeout of the jobs a local command runs (demo, run, serve).
+timeout_option = click.option(
+    "--timeout",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.5, max=900),
+    help="The function timeout in seconds (Lambda's 900 at most): each hop gets this long.",
+)
+
+#: ``--concurrency``: how many hops a local command runs at once (run, serve).
+concurrency_option = click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Hops that may run at once, over all jobs (the shards of a fan-out run in parallel).",
+)
 
 
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{0,76}")

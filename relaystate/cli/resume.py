@@ -11,13 +11,13 @@ import click
 
 from .. import intake
 from ..aws import map_aws_errors
-from ..errors import InvalidPacketError, RelayError
+from ..errors import InvalidPacketError, RelayError, ResourceNotFoundError
 from ..job import RelayJob
 from ..packet import RelayPacket
 from ..ports import Backend
 from .connect import AwsTarget, Connection, aws_options, json_option
 from .output import Failure, guarded, one_line, plural, print_json
-from .params import import_module, job_class_param
+from .params import import_module, job_class_param, job_spec
 
 __all__ = ["Resumed", "resume_command", "resume_dead_letters"]
 
@@ -80,6 +80,17 @@ def _resume(
         packet = RelayPacket.from_json(body)
         # The text, not the parsed packet: a class that signs checks the signature on it.
         job = job_class_for(packet, job_class).resume(body, backend=backend)
+    except ResourceNotFoundError as exc:
+        if exc.service != "lambda":
+            return Resumed(source, error=one_line(exc))
+        # A standalone SQS endpoint (moto, LocalStack without functions) has no worker to run it.
+        spec = job_spec(job_class) if job_class is not None else "MODULE:JobClass"
+        return Resumed(
+            source,
+            error=f"{one_line(exc)}; the worker {packet.function_name!r} must exist where the "
+            f"packet is resumed: deploy it on AWS, or serve it on a local endpoint with "
+            f"`relaystate serve {spec}` and pass that endpoint's --endpoint-url",
+        )
     except RelayError as exc:
         return Resumed(source, error=one_line(exc))
     fresh = job.packet
