@@ -15,8 +15,9 @@ import pytest
 from relaystate import ConfigurationError
 from relaystate.errors import QueueDeletedRecentlyError
 from relaystate.local import LocalLambda
-from relaystate.local.consistency import Consistency, consistency_of
-from relaystate.local.latency import AWS_LATENCY, Latency, LatencyInjector, Spread, latency_of
+from relaystate.local.consistency import Consistency
+from relaystate.local.latency import AWS_LATENCY, Latency, LatencyInjector, Spread
+from relaystate.local.profiles import consistency_of, latency_of
 
 #: AWS's minute and seconds, shortened so that a test can wait them out.
 SHORT = Consistency(

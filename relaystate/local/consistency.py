@@ -54,7 +54,7 @@ import attrs
 from ..aws.sqs import COUNT_ATTRIBUTES
 from ..errors import ConfigurationError
 
-__all__ = ["Consistency", "SqsConsistency", "consistency_of"]
+__all__ = ["Consistency", "SqsConsistency"]
 
 _PARAMS = "relaystate_consistency_params"
 _GONE = "AWS.SimpleQueueService.NonExistentQueue"
@@ -108,30 +108,6 @@ class Consistency:
         return Consistency(
             *(round(value * factor, 6) for value in attrs.astuple(self))  # all are times
         )
-
-
-#: Profiles by name, for ``LocalLambda(consistency="aws")``.
-_PROFILES: Mapping[str, Callable[[], Consistency]] = {"aws": Consistency.aws}
-
-
-def consistency_of(value: str | Consistency | None) -> Consistency | None:
-    """A :class:`Consistency` from a profile name, an object, or ``None`` (moto's, exact).
-
-    Raises:
-        ConfigurationError: an unknown name, or something else.
-
-    Example:
-        >>> consistency_of("aws") == Consistency.aws()
-        True
-    """
-    if value is None or isinstance(value, Consistency):
-        return value
-    if isinstance(value, str) and value in _PROFILES:
-        return _PROFILES[value]()
-    raise ConfigurationError(
-        "consistency must be None, a relaystate.local.Consistency or one of "
-        f"{sorted(_PROFILES)}, got {value!r}"
-    )
 
 
 class SqsConsistency:

@@ -11,23 +11,23 @@ The ``"aws"`` profile (:meth:`Latency.aws`), in ms, for a Lambda and the service
 region::
 
     operation                                 p50    p99   source
-    sqs SendMessage                            15     75   [1] [3]
-    sqs SendMessageBatch                       20    100   [1] [2] [3]
-    sqs ReceiveMessage, DeleteMessage,         12     60   [2] [3]
+    sqs SendMessage                            15     75   [1] [2]
+    sqs SendMessageBatch                       20    100   [1] [2]
+    sqs ReceiveMessage, DeleteMessage,         12     60   [1] [2]
         ChangeMessageVisibility
-    sqs DeleteMessageBatch,                    15     75   [2] [3]
+    sqs DeleteMessageBatch,                    15     75   [1] [2]
         ChangeMessageVisibilityBatch
     sqs GetQueueAttributes, GetQueueUrl        10     50   estimate
     sqs CreateQueue                            60    300   estimate
     sqs DeleteQueue                            40    200   estimate
     sqs SetQueueAttributes, TagQueue, other    30    150   estimate
-    dynamodb GetItem                            4     15   [4]
-    dynamodb PutItem, DeleteItem                6     20   [4]
-    dynamodb UpdateItem                         7     25   [4]
-    dynamodb Query                              8     30   [4]
-    dynamodb TransactWriteItems                15     60   [4] [5]
-    dynamodb TransactGetItems                  10     40   [4] [5]
-    dynamodb DescribeTable, other               7     25   [4]
+    dynamodb GetItem                            4     15   [3]
+    dynamodb PutItem, DeleteItem                6     20   [3]
+    dynamodb UpdateItem                         7     25   [3]
+    dynamodb Query                              8     30   [3]
+    dynamodb TransactWriteItems                15     60   [3] [4]
+    dynamodb TransactGetItems                  10     40   [3] [4]
+    dynamodb DescribeTable, other               7     25   [3]
     dynamodb CreateTable                      150    600   estimate
     lambda CreateEventSourceMapping           150    600   estimate
     lambda DeleteEventSourceMapping           100    400   estimate
@@ -41,19 +41,18 @@ Sources:
 [1] AWS's own measurement published in M. B. Uddin, B. He, R. Sion, "Cloud Performance
     Benchmark Series: Amazon Simple Queue Service (SQS)", Stony Brook University, revised
     July 2012: 16 ms to send a 1 KB message from EC2 in the same region.
-[2] A. Warski, "Amazon SQS performance and latency", SoftwareMill, 2017: sends and receives in
-    batches of 10 from EC2 in one region, in the tens of milliseconds.
-[3] H. Fernandes, "SQS's Slow Tail Latency" and "SQS Performance (II)", hfernandes.com: the
-    p99 of SendMessage from Python is set by slow requests (one in 80 on a kept-alive
-    connection), several times the median.
-[4] Amazon DynamoDB Developer Guide: "single-digit millisecond" reads and writes at any scale.
-[5] Amazon DynamoDB Developer Guide, "Amazon DynamoDB transactions": a transaction does two
+[2] H. Fernandes, "SQS's Slow Tail Latency" and "SQS Performance (II)", hfernandes.com: the
+    p99 of SendMessage from Python (boto3) is set by slow requests, one in 80 on a kept-alive
+    connection, several times the median.
+[3] Amazon DynamoDB Developer Guide: "single-digit millisecond" reads and writes at any scale.
+[4] Amazon DynamoDB Developer Guide, "Amazon DynamoDB transactions": a transaction does two
     underlying reads or writes of each item; the figures are twice a single write's.
 
-"estimate": AWS publishes no latency for its control-plane calls; these are our estimates
-(tens to hundreds of milliseconds a call, as the AWS CLI shows against a region). The p99s
-of [1] [2] are our estimates of the tails [3] describes. Where a job must hold on AWS, give
-your own figures: ``Latency.aws().with_spreads({"sqs.SendMessage": Spread(30, 400)})``.
+The medians of the other SQS data-plane calls are taken to be those of a send [1]; all p99s
+are our estimates of the tails [2] describes (5 x the median). "estimate": AWS publishes no
+latency for its control-plane calls; these are our estimates (tens to hundreds of
+milliseconds a call, as the AWS CLI shows against a region). Where a job must hold on AWS,
+give your own figures: ``Latency.aws().with_spreads({"sqs.SendMessage": Spread(30, 400)})``.
 
 Draws are seeded (``Latency(seed=...)``); threads draw from one generator, so concurrent
 invocations may take the draws in another order from run to run.
@@ -82,7 +81,7 @@ import attrs
 from ..errors import ConfigurationError
 from . import trace
 
-__all__ = ["AWS_LATENCY", "Latency", "LatencyInjector", "Spread", "latency_of"]
+__all__ = ["AWS_LATENCY", "Latency", "LatencyInjector", "Spread"]
 
 #: The standard normal's 99th percentile: sigma = ln(p99 / p50) / this.
 _Z99 = 2.326347874
@@ -229,30 +228,6 @@ class Latency:
     def spread(self, service: str, operation: str) -> Spread | None:
         """The spread of ``service``'s ``operation``: its own, its service's, or ``None``."""
         return self.operations.get(f"{service}.{operation}") or self.operations.get(service)
-
-
-#: Profiles by name, for ``LocalLambda(latency="aws")``.
-_PROFILES: Mapping[str, Callable[[], Latency]] = {"aws": Latency.aws}
-
-
-def latency_of(value: str | Latency | None) -> Latency | None:
-    """A :class:`Latency` from a profile name, an object, or ``None`` (no latency).
-
-    Raises:
-        ConfigurationError: an unknown name, or something else.
-
-    Example:
-        >>> latency_of("aws") == Latency.aws()
-        True
-    """
-    if value is None or isinstance(value, Latency):
-        return value
-    if isinstance(value, str) and value in _PROFILES:
-        return _PROFILES[value]()
-    raise ConfigurationError(
-        f"latency must be None, a relaystate.local.Latency or one of {sorted(_PROFILES)}, "
-        f"got {value!r}"
-    )
 
 
 class LatencyInjector:

@@ -14,6 +14,7 @@ handed what it calls (none of them imports this one)::
     isolation.py    while open: the process's AWS clients sent here, nothing off the machine
     latency.py      AWS's latency on the job's calls (``latency=``)
     consistency.py  AWS's eventual consistency of SQS and the mappings (``consistency=``)
+    profiles.py     those two options' profiles by name
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ from ..names import queue_name_of
 from ..ports import Backend
 from . import isolation, trace
 from .accounting import CallAccounting
-from .consistency import Consistency, SqsConsistency, consistency_of
+from .consistency import Consistency, SqsConsistency
 from .errors import IdleTimeoutError, LocalLambdaClosedError
 from .faults import FaultInjector, Faults
 from .invocation import Invocation, Invoker
-from .latency import Latency, LatencyInjector, latency_of
+from .latency import Latency, LatencyInjector
 from .poller import QueuePoller
+from .profiles import consistency_of, latency_of
 from .registry import Handler, LocalFunction, MappingRegistry
 from .server import LOCAL_REGION, EmbeddedSqs, OneAtATime, local_client, sqs_client
 from .settling import Copies, Settler
@@ -96,12 +98,12 @@ class LocalLambda:
             :attr:`faults_injected`. A duplicate delivery runs beside the original even when
             ``concurrency`` is reached, as another poller's receive would.
         latency: AWS's latency on the job's SQS, DynamoDB and Lambda API calls: ``"aws"``
-            or a :class:`~relaystate.local.Latency` (figures and sources in
-            :mod:`relaystate.local.latency`); ``None``: moto's speed.
+            or a :class:`~relaystate.local.latency.Latency` (figures and sources there);
+            ``None``: moto's speed.
         consistency: AWS's eventual consistency: counts that lag, queue deletion that takes
             effect late, ``QueueDeletedRecently``, mapping states that take time; ``"aws"`` or
-            a :class:`~relaystate.local.Consistency` (:mod:`relaystate.local.consistency`);
-            ``None``: moto's, all at once.
+            a :class:`~relaystate.local.consistency.Consistency`; ``None``: moto's, all at
+            once.
 
     Example:
         >>> with LocalLambda(timeout_s=2.0) as lam:  # doctest: +SKIP
@@ -309,8 +311,8 @@ class LocalLambda:
     def hosts_contacted(self) -> collections.Counter[str]:
         """HTTP requests botocore sent in this process while this LocalLambda was open, by
         ``host:port`` -- every client's, this runtime's own included. A request that would
-        have left the machine was refused (:class:`~relaystate.local.OffMachineRequestError`)
-        and is counted too.
+        have left the machine was refused
+        (:class:`~relaystate.local.errors.OffMachineRequestError`) and is counted too.
 
         Example:
             >>> lam.hosts_contacted  # doctest: +SKIP
@@ -369,8 +371,10 @@ class LocalLambda:
         """Deploy a function: a job class (served as its ``function_name``) or a named handler.
 
         ``deploy(CopyRows)`` serves ``CopyRows.handle(event, context, backend=lam.backend)``;
-        ``deploy("fn-name", handler)`` serves any ``handler(event, context)``. Deploying a
-        name again replaces its code and settings but keeps its recursion setting.
+        ``deploy("fn-name", handler)`` serves any ``handler(event, context)`` -- the module
+        one deploys, unchanged: the clients it makes, and relaystate's default backend,
+        reach this LocalLambda while it is open. Deploying a name again replaces its code
+        and settings but keeps its recursion setting.
 
         Args:
             target: a :class:`~relaystate.RelayJob` subclass, or the function's name (or ARN).
