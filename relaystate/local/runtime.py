@@ -177,6 +177,8 @@ class LocalLambda:
                 server = EmbeddedSqs().start()
                 stack.callback(server.stop)
                 endpoint_url = server.endpoint_url
+            #: Where the SQS (and DynamoDB, S3) of this runtime are; the embedded server
+            #: serves them all on this one endpoint.
             self.endpoint_url: str = endpoint_url
             import boto3
 
