@@ -125,6 +125,19 @@ def test_a_handler_whose_client_points_at_aws_fails_its_invocation() -> None:
         lam.sqs.delete_queue(QueueUrl=url)
 
 
+def test_a_request_to_loopback_through_a_proxy_elsewhere_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://10.1.2.3:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    with LocalLambda(), pytest.raises(OffMachineRequestError) as refused:
+        boto3.client("sqs").list_queues()
+
+    assert "through the proxy 10.1.2.3" in str(refused.value)
+
+
 def test_real_looking_credentials_in_the_environment_are_not_used(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

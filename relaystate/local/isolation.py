@@ -218,7 +218,9 @@ def _install_guard() -> None:
         if trace.current_scope() is not None:
             trace.check_alive()
         if _open:
-            _check(request.method, request.url, self._proxy_config.proxy_url_for(request.url))
+            proxies = getattr(self, "_proxy_config", None)  # botocore's; absent: no proxy known
+            proxy_url = proxies.proxy_url_for(request.url) if proxies is not None else None
+            _check(request.method, request.url, proxy_url)
         return send(self, request)
 
     URLLib3Session.send = guarded_send  # type: ignore[method-assign]
