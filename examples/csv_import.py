@@ -39,6 +39,8 @@ from typing import Any
 
 from relaystate import DONE, RelayJob
 from relaystate.local import LocalLambda
+from relaystate.local.consistency import Consistency
+from relaystate.local.latency import Latency
 
 #: Lines read by one unit of work.
 LINES = 500
@@ -112,9 +114,17 @@ def run(
     timeout_s: float = 2.0,
     lines: int = LINES,
     unit_delay_s: float = UNIT_DELAY_S,
+    latency: str | Latency | None = None,
+    consistency: str | Consistency | None = None,
 ) -> Imported:
-    """Write a CSV of ``rows`` rows and import it with :class:`ImportCsv`."""
-    with tempfile.TemporaryDirectory() as tmp, LocalLambda(timeout_s=timeout_s) as lam:
+    """Write a CSV of ``rows`` rows and import it with :class:`ImportCsv`.
+
+    ``latency`` and ``consistency``: AWS's, on the local runtime (see LocalLambda).
+    """
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalLambda(timeout_s=timeout_s, latency=latency, consistency=consistency) as lam,
+    ):
         path, result = Path(tmp) / "sales.csv", Path(tmp) / "totals.json"
         expected = make_csv(path, rows)
         lam.deploy(ImportCsv)

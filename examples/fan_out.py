@@ -31,6 +31,8 @@ from typing import Any
 
 from relaystate import DONE, RelayJob
 from relaystate.local import LocalLambda
+from relaystate.local.consistency import Consistency
+from relaystate.local.latency import Latency
 
 #: Numbers tested by one unit of work.
 CHUNK = 2_000
@@ -84,12 +86,23 @@ class Counted:
 
 
 def run(
-    n: int = 1_000_000, *, shards: int = 4, timeout_s: float = 2.0, chunk: int = CHUNK
+    n: int = 1_000_000,
+    *,
+    shards: int = 4,
+    timeout_s: float = 2.0,
+    chunk: int = CHUNK,
+    latency: str | Latency | None = None,
+    consistency: str | Consistency | None = None,
 ) -> Counted:
-    """Count the primes below ``n`` with :class:`CountPrimes`, ``shards`` shards at once."""
+    """Count the primes below ``n`` with :class:`CountPrimes`, ``shards`` shards at once.
+
+    ``latency`` and ``consistency``: AWS's, on the local runtime (see LocalLambda).
+    """
     with (
         tempfile.TemporaryDirectory() as tmp,
-        LocalLambda(timeout_s=timeout_s, concurrency=4) as lam,
+        LocalLambda(
+            timeout_s=timeout_s, concurrency=4, latency=latency, consistency=consistency
+        ) as lam,
     ):
         lam.deploy(CountPrimes)
         data = {"n": n, "shards": shards, "chunk": chunk, "out_dir": tmp}

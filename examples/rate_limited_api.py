@@ -37,6 +37,8 @@ from typing import Any, Self
 
 from relaystate import DONE, RateLimit, RelayJob
 from relaystate.local import LocalLambda
+from relaystate.local.consistency import Consistency
+from relaystate.local.latency import Latency
 
 #: What the service accepts: calls in any one second (SES's default sending rate).
 LIMIT_PER_S = 14
@@ -158,9 +160,21 @@ class Sent:
     left_over: list[str]
 
 
-def run(mails: int = 100, *, timeout_s: float = 2.0) -> Sent:
-    """Send ``mails`` mails through a :class:`FakeMailApi` with :class:`SendMails`."""
-    with FakeMailApi(LIMIT_PER_S) as api, LocalLambda(timeout_s=timeout_s) as lam:
+def run(
+    mails: int = 100,
+    *,
+    timeout_s: float = 2.0,
+    latency: str | Latency | None = None,
+    consistency: str | Consistency | None = None,
+) -> Sent:
+    """Send ``mails`` mails through a :class:`FakeMailApi` with :class:`SendMails`.
+
+    ``latency`` and ``consistency``: AWS's, on the local runtime (see LocalLambda).
+    """
+    with (
+        FakeMailApi(LIMIT_PER_S) as api,
+        LocalLambda(timeout_s=timeout_s, latency=latency, consistency=consistency) as lam,
+    ):
         lam.deploy(SendMails)
         SendMails(data={"api": api.url, "mails": mails}, backend=lam.backend).start()
         lam.run_until_idle(timeout_s=60 + 2 * mails / LIMIT_PER_S)

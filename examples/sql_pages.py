@@ -35,6 +35,8 @@ from typing import Any
 
 from relaystate import DONE, RelayJob
 from relaystate.local import LocalLambda
+from relaystate.local.consistency import Consistency
+from relaystate.local.latency import Latency
 
 #: Rows copied by one unit of work.
 BATCH = 100
@@ -115,10 +117,21 @@ class Copied:
 
 
 def run(
-    rows: int = 10_000, *, timeout_s: float = 2.0, unit_delay_s: float = UNIT_DELAY_S
+    rows: int = 10_000,
+    *,
+    timeout_s: float = 2.0,
+    unit_delay_s: float = UNIT_DELAY_S,
+    latency: str | Latency | None = None,
+    consistency: str | Consistency | None = None,
 ) -> Copied:
-    """Generate a table of ``rows`` rows, copy it with :class:`CopyRows`, and check the copy."""
-    with tempfile.TemporaryDirectory() as tmp, LocalLambda(timeout_s=timeout_s) as lam:
+    """Generate a table of ``rows`` rows, copy it with :class:`CopyRows`, and check the copy.
+
+    ``latency`` and ``consistency``: AWS's, on the local runtime (see LocalLambda).
+    """
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalLambda(timeout_s=timeout_s, latency=latency, consistency=consistency) as lam,
+    ):
         db = Path(tmp) / "rows.db"
         make_source(db, rows)
         lam.deploy(CopyRows)

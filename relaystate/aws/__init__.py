@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -33,6 +34,7 @@ __all__ = [
     "client_config",
     "default_backend",
     "map_aws_errors",
+    "override_default_backend",
 ]
 
 
@@ -111,15 +113,49 @@ def _where_sqs_is(sqs_client: Any) -> dict[str, Any]:
 
 _default: Backend | None = None
 _default_lock = threading.Lock()
+#: Backends that stand in for the default one, newest last (a LocalLambda's while it is open).
+_overrides: list[Backend] = []
 
 
 def default_backend() -> Backend:
     """The process-wide backend on the default boto3 session, made on first use.
 
     Kept for the life of the process, so a warm Lambda reuses its clients and connections.
+    While a backend stands in for it (:func:`override_default_backend`; a
+    :class:`~relaystate.local.LocalLambda` does so while it is open), that backend is returned
+    instead, and nothing is made or kept for AWS.
     """
     global _default
     with _default_lock:
+        if _overrides:
+            return _overrides[-1]
         if _default is None:
             _default = aws_backend()
         return _default
+
+
+def override_default_backend(backend: Backend) -> Callable[[], None]:
+    """Make :func:`default_backend` return ``backend`` until the returned function is called.
+
+    Overrides nest: the newest one still in place wins, and undoing one (in any order)
+    leaves the others in place. Undoing twice is harmless.
+
+    Example:
+        >>> from relaystate.testing import memory_backend
+        >>> backend = memory_backend()
+        >>> undo = override_default_backend(backend)
+        >>> default_backend() is backend
+        True
+        >>> undo()
+    """
+    with _default_lock:
+        _overrides.append(backend)
+
+    def undo() -> None:
+        with _default_lock:
+            for i in range(len(_overrides) - 1, -1, -1):
+                if _overrides[i] is backend:
+                    del _overrides[i]
+                    return
+
+    return undo

@@ -17,6 +17,12 @@ Under injected faults (duplicate deliveries, crashed invocations, throttled call
     ...     lam.run_until_idle(timeout_s=120)
     ...     print(lam.faults_injected)
 
+AWS's latency and eventual consistency, off by default for speed (profiles by name; objects
+from ``relaystate.local.latency.Latency`` and ``relaystate.local.consistency.Consistency``):
+
+    >>> with LocalLambda(latency="aws", consistency="aws") as lam:  # doctest: +SKIP
+    ...     lam.deploy("copy-rows-worker", worker.handler)  # the module you deploy, unchanged
+
 What a test of your own jobs needs is here; the parts behind it stay importable from their
 modules (``relaystate.local.registry.MappingRegistry``, ``relaystate.local.server.sqs_client``
 and ``EmbeddedSqs``, ``relaystate.local.trace.MAX_CHAIN_INVOCATIONS``...).

@@ -113,14 +113,16 @@ class MappingRegistry:
 
     Implements :class:`~relaystate.ports.MappingPort`. A new mapping is ``Creating`` and
     becomes ``Enabled`` after ``transition_s``; a deleted one is ``Deleting`` for
-    ``transition_s``, then gone. (On AWS both take seconds to a minute.)
+    ``delete_transition_s`` (default: ``transition_s``), then gone. (On AWS both take
+    seconds.)
 
     Args:
         region: the region in function ARNs.
         queue_lookup: finds a queue's URL and attributes by ARN (``None`` if it is gone).
         on_call: called with the Lambda API operation's name at each port call, first thing.
         on_change: called after a mapping was created or deleted.
-        transition_s: how long ``Creating`` and ``Deleting`` last.
+        transition_s: how long ``Creating`` lasts (and ``Deleting``, unless given apart).
+        delete_transition_s: how long ``Deleting`` lasts (``None``: ``transition_s``).
         clock: seconds, monotonic (a fake one in tests).
 
     Example:
@@ -138,11 +140,15 @@ class MappingRegistry:
         on_call: Callable[[str], None] = lambda operation: None,
         on_change: Callable[[], None] = lambda: None,
         transition_s: float = 0.0,
+        delete_transition_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.region = region
         self._clock = clock
         self.transition_s = transition_s
+        self.delete_transition_s = (
+            transition_s if delete_transition_s is None else delete_transition_s
+        )
         self._queue_lookup = queue_lookup
         self._on_call = on_call
         self._on_change = on_change
@@ -394,7 +400,7 @@ class MappingRegistry:
             if entry is None or entry.deleting:
                 return
             entry.deleting = True
-            entry.settles_at = self._clock() + self.transition_s
+            entry.settles_at = self._clock() + self.delete_transition_s
             entry.mapping = attrs.evolve(entry.mapping, state="Deleting")
         self._on_change()
 

@@ -11,6 +11,10 @@ handed what it calls (none of them imports this one)::
     accounting.py   the job's AWS calls and the service's own, counted apart
     faults.py       injected duplicate deliveries, crashes and throttles
     trace.py        the invocation's scope, the chain's trace header, the 16-hop stop
+    isolation.py    while open: the process's AWS clients sent here, nothing off the machine
+    latency.py      AWS's latency on the job's calls (``latency=``)
+    consistency.py  AWS's eventual consistency of SQS and the mappings (``consistency=``)
+    profiles.py     those two options' profiles by name
 """
 
 from __future__ import annotations
@@ -23,16 +27,20 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Self, cast
 
 from ..aws.dynamodb import DynamoDBLedger
+from ..aws import override_default_backend
 from ..aws.sqs import SqsQueues
 from ..errors import ConfigurationError
 from ..names import queue_name_of
 from ..ports import Backend
-from . import trace
+from . import isolation, trace
 from .accounting import CallAccounting
+from .consistency import Consistency, SqsConsistency
 from .errors import IdleTimeoutError, LocalLambdaClosedError
 from .faults import FaultInjector, Faults
 from .invocation import Invocation, Invoker
+from .latency import Latency, LatencyInjector
 from .poller import QueuePoller
+from .profiles import consistency_of, latency_of
 from .registry import Handler, LocalFunction, MappingRegistry
 from .server import LOCAL_REGION, EmbeddedSqs, OneAtATime, local_client, sqs_client
 from .settling import Copies, Settler
@@ -59,6 +67,13 @@ class LocalLambda:
     invocations through SQS is stopped after 16 for a function whose recursion setting is not
     ``Allow``, as on AWS.
 
+    While it is open, every AWS client made in this process -- by relaystate's default
+    backend or by a handler's own ``boto3.client("sqs")`` -- reaches its endpoint with fake
+    credentials, and a request that would leave the machine is refused
+    (:mod:`~relaystate.local.isolation`): ``deploy("name", handler)`` runs the module one
+    deploys, unchanged. AWS's latency and eventual consistency are off by default, for speed;
+    ``latency="aws"`` and ``consistency="aws"`` turn them on.
+
     Where this differs from AWS (for speed and because it is one process) the option says so:
 
     Args:
@@ -75,11 +90,20 @@ class LocalLambda:
         poll_interval_s: pause between receives while nothing happens. Receives are short
             (``WaitTimeSeconds=0``); the poller wakes at once when an invocation ends, a
             mapping is created or a message is sent through :attr:`backend`.
-        mapping_transition_s: how long a mapping stays ``Creating``/``Deleting``.
+        mapping_transition_s: how long a mapping stays ``Creating``/``Deleting`` (with a
+            ``consistency`` profile, give its ``mapping_create_s``/``mapping_delete_s``
+            instead).
         faults: duplicate deliveries, crashes and throttles to inject
             (:class:`~relaystate.local.Faults`); what was injected is counted in
             :attr:`faults_injected`. A duplicate delivery runs beside the original even when
             ``concurrency`` is reached, as another poller's receive would.
+        latency: AWS's latency on the job's SQS, DynamoDB and Lambda API calls: ``"aws"``
+            or a :class:`~relaystate.local.latency.Latency` (figures and sources there);
+            ``None``: moto's speed.
+        consistency: AWS's eventual consistency: counts that lag, queue deletion that takes
+            effect late, ``QueueDeletedRecently``, mapping states that take time; ``"aws"`` or
+            a :class:`~relaystate.local.consistency.Consistency`; ``None``: moto's, all at
+            once.
 
     Example:
         >>> with LocalLambda(timeout_s=2.0) as lam:  # doctest: +SKIP
@@ -102,6 +126,8 @@ class LocalLambda:
         poll_interval_s: float = 0.05,
         mapping_transition_s: float = 0.0,
         faults: Faults | None = None,
+        latency: str | Latency | None = None,
+        consistency: str | Consistency | None = None,
     ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(
@@ -122,6 +148,14 @@ class LocalLambda:
             )
         if poll_interval_s <= 0:
             raise ConfigurationError(f"poll_interval_s must be > 0, got {poll_interval_s!r}")
+        #: AWS's latency on the job's calls (``None``: none), and its consistency.
+        self.latency = latency_of(latency)
+        self.consistency = consistency_of(consistency)
+        if self.consistency is not None and mapping_transition_s:
+            raise ConfigurationError(
+                "give mapping_transition_s or a consistency profile, not both: the profile's "
+                "mapping_create_s and mapping_delete_s are the mapping transitions"
+            )
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.concurrency = concurrency
@@ -143,6 +177,8 @@ class LocalLambda:
                 server = EmbeddedSqs().start()
                 stack.callback(server.stop)
                 endpoint_url = server.endpoint_url
+            #: Where the SQS (and DynamoDB, S3) of this runtime are; the embedded server
+            #: serves them all on this one endpoint.
             self.endpoint_url: str = endpoint_url
             import boto3
 
@@ -157,14 +193,31 @@ class LocalLambda:
             trace.install(job_client, on_call=accounting.before_sqs_call, on_sent=self._wake.set)
             self._injector.install_sqs(job_client)
             job_client.meta.events.register("after-call.sqs.CreateQueue", accounting.queue_created)
+            self._latency = LatencyInjector(self.latency) if self.latency else None
+            if self._latency is not None:
+                self._latency.install(job_client, "sqs")
             self._sqs_client = job_client
             self._poller = QueuePoller(poller_client, on_call=accounting.poller_call)
+            self._sqs_consistency: SqsConsistency | None = None
+            if self.consistency is not None:
+                raw_client = sqs_client(endpoint_url, region_name, session=self._session)
+                stack.callback(raw_client.close)
+                self._sqs_consistency = SqsConsistency(self.consistency, raw_client)
+                self._sqs_consistency.install_job(job_client)
+                self._sqs_consistency.install_service(poller_client)
+                stack.callback(self._sqs_consistency.flush)
+            create_s, delete_s = (
+                (self.consistency.mapping_create_s, self.consistency.mapping_delete_s)
+                if self.consistency is not None
+                else (mapping_transition_s, mapping_transition_s)
+            )
             self.mappings = MappingRegistry(
                 region=region_name,
                 queue_lookup=self._poller.lookup,
-                on_call=accounting.before_registry_call,
+                on_call=self._lambda_call,
                 on_change=self._wake.set,
-                transition_s=mapping_transition_s,
+                transition_s=create_s,
+                delete_transition_s=delete_s,
             )
             self._settler = Settler(
                 self._poller, retry_delay_s=retry_delay_s, running=lambda: self._slots.running
@@ -191,6 +244,11 @@ class LocalLambda:
             self._executor = ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="relaystate-local"
             )
+            # While open, the process's AWS clients come here and nothing leaves the machine;
+            # given back only once the invocations have ended (see close()).
+            self._confinement = isolation.confine(endpoint_url, region_name)
+            stack.callback(self._confinement.release)
+            stack.callback(override_default_backend(self.backend))
             stack.callback(self._stop_invocations)
             self._cleanup = stack.pop_all()
 
@@ -216,10 +274,18 @@ class LocalLambda:
                 client, "dynamodb", on_call=self._accounting.before_dynamodb_call
             )
             self._injector.install_dynamodb(client)
+            if self._latency is not None:
+                self._latency.install(client, "dynamodb")
             ledger = DynamoDBLedger(table_name, client=cast("DynamoDBClient", OneAtATime(client)))
             ledger.create_table(wait_s=10.0)
             self._ledgers[table_name] = ledger
             return ledger
+
+    def _lambda_call(self, operation: str) -> None:
+        """Before a call of the mapping registry (Lambda's API, emulated): count it, wait."""
+        self._accounting.before_registry_call(operation)
+        if self._latency is not None:
+            self._latency.delay("lambda", operation)
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -242,6 +308,19 @@ class LocalLambda:
             Counter({'duplicate': 14, 'throttle': 9, 'crash:unit': 2, 'crash:send': 1})
         """
         return self._injector.injected
+
+    @property
+    def hosts_contacted(self) -> collections.Counter[str]:
+        """HTTP requests botocore sent in this process while this LocalLambda was open, by
+        ``host:port`` -- every client's, this runtime's own included. A request that would
+        have left the machine was refused
+        (:class:`~relaystate.local.errors.OffMachineRequestError`) and is counted too.
+
+        Example:
+            >>> lam.hosts_contacted  # doctest: +SKIP
+            Counter({'127.0.0.1:41517': 212})
+        """
+        return self._confinement.contacted
 
     @property
     def poller_calls(self) -> collections.Counter[str]:
@@ -294,8 +373,10 @@ class LocalLambda:
         """Deploy a function: a job class (served as its ``function_name``) or a named handler.
 
         ``deploy(CopyRows)`` serves ``CopyRows.handle(event, context, backend=lam.backend)``;
-        ``deploy("fn-name", handler)`` serves any ``handler(event, context)``. Deploying a
-        name again replaces its code and settings but keeps its recursion setting.
+        ``deploy("fn-name", handler)`` serves any ``handler(event, context)`` -- the module
+        one deploys, unchanged: the clients it makes, and relaystate's default backend,
+        reach this LocalLambda while it is open. Deploying a name again replaces its code
+        and settings but keeps its recursion setting.
 
         Args:
             target: a :class:`~relaystate.RelayJob` subclass, or the function's name (or ARN).
@@ -361,9 +442,10 @@ class LocalLambda:
     def run_until_idle(self, timeout_s: float = 120.0) -> None:
         """Poll, invoke and retry until no mapped queue has work and nothing runs.
 
-        Idle means: no invocation running, and every queue with a ``Creating`` or ``Enabled``
-        mapping holds no visible, in-flight or delayed message (SQS's approximate counts,
-        exact on moto). A failed message waits out its queue's visibility timeout (or
+        Idle means: no invocation running, no mapping still ``Deleting``, and every queue
+        with a ``Creating`` or ``Enabled`` mapping holds no visible, in-flight or delayed
+        message (counted as the service sees them: exact, whatever the consistency profile
+        shows the job). A failed message waits out its queue's visibility timeout (or
         ``retry_delay_s``) and is invoked again; SQS moves it to the dead-letter queue after
         ``maxReceiveCount`` receives.
 
@@ -376,6 +458,8 @@ class LocalLambda:
         deadline = time.monotonic() + timeout_s
         while True:
             self._wake.clear()
+            if self._sqs_consistency is not None:
+                self._sqs_consistency.settle()
             self._settler.release_due_retries()
             self._settler.flush(overdue_only=True)  # before a receive could see them again
             dispatched = self._dispatch()
@@ -424,6 +508,10 @@ class LocalLambda:
         # Slots first: a batch's deletes are handed to the settler before its slot closes.
         if self._slots.open or self._settler.pending:
             return False
+        # A mapping being deleted is the service's work still going on: left_over() would
+        # list it until it is gone.
+        if any(m.state == "Deleting" for m in self.mappings.all()):
+            return False
         for queue_url in {m.queue_url for m in self.mappings.active()}:
             backlog = self._poller.backlog(queue_url)
             if backlog is not None and any(backlog):
@@ -441,6 +529,11 @@ class LocalLambda:
                     f"{queue_name_of(mapping.queue_arn)} ({mapping.function_name}): "
                     f"{visible} visible, {in_flight} in flight, {delayed} delayed"
                 )
+        queues += [
+            f"mapping {m.id} still Deleting ({m.function_name})"
+            for m in self.mappings.all()
+            if m.state == "Deleting"
+        ]
         failures = [
             i for i in self.invocations if i.outcome in ("error", "timeout", "partial", "crash")
         ]

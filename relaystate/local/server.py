@@ -1,4 +1,8 @@
-"""The embedded SQS endpoint: moto's server on 127.0.0.1, a free port, fake credentials."""
+"""The embedded endpoint: moto's server on 127.0.0.1, a free port, fake credentials.
+
+One endpoint serves every service moto has -- SQS, DynamoDB, S3 and the rest -- which is what
+makes ``lam.endpoint_url`` the one address a handler's clients need.
+"""
 
 from __future__ import annotations
 
@@ -95,7 +99,10 @@ class OneAtATime:
 
 
 class EmbeddedSqs:
-    """moto's SQS server in a thread on 127.0.0.1, on a free port.
+    """moto's server in a thread on 127.0.0.1, on a free port: SQS, DynamoDB, S3... on one endpoint.
+
+    Its state is the process's: a second server in the same process sees the first one's
+    queues, tables and buckets (moto keeps them in memory, per account and region).
 
     Example:
         >>> with EmbeddedSqs() as sqs:  # doctest: +SKIP
