@@ -38,6 +38,8 @@ from relaystate.testing import FakeClock, MemoryLedger
 
 START_MS = 1_800_000_000_000  # a wall-clock time: DynamoDB's TTLs are epoch seconds
 LEASE_MS = 60_000
+#: The MemoryLedger's operations that write nothing.
+READS = {"status", "results", "signals", "waiting_for", "parked"}
 _tables = itertools.count()
 
 
@@ -54,8 +56,9 @@ class Twin:
     #: Runs an action right after the ledger's next transaction is applied, before the call
     #: returns (a MemoryLedger's finish is one step: after it, before it returns).
     interleave: Callable[[Callable[[], object]], None]
-    #: A record's TTL (seconds since the epoch), or None: the job's, or a shard's.
-    ttl: Callable[[str, int | None], int | None]
+    #: A record's TTL (seconds since the epoch), or None: the job's, a shard's (by number), or
+    #: another record's (by its key: ``"signal#<name>"``, ``"parked#<sha>"``).
+    ttl: Callable[[str, int | str | None], int | None]
     #: The pauses the ledger made, in seconds.
     pauses: list[float] = attrs.Factory(list)
 
@@ -76,7 +79,13 @@ def dynamodb_client(request: pytest.FixtureRequest) -> Iterator[tuple[Any, list[
     def count(event_name: str, **_: Any) -> None:
         writes.append(event_name.rsplit(".", 1)[-1])
 
-    for operation in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"):
+    for operation in (
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "TransactWriteItems",
+        "BatchWriteItem",
+    ):
         client.meta.events.register(f"before-call.dynamodb.{operation}", count)
     yield client, writes
     client.close()
@@ -108,15 +117,24 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
 
             memory.finish = finish  # type: ignore[method-assign]
 
+        def memory_ttl(job: str, record: int | str | None) -> int | None:
+            if record is None:
+                return memory.jobs[job].ttl
+            if isinstance(record, int):
+                return memory.shards[(job, record)].ttl
+            kind, key = record.split("#", 1)
+            found = (
+                memory.jobs[job].signals[key] if kind == "signal" else memory.parking[(job, key)]
+            )
+            return found.ttl
+
         yield Twin(
             memory,
             clock,
-            writes=lambda: len([c for c in memory.calls if c[0] != "status"]),
+            writes=lambda: len([c for c in memory.calls if c[0] not in READS]),
             conflicts=lambda n: setattr(memory, "conflicts", n),
             interleave=after_next_finish,
-            ttl=lambda job, shard: (
-                memory.jobs[job].ttl if shard is None else memory.shards[(job, shard)].ttl
-            ),
+            ttl=memory_ttl,
             pauses=pauses,
         )
         return
@@ -140,8 +158,11 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
 
     events = client.meta.events
 
-    def ttl(job: str, shard: int | None) -> int | None:
-        sk = "#job" if shard is None else f"shard#{shard:06d}"
+    def ttl(job: str, record: int | str | None) -> int | None:
+        if record is None:
+            sk = "#job"
+        else:
+            sk = f"shard#{record:06d}" if isinstance(record, int) else record
         item = client.get_item(
             TableName=ledger.table_name, Key={"pk": {"S": f"job#{job}"}, "sk": {"S": sk}}
         )["Item"]
