@@ -43,6 +43,9 @@ from relaystate.testing import FakeClock, MemoryLedger
 
 START_MS = 1_800_000_000_000  # a wall-clock time: DynamoDB's TTLs are epoch seconds
 LEASE_MS = 60_000
+#: JSON text too large for a record: random, as a ledger stores texts compressed and only
+#: what does not compress is too big.
+HUGE = '"' + secrets.token_urlsafe(MAX_OUTBOX_BYTES) + '"'
 #: The MemoryLedger's operations that write nothing.
 READS = {"status", "results", "signals", "waiting_for", "parked"}
 _tables = itertools.count()
@@ -210,7 +213,13 @@ def opened(twin: Twin, job: str, shards: int = 1) -> LedgerPort:
 
 
 def checkpoint(
-    ledger: LedgerPort, job: str, hop: int, owner: str, shard: int = 0, delay_seconds: int = 0
+    ledger: LedgerPort,
+    job: str,
+    hop: int,
+    owner: str,
+    shard: int = 0,
+    delay_seconds: int = 0,
+    **kw: Any,
 ) -> None:
     ledger.checkpoint(
         job,
@@ -221,6 +230,7 @@ def checkpoint(
         stats={"units": 10 * (hop + 1)},
         cursor_json=str(hop + 1),
         delay_seconds=delay_seconds,
+        **kw,
     )
 
 
@@ -429,11 +439,9 @@ def test_an_outbox_larger_than_a_record_holds_is_refused_and_nothing_written(
 ) -> None:
     ledger = opened(twin, job)
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)
-    # Random text: the outbox is stored compressed, and only what does not compress is too big.
-    huge = '"' + secrets.token_urlsafe(MAX_OUTBOX_BYTES) + '"'
 
     with pytest.raises(PacketTooLargeError):
-        ledger.checkpoint(job, 0, 0, "req-a", outbox=huge, stats={}, cursor_json="1")
+        ledger.checkpoint(job, 0, 0, "req-a", outbox=HUGE, stats={}, cursor_json="1")
 
     assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
 
@@ -796,23 +804,25 @@ def wait(
     wake_ms: int = 0,
 ) -> None:
     """Hop ``hop`` of a shard (claimed by ``owner``) ends waiting for signal ``name``."""
-    ledger.checkpoint(
-        job,
-        shard,
-        hop,
-        owner,
-        outbox=f'{{"hop": {hop + 1}, "shard": {shard}}}',
-        stats={"units": 1},
-        cursor_json=str(hop + 1),
-        delay_seconds=delay_seconds,
-        waiting=name,
-        wake_ms=wake_ms,
-    )
+    checkpoint(ledger, job, hop, owner, shard, delay_seconds, waiting=name, wake_ms=wake_ms)
+
+
+def claimed(twin: Twin, job: str) -> LedgerPort:
+    """A one-shard job whose hop 0 ``req-a`` holds."""
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    return ledger
+
+
+def waiting(twin: Twin, job: str, **kw: Any) -> LedgerPort:
+    """A one-shard job whose hop 0 ended waiting (for ``approved``, unless ``name=``)."""
+    ledger = claimed(twin, job)
+    wait(ledger, job, 0, "req-a", **kw)
+    return ledger
 
 
 def test_a_hop_that_waits_leaves_its_shard_waiting_at_the_next_hop(twin: Twin, job: str) -> None:
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    ledger = claimed(twin, job)
 
     wait(ledger, job, 0, "req-a", wake_ms=START_MS + DAY_MS)
 
@@ -829,9 +839,7 @@ def test_a_hop_that_waits_leaves_its_shard_waiting_at_the_next_hop(twin: Twin, j
 
 
 def test_a_waiting_hop_is_claimed_by_its_wake_up_and_waits_no_more(twin: Twin, job: str) -> None:
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
-    wait(ledger, job, 0, "req-a", wake_ms=START_MS + DAY_MS)
+    ledger = waiting(twin, job, wake_ms=START_MS + DAY_MS)
 
     assert "run" == ledger.claim(job, 0, 1, "req-woken", LEASE_MS).outcome
 
@@ -844,9 +852,7 @@ def test_a_waiting_hop_is_claimed_by_its_wake_up_and_waits_no_more(twin: Twin, j
 
 def test_a_wait_woken_twice_runs_its_next_hop_once(twin: Twin, job: str) -> None:
     # Its signal and its timer both deliver the waiting packet.
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
-    wait(ledger, job, 0, "req-a")
+    ledger = waiting(twin, job)
     ledger.claim(job, 0, 1, "req-signal", LEASE_MS)
 
     assert "busy" == ledger.claim(job, 0, 1, "req-timer", LEASE_MS).outcome
@@ -855,9 +861,7 @@ def test_a_wait_woken_twice_runs_its_next_hop_once(twin: Twin, job: str) -> None
 def test_a_duplicate_of_the_hop_before_a_wait_is_acknowledged_not_resent(
     twin: Twin, job: str
 ) -> None:
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
-    wait(ledger, job, 0, "req-a")
+    ledger = waiting(twin, job)
 
     # A re-sent outbox would end the wait without its signal.
     assert "duplicate" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
@@ -875,8 +879,8 @@ def test_waiting_for_names_the_shards_that_wait_for_a_signal_with_their_packets(
     checkpoint(ledger, job, 0, "req-3", shard=3)  # a relay: it waits for nothing
 
     assert [
-        Parked(0, 1, '{"hop": 1, "shard": 0}', 0),
-        Parked(2, 1, '{"hop": 1, "shard": 2}', 30),
+        Parked(0, 1, '{"hop": 1}', 0),
+        Parked(2, 1, '{"hop": 1}', 30),
     ] == ledger.waiting_for(job, "approved")
 
 
@@ -887,8 +891,7 @@ def test_nothing_waits_for_a_signal_in_an_unknown_job(twin: Twin, job: str) -> N
 def test_a_hop_that_waits_for_a_name_no_signal_can_have_is_refused_and_nothing_written(
     twin: Twin, job: str
 ) -> None:
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    ledger = claimed(twin, job)
 
     with pytest.raises(ConfigurationError, match="signal name"):
         wait(ledger, job, 0, "req-a", name="approved by ann")
@@ -897,8 +900,7 @@ def test_a_hop_that_waits_for_a_name_no_signal_can_have_is_refused_and_nothing_w
 
 
 def test_a_sleeping_shard_is_queued_and_shows_when_it_wakes(twin: Twin, job: str) -> None:
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    ledger = claimed(twin, job)
 
     ledger.checkpoint(
         job,
@@ -1026,10 +1028,9 @@ def test_a_signal_whose_payload_is_not_json_is_refused(twin: Twin, job: str) -> 
 
 def test_a_signal_larger_than_a_record_holds_is_refused(twin: Twin, job: str) -> None:
     ledger = opened(twin, job)
-    huge = '"' + secrets.token_urlsafe(MAX_OUTBOX_BYTES) + '"'
 
     with pytest.raises(PacketTooLargeError):
-        ledger.put_signal(job, "approved", huge)
+        ledger.put_signal(job, "approved", HUGE)
 
     assert {} == ledger.signals(job)
 
@@ -1051,8 +1052,7 @@ def test_the_signals_of_a_job_the_ledger_does_not_know_are_none(twin: Twin, job:
 
 
 def test_a_paused_job_is_paused_until_unpaused(twin: Twin, job: str) -> None:
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    ledger = claimed(twin, job)
 
     ledger.set_paused(job, True)
     paused = ledger.status(job)
@@ -1068,9 +1068,7 @@ def test_a_paused_job_is_paused_until_unpaused(twin: Twin, job: str) -> None:
 
 
 def test_a_paused_job_whose_shards_wait_is_paused(twin: Twin, job: str) -> None:
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
-    wait(ledger, job, 0, "req-a")
+    ledger = waiting(twin, job)
 
     ledger.set_paused(job, True)
 
@@ -1154,10 +1152,9 @@ def test_a_jobs_parked_packets_are_its_own(twin: Twin, job: str) -> None:
 
 def test_a_packet_too_large_to_park_is_refused_and_none_parked(twin: Twin, job: str) -> None:
     ledger = opened(twin, job)
-    huge = '"' + secrets.token_urlsafe(MAX_OUTBOX_BYTES) + '"'
 
     with pytest.raises(PacketTooLargeError):
-        ledger.park(job, ['{"hop": 3}', huge])
+        ledger.park(job, ['{"hop": 3}', HUGE])
 
     assert [] == ledger.parked(job)
 
@@ -1194,12 +1191,10 @@ def test_a_shard_that_waits_or_sleeps_has_no_result_yet(twin: Twin, job: str) ->
 def test_a_result_larger_than_a_record_holds_is_refused_and_nothing_counted(
     twin: Twin, job: str
 ) -> None:
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
-    huge = '"' + secrets.token_urlsafe(MAX_OUTBOX_BYTES) + '"'
+    ledger = claimed(twin, job)
 
     with pytest.raises(PacketTooLargeError):
-        finish(ledger, job, 0, 0, "req-a", result_json=huge)
+        finish(ledger, job, 0, 0, "req-a", result_json=HUGE)
 
     status = ledger.status(job)
     assert status is not None
@@ -1207,8 +1202,7 @@ def test_a_result_larger_than_a_record_holds_is_refused_and_nothing_counted(
 
 
 def test_a_reopened_shard_that_ends_again_has_only_its_new_result(twin: Twin, job: str) -> None:
-    ledger = opened(twin, job)
-    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    ledger = claimed(twin, job)
     finish(ledger, job, 0, 0, "req-a", failed=True, error="boom", result_json='{"partial": 1}')
     ledger.reopen(job, 0)
     ledger.claim(job, 0, 0, "req-b", LEASE_MS)

@@ -149,9 +149,10 @@ class MemoryLedger:
         self.parking: dict[tuple[str, str], MemoryRecord] = {}
         #: ``(operation, job id)`` of every call, in order (a retried write once a try).
         self.calls: list[tuple[str, str]] = []
-        #: The next this many transactions (a shard's end, a reopen, a signal) meet a concurrent one and
-        #: are not applied, as DynamoDB cancels them (``TransactionConflict``); the ledger tries
-        #: them again (:func:`~relaystate.ledger.retry_conflicts`).
+        #: The next this many transactions (a shard's end, a reopen, a signal) meet a
+        #: concurrent one and are not applied, as DynamoDB cancels them
+        #: (``TransactionConflict``); the ledger tries them again
+        #: (:func:`~relaystate.ledger.retry_conflicts`).
         self.conflicts = 0
         self._clock = clock
         self._lock = threading.Lock()
