@@ -81,7 +81,6 @@ from .errors import (
     RelayError,
     ResourceNotFoundError,
 )
-from .frozen import FrozenDict
 from .states import JobState
 
 __all__ = [
@@ -188,8 +187,9 @@ class JobStatus:
     fingerprint: str = ""
     #: The job is paused (``job.pause()``) and has not ended.
     paused: bool = False
-    #: Every signal recorded for the job: name -> payload (JSON, frozen).
-    signals: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=FrozenDict)
+    #: Every signal recorded for the job: name -> payload (parsed JSON). A plain mapping, as
+    #: ``stats`` is: ``attrs.asdict`` (``relaystate status --json``) serializes it.
+    signals: Mapping[str, Any] = attrs.Factory(dict)
 
     @property
     def units(self) -> int:
