@@ -12,6 +12,7 @@ The tree::
     ├── PacketTooLargeError (ValueError)     the packet's message would exceed the queue's maximum
     ├── InvalidTransitionError               a trigger fired from a state that does not allow it
     ├── JobConflictError                     the job id or queue name is taken by another job
+    ├── SignalConflictError                  a job's signal was sent before with another payload
     ├── HopLimitError                        the job went past max_hops
     ├── HopBusyError                         a duplicate delivery of a hop that runs elsewhere
     ├── LeaseLostError                       another invocation took this hop over (ledger)
@@ -56,6 +57,7 @@ __all__ = [
     "ResourceNotFoundError",
     "SendError",
     "ServiceUnavailableError",
+    "SignalConflictError",
     "ThrottledError",
 ]
 
@@ -144,6 +146,26 @@ class JobConflictError(RelayError):
     A start with the same id, class and data as a job that runs is not a conflict: it returns
     that job, as Step Functions' StartExecution does for the same name and input.
     """
+
+
+class SignalConflictError(RelayError):
+    """A signal was sent to a job with another payload than the one recorded for its name.
+
+    A job's signal is recorded once: the first payload stands, and the same payload sent again
+    is accepted (a retry). ``name`` is the signal's name.
+
+    Example:
+        >>> str(SignalConflictError("approved"))
+        "signal 'approved' was sent to this job before with another payload; the first one stands"
+    """
+
+    def __init__(self, name: str, job_id: str = "") -> None:
+        where = f"job {job_id}" if job_id else "this job"
+        super().__init__(
+            f"signal {name!r} was sent to {where} before with another payload; the first one stands"
+        )
+        self.name = name
+        self.job_id = job_id
 
 
 class HopLimitError(RelayError):

@@ -16,6 +16,17 @@ that hop is done), or of a hop that failed the shard. A failed shard runs again 
 *reopened* (``RelayJob.resume`` of its parked packet does it), which also uncounts its failure
 -- once, however often it is reopened.
 
+A hop may end *waiting* for a signal (``WaitFor``): its checkpoint records the shard at the
+next hop with status ``waiting`` and the signal's name, and keeps the outbox -- which only a
+signal sends (:meth:`~relaystate.ports.LedgerPort.waiting_for` finds it), or the wait's timer.
+A waiting hop is claimed like a queued one; a redelivered hop before it is a duplicate, never
+a resend. A signal is recorded on the job whether or not a shard waits for it yet, so that a
+signal sent before its wait begins is not lost; its first payload stands. A job may be paused
+(recorded on the job, shown by its state), and keep packets in the ledger (*parked*) while its
+queue could drop them. A shard's end records its result, which the join reads shard by shard
+(:meth:`~relaystate.ports.LedgerPort.results`); a job ends ``failed`` only when more shards
+failed than it tolerates.
+
 A hop costs two writes: its claim and its checkpoint. Nothing records that the next packet was
 sent: the claim of hop ``h + 1`` is the proof that it arrived, and drops the outbox in the same
 write. So a redelivered hop ``h`` that finds the shard at ``h + 1`` and still queued sends the
@@ -39,8 +50,9 @@ teardown that wrote every shard would cost a write per shard); ``status`` reads 
 through the job's record.
 
 This module holds what every ledger returns (:class:`Claim`, :class:`ShardStatus`,
-:class:`JobStatus`) and the rules every ledger applies alike (what a refused claim means, when
-a job is due for teardown, what state a job is in). The port is
+:class:`JobStatus`, :class:`ShardResult`, :class:`Parked`) and the rules every ledger applies
+alike (what a refused claim means, when a job is due for teardown, what state a job is in,
+what a signal may be called, how a record's packets are stored). The port is
 :class:`relaystate.ports.LedgerPort`; :class:`relaystate.aws.DynamoDBLedger` keeps the ledger in
 one DynamoDB table, :class:`relaystate.testing.MemoryLedger` in memory, for tests.
 
@@ -51,8 +63,10 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
@@ -60,7 +74,13 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from . import clock
-from .errors import LeaseLostError, PacketTooLargeError, RelayError, ResourceNotFoundError
+from .errors import (
+    ConfigurationError,
+    LeaseLostError,
+    PacketTooLargeError,
+    RelayError,
+    ResourceNotFoundError,
+)
 from .states import JobState
 
 __all__ = [
@@ -70,19 +90,27 @@ __all__ = [
     "FINISHED_TTL_S",
     "MAX_JOB_LIFETIME_S",
     "MAX_OUTBOX_BYTES",
+    "SIGNAL_NAME",
     "Claim",
     "ClaimOutcome",
     "JobStatus",
     "LeaseLostError",
+    "Parked",
+    "ShardResult",
     "ShardStatus",
     "WriteConflict",
+    "check_signal_name",
+    "ended_state",
     "expires_s",
     "job_state",
     "lease_lost",
     "pack_outbox",
+    "pack_signal",
+    "parked_key",
     "parse_cursor",
     "refused_claim",
     "retry_conflicts",
+    "same_payload",
     "teardown_due",
     "unknown_job",
     "unpack_outbox",
@@ -102,6 +130,8 @@ ERROR_CHARS = 2000
 
 #: Tries of a write that keeps meeting concurrent ones, before it fails.
 CONFLICT_TRIES = 6
+#: What a signal may be called: it is part of a record's key (``signal#<name>``).
+SIGNAL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 ClaimOutcome = Literal["run", "duplicate", "busy", "resend", "teardown"]
 
@@ -132,6 +162,11 @@ class ShardStatus:
     cursor: Any
     updated_ms: int
     error: str = ""
+    #: When the shard's next hop is due, in ms since the epoch (a sleep's end, a wait's
+    #: deadline); 0 when it is due now or runs.
+    wake_ms: int = 0
+    #: The signal the shard waits for (status ``waiting``), or ``""``.
+    waiting: str = ""
 
 
 @attrs.frozen
@@ -150,11 +185,50 @@ class JobStatus:
     shard_status: tuple[ShardStatus, ...] = ()
     #: What the job is (its type, data and options, hashed), as its start recorded it.
     fingerprint: str = ""
+    #: The job is paused (``job.pause()``) and has not ended.
+    paused: bool = False
+    #: Every signal recorded for the job: name -> payload (parsed JSON). A plain mapping, as
+    #: ``stats`` is: ``attrs.asdict`` (``relaystate status --json``) serializes it.
+    signals: Mapping[str, Any] = attrs.Factory(dict)
 
     @property
     def units(self) -> int:
         """Units done, summed over the shards."""
         return sum(s.stats.get("units", 0) for s in self.shard_status)
+
+
+@attrs.frozen
+class ShardResult:
+    """How a shard ended, as the join reads it (:meth:`~relaystate.ports.LedgerPort.results`).
+
+    Example:
+        >>> ShardResult(0, "done", {"sum": 45})
+        ShardResult(shard=0, status='done', result={'sum': 45}, error='')
+    """
+
+    shard: int
+    #: ``"done"``, ``"failed"``, or ``""`` when the shard has not ended.
+    status: str
+    #: The shard's result (parsed JSON), ``None`` if it set none.
+    result: Any = None
+    error: str = ""
+
+
+@attrs.frozen
+class Parked:
+    """A waiting shard's packet: what to send to wake it.
+
+    Example:
+        >>> Parked(shard=0, hop=4, outbox='{"hop": 4}').delay_seconds
+        0
+    """
+
+    shard: int
+    #: The hop the shard waits at (the one ``outbox`` carries).
+    hop: int
+    #: The packet to send (JSON text, uncompressed).
+    outbox: str
+    delay_seconds: int = 0
 
 
 def refused_claim(
@@ -167,6 +241,9 @@ def refused_claim(
     delay_seconds: int = 0,
 ) -> Claim:
     """What a delivery of hop ``hop`` does when its claim was refused.
+
+    The outbox is re-sent only while the next hop is ``queued``: a ``waiting`` one is sent by
+    a signal (or its timer), never by a duplicate.
 
     Args:
         hop: the hop the delivery carries.
@@ -198,7 +275,7 @@ def expires_s(now_ms: int, *, finished: bool = False) -> int:
 
 def teardown_due(state: str, *, shards: int, done: int, failed: int) -> bool:
     """Every shard of the job has ended, and its teardown has not been recorded (as the job's
-    state ``torn_down``, or ``failed`` when a shard failed).
+    state ``torn_down``, or ``failed`` when too many shards failed: :func:`ended_state`).
 
     Example:
         >>> teardown_due("running", shards=2, done=1, failed=1)
@@ -208,20 +285,48 @@ def teardown_due(state: str, *, shards: int, done: int, failed: int) -> bool:
     return done + failed >= shards and state not in ended
 
 
-def job_state(recorded: str, shard_statuses: Iterable[str]) -> JobState:
+def ended_state(failed: int, *, tolerated: int = 0) -> JobState:
+    """The state of a job torn down with ``failed`` shards failed: ``failed`` only when more
+    than ``tolerated`` did.
+
+    Example:
+        >>> ended_state(1, tolerated=1), ended_state(2, tolerated=1)
+        (<JobState.TORN_DOWN: 'torn_down'>, <JobState.FAILED: 'failed'>)
+    """
+    return JobState.FAILED if failed > tolerated else JobState.TORN_DOWN
+
+
+def job_state(
+    recorded: str, shard_statuses: Iterable[str], *, paused: bool = False, shards: int = 0
+) -> JobState:
     """The job's state from the one recorded on it and its shards' statuses.
 
-    A job is recorded ``queued`` until it ends; it is running once a shard has been claimed.
+    A job is recorded ``queued`` (``running`` once reopened) until it ends. Until then it is
+    ``paused`` while paused; ``waiting`` when every shard that has not ended waits for a
+    signal (of ``shards``, when given, every one has been claimed: an unclaimed shard is
+    queued); ``running`` once a shard has been claimed.
 
     Example:
         >>> job_state("queued", ["done", "running"])
         <JobState.RUNNING: 'running'>
+        >>> job_state("queued", ["done", "waiting"])
+        <JobState.WAITING: 'waiting'>
+        >>> job_state("queued", ["waiting"], paused=True)
+        <JobState.PAUSED: 'paused'>
     """
     try:
         state = JobState(recorded)
     except ValueError:
-        return JobState.QUEUED
-    if state is JobState.QUEUED and any(s in ("running", "queued") for s in shard_statuses):
+        state = JobState.QUEUED
+    if state in (JobState.TORN_DOWN, JobState.FAILED):
+        return state
+    if paused:
+        return JobState.PAUSED
+    statuses = list(shard_statuses)
+    at_work = [s for s in statuses if s not in ("done", "failed")]
+    if at_work and all(s == "waiting" for s in at_work) and len(statuses) >= shards:
+        return JobState.WAITING
+    if state is JobState.QUEUED and at_work:
         return JobState.RUNNING
     return state
 
@@ -244,8 +349,67 @@ def unknown_job(job_id: str, where: str) -> ResourceNotFoundError:
     )
 
 
+def check_signal_name(name: str) -> str:
+    """``name`` if it may name a signal: 1-128 characters of ``[A-Za-z0-9_.:-]``.
+
+    Example:
+        >>> check_signal_name("approved:v2")
+        'approved:v2'
+
+    Raises:
+        ConfigurationError: any other name.
+    """
+    if not isinstance(name, str) or not SIGNAL_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"a signal name is 1-128 characters of A-Z a-z 0-9 _ . : -; got {name!r}"
+        )
+    return name
+
+
+def pack_signal(name: str, payload_json: str) -> bytes:
+    """A signal's payload as a ledger stores it, once its name and payload are checked.
+
+    Example:
+        >>> unpack_outbox(pack_signal("approved", '{"by": "ann"}'))
+        '{"by": "ann"}'
+
+    Raises:
+        ConfigurationError: the name is not a signal's (:func:`check_signal_name`), or the
+            payload is not JSON text.
+        PacketTooLargeError: compressed, the payload is larger than :data:`MAX_OUTBOX_BYTES`.
+    """
+    check_signal_name(name)
+    try:
+        json.loads(payload_json)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"the payload of signal {name!r} is not JSON text") from exc
+    return pack_outbox(payload_json)
+
+
+def same_payload(recorded_json: str, payload_json: str) -> bool:
+    """Whether a signal's payload is the one recorded (the same JSON value, however spelt).
+
+    Example:
+        >>> same_payload('{"a": 1, "b": 2}', '{"b":2,"a":1}')
+        True
+    """
+    return bool(json.loads(recorded_json) == json.loads(payload_json))
+
+
+def parked_key(body: str) -> str:
+    """The key a parked packet is kept under: its body's SHA-256, so that parking the same
+    body twice keeps it once.
+
+    Example:
+        >>> len(parked_key('{"hop": 3}'))
+        64
+    """
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def pack_outbox(outbox: str) -> bytes:
-    """The outbox packet as a ledger stores it: zlib-compressed UTF-8.
+    """The outbox packet as a ledger stores it: zlib-compressed UTF-8. Every text a ledger
+    keeps besides (a result, a signal's payload, a parked packet) is stored so too.
 
     Example:
         >>> unpack_outbox(pack_outbox('{"hop": 1}'))

@@ -11,13 +11,13 @@ they share live in :mod:`relaystate.ledger`. Every method raises
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 if TYPE_CHECKING:
-    from .ledger import Claim, JobStatus
+    from .ledger import Claim, JobStatus, Parked, ShardResult
 
 __all__ = ["Backend", "LedgerPort", "MappingInfo", "MappingPort", "QueuePort", "QueueRef"]
 
@@ -122,7 +122,8 @@ class MappingPort(Protocol):
 
 
 class LedgerPort(Protocol):
-    """The progress ledger: fenced hops, the outbox, the join (see :mod:`relaystate.ledger`).
+    """The progress ledger: fenced hops, the outbox, the join, and the job's controls --
+    signals, waits, pause, parked packets, shard results (see :mod:`relaystate.ledger`).
 
     Every write is conditional and atomic: of two writers that race, one wins and the other is
     told (a refused claim, :class:`~relaystate.errors.LeaseLostError`, ``False``). ``owner`` is
@@ -173,12 +174,15 @@ class LedgerPort(Protocol):
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now.
 
         Accepted (``run``) when the shard is unknown, behind ``hop``, or at ``hop`` and queued
-        (a failed shard is queued again only by :meth:`reopen`), or running under an expired
-        lease or for ``owner`` itself (a claim is idempotent for its owner, and renews its
-        lease). An accepted claim confirms that the previous hop's packet was sent (it
-        arrived), and drops that hop's outbox in the same write. Refused otherwise, with what
-        the delivery should do instead (:func:`relaystate.ledger.refused_claim`): a redelivered
-        hop whose successor is still unclaimed gets ``resend``, with the outbox and its delay.
+        or waiting (a wait's next hop, woken by its signal or by its timer; a failed shard is
+        queued again only by :meth:`reopen`), or running under an expired lease or for
+        ``owner`` itself (a claim is idempotent for its owner, and renews its lease). An
+        accepted claim confirms that the previous hop's packet was sent (it arrived), and
+        drops that hop's outbox, its wait and its wake-up time in the same write. Refused
+        otherwise, with what the delivery should do instead
+        (:func:`relaystate.ledger.refused_claim`): a redelivered hop whose successor is still
+        unclaimed and queued gets ``resend``, with the outbox and its delay; one whose
+        successor waits gets ``duplicate`` (a waiting outbox is sent only by a signal).
         """
 
     def checkpoint(
@@ -192,15 +196,24 @@ class LedgerPort(Protocol):
         stats: Mapping[str, int],
         cursor_json: str,
         delay_seconds: int = 0,
+        waiting: str = "",
+        wake_ms: int = 0,
     ) -> None:
         """Hop ``hop`` is done: record its stats, cursor and the next packet (``outbox``, to be
         sent with ``delay_seconds``); the shard moves to hop ``hop + 1``, queued.
+
+        With ``waiting`` (a signal's name) the shard moves to hop ``hop + 1`` *waiting* for
+        that signal instead: its outbox is kept for :meth:`waiting_for`, and no duplicate
+        re-sends it. ``wake_ms`` (ms since the epoch) is when the next hop is due -- a sleep's
+        end, a wait's deadline -- as :meth:`status` shows it; 0: now.
 
         Raises:
             LeaseLostError: ``owner`` no longer holds hop ``hop`` (its lease ran out and another
                 invocation claimed it); nothing is written.
             PacketTooLargeError: the outbox exceeds
                 :data:`~relaystate.ledger.MAX_OUTBOX_BYTES`.
+            ConfigurationError: ``waiting`` is not a signal's name
+                (:func:`~relaystate.ledger.check_signal_name`).
         """
 
     def finish(
@@ -214,12 +227,16 @@ class LedgerPort(Protocol):
         cursor_json: str,
         failed: bool = False,
         error: str = "",
+        result_json: str = "",
     ) -> bool:
         """The shard ended at hop ``hop`` (done, or ``failed`` with ``error``): count it in the
-        job, in one atomic write with the shard. True for the one shard that ended the job:
-        of shards that end at once, exactly one sees it ended (the join).
+        job, in one atomic write with the shard, which records its result (``result_json``,
+        JSON text; ``""``: none) for :meth:`results`. True for the one shard that ended the
+        job: of shards that end at once, exactly one sees it ended (the join).
 
         Raises:
+            PacketTooLargeError: the result, compressed, exceeds
+                :data:`~relaystate.ledger.MAX_OUTBOX_BYTES`; nothing is written.
             LeaseLostError: ``owner`` no longer holds hop ``hop``; nothing is counted.
             ResourceNotFoundError: the ledger does not know the job (never opened, expired).
             ResourceConflictError: the write kept meeting concurrent ones; nothing is counted.
@@ -234,10 +251,11 @@ class LedgerPort(Protocol):
         not taken (``False``).
         """
 
-    def mark_torn_down(self, job_id: str) -> None:
-        """The job's resources are gone: its state becomes ``failed`` if a shard failed, else
-        ``torn_down``; its record expires :data:`~relaystate.ledger.FINISHED_TTL_S` from now.
-        Idempotent."""
+    def mark_torn_down(self, job_id: str, *, tolerated: int = 0) -> None:
+        """The job's resources are gone: its state becomes ``failed`` if more than
+        ``tolerated`` shards failed, else ``torn_down`` (:func:`~relaystate.ledger.ended_state`);
+        it is no longer paused; its record expires :data:`~relaystate.ledger.FINISHED_TTL_S`
+        from now. Idempotent."""
 
     def reopen(self, job_id: str, shard: int) -> None:
         """A failed shard is resumed: queue it again at the hop it failed, uncount its failure,
@@ -250,8 +268,68 @@ class LedgerPort(Protocol):
             ResourceConflictError: the write kept meeting concurrent ones; nothing changed.
         """
 
+    def results(self, job_id: str) -> Iterator[ShardResult]:
+        """How each shard ended, in shard order from 0 to ``shards - 1``: its status (``done``,
+        ``failed``, or ``""`` for a shard that has not ended), its result and its error.
+
+        Read as it is iterated, page by page, with consistent reads: a job's results are never
+        held whole. An unknown job has none.
+        """
+
+    def put_signal(self, job_id: str, name: str, payload_json: str) -> bool:
+        """Record signal ``name`` with its payload (JSON text) for the job, whether or not a
+        shard waits for it yet: a signal sent before its wait begins is kept, not lost.
+
+        True when it is recorded now; False when the same payload (the same JSON value) was
+        recorded before: sending a signal again is idempotent. Only the first payload of a
+        name stands.
+
+        Raises:
+            SignalConflictError: another payload is recorded for ``name``; it stands.
+            ConfigurationError: the job is not in the ledger (never started with this ledger,
+                or expired); ``name`` is not a signal's
+                (:func:`~relaystate.ledger.check_signal_name`); the payload is not JSON.
+            PacketTooLargeError: the payload, compressed, exceeds
+                :data:`~relaystate.ledger.MAX_OUTBOX_BYTES`.
+        """
+
+    def signals(self, job_id: str) -> dict[str, Any]:
+        """Every signal recorded for the job: name -> payload (parsed JSON); ``{}`` if none,
+        or for an unknown job."""
+
+    def waiting_for(self, job_id: str, name: str) -> list[Parked]:
+        """The shards that wait for signal ``name`` now (status ``waiting``), in shard order,
+        each with the packet that wakes it (sending it is the caller's). Consistent reads."""
+
+    def set_paused(self, job_id: str, paused: bool) -> None:
+        """Record the job paused, or not (:attr:`JobStatus.paused
+        <relaystate.ledger.JobStatus.paused>`, and its state ``paused``). A job that has ended,
+        or that the ledger does not know, is left as it is."""
+
+    def park(self, job_id: str, bodies: Sequence[str]) -> None:
+        """Keep packets (message bodies) in the ledger, compressed, as long as the job's
+        records live -- e.g. those of a queue paused for longer than it keeps messages.
+        Idempotent per body: a body parked twice is kept once.
+
+        Raises:
+            PacketTooLargeError: a body, compressed, exceeds
+                :data:`~relaystate.ledger.MAX_OUTBOX_BYTES`; none is written.
+        """
+
+    def parked(self, job_id: str) -> list[str]:
+        """Every body parked for the job (in no particular order); they stay parked.
+
+        Send them, then :meth:`forget_parked` what was sent: a caller that dies in between
+        leaves them parked, to be sent again (a duplicate packet, which the claim fences),
+        never lost.
+        """
+
+    def forget_parked(self, job_id: str, bodies: Sequence[str]) -> None:
+        """Forget parked bodies (sent back to the queue); a body not parked is not an error."""
+
     def status(self, job_id: str) -> JobStatus | None:
-        """The job's state and each shard's hop, status, stats and cursor; ``None`` if unknown."""
+        """The job's state and each shard's hop, status, stats, cursor, wake-up time and the
+        signal it waits for, whether it is paused, and its signals; ``None`` if unknown."""
 
 
 @attrs.frozen

@@ -21,6 +21,10 @@ class JobState(enum.Enum):
     RELAYING = "relaying"
     TORN_DOWN = "torn_down"
     FAILED = "failed"
+    #: Paused by ``job.pause()``: no hop runs until ``job.unpause()``.
+    PAUSED = "paused"
+    #: Every shard still at work waits for a signal (``WaitFor``).
+    WAITING = "waiting"
 
     def __str__(self) -> str:
         return self.value

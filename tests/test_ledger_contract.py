@@ -7,6 +7,7 @@ fake clock, so that a lease runs out when a test says so.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import secrets
 import uuid
@@ -20,16 +21,20 @@ from botocore.awsrequest import AWSResponse
 from relaystate import clock as relay_clock
 from relaystate.aws import DynamoDBLedger
 from relaystate.errors import (
+    ConfigurationError,
     LeaseLostError,
     PacketTooLargeError,
     ResourceConflictError,
     ResourceNotFoundError,
+    SignalConflictError,
 )
 from relaystate.ledger import (
     CONFLICT_TRIES,
     FINISHED_TTL_S,
     MAX_JOB_LIFETIME_S,
     MAX_OUTBOX_BYTES,
+    Parked,
+    ShardResult,
     refused_claim,
 )
 from relaystate.ports import LedgerPort
@@ -38,6 +43,11 @@ from relaystate.testing import FakeClock, MemoryLedger
 
 START_MS = 1_800_000_000_000  # a wall-clock time: DynamoDB's TTLs are epoch seconds
 LEASE_MS = 60_000
+#: JSON text too large for a record: random, as a ledger stores texts compressed and only
+#: what does not compress is too big.
+HUGE = '"' + secrets.token_urlsafe(MAX_OUTBOX_BYTES) + '"'
+#: The MemoryLedger's operations that write nothing.
+READS = {"status", "results", "signals", "waiting_for", "parked"}
 _tables = itertools.count()
 
 
@@ -54,8 +64,9 @@ class Twin:
     #: Runs an action right after the ledger's next transaction is applied, before the call
     #: returns (a MemoryLedger's finish is one step: after it, before it returns).
     interleave: Callable[[Callable[[], object]], None]
-    #: A record's TTL (seconds since the epoch), or None: the job's, or a shard's.
-    ttl: Callable[[str, int | None], int | None]
+    #: A record's TTL (seconds since the epoch), or None: the job's, a shard's (by number), or
+    #: another record's (by its key: ``"signal#<name>"``, ``"parked#<sha>"``).
+    ttl: Callable[[str, int | str | None], int | None]
     #: The pauses the ledger made, in seconds.
     pauses: list[float] = attrs.Factory(list)
 
@@ -76,7 +87,13 @@ def dynamodb_client(request: pytest.FixtureRequest) -> Iterator[tuple[Any, list[
     def count(event_name: str, **_: Any) -> None:
         writes.append(event_name.rsplit(".", 1)[-1])
 
-    for operation in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"):
+    for operation in (
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "TransactWriteItems",
+        "BatchWriteItem",
+    ):
         client.meta.events.register(f"before-call.dynamodb.{operation}", count)
     yield client, writes
     client.close()
@@ -108,15 +125,24 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
 
             memory.finish = finish  # type: ignore[method-assign]
 
+        def memory_ttl(job: str, record: int | str | None) -> int | None:
+            if record is None:
+                return memory.jobs[job].ttl
+            if isinstance(record, int):
+                return memory.shards[(job, record)].ttl
+            kind, key = record.split("#", 1)
+            found = (
+                memory.jobs[job].signals[key] if kind == "signal" else memory.parking[(job, key)]
+            )
+            return found.ttl
+
         yield Twin(
             memory,
             clock,
-            writes=lambda: len([c for c in memory.calls if c[0] != "status"]),
+            writes=lambda: len([c for c in memory.calls if c[0] not in READS]),
             conflicts=lambda n: setattr(memory, "conflicts", n),
             interleave=after_next_finish,
-            ttl=lambda job, shard: (
-                memory.jobs[job].ttl if shard is None else memory.shards[(job, shard)].ttl
-            ),
+            ttl=memory_ttl,
             pauses=pauses,
         )
         return
@@ -140,8 +166,11 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
 
     events = client.meta.events
 
-    def ttl(job: str, shard: int | None) -> int | None:
-        sk = "#job" if shard is None else f"shard#{shard:06d}"
+    def ttl(job: str, record: int | str | None) -> int | None:
+        if record is None:
+            sk = "#job"
+        else:
+            sk = f"shard#{record:06d}" if isinstance(record, int) else record
         item = client.get_item(
             TableName=ledger.table_name, Key={"pk": {"S": f"job#{job}"}, "sk": {"S": sk}}
         )["Item"]
@@ -184,7 +213,13 @@ def opened(twin: Twin, job: str, shards: int = 1) -> LedgerPort:
 
 
 def checkpoint(
-    ledger: LedgerPort, job: str, hop: int, owner: str, shard: int = 0, delay_seconds: int = 0
+    ledger: LedgerPort,
+    job: str,
+    hop: int,
+    owner: str,
+    shard: int = 0,
+    delay_seconds: int = 0,
+    **kw: Any,
 ) -> None:
     ledger.checkpoint(
         job,
@@ -195,6 +230,7 @@ def checkpoint(
         stats={"units": 10 * (hop + 1)},
         cursor_json=str(hop + 1),
         delay_seconds=delay_seconds,
+        **kw,
     )
 
 
@@ -403,11 +439,9 @@ def test_an_outbox_larger_than_a_record_holds_is_refused_and_nothing_written(
 ) -> None:
     ledger = opened(twin, job)
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)
-    # Random text: the outbox is stored compressed, and only what does not compress is too big.
-    huge = '"' + secrets.token_urlsafe(MAX_OUTBOX_BYTES) + '"'
 
     with pytest.raises(PacketTooLargeError):
-        ledger.checkpoint(job, 0, 0, "req-a", outbox=huge, stats={}, cursor_json="1")
+        ledger.checkpoint(job, 0, 0, "req-a", outbox=HUGE, stats={}, cursor_json="1")
 
     assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
 
@@ -753,3 +787,466 @@ def test_a_cursor_too_long_to_record_is_kept_as_text(twin: Twin, job: str) -> No
     cursor = status.shard_status[0].cursor
     assert isinstance(cursor, str)
     assert cursor.startswith('"ccc')
+
+
+# -- waits -----------------------------------------------------------------------------------------
+
+
+def wait(
+    ledger: LedgerPort,
+    job: str,
+    hop: int,
+    owner: str,
+    *,
+    name: str = "approved",
+    shard: int = 0,
+    delay_seconds: int = 0,
+    wake_ms: int = 0,
+) -> None:
+    """Hop ``hop`` of a shard (claimed by ``owner``) ends waiting for signal ``name``."""
+    checkpoint(ledger, job, hop, owner, shard, delay_seconds, waiting=name, wake_ms=wake_ms)
+
+
+def claimed(twin: Twin, job: str) -> LedgerPort:
+    """A one-shard job whose hop 0 ``req-a`` holds."""
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    return ledger
+
+
+def waiting(twin: Twin, job: str, **kw: Any) -> LedgerPort:
+    """A one-shard job whose hop 0 ended waiting (for ``approved``, unless ``name=``)."""
+    ledger = claimed(twin, job)
+    wait(ledger, job, 0, "req-a", **kw)
+    return ledger
+
+
+def test_a_hop_that_waits_leaves_its_shard_waiting_at_the_next_hop(twin: Twin, job: str) -> None:
+    ledger = claimed(twin, job)
+
+    wait(ledger, job, 0, "req-a", wake_ms=START_MS + DAY_MS)
+
+    status = ledger.status(job)
+    assert status is not None
+    shard = status.shard_status[0]
+    assert (1, "waiting", "approved", START_MS + DAY_MS) == (
+        shard.hop,
+        shard.status,
+        shard.waiting,
+        shard.wake_ms,
+    )
+    assert JobState.WAITING == status.state
+
+
+def test_a_waiting_hop_is_claimed_by_its_wake_up_and_waits_no_more(twin: Twin, job: str) -> None:
+    ledger = waiting(twin, job, wake_ms=START_MS + DAY_MS)
+
+    assert "run" == ledger.claim(job, 0, 1, "req-woken", LEASE_MS).outcome
+
+    status = ledger.status(job)
+    assert status is not None
+    shard = status.shard_status[0]
+    assert ("running", "", 0) == (shard.status, shard.waiting, shard.wake_ms)
+    assert [] == ledger.waiting_for(job, "approved")
+
+
+def test_a_wait_woken_twice_runs_its_next_hop_once(twin: Twin, job: str) -> None:
+    # Its signal and its timer both deliver the waiting packet.
+    ledger = waiting(twin, job)
+    ledger.claim(job, 0, 1, "req-signal", LEASE_MS)
+
+    assert "busy" == ledger.claim(job, 0, 1, "req-timer", LEASE_MS).outcome
+
+
+def test_a_duplicate_of_the_hop_before_a_wait_is_acknowledged_not_resent(
+    twin: Twin, job: str
+) -> None:
+    ledger = waiting(twin, job)
+
+    # A re-sent outbox would end the wait without its signal.
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+
+
+def test_waiting_for_names_the_shards_that_wait_for_a_signal_with_their_packets(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job, shards=4)
+    for shard in range(4):
+        ledger.claim(job, shard, 0, f"req-{shard}", LEASE_MS)
+    wait(ledger, job, 0, "req-2", shard=2, delay_seconds=30)
+    wait(ledger, job, 0, "req-0", shard=0)
+    wait(ledger, job, 0, "req-1", shard=1, name="rejected")
+    checkpoint(ledger, job, 0, "req-3", shard=3)  # a relay: it waits for nothing
+
+    assert [
+        Parked(0, 1, '{"hop": 1}', 0),
+        Parked(2, 1, '{"hop": 1}', 30),
+    ] == ledger.waiting_for(job, "approved")
+
+
+def test_nothing_waits_for_a_signal_in_an_unknown_job(twin: Twin, job: str) -> None:
+    assert [] == twin.ledger.waiting_for(job, "approved")
+
+
+def test_a_hop_that_waits_for_a_name_no_signal_can_have_is_refused_and_nothing_written(
+    twin: Twin, job: str
+) -> None:
+    ledger = claimed(twin, job)
+
+    with pytest.raises(ConfigurationError, match="signal name"):
+        wait(ledger, job, 0, "req-a", name="approved by ann")
+
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_a_sleeping_shard_is_queued_and_shows_when_it_wakes(twin: Twin, job: str) -> None:
+    ledger = claimed(twin, job)
+
+    ledger.checkpoint(
+        job,
+        0,
+        0,
+        "req-a",
+        outbox="{}",
+        stats={},
+        cursor_json="1",
+        delay_seconds=900,
+        wake_ms=START_MS + DAY_MS,
+    )
+
+    status = ledger.status(job)
+    assert status is not None
+    shard = status.shard_status[0]
+    assert (JobState.RUNNING, "queued", "", START_MS + DAY_MS) == (
+        status.state,
+        shard.status,
+        shard.waiting,
+        shard.wake_ms,
+    )
+
+
+def test_a_job_waits_only_when_every_shard_at_work_waits(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=3)
+    ledger.claim(job, 0, 0, "req-0", LEASE_MS)
+    wait(ledger, job, 0, "req-0")
+    ledger.claim(job, 1, 0, "req-1", LEASE_MS)
+
+    def state() -> JobState:
+        status = ledger.status(job)
+        assert status is not None
+        return status.state
+
+    assert JobState.RUNNING == state()  # shard 1 runs, shard 2 was never claimed
+    finish(ledger, job, 1, 0, "req-1")
+    assert JobState.RUNNING == state()  # shard 2 is still queued
+    ledger.claim(job, 2, 0, "req-2", LEASE_MS)
+    finish(ledger, job, 2, 0, "req-2", failed=True, error="boom")
+    assert JobState.WAITING == state()
+
+
+# -- signals ---------------------------------------------------------------------------------------
+
+
+def test_a_signal_sent_before_anyone_waits_for_it_is_kept(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    assert ledger.put_signal(job, "approved", '{"by": "ann"}')
+
+    assert {"approved": {"by": "ann"}} == ledger.signals(job)
+    status = ledger.status(job)
+    assert status is not None
+    assert {"approved": {"by": "ann"}} == status.signals
+
+
+def test_a_job_keeps_each_of_its_signals(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.put_signal(job, "b.second", "null")
+    ledger.put_signal(job, "a:first", "[1, 2]")
+
+    assert {"a:first": [1, 2], "b.second": None} == ledger.signals(job)
+
+
+def test_a_signal_sent_again_with_the_same_payload_is_recorded_once(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.put_signal(job, "approved", '{"by": "ann", "at": 1}')
+    writes = twin.writes()
+
+    assert not ledger.put_signal(job, "approved", '{"at":1,"by":"ann"}')
+
+    assert {"approved": {"by": "ann", "at": 1}} == ledger.signals(job)
+    assert writes + 1 == twin.writes()  # the refused write, nothing else
+
+
+def test_a_signal_sent_again_with_another_payload_is_refused_and_the_first_stands(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.put_signal(job, "approved", '{"by": "ann"}')
+
+    with pytest.raises(SignalConflictError, match="'approved'") as raised:
+        ledger.put_signal(job, "approved", '{"by": "bob"}')
+
+    assert "approved" == raised.value.name
+    assert {"approved": {"by": "ann"}} == ledger.signals(job)
+
+
+def test_a_signal_to_a_job_the_ledger_does_not_know_is_refused(twin: Twin, job: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"job {job} is not in the ledger"):
+        twin.ledger.put_signal(job, "approved", "true")
+
+    assert {} == twin.ledger.signals(job)
+    assert twin.ledger.status(job) is None
+
+
+@pytest.mark.parametrize("name", ["", "approved by ann", "a/b", "é", "x" * 129, "a#b"])
+def test_a_signal_whose_name_no_signal_can_have_is_refused(twin: Twin, job: str, name: str) -> None:
+    ledger = opened(twin, job)
+
+    with pytest.raises(ConfigurationError, match="signal name"):
+        ledger.put_signal(job, name, "true")
+
+    assert {} == ledger.signals(job)
+
+
+def test_a_signal_name_may_be_128_of_letters_digits_and_four_marks(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    name = ("Az09_.:-" * 16)[:128]
+
+    assert ledger.put_signal(job, name, "true")
+
+    assert {name: True} == ledger.signals(job)
+
+
+def test_a_signal_whose_payload_is_not_json_is_refused(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    with pytest.raises(ConfigurationError, match="not JSON"):
+        ledger.put_signal(job, "approved", "{by: ann}")
+
+    assert {} == ledger.signals(job)
+
+
+def test_a_signal_larger_than_a_record_holds_is_refused(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    with pytest.raises(PacketTooLargeError):
+        ledger.put_signal(job, "approved", HUGE)
+
+    assert {} == ledger.signals(job)
+
+
+def test_a_signal_that_meets_a_concurrent_transaction_is_tried_again(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    twin.conflicts(1)
+
+    assert ledger.put_signal(job, "approved", "true")
+
+    assert {"approved": True} == ledger.signals(job)
+
+
+def test_the_signals_of_a_job_the_ledger_does_not_know_are_none(twin: Twin, job: str) -> None:
+    assert {} == twin.ledger.signals(job)
+
+
+# -- pause -----------------------------------------------------------------------------------------
+
+
+def test_a_paused_job_is_paused_until_unpaused(twin: Twin, job: str) -> None:
+    ledger = claimed(twin, job)
+
+    ledger.set_paused(job, True)
+    paused = ledger.status(job)
+    ledger.set_paused(job, False)
+    unpaused = ledger.status(job)
+
+    assert paused is not None
+    assert unpaused is not None
+    assert [(True, JobState.PAUSED), (False, JobState.RUNNING)] == [
+        (paused.paused, paused.state),
+        (unpaused.paused, unpaused.state),
+    ]
+
+
+def test_a_paused_job_whose_shards_wait_is_paused(twin: Twin, job: str) -> None:
+    ledger = waiting(twin, job)
+
+    ledger.set_paused(job, True)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert JobState.PAUSED == status.state
+
+
+def test_pausing_a_job_that_has_ended_leaves_it_as_it_is(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=0)
+    ledger.mark_torn_down(job)
+
+    ledger.set_paused(job, True)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (False, JobState.TORN_DOWN) == (status.paused, status.state)
+
+
+def test_a_paused_job_that_is_torn_down_is_paused_no_more(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.set_paused(job, True)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-a")
+
+    ledger.mark_torn_down(job)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (False, JobState.TORN_DOWN) == (status.paused, status.state)
+
+
+def test_pausing_a_job_the_ledger_does_not_know_records_nothing(twin: Twin, job: str) -> None:
+    twin.ledger.set_paused(job, True)
+
+    assert twin.ledger.status(job) is None
+
+
+# -- parked packets --------------------------------------------------------------------------------
+
+
+def test_parked_packets_stay_until_they_are_forgotten(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.park(job, ['{"hop": 3}', '{"hop": 7}', '{"hop": 3}'])  # a body parked twice
+
+    assert ['{"hop": 3}', '{"hop": 7}'] == sorted(ledger.parked(job))
+    assert ['{"hop": 3}', '{"hop": 7}'] == sorted(ledger.parked(job))  # read, not taken
+
+    ledger.forget_parked(job, ['{"hop": 3}'])
+    assert ['{"hop": 7}'] == ledger.parked(job)
+    ledger.forget_parked(job, ['{"hop": 3}', '{"hop": 7}'])  # one no longer parked
+    assert [] == ledger.parked(job)
+
+
+def test_a_packet_parked_again_is_kept_once(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.park(job, ['{"hop": 3}'])
+
+    ledger.park(job, ['{"hop": 3}'])
+
+    assert ['{"hop": 3}'] == ledger.parked(job)
+
+
+def test_more_packets_than_a_batch_writes_are_parked_and_forgotten(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    bodies = [f'{{"shard": {n}}}' for n in range(60)]
+
+    ledger.park(job, bodies)
+    assert sorted(bodies) == sorted(ledger.parked(job))
+
+    ledger.forget_parked(job, bodies)
+    assert [] == ledger.parked(job)
+
+
+def test_a_jobs_parked_packets_are_its_own(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.park(job, ['{"hop": 3}'])
+
+    assert [] == ledger.parked(f"{job}-other")
+
+
+def test_a_packet_too_large_to_park_is_refused_and_none_parked(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    with pytest.raises(PacketTooLargeError):
+        ledger.park(job, ['{"hop": 3}', HUGE])
+
+    assert [] == ledger.parked(job)
+
+
+# -- results and tolerated failures ---------------------------------------------------------------
+
+
+def test_results_are_every_shards_end_in_shard_order(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=4)
+    ledger.claim(job, 2, 0, "req-2", LEASE_MS)
+    finish(ledger, job, 2, 0, "req-2", result_json='{"sum": 3}')
+    ledger.claim(job, 0, 0, "req-0", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-0", failed=True, error="boom")
+    ledger.claim(job, 3, 0, "req-3", LEASE_MS)  # running: it has not ended
+    # shard 1 was never claimed
+
+    assert [
+        ShardResult(0, "failed", None, "boom"),
+        ShardResult(1, ""),
+        ShardResult(2, "done", {"sum": 3}),
+        ShardResult(3, ""),
+    ] == list(ledger.results(job))
+
+
+def test_a_shard_that_waits_or_sleeps_has_no_result_yet(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-0", LEASE_MS)
+    wait(ledger, job, 0, "req-0")
+    relay(ledger, job, hops=1, shard=1)
+
+    assert [ShardResult(0, ""), ShardResult(1, "")] == list(ledger.results(job))
+
+
+def test_a_result_larger_than_a_record_holds_is_refused_and_nothing_counted(
+    twin: Twin, job: str
+) -> None:
+    ledger = claimed(twin, job)
+
+    with pytest.raises(PacketTooLargeError):
+        finish(ledger, job, 0, 0, "req-a", result_json=HUGE)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (0, "running") == (status.done, status.shard_status[0].status)
+
+
+def test_a_reopened_shard_that_ends_again_has_only_its_new_result(twin: Twin, job: str) -> None:
+    ledger = claimed(twin, job)
+    finish(ledger, job, 0, 0, "req-a", failed=True, error="boom", result_json='{"partial": 1}')
+    ledger.reopen(job, 0)
+    ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    finish(ledger, job, 0, 0, "req-b")
+
+    assert [ShardResult(0, "done")] == list(ledger.results(job))
+
+
+def test_a_job_the_ledger_does_not_know_has_no_results(twin: Twin, job: str) -> None:
+    assert [] == list(twin.ledger.results(job))
+
+
+@pytest.mark.parametrize(
+    ("failed", "tolerated", "state"),
+    [(1, 1, JobState.TORN_DOWN), (2, 1, JobState.FAILED), (0, 0, JobState.TORN_DOWN)],
+)
+def test_a_torn_down_job_fails_only_when_more_shards_failed_than_it_tolerates(
+    twin: Twin, job: str, failed: int, tolerated: int, state: JobState
+) -> None:
+    ledger = failed_shards(twin, job, shards=3, failed=failed)
+
+    ledger.mark_torn_down(job, tolerated=tolerated)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (state, failed) == (status.state, status.failed)
+
+
+# -- expiry of the job's other records -------------------------------------------------------------
+
+
+def test_a_jobs_signals_and_parked_packets_expire_as_a_running_jobs_records(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    twin.advance(DAY_MS)
+
+    ledger.put_signal(job, "approved", "true")
+    ledger.park(job, ['{"hop": 3}'])
+
+    expected = (START_MS + DAY_MS) // 1000 + RUNNING_S
+    key = hashlib.sha256(b'{"hop": 3}').hexdigest()
+    assert (expected, expected) == (
+        twin.ttl(job, "signal#approved"),
+        twin.ttl(job, f"parked#{key}"),
+    )

@@ -62,8 +62,17 @@ def test_there_are_no_auto_transitions() -> None:
     assert not hasattr(job_in(S.CREATED), "to_RUNNING")
 
 
-def test_states_are_the_six_of_the_design() -> None:
-    expected = ["created", "queued", "running", "relaying", "torn_down", "failed"]
+def test_states_are_the_eight_of_the_design() -> None:
+    expected = [
+        "created",
+        "queued",
+        "running",
+        "relaying",
+        "torn_down",
+        "failed",
+        "paused",
+        "waiting",
+    ]
     assert expected == [s.value for s in JobState]
 
 

@@ -3,14 +3,24 @@
 One table serves all jobs of an account and region::
 
     pk = "job#<job id>", sk = "#job"          shards, done, failed, the shard that ended last,
-                                              state, teardown owner, ttl
+                                              state, paused, teardown owner, ttl
+    pk = "job#<job id>", sk = "parked#<sha>"  a parked packet (zlib, binary), keyed by the
+                                              SHA-256 of its body; ttl
     pk = "job#<job id>", sk = "shard#<n>"     hop, status, lease owner and expiry, stats,
                                               cursor, outbox (the next packet, zlib, binary)
-                                              and its delay, until the next hop's claim; ttl
+                                              and its delay, until the next hop's claim; the
+                                              signal it waits for and when it wakes; its
+                                              result (zlib, binary) and error once ended; ttl
+    pk = "job#<job id>", sk = "signal#<name>" a signal's payload (zlib, binary); ttl
 
-Every operation is one conditional ``UpdateItem`` (a shard's end, and a reopen, one
-``TransactWriteItems`` over the shard and the job), so DynamoDB decides each race; what the
-ledger means is explained in :mod:`relaystate.ledger`.
+Every operation is one conditional ``UpdateItem`` (a shard's end, a reopen and a signal, one
+``TransactWriteItems`` over the shard or the signal and the job), so DynamoDB decides each
+race; parked packets are put and deleted 25 to a ``BatchWriteItem``. What the ledger means is
+explained in :mod:`relaystate.ledger`.
+
+The keys sort ``#job`` < ``parked#`` < ``shard#`` < ``signal#``: a job's status reads its
+record and then every key from ``shard#`` on (its shards and signals), never its parked
+packets.
 """
 
 from __future__ import annotations
@@ -18,27 +28,39 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..clock import now_ms
-from ..errors import ResourceConflictError
+from ..errors import (
+    ConfigurationError,
+    ResourceConflictError,
+    SignalConflictError,
+    ThrottledError,
+)
 from ..ledger import (
     CURSOR_CHARS,
     ERROR_CHARS,
     Claim,
     JobStatus,
+    Parked,
+    ShardResult,
     ShardStatus,
     WriteConflict,
+    check_signal_name,
+    ended_state,
     expires_s,
     job_state,
     lease_lost,
     pack_outbox,
+    pack_signal,
+    parked_key,
     parse_cursor,
     refused_claim,
     retry_conflicts,
+    same_payload,
     teardown_due,
     unknown_job,
     unpack_outbox,
@@ -55,7 +77,12 @@ if TYPE_CHECKING:
 __all__ = ["DynamoDBLedger"]
 
 _JOB = "#job"
+_SHARD = "shard#"
+_SIGNAL = "signal#"
+_PARKED = "parked#"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+#: Requests in one ``BatchWriteItem``: DynamoDB's limit.
+_BATCH = 25
 
 
 class DynamoDBLedger:
@@ -190,12 +217,14 @@ class DynamoDBLedger:
             job_id,
             _shard(shard),
             "SET #status = :running, #owner = :owner, lease_until = :until, hop = :hop, "
-            "updated_ms = :now, shard_no = :shard, #ttl = :ttl REMOVE outbox, outbox_delay",
-            "attribute_not_exists(pk) OR hop < :hop OR (hop = :hop AND (#status = :queued "
-            "OR (#status = :running AND (lease_until < :now OR #owner = :owner))))",
+            "updated_ms = :now, shard_no = :shard, #ttl = :ttl "
+            "REMOVE outbox, outbox_delay, waiting_for, wake_ms",
+            "attribute_not_exists(pk) OR hop < :hop OR (hop = :hop AND (#status IN (:queued, "
+            ":waiting) OR (#status = :running AND (lease_until < :now OR #owner = :owner))))",
             {
                 ":running": _s("running"),
                 ":queued": _s("queued"),
+                ":waiting": _s("waiting"),
                 ":owner": _s(owner),
                 ":until": _n(now + lease_ms),
                 ":hop": _n(hop),
@@ -226,21 +255,29 @@ class DynamoDBLedger:
         stats: Mapping[str, int],
         cursor_json: str,
         delay_seconds: int = 0,
+        waiting: str = "",
+        wake_ms: int = 0,
     ) -> None:
-        """Record the hop's checkpoint and the next packet (to be sent), fenced by the lease."""
+        """Record the hop's checkpoint and the next packet (to be sent, or kept for a signal
+        when the shard waits), fenced by the lease."""
+        if waiting:
+            check_signal_name(waiting)
         now = now_ms()
         refused = self._update(
             job_id,
             _shard(shard),
-            "SET hop = :next, #status = :queued, outbox = :outbox, outbox_delay = :delay, "
+            "SET hop = :next, #status = :next_status, outbox = :outbox, outbox_delay = :delay, "
+            "waiting_for = :waiting, wake_ms = :wake, "
             "stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl "
             "REMOVE #owner, lease_until",
             "#owner = :owner AND hop = :hop AND #status = :running",
             {
                 ":next": _n(hop + 1),
-                ":queued": _s("queued"),
+                ":next_status": _s("waiting" if waiting else "queued"),
                 ":outbox": {"B": pack_outbox(outbox)},
                 ":delay": _n(delay_seconds),
+                ":waiting": _s(waiting),
+                ":wake": _n(wake_ms),
                 ":stats": _s(json.dumps(dict(stats))),
                 ":cursor": _s(cursor_json[:CURSOR_CHARS]),
                 ":now": _n(now),
@@ -264,9 +301,13 @@ class DynamoDBLedger:
         cursor_json: str,
         failed: bool = False,
         error: str = "",
+        result_json: str = "",
     ) -> bool:
-        """The shard is done (or failed); count it. True when every shard has ended and this
-        one ended last."""
+        """The shard is done (or failed), with its result; count it. True when every shard
+        has ended and this one ended last."""
+        result = {":result": {"B": pack_outbox(result_json)}} if result_json else {}
+        # A reopened shard that ends again keeps only its new result.
+        set_result, remove_result = (", #result = :result", "") if result else ("", ", #result")
         now = now_ms()
         refused = self._transact(
             [
@@ -274,9 +315,11 @@ class DynamoDBLedger:
                     job_id,
                     _shard(shard),
                     "SET #status = :status, stats = :stats, #cursor = :cursor, "
-                    "updated_ms = :now, #error = :error, #ttl = :ttl REMOVE #owner, lease_until",
+                    "updated_ms = :now, #error = :error, #ttl = :ttl"
+                    f"{set_result} REMOVE #owner, lease_until{remove_result}",
                     "#owner = :owner AND hop = :hop AND #status = :running",
                     {
+                        **result,
                         ":status": _s("failed" if failed else "done"),
                         ":stats": _s(json.dumps(dict(stats))),
                         ":cursor": _s(cursor_json[:CURSOR_CHARS]),
@@ -337,20 +380,19 @@ class DynamoDBLedger:
         )
         return refused is None
 
-    def mark_torn_down(self, job_id: str) -> None:
+    def mark_torn_down(self, job_id: str, *, tolerated: int = 0) -> None:
         """The job's resources are gone; its record expires in 30 days.
 
-        Its state becomes ``failed`` if any shard failed (the job item counts them), else
-        ``torn_down``.
+        Its state becomes ``failed`` if more than ``tolerated`` shards failed (the job item
+        counts them), else ``torn_down``.
         """
         job = self._job_item(job_id)
-        failed = _int(job, "failed") > 0
-        state = JobState.FAILED if failed else JobState.TORN_DOWN
+        state = ended_state(_int(job, "failed"), tolerated=tolerated)
         now = now_ms()
         self._update(
             job_id,
             _JOB,
-            "SET #state = :state, updated_ms = :now, #ttl = :ttl",
+            "SET #state = :state, updated_ms = :now, #ttl = :ttl REMOVE paused",
             "attribute_exists(pk)",
             {
                 ":state": _s(state.value),
@@ -393,28 +435,172 @@ class DynamoDBLedger:
             ]
         )
 
+    def results(self, job_id: str) -> Iterator[ShardResult]:
+        """How each shard ended, in shard order; ``""`` for a shard that has not. Read a
+        Query page at a time."""
+        shards = _int(self._job_item(job_id), "shards")
+        expected = 0
+        for item in self._query(
+            job_id,
+            "begins_with(sk, :prefix)",
+            {":prefix": _s(_SHARD)},
+            projection="shard_no, #status, #result, #error",
+        ):
+            shard = _int(item, "shard_no")
+            for missing in range(expected, min(shard, shards)):
+                yield ShardResult(missing, "")
+            if expected <= shard < shards:
+                yield _shard_result(item)
+                expected = shard + 1
+        for missing in range(expected, shards):
+            yield ShardResult(missing, "")
+
+    def put_signal(self, job_id: str, name: str, payload_json: str) -> bool:
+        """Record a signal for the job; False if the same payload was recorded before."""
+        packed = pack_signal(name, payload_json)
+        now = now_ms()
+        key = {"pk": _s(f"job#{job_id}"), "sk": _s(_SIGNAL + name)}
+        refused = self._transact(
+            [
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table_name,
+                        "Key": {"pk": _s(f"job#{job_id}"), "sk": _s(_JOB)},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {
+                    "Update": self._spec(
+                        job_id,
+                        _SIGNAL + name,
+                        "SET payload = :payload, signal_name = :name, created_ms = :now, "
+                        "#ttl = :ttl",
+                        "attribute_not_exists(pk)",
+                        {
+                            ":payload": {"B": packed},
+                            ":name": _s(name),
+                            ":now": _n(now),
+                            ":ttl": _n(expires_s(now)),
+                        },
+                    )
+                },
+            ]
+        )
+        if refused is None:
+            return True
+        if _refused_item(refused, 0):
+            raise ConfigurationError(
+                f"job {job_id} is not in the ledger table {self.table_name} (never started "
+                "with it, or expired): it has no signals"
+            )
+        recorded = self._read(
+            "GetItem",
+            lambda: self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True),
+        ).get("Item", {})
+        if same_payload(unpack_outbox(recorded["payload"]["B"]), payload_json):
+            return False
+        raise SignalConflictError(name, job_id)
+
+    def signals(self, job_id: str) -> dict[str, Any]:
+        """Every signal recorded for the job: name -> payload."""
+        return {
+            _text(item, "signal_name"): _payload(item)
+            for item in self._query(job_id, "begins_with(sk, :prefix)", {":prefix": _s(_SIGNAL)})
+        }
+
+    def waiting_for(self, job_id: str, name: str) -> list[Parked]:
+        """The shards that wait for signal ``name`` now, with the packet that wakes each."""
+        return [
+            Parked(
+                _int(item, "shard_no"),
+                _int(item, "hop"),
+                unpack_outbox(item["outbox"]["B"]),
+                _int(item, "outbox_delay"),
+            )
+            for item in self._query(
+                job_id,
+                "begins_with(sk, :prefix)",
+                {":prefix": _s(_SHARD), ":waiting": _s("waiting"), ":name": _s(name)},
+                filter="#status = :waiting AND waiting_for = :name AND attribute_exists(outbox)",
+                projection="shard_no, hop, outbox, outbox_delay",
+            )
+        ]
+
+    def set_paused(self, job_id: str, paused: bool) -> None:
+        """Record the job paused, or not; one that has ended (or is unknown) is left as it is."""
+        now = now_ms()
+        self._update(  # refused when the job has ended or is unknown: then nothing changes
+            job_id,
+            _JOB,
+            "SET paused = :paused, updated_ms = :now, #ttl = :ttl",
+            "attribute_exists(pk) AND NOT #state IN (:torn_down, :failed)",
+            {
+                ":paused": {"BOOL": paused},
+                ":now": _n(now),
+                ":ttl": _n(expires_s(now)),
+                ":torn_down": _s(JobState.TORN_DOWN.value),
+                ":failed": _s(JobState.FAILED.value),
+            },
+        )
+
+    def park(self, job_id: str, bodies: Sequence[str]) -> None:
+        """Keep packets in the ledger; a body parked twice is kept once."""
+        packed = {parked_key(body): pack_outbox(body) for body in bodies}
+        ttl = _n(expires_s(now_ms()))
+        self._batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": _s(f"job#{job_id}"),
+                            "sk": _s(_PARKED + key),
+                            "body": {"B": data},
+                            "ttl": ttl,
+                        }
+                    }
+                }
+                for key, data in packed.items()
+            ]
+        )
+
+    def parked(self, job_id: str) -> list[str]:
+        """Every body parked for the job; they stay parked until :meth:`forget_parked`."""
+        return [
+            unpack_outbox(item["body"]["B"])
+            for item in self._query(job_id, "begins_with(sk, :prefix)", {":prefix": _s(_PARKED)})
+        ]
+
+    def forget_parked(self, job_id: str, bodies: Sequence[str]) -> None:
+        """Forget parked bodies; one not parked is not an error."""
+        keys = dict.fromkeys(parked_key(body) for body in bodies)
+        self._batch_write(
+            [
+                {"DeleteRequest": {"Key": {"pk": _s(f"job#{job_id}"), "sk": _s(_PARKED + key)}}}
+                for key in keys
+            ]
+        )
+
     def status(self, job_id: str) -> JobStatus | None:
         """The job's state and each shard's hop, status, stats and cursor; None if unknown."""
-        items: list[Mapping[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": _s(f"job#{job_id}")},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._read("Query", lambda: self.client.query(**kwargs))
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        job = next((i for i in items if i["sk"]["S"] == _JOB), None)
-        if job is None:
+        job = self._job_item(job_id)
+        if not job:
             return None
-        shards = sorted((_shard_status(i) for i in items if "shard_no" in i), key=lambda s: s.shard)
+        shards: list[ShardStatus] = []
+        signals: dict[str, Any] = {}
+        for item in self._query(job_id, "sk >= :from", {":from": _s(_SHARD)}):
+            if "shard_no" in item:
+                shards.append(_shard_status(item))
+            elif "signal_name" in item:
+                signals[_text(item, "signal_name")] = _payload(item)
+        shards.sort(key=lambda s: s.shard)
         return JobStatus(
             job_id=job_id,
-            state=job_state(_text(job, "state", "queued"), (s.status for s in shards)),
+            state=job_state(
+                _text(job, "state", "queued"),
+                (s.status for s in shards),
+                paused=_bool(job, "paused"),
+                shards=_int(job, "shards"),
+            ),
             shards=_int(job, "shards"),
             done=_int(job, "done"),
             failed=_int(job, "failed"),
@@ -424,6 +610,8 @@ class DynamoDBLedger:
             updated_ms=_int(job, "updated_ms"),
             shard_status=tuple(shards),
             fingerprint=_text(job, "fingerprint"),
+            paused=_bool(job, "paused"),
+            signals=signals,
         )
 
     # -- the calls ------------------------------------------------------------------------------
@@ -457,8 +645,10 @@ class DynamoDBLedger:
 
     def _transact(self, updates: list[dict[str, Any]]) -> Mapping[str, Any] | None:
         """Conditional updates of several items, all or none: ``None`` when applied, else the
-        refusal (its ``CancellationReasons`` name the item whose condition failed)."""
-        items: Any = [{"Update": update} for update in updates]
+        refusal (its ``CancellationReasons`` name the item whose condition failed). An update
+        is an ``UpdateItem`` spec (:meth:`_spec`), or a transaction's item (``{"ConditionCheck":
+        ...}``)."""
+        items: Any = [u if "Key" not in u else {"Update": u} for u in updates]
         return self._write(
             "TransactWriteItems", lambda: self.client.transact_write_items(TransactItems=items)
         )
@@ -481,6 +671,65 @@ class DynamoDBLedger:
             return None
 
         return retry_conflicts(attempt)
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """Put or delete items, :data:`_BATCH` to a ``BatchWriteItem``; what DynamoDB leaves
+        unprocessed (throughput) is sent again, backing off, as a conflicted write is."""
+        for start in range(0, len(requests), _BATCH):
+            pending = requests[start : start + _BATCH]
+
+            def attempt() -> None:
+                nonlocal pending
+                with map_aws_errors("dynamodb", "BatchWriteItem"):
+                    response = self.client.batch_write_item(
+                        RequestItems={self.table_name: pending}  # type: ignore[dict-item]
+                    )
+                left: Any = response.get("UnprocessedItems", {}).get(self.table_name, [])
+                if left:
+                    pending = left
+                    raise WriteConflict(
+                        ThrottledError(
+                            f"DynamoDB left {len(left)} writes of a batch unprocessed "
+                            f"in the ledger table {self.table_name}, however often retried",
+                            service="dynamodb",
+                            operation="BatchWriteItem",
+                            code="UnprocessedItems",
+                        )
+                    )
+
+            retry_conflicts(attempt)
+
+    def _query(
+        self,
+        job_id: str,
+        sk_condition: str,
+        values: dict[str, Any],
+        *,
+        filter: str = "",
+        projection: str = "",
+    ) -> Iterator[Mapping[str, Any]]:
+        """The job's items whose sort key meets ``sk_condition``, in key order, read one
+        consistent ``Query`` page at a time."""
+        expressions = f"{sk_condition} {filter} {projection}"
+        names = {f"#{name}": name for name in re.findall(r"#(\w+)", expressions)}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": f"pk = :pk AND {sk_condition}",
+            "ExpressionAttributeValues": {":pk": _s(f"job#{job_id}"), **values},
+            "ConsistentRead": True,
+        }
+        if filter:
+            kwargs["FilterExpression"] = filter
+        if projection:
+            kwargs["ProjectionExpression"] = projection
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        while True:
+            page = self._read("Query", lambda: self.client.query(**kwargs))
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _read(self, operation: str, call: Callable[[], Any]) -> Any:
         with map_aws_errors("dynamodb", operation):
@@ -544,7 +793,7 @@ def _outbox(item: Mapping[str, Any]) -> str | None:
 
 
 def _shard(shard: int) -> str:
-    return f"shard#{shard:06d}"
+    return f"{_SHARD}{shard:06d}"
 
 
 def _shard_status(item: Mapping[str, Any]) -> ShardStatus:
@@ -556,7 +805,23 @@ def _shard_status(item: Mapping[str, Any]) -> ShardStatus:
         cursor=parse_cursor(_text(item, "cursor", "null")),
         updated_ms=_int(item, "updated_ms"),
         error=_text(item, "error"),
+        wake_ms=_int(item, "wake_ms"),
+        waiting=_text(item, "waiting_for"),
     )
+
+
+def _shard_result(item: Mapping[str, Any]) -> ShardResult:
+    status = _text(item, "status")
+    if status not in ("done", "failed"):
+        return ShardResult(_int(item, "shard_no"), "")
+    found = item.get("result")
+    result = None if found is None else json.loads(unpack_outbox(found["B"]))
+    return ShardResult(_int(item, "shard_no"), status, result, _text(item, "error"))
+
+
+def _payload(item: Mapping[str, Any]) -> Any:
+    """A signal's payload, parsed."""
+    return json.loads(unpack_outbox(item["payload"]["B"]))
 
 
 def _s(value: str) -> dict[str, str]:
@@ -573,3 +838,7 @@ def _text(item: Mapping[str, Any], name: str, default: str = "") -> str:
 
 def _int(item: Mapping[str, Any], name: str) -> int:
     return int(item.get(name, {}).get("N", "0"))
+
+
+def _bool(item: Mapping[str, Any], name: str) -> bool:
+    return bool(item.get(name, {}).get("BOOL", False))

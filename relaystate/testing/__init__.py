@@ -22,7 +22,7 @@ Example:
 from .budget import UnitsPerHop
 from .clock import FakeClock, FakeContext
 from .events import sqs_event
-from .ledger import MemoryJob, MemoryLedger, MemoryShard
+from .ledger import MemoryJob, MemoryLedger, MemoryRecord, MemoryShard
 from .memory import (
     ACCOUNT,
     FakeQueue,
@@ -42,6 +42,7 @@ __all__ = [
     "MemoryLedger",
     "MemoryMappings",
     "MemoryQueues",
+    "MemoryRecord",
     "MemoryShard",
     "UnitsPerHop",
     "memory_backend",

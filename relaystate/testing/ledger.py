@@ -23,34 +23,53 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import attrs
 
 from ..clock import now_ms
-from ..errors import ResourceConflictError
+from ..errors import ConfigurationError, ResourceConflictError, SignalConflictError
 from ..ledger import (
     CURSOR_CHARS,
     ERROR_CHARS,
     Claim,
     JobStatus,
+    Parked,
+    ShardResult,
     ShardStatus,
     WriteConflict,
+    check_signal_name,
+    ended_state,
     expires_s,
     job_state,
     lease_lost,
     pack_outbox,
+    pack_signal,
+    parked_key,
     parse_cursor,
     refused_claim,
     retry_conflicts,
+    same_payload,
     teardown_due,
     unknown_job,
     unpack_outbox,
 )
 from ..states import JobState
 
-__all__ = ["MemoryJob", "MemoryLedger", "MemoryShard"]
+__all__ = ["MemoryJob", "MemoryLedger", "MemoryRecord", "MemoryShard"]
+
+
+@attrs.define
+class MemoryRecord:
+    """A packed text a :class:`MemoryLedger` keeps on its own record: a signal's payload, a
+    parked packet (:func:`~relaystate.ledger.pack_outbox`)."""
+
+    packed: bytes
+    #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
+    ttl: int
 
 
 @attrs.define
@@ -70,6 +89,9 @@ class MemoryJob:
     fingerprint: str = ""
     #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
     ttl: int | None = None
+    paused: bool = False
+    #: Each signal recorded for the job, by name.
+    signals: dict[str, MemoryRecord] = attrs.Factory(dict)
 
     def teardown_due(self) -> bool:
         """Every shard has ended and the teardown is not recorded."""
@@ -94,6 +116,11 @@ class MemoryShard:
     error: str = ""
     #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
     ttl: int | None = None
+    #: The signal a ``waiting`` shard waits for.
+    waiting_for: str = ""
+    wake_ms: int = 0
+    #: The shard's result (:func:`~relaystate.ledger.pack_outbox`), recorded by its end.
+    result: bytes | None = None
 
     def held_by(self, owner: str, hop: int) -> bool:
         """``owner`` holds hop ``hop`` (the fence of a checkpoint and a finish)."""
@@ -118,11 +145,14 @@ class MemoryLedger:
         self.jobs: dict[str, MemoryJob] = {}
         #: Each shard's record, by (job id, shard).
         self.shards: dict[tuple[str, int], MemoryShard] = {}
+        #: Each parked packet, by (job id, :func:`~relaystate.ledger.parked_key` of its body).
+        self.parking: dict[tuple[str, str], MemoryRecord] = {}
         #: ``(operation, job id)`` of every call, in order (a retried write once a try).
         self.calls: list[tuple[str, str]] = []
-        #: The next this many transactions (a shard's end, a reopen) meet a concurrent one and
-        #: are not applied, as DynamoDB cancels them (``TransactionConflict``); the ledger tries
-        #: them again (:func:`~relaystate.ledger.retry_conflicts`).
+        #: The next this many transactions (a shard's end, a reopen, a signal) meet a
+        #: concurrent one and are not applied, as DynamoDB cancels them
+        #: (``TransactionConflict``); the ledger tries them again
+        #: (:func:`~relaystate.ledger.retry_conflicts`).
         self.conflicts = 0
         self._clock = clock
         self._lock = threading.Lock()
@@ -177,6 +207,7 @@ class MemoryLedger:
             found.hop, found.status, found.updated_ms = hop, "running", now
             found.owner, found.lease_until, found.ttl = owner, now + lease_ms, expires_s(now)
             found.outbox, found.outbox_delay = None, 0  # it arrived: this hop runs
+            found.waiting_for, found.wake_ms = "", 0
             return Claim("run")
 
     def checkpoint(
@@ -190,12 +221,19 @@ class MemoryLedger:
         stats: Mapping[str, int],
         cursor_json: str,
         delay_seconds: int = 0,
+        waiting: str = "",
+        wake_ms: int = 0,
     ) -> None:
-        """Record the hop's checkpoint and the next packet (to be sent), fenced by the lease."""
+        """Record the hop's checkpoint and the next packet (to be sent, or kept for a signal
+        when the shard waits), fenced by the lease."""
+        if waiting:
+            check_signal_name(waiting)
         packed = pack_outbox(outbox)
         with self._call("checkpoint", job_id) as now:
             found = self._held(job_id, shard, hop, owner)
-            found.hop, found.status, found.updated_ms = hop + 1, "queued", now
+            found.hop, found.updated_ms = hop + 1, now
+            found.status = "waiting" if waiting else "queued"
+            found.waiting_for, found.wake_ms = waiting, wake_ms
             found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
             found.outbox, found.outbox_delay = packed, delay_seconds
             found.stats = dict(stats)
@@ -212,9 +250,11 @@ class MemoryLedger:
         cursor_json: str,
         failed: bool = False,
         error: str = "",
+        result_json: str = "",
     ) -> bool:
-        """The shard is done (or failed); count it. True when every shard has ended and this
-        one ended last."""
+        """The shard is done (or failed), with its result; count it. True when every shard
+        has ended and this one ended last."""
+        result = pack_outbox(result_json) if result_json else None
 
         def write() -> bool:
             with self._call("finish", job_id, transaction=True) as now:
@@ -225,7 +265,7 @@ class MemoryLedger:
                 found.status, found.updated_ms = ("failed" if failed else "done"), now
                 found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
                 found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
-                found.error = error[:ERROR_CHARS]
+                found.error, found.result = error[:ERROR_CHARS], result
                 if failed:
                     job.failed += 1
                 else:
@@ -248,12 +288,13 @@ class MemoryLedger:
             job.teardown_until = None if lease_ms is None else now + lease_ms
             return True
 
-    def mark_torn_down(self, job_id: str) -> None:
+    def mark_torn_down(self, job_id: str, *, tolerated: int = 0) -> None:
         """The job's resources are gone; its record expires in 30 days."""
         with self._call("mark_torn_down", job_id) as now:
             job = self.jobs.get(job_id)
             if job is not None:
-                job.state = (JobState.FAILED if job.failed else JobState.TORN_DOWN).value
+                job.state = ended_state(job.failed, tolerated=tolerated).value
+                job.paused = False
                 job.updated_ms, job.ttl = now, expires_s(now, finished=True)
 
     def reopen(self, job_id: str, shard: int) -> None:
@@ -273,6 +314,93 @@ class MemoryLedger:
 
         retry_conflicts(write)
 
+    def results(self, job_id: str) -> Iterator[ShardResult]:
+        """How each shard ended, in shard order; ``""`` for a shard that has not."""
+        with self._call("results", job_id):
+            job = self.jobs.get(job_id)
+            ended = {
+                shard: ShardResult(
+                    shard,
+                    found.status,
+                    None if found.result is None else json.loads(unpack_outbox(found.result)),
+                    found.error,
+                )
+                for (of_job, shard), found in self.shards.items()
+                if of_job == job_id and found.status in ("done", "failed")
+            }
+        for shard in range(0 if job is None else job.shards):
+            yield ended.get(shard, ShardResult(shard, ""))
+
+    def put_signal(self, job_id: str, name: str, payload_json: str) -> bool:
+        """Record a signal for the job; False if the same payload was recorded before."""
+        packed = pack_signal(name, payload_json)
+
+        def write() -> bool:  # a transaction: the job is checked as the signal is written
+            with self._call("put_signal", job_id, transaction=True) as now:
+                job = self.jobs.get(job_id)
+                if job is None:
+                    raise ConfigurationError(
+                        f"job {job_id} is not in the ledger {self.table_name} (never started "
+                        "with it, or expired): it has no signals"
+                    )
+                found = job.signals.get(name)
+                if found is None:
+                    job.signals[name] = MemoryRecord(packed, expires_s(now))
+                    return True
+                if same_payload(unpack_outbox(found.packed), payload_json):
+                    return False
+                raise SignalConflictError(name, job_id)
+
+        return retry_conflicts(write)
+
+    def signals(self, job_id: str) -> dict[str, Any]:
+        """Every signal recorded for the job: name -> payload."""
+        with self._call("signals", job_id):
+            job = self.jobs.get(job_id)
+            recorded = {} if job is None else dict(sorted(job.signals.items()))
+        return {name: json.loads(unpack_outbox(r.packed)) for name, r in recorded.items()}
+
+    def waiting_for(self, job_id: str, name: str) -> list[Parked]:
+        """The shards that wait for signal ``name`` now, with the packet that wakes each."""
+        with self._call("waiting_for", job_id):
+            return [
+                Parked(shard, found.hop, unpack_outbox(found.outbox), found.outbox_delay)
+                for (of_job, shard), found in sorted(self.shards.items())
+                if of_job == job_id
+                and found.status == "waiting"
+                and found.waiting_for == name
+                and found.outbox is not None
+            ]
+
+    def set_paused(self, job_id: str, paused: bool) -> None:
+        """Record the job paused, or not; one that has ended (or is unknown) is left as it is."""
+        with self._call("set_paused", job_id) as now:
+            job = self.jobs.get(job_id)
+            ended = (JobState.TORN_DOWN.value, JobState.FAILED.value)
+            if job is not None and job.state not in ended:
+                job.paused, job.updated_ms, job.ttl = paused, now, expires_s(now)
+
+    def park(self, job_id: str, bodies: Sequence[str]) -> None:
+        """Keep packets in the ledger; a body parked twice is kept once."""
+        packed = {parked_key(body): pack_outbox(body) for body in bodies}
+        with self._call("park", job_id) as now:
+            for key, data in packed.items():
+                self.parking[(job_id, key)] = MemoryRecord(data, expires_s(now))
+
+    def parked(self, job_id: str) -> list[str]:
+        """Every body parked for the job; they stay parked until :meth:`forget_parked`."""
+        with self._call("parked", job_id):
+            found = [
+                r.packed for (of_job, _), r in sorted(self.parking.items()) if of_job == job_id
+            ]
+        return [unpack_outbox(packed) for packed in found]
+
+    def forget_parked(self, job_id: str, bodies: Sequence[str]) -> None:
+        """Forget parked bodies; one not parked is not an error."""
+        with self._call("forget_parked", job_id):
+            for body in bodies:
+                self.parking.pop((job_id, parked_key(body)), None)
+
     def status(self, job_id: str) -> JobStatus | None:
         """The job's state and each shard's hop, status, stats and cursor; None if unknown."""
         with self._call("status", job_id):
@@ -288,13 +416,20 @@ class MemoryLedger:
                     cursor=parse_cursor(found.cursor_json),
                     updated_ms=found.updated_ms,
                     error=found.error,
+                    wake_ms=found.wake_ms,
+                    waiting=found.waiting_for,
                 )
                 for (of_job, shard), found in sorted(self.shards.items())
                 if of_job == job_id
             )
+            signals = {
+                n: json.loads(unpack_outbox(r.packed)) for n, r in sorted(job.signals.items())
+            }
             return JobStatus(
                 job_id=job_id,
-                state=job_state(job.state, (s.status for s in shards)),
+                state=job_state(
+                    job.state, (s.status for s in shards), paused=job.paused, shards=job.shards
+                ),
                 shards=job.shards,
                 done=job.done,
                 failed=job.failed,
@@ -304,6 +439,8 @@ class MemoryLedger:
                 updated_ms=job.updated_ms,
                 shard_status=shards,
                 fingerprint=job.fingerprint,
+                paused=job.paused,
+                signals=signals,
             )
 
     # -- helpers -------------------------------------------------------------------------------
@@ -339,6 +476,6 @@ def _claimable(found: MemoryShard, hop: int, owner: str, now: int) -> bool:
     """The claim's condition, as :class:`~relaystate.aws.DynamoDBLedger` writes it."""
     if found.hop != hop:
         return found.hop < hop
-    if found.status == "queued":
+    if found.status in ("queued", "waiting"):
         return True
     return found.status == "running" and (found.lease_until < now or found.owner == owner)
