@@ -27,6 +27,8 @@ from .errors import (
 from .job import RelayJob
 from .packet import RelayPacket, Stats
 from .retry import Retry
+from .signals import WaitFor
+from .sleep import Sleep
 from .states import DONE, JobState
 
 if TYPE_CHECKING:
@@ -67,5 +69,7 @@ __all__ = [
     "RelayJob",
     "RelayPacket",
     "Retry",
+    "Sleep",
     "Stats",
+    "WaitFor",
 ]

@@ -8,10 +8,12 @@ The tree::
     │   └── InvalidDelayError                DelaySeconds outside 0..900
     ├── InvalidEventError (ValueError)       handle() got something that is not an SQS event
     ├── InvalidPacketError (ValueError)      a message that is not a valid relay packet
-    │   └── InvalidSignatureError            a signed job got an unsigned or forged packet
+    │   ├── InvalidSignatureError            a signed job got an unsigned or forged packet
+    │   └── VersionMismatchError             a packet of another version of the job's class
     ├── PacketTooLargeError (ValueError)     the packet's message would exceed the queue's maximum
     ├── InvalidTransitionError               a trigger fired from a state that does not allow it
     ├── JobConflictError                     the job id or queue name is taken by another job
+    ├── UnknownJobError (LookupError)        attach(): no job of that id
     ├── SignalConflictError                  a job's signal was sent before with another payload
     ├── HopLimitError                        the job went past max_hops
     ├── HopBusyError                         a duplicate delivery of a hop that runs elsewhere
@@ -59,6 +61,8 @@ __all__ = [
     "ServiceUnavailableError",
     "SignalConflictError",
     "ThrottledError",
+    "UnknownJobError",
+    "VersionMismatchError",
 ]
 
 
@@ -100,6 +104,14 @@ class InvalidPacketError(RelayError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class VersionMismatchError(InvalidPacketError):
+    """A packet made by another version of its job class, which ``migrate`` did not take.
+
+    It is not run: SQS delivers it again and then parks it in the job's DLQ, from where
+    ``resume`` takes it up once a worker can run it.
+    """
 
 
 class InvalidSignatureError(InvalidPacketError):
@@ -146,6 +158,10 @@ class JobConflictError(RelayError):
     A start with the same id, class and data as a job that runs is not a conflict: it returns
     that job, as Step Functions' StartExecution does for the same name and input.
     """
+
+
+class UnknownJobError(RelayError, LookupError):
+    """``attach()`` found no job of that id: not in the ledger, and no queue of its name."""
 
 
 class SignalConflictError(RelayError):

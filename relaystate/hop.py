@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -41,6 +42,8 @@ from .lifecycle import HopState
 from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
 from .retry import Retry
+from .signals import WaitFor
+from .sleep import Sleep, delay_until
 from .states import DONE, JobState
 
 if TYPE_CHECKING:
@@ -63,6 +66,7 @@ class HopJob(Protocol):
     job_id: str
     packet: RelayPacket | None
     cursor: JsonValue
+    signals: dict[str, Any]
     stats: Stats
     state: JobState
     hop: HopState | None
@@ -103,8 +107,12 @@ class HopJob(Protocol):
         attempt: int = 0,
         finishing: bool = False,
         error: str = "",
+        wake_ms: int = 0,
     ) -> bool:
         """running -> relaying."""
+
+    def wait(self, *, name: str, deadline_ms: int = 0) -> bool:
+        """running -> waiting."""
 
     def finish(self) -> bool:
         """running -> torn_down."""
@@ -221,9 +229,14 @@ class Hop:
         done = packet.finishing  # the hop before ran the last unit: this one only finishes
         delay = 0
         unit_error: Exception | None = None
+        # A sleep or a wait the packet carries: until it is over the hop only relays it on.
+        pending: Sleep | WaitFor | None = self._held(packet)
         # The last hop the cap allows ends in a teardown: it keeps that time from the start.
-        kept_ms = state.teardown_reserve_ms() if packet.hop + 1 >= job.max_hops else 0.0
-        while not done and (units == 0 or budget.should_continue(remaining() - kept_ms)):
+        worked = packet.hop - job.stats.waits
+        kept_ms = state.teardown_reserve_ms() if worked + 1 >= job.max_hops else 0.0
+        while not (done or pending) and (
+            units == 0 or budget.should_continue(remaining() - kept_ms)
+        ):
             if limiter is not None:
                 wait = limiter.wait_s(clock.wall())
                 if wait > limiter.limit.max_wait_s:
@@ -247,6 +260,11 @@ class Hop:
             if result is DONE:
                 done = True
                 break
+            if isinstance(result, Sleep | WaitFor):
+                cursor = result.next_cursor
+                if not (isinstance(result, WaitFor) and self._signalled(result.name)):
+                    pending = result  # the hop ends here; the unit after it runs later
+                continue
             cursor = result
         old = job.stats  # the packet's, plus the retries made in this hop
         job.cursor = cursor
@@ -257,7 +275,7 @@ class Hop:
             work_ms=old.work_ms + round(work_ms),
             retries=old.retries + max(self.receive_count - 1, 0),
         )
-        outcome, error, delay = self._end(packet, unit_error, done, delay)
+        outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
         left = remaining()
         self._record(
             hop=packet.hop,
@@ -272,7 +290,13 @@ class Hop:
         )
 
     def _end(
-        self, packet: RelayPacket, unit_error: Exception | None, done: bool, delay: int
+        self,
+        packet: RelayPacket,
+        unit_error: Exception | None,
+        done: bool,
+        delay: int,
+        pending: Sleep | WaitFor | None = None,
+        units: int = 0,
     ) -> tuple[str, Exception | None, int]:
         """Fire the transition the hop ends in; its outcome, error and relay delay.
 
@@ -283,6 +307,8 @@ class Hop:
         """
         job = self.job
         try:
+            if pending is not None and unit_error is None:
+                return self._pause_end(pending, idle=units == 0)
             return self._planned_end(packet, unit_error, done, delay)
         except PERMANENT_ERRORS as exc:
             if job.state is not JobState.RUNNING:
@@ -295,6 +321,52 @@ class Hop:
             )
             job.fail(error=exc)
             return "failed", exc, 0
+
+    def _held(self, packet: RelayPacket) -> Sleep | WaitFor | None:
+        """The sleep or wait the packet is in, if it is not over: then the hop runs no unit.
+
+        Loads the job's signals for a packet that waited (``self.signals`` in ``step``).
+        """
+        job = self.job
+        job.signals = dict(thaw(packet.signals))
+        now = clock.now_ms()
+        if packet.waiting:
+            if self._signalled(packet.waiting):
+                return None  # woken by its signal
+            if packet.wake_ms and now >= packet.wake_ms:
+                return None  # timed out: it runs without the signal
+            timeout = (packet.wake_ms - now) / 1000 if packet.wake_ms else None
+            return WaitFor(packet.waiting, packet.cursor, timeout_s=timeout)
+        if packet.wake_ms > now:
+            return Sleep((packet.wake_ms - now) / 1000, packet.cursor)
+        return None
+
+    def _signalled(self, name: str) -> bool:
+        """Whether signal ``name`` has come (read from the ledger when it is not known yet)."""
+        job = self.job
+        if name not in job.signals and self.ledger is not None:
+            job.signals.update(self.ledger.signals(job.job_id))
+        return name in job.signals
+
+    def _pause_end(self, pending: Sleep | WaitFor, *, idle: bool) -> tuple[str, None, int]:
+        """End the hop in a sleep (a delayed relay, chained by 900 s) or a wait (parked)."""
+        job = self.job
+        if idle:  # a wake-up that found it not over yet: not a hop of work
+            job.stats = attrs.evolve(job.stats, waits=job.stats.waits + 1)
+        now = clock.now_ms()
+        if isinstance(pending, Sleep):
+            wake_ms = now + math.ceil(pending.seconds * 1000)
+            delay = delay_until(wake_ms, now)
+            job.relay(delay_seconds=delay, wake_ms=wake_ms if wake_ms - now > delay * 1000 else 0)
+            return "sleeping", None, delay
+        if self.ledger is None:
+            raise ConfigurationError(
+                f"{type(job).__name__}.step returned WaitFor({pending.name!r}), which needs a "
+                "ledger (the packet waits in it for the signal): give the job a ledger"
+            )
+        deadline = now + math.ceil(pending.timeout_s * 1000) if pending.timeout_s else 0
+        job.wait(name=pending.name, deadline_ms=deadline)
+        return "waiting", None, delay_until(deadline, now) if deadline else 0
 
     def _planned_end(
         self, packet: RelayPacket, unit_error: Exception | None, done: bool, delay: int
@@ -326,7 +398,7 @@ class Hop:
                 return "finishing", None, 0
             job.finish()
             return "finished", None, delay
-        if packet.hop + 1 >= job.max_hops:
+        if packet.hop + 1 - job.stats.waits >= job.max_hops:
             error = HopLimitError(
                 f"job {job.job_id} reached max_hops={job.max_hops} without finishing; "
                 "raise max_hops if the job really needs more hops, or make units bigger"
@@ -345,7 +417,9 @@ class Hop:
         while True:
             try:
                 result = job.step(cursor)
-                return result if result is DONE else freeze(result, "cursor")
+                if result is DONE or isinstance(result, Sleep | WaitFor):
+                    return result
+                return freeze(result, "cursor")
             except Exception:
                 tries += 1
                 if tries >= job.retry.attempts:

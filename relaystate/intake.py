@@ -22,7 +22,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
-from .errors import HopBusyError, InvalidEventError, InvalidPacketError, LeaseLostError
+from .errors import (
+    HopBusyError,
+    InvalidEventError,
+    InvalidPacketError,
+    LeaseLostError,
+    VersionMismatchError,
+)
 from .hop import Hop, HopJob
 from .names import same_queue
 from .packet import RelayPacket
@@ -126,10 +132,34 @@ def verified(base: Any, packet: RelayPacket | Mapping[str, Any] | str | bytes) -
         return packet
     raw: Any = RelayPacket.load_json(packet) if isinstance(packet, str | bytes) else packet
     parsed = RelayPacket.from_dict(raw)
-    signer = class_for(base, parsed).signer
-    if signer is not None:
-        signer.verify(raw)
-    return parsed
+    target = class_for(base, parsed)
+    if target.signer is not None:
+        target.signer.verify(raw)
+    return migrated(target, parsed)
+
+
+def version_mismatch(target: Any, packet: RelayPacket) -> VersionMismatchError:
+    """The error of a packet made by another version of its class than ``target``'s."""
+    return VersionMismatchError(
+        f"packet of job {packet.job_id} was made by version {packet.job_version or 'none'!r} "
+        f"of {target.type_name()}, this worker runs version {target.version or 'none'!r}; it "
+        "is not run (SQS parks it in the DLQ): deploy the version it needs, or define "
+        f"{target.__name__}.migrate(packet), then resume it",
+        field="job_version",
+    )
+
+
+def migrated(target: Any, packet: RelayPacket) -> RelayPacket:
+    """The packet as ``target``'s version runs it: as it is, or through ``target.migrate``.
+
+    Raises:
+        VersionMismatchError: the versions differ and ``migrate`` refused (its default).
+    """
+    version = target.version or ""
+    if packet.job_version == version:
+        return packet
+    moved: RelayPacket = target.migrate(packet)
+    return moved.evolve(job_version=version)
 
 
 class Intake:

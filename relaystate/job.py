@@ -9,25 +9,25 @@ in :mod:`relaystate.states`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from transitions import EventData
-
-from . import intake, lifecycle
+from . import intake
+from .attach import locate
 from .budget import AdaptiveBudget, Budget
+from .callbacks import machine
 from .errors import ConfigurationError, InvalidPacketError
 from .frozen import JsonValue, freeze, thaw
-from .machine import JobMachine, dispatch
 from .options import OPTIONS, check_options
 from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, Stats
 from .ports import Backend, LedgerPort
 from .retry import Retry
-from .start import deadline_for, open_job, requeue
+from .signals import send_signal
 from .states import DONE, JobState  # noqa: F401  (DONE: the docstrings' examples use it)
+from .triggers import Triggers
 
 if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
-    from .ledger import JobStatus
+    from .ledger import JobStatus, ShardResult
     from .lifecycle import HopState
     from .ratelimit import RateLimit
     from .signing import PacketSigner
@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
 __all__ = ["RelayJob"]
 
 
-class RelayJob:
+class RelayJob(Triggers):
     """A long job run as a relay of Lambda hops through a private SQS queue.
 
     Subclass it: set :attr:`function_name` (the worker Lambda), write :meth:`step` (one unit of
@@ -95,6 +95,12 @@ class RelayJob:
     #: :class:`~relaystate.ports.LedgerPort` (e.g. a ``DynamoDBLedger``); ``None`` runs without
     #: one (see README).
     ledger: str | LedgerPort | None = None
+    #: With a ledger: shards that may fail with the job still done -- a count, or a fraction of
+    #: the shards (``0.05``); the job ends ``failed`` beyond it (see :meth:`on_join`).
+    tolerated_failures: int | float = 0
+    #: The alias or version the mapping invokes (``"live"``, ``"7"``): a deploy that moves
+    #: ``$LATEST`` does not change the code under running jobs.
+    function_qualifier: str | None = None
     #: With a ledger, a hop's lease lasts this long beyond its Lambda's remaining time (room for
     #: clock skew between Lambda hosts and DynamoDB) before another invocation may take over.
     lease_margin_s: float = 30.0
@@ -110,6 +116,9 @@ class RelayJob:
     retry: ClassVar[Retry] = Retry()
     #: Limits on the unit rate (one unit = one call of a limited API) that hold across hops.
     rate_limit: ClassVar[RateLimit | None] = None
+    #: This class's version: it travels in the packet, and a worker whose class has another
+    #: version runs the packet only through :meth:`migrate`.
+    version: ClassVar[str | None] = None
     #: The backend; ``None`` means real AWS through the default boto3 session.
     backend: Backend | None = None
 
@@ -150,6 +159,10 @@ class RelayJob:
         self.data: dict[str, Any] = thaw(freeze(data or {}, "data"))
         self.cursor: JsonValue = None
         self.stats = Stats()
+        #: The signals the job has received, by name (see :class:`~relaystate.WaitFor`).
+        self.signals: dict[str, Any] = {}
+        #: The shard's result (JSON): set it in ``step``; ``on_join`` gets every shard's.
+        self.result: Any = None
         #: The latest snapshot (shard 0's after a fan-out start); ``None`` before ``start()``.
         self.packet: RelayPacket | None = None
         #: Every shard's first packet after ``start()`` (made on access: a fan-out of 100,000
@@ -184,47 +197,60 @@ class RelayJob:
         """Called when a shard failed: its units kept raising past the :attr:`retry` policy,
         the hop cap was reached, or :meth:`fail` was called. ``error`` says why."""
 
-    # -- triggers (the machine binds these; see relaystate.states.TRANSITIONS) ---------------
+    def on_join(self, results: Iterable[ShardResult]) -> None:
+        """With a ledger: called once, on the shard that ends last, with every shard's
+        :class:`~relaystate.ledger.ShardResult` (its ``self.result``, or its error) in shard
+        order, read page by page. The job ends ``failed`` if more shards failed than
+        :attr:`tolerated_failures` allows."""
 
-    def enqueue(self, *, context: Any = None) -> bool:
-        """created -> queued: create queue, DLQ and mapping, send the first packet(s).
+    # -- public API ---------------------------------------------------------------------------
 
-        ``context``: the Lambda context of a starter that runs in a Lambda (see :meth:`start`).
+    def signal(self, name: str, payload: Any = None) -> int:
+        """Send the job signal ``name`` with a JSON ``payload`` (see :mod:`relaystate.signals`);
+        how many waiting shards it woke.
+
+        Example:
+            >>> CopyRows.attach(job_id, ledger="t").signal("ok", {"by": "ann"})  # doctest: +SKIP
+
+        Raises:
+            ConfigurationError: the job has no ledger (signals are kept in it), or a bad name.
+            SignalConflictError: a signal of that name with another payload came first.
         """
-        raise _unbound()
+        backend, ledger = self._ports()
+        if ledger is None:
+            raise ConfigurationError("signal() needs the job's ledger: give it one (ledger=...)")
+        return send_signal(backend, ledger, self.job_id, name, payload)
 
-    def begin_hop(self) -> bool:
-        """queued | relaying -> running: a worker rebuilt the job from its packet."""
-        raise _unbound()
-
-    def relay(
-        self,
+    @classmethod
+    def attach(
+        cls,
+        job_id: str,
         *,
-        delay_seconds: int = 0,
-        attempt: int = 0,
-        finishing: bool = False,
-        error: str = "",
-    ) -> bool:
-        """running -> relaying: send the checkpoint (hop + 1) to the queue.
+        ledger: str | LedgerPort | None = None,
+        backend: Backend | None = None,
+    ) -> Self:
+        """A handle on the job ``job_id``, in its current state: ``status()``, ``pause()``,
+        ``unpause()``, ``signal()`` and ``tear_down()`` act on it (see :mod:`relaystate.attach`).
 
-        ``attempt`` counts the hops in a row that ended in a unit error (see :class:`Retry`);
-        ``finishing``: the shard is at its end, and the next hop only tears down -- it finishes,
-        or with ``error`` it fails the shard with that error (a hop with too little time left
-        for its teardown hands it on).
+        Raises:
+            UnknownJobError: neither the ledger nor a queue knows the job.
         """
-        raise _unbound()
-
-    def finish(self) -> bool:
-        """running -> torn_down: ``step`` returned DONE; release the job's resources."""
-        raise _unbound()
-
-    def tear_down(self) -> bool:
-        """Release mapping, queue and (empty) DLQ; idempotent; also on a rebuilt job."""
-        raise _unbound()
-
-    def fail(self, *, error: BaseException | None = None) -> bool:
-        """queued | running | relaying -> failed: park the packet in the DLQ, call on_failed."""
-        raise _unbound()
+        probe = cls.__new__(cls)
+        probe.backend = backend or cls.backend
+        probe.ledger = ledger if ledger is not None else cls.ledger
+        ports = probe._ports()
+        packet = locate(
+            job_id,
+            job_type=cls.type_name(),
+            job_version=cls.version or "",
+            queue_prefix=cls.queue_prefix,
+            queue_name=cls.queue_name,
+            backend=ports[0],
+            ledger=ports[1],
+        )
+        job = cls.from_packet(packet, backend=ports[0])
+        job.ledger = ports[1] if ports[1] is not None else job.ledger
+        return job
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -267,6 +293,17 @@ class RelayJob:
         probe.ledger = ledger if ledger is not None else cls.ledger
         probe.job_id = job_id
         return probe.status()
+
+    @classmethod
+    def migrate(cls, packet: RelayPacket) -> RelayPacket:
+        """A packet made by another :attr:`version` of this class, made fit to run here
+        (e.g. ``return packet.evolve(cursor={"id": packet.cursor})``).
+
+        Raises:
+            VersionMismatchError: by default: the packet is not run, SQS parks it in the DLQ,
+                and a worker that can run it resumes it from there.
+        """
+        raise intake.version_mismatch(cls, packet)
 
     @classmethod
     def type_name(cls) -> str:
@@ -371,51 +408,6 @@ class RelayJob:
         """
         return intake.Intake(cls, backend).process(event, context)
 
-    # -- transition callbacks ----------------------------------------------------------------
-
-    def _on_enqueue(self, event: EventData) -> None:
-        backend, ledger = self._ports()
-        until = deadline_for(event.kwargs.get("context"))
-        if self._resume_from is not None:
-            fresh = requeue(self, backend, ledger, self._resume_from, until=until)
-            self.packet, self.packets, self._resume_from = fresh, (fresh,), None
-            return
-        opened = open_job(self, backend, ledger, until=until)
-        self.packets = opened.packets
-        self.packet = self.packets[0]
-        self.cursor = self.packet.cursor
-
-    def _on_relay(self, event: EventData) -> None:
-        backend, ledger = self._ports()
-        self.packet = lifecycle.relay(
-            self,
-            backend,
-            ledger,
-            self.hop,
-            delay_seconds=event.kwargs.get("delay_seconds", 0),
-            attempt=event.kwargs.get("attempt", 0),
-            finishing=event.kwargs.get("finishing", False),
-            error=event.kwargs.get("error", ""),
-        )
-
-    def _on_finish(self, event: EventData) -> None:
-        backend, ledger = self._ports()
-        self.packet = lifecycle.finish(self, backend, ledger, self.hop)
-
-    def _after_finish(self, event: EventData) -> None:
-        lifecycle.run_hook(self.on_done, self)
-
-    def _on_tear_down(self, event: EventData) -> None:
-        assert self.packet is not None
-        backend, ledger = self._ports()
-        self.packet = lifecycle.tear_down(backend, ledger, self.packet)
-
-    def _after_fail(self, event: EventData) -> None:
-        error = event.kwargs.get("error")
-        backend, ledger = self._ports()
-        self.packet = lifecycle.fail(self, backend, ledger, self.hop, error)
-        lifecycle.run_hook(self.on_failed, self, error)
-
     # -- helpers -----------------------------------------------------------------------------
 
     def _ports(self) -> tuple[Backend, LedgerPort | None]:
@@ -447,6 +439,8 @@ class RelayJob:
         self.data = thaw(packet.data)
         self.cursor = packet.cursor
         self.stats = packet.stats
+        self.signals = thaw(packet.signals)
+        self.result = thaw(packet.result)
         self.packet = packet
         self.packets = (packet,)
         self._reset(packet.state)
@@ -455,34 +449,8 @@ class RelayJob:
         """Per-run state to its start, the machine attached in ``state``."""
         self._resume_from = None
         self.hop = None
-        _machine().attach(self, state)
+        machine().attach(self, state)
 
     def __repr__(self) -> str:
         hop = self.packet.hop if self.packet else 0
         return f"<{type(self).__name__} {self.job_id} {self.state.value} hop={hop}>"
-
-
-def _unbound() -> RuntimeError:
-    return RuntimeError("trigger called before the job's state machine was attached")
-
-
-_MACHINE: JobMachine | None = None
-
-
-def _machine() -> JobMachine:
-    """The one machine every job runs on, built on first use (not at import: cold start)."""
-    global _MACHINE
-    if _MACHINE is None:
-        _MACHINE = JobMachine(
-            {
-                "enqueue": {"before": dispatch(RelayJob._on_enqueue)},
-                "relay": {"before": dispatch(RelayJob._on_relay)},
-                "finish": {
-                    "before": dispatch(RelayJob._on_finish),
-                    "after": dispatch(RelayJob._after_finish),
-                },
-                "tear_down": {"before": dispatch(RelayJob._on_tear_down)},
-                "fail": {"after": dispatch(RelayJob._after_fail)},
-            }
-        )
-    return _MACHINE

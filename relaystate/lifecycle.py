@@ -27,14 +27,14 @@ import attrs
 from . import clock, sending, teardown
 from .budget import SEND_LATENCIES
 from .errors import (
+    ConfigurationError,
     InvalidPacketError,
     PacketTooLargeError,
-    ServiceUnavailableError,
-    ThrottledError,
 )
 from .frozen import JsonValue, thaw
 from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
+from .sleep import delay_until
 from .states import JobState
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ __all__ = [
     "run_hook",
     "snapshot",
     "tear_down",
+    "wait",
 ]
 
 log = logging.getLogger("relaystate")
@@ -63,8 +64,6 @@ TEARDOWN_RESERVE_S = 1.0
 #: A hop whose last unit leaves it less than this (at most a quarter of the hop) hands its
 #: teardown to a fresh invocation (see :meth:`HopState.teardown_fits`).
 TEARDOWN_HANDOFF_S = 3.0
-#: Tries of a teardown step that AWS throttled (see :func:`persist`).
-TEARDOWN_TRIES = 5
 #: The longest error text a FAILED packet carries.
 MAX_ERROR_CHARS = 2_000
 
@@ -82,8 +81,10 @@ class Job(Protocol):
     function_timeout_s: int | None
     max_message_bytes: int
     allow_recursion: bool
+    function_qualifier: str | None
     options: dict[str, Any]
     data: dict[str, Any]
+    signals: dict[str, Any]
     cursor: JsonValue
     stats: Stats
     packet: RelayPacket | None
@@ -91,6 +92,21 @@ class Job(Protocol):
     @property
     def signer(self) -> PacketSigner | None:
         """Signs the job's packets, if it signs."""
+
+    @property
+    def version(self) -> str | None:
+        """The job class's version."""
+
+    @property
+    def tolerated_failures(self) -> int | float:
+        """Shards that may fail with the job still done (a count, or a fraction)."""
+
+    @property
+    def result(self) -> Any:
+        """The shard's result, for ``on_join``."""
+
+    def on_join(self, results: Any) -> None:
+        """Once, on the last shard, with every shard's result."""
 
     def plan(self) -> Any:
         """The first cursor(s)."""
@@ -150,6 +166,8 @@ def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any
     (``running``, if one runs) learned."""
     assert job.packet is not None
     changes.setdefault("stats", job.stats)
+    changes.setdefault("signals", job.signals)
+    changes.setdefault("result", job.result)
     if running is not None and running.budget is not None:
         changes.setdefault("timing", running.budget.state())
     if running is not None and running.limiter is not None:
@@ -163,10 +181,11 @@ def relay(
     ledger: LedgerPort | None,
     hop: HopState | None,
     *,
-    delay_seconds: int,
-    attempt: int,
+    delay_seconds: int = 0,
+    attempt: int = 0,
     finishing: bool = False,
     error: str = "",
+    wake_ms: int = 0,
 ) -> RelayPacket:
     """Checkpoint and send the next packet (hop + 1, relays + 1); return it.
 
@@ -187,6 +206,8 @@ def relay(
         attempt=attempt,
         finishing=finishing,
         error=error[:MAX_ERROR_CHARS],
+        wake_ms=wake_ms,
+        waiting="",
     )
     if ledger is not None:
         ledger.checkpoint(
@@ -214,6 +235,74 @@ def relay(
     return nxt
 
 
+def wait(
+    job: Job,
+    backend: Backend,
+    ledger: LedgerPort | None,
+    hop: HopState | None,
+    *,
+    name: str,
+    deadline_ms: int = 0,
+) -> RelayPacket:
+    """Park the next packet in the ledger, waiting for signal ``name``; return that packet.
+
+    The shard is recorded ``waiting`` with the packet as its outbox; ``send_signal`` sends it.
+    A signal that came while the hop parked it is seen by the look after the write: the packet
+    goes at once. With ``deadline_ms`` a timer is chained (a delayed copy of the packet, 900 s
+    at a time) that wakes the shard without the signal when the deadline has passed.
+
+    Raises:
+        ConfigurationError: the job has no ledger.
+    """
+    assert job.packet is not None
+    if ledger is None:
+        raise ConfigurationError(
+            f"job {job.job_id} cannot wait for signal {name!r} without a ledger (the packet "
+            "waits in it): give the job a ledger"
+        )
+    nxt = snapshot(
+        job,
+        hop,
+        JobState.WAITING,
+        hop=job.packet.hop + 1,
+        attempt=0,
+        waiting=name,
+        wake_ms=deadline_ms,
+        signals=job.signals,
+    )
+    body = nxt.check_size(job.max_message_bytes, job.signer)
+    ledger.checkpoint(
+        nxt.job_id,
+        nxt.shard,
+        job.packet.hop,
+        hop.owner if hop is not None else "",
+        outbox=body,
+        stats=job.stats.to_dict(),
+        cursor_json=json.dumps(thaw(nxt.cursor)),
+        waiting=name,
+        wake_ms=deadline_ms,
+    )
+    if name in ledger.signals(nxt.job_id):  # it came while this hop parked the packet
+        sending.send_packets(
+            backend,
+            nxt.queue_url,
+            [nxt],
+            max_message_bytes=job.max_message_bytes,
+            signer=job.signer,
+        )
+    elif deadline_ms:
+        delay = delay_until(deadline_ms, clock.now_ms())
+        sending.send_packets(
+            backend,
+            nxt.queue_url,
+            [nxt],
+            delay_seconds=delay,
+            max_message_bytes=job.max_message_bytes,
+            signer=job.signer,
+        )
+    return nxt
+
+
 def finish(
     job: Job, backend: Backend, ledger: LedgerPort | None, hop: HopState | None
 ) -> RelayPacket:
@@ -229,7 +318,7 @@ def finish(
         final = job.packet.evolve(state=JobState.TORN_DOWN, stats=job.stats)
     if ledger is not None:
         if _end_shard(job, ledger, hop, final):
-            join_teardown(backend, ledger, final, hop)
+            join_teardown(backend, ledger, final, hop, job=job)
     elif final.shards == 1:
         release(backend, final, hop)
     else:
@@ -272,7 +361,7 @@ def fail(
     parked = bool(failed.dlq_url)
     if ledger is not None and hop is not None and hop.owner:
         if _end_shard(job, ledger, hop, failed, failed.error or "failed"):
-            join_teardown(backend, ledger, failed, hop, parked=parked)
+            join_teardown(backend, ledger, failed, hop, parked=parked, job=job)
     elif failed.shards == 1:
         release(backend, failed, hop, parked=parked)
     return failed
@@ -300,6 +389,7 @@ def _end_shard(
         cursor_json=json.dumps(thaw(final.cursor)),
         failed=bool(error),
         error=error,
+        result_json="" if final.result is None else json.dumps(thaw(final.result)),
     )
 
 
@@ -310,23 +400,30 @@ def join_teardown(
     hop: HopState | None,
     *,
     parked: bool = False,
+    job: Job | None = None,
 ) -> bool:
-    """The join: the shard that ends last releases the job's resources, exactly once.
+    """The join: the shard that ends last runs ``on_join`` and releases the job's resources.
 
     The teardown is claimed for this invocation under its lease, so that a duplicate
     delivery cannot run a second one beside it and a redelivery takes over when it died.
-    False: another invocation holds it.
+    False: another invocation holds it. ``job.on_join(results)`` gets every shard's result or
+    error, in shard order, read from the ledger page by page; it runs once -- again only if the
+    Lambda running it dies before the teardown is recorded. The job ends ``failed`` when more
+    shards failed than ``job.tolerated_failures`` allows.
     """
     owner = hop.owner if hop is not None else ""
     if not ledger.claim_teardown(packet.job_id, owner, hop.lease_ms if hop is not None else None):
         return False
-    if not parked:
-        # SQS's counts lag (about a minute, AWS says): the ledger knows a shard failed, and so
-        # that its packet is in the DLQ, which must not be deleted.
-        status = ledger.status(packet.job_id)
-        parked = status is not None and status.failed > 0
+    status = ledger.status(packet.job_id)
+    # SQS's counts lag (about a minute, AWS says): the ledger knows a shard failed, and so
+    # that its packet is in the DLQ, which must not be deleted.
+    parked = parked or (status is not None and status.failed > 0)
+    tolerated = 0
+    if job is not None:
+        tolerated = tolerated_count(job.tolerated_failures, packet.shards)
+        run_hook(job.on_join, job, ledger.results(packet.job_id))
     release(backend, packet, hop, parked=parked)
-    persist(lambda: ledger.mark_torn_down(packet.job_id))
+    teardown.persist(lambda: ledger.mark_torn_down(packet.job_id, tolerated=tolerated))
     log.info(
         "relaystate: job %s torn down by shard %d hop %d", packet.job_id, packet.shard, packet.hop
     )
@@ -343,34 +440,27 @@ def release(
     Deleting mapping to be gone ends in time for the queue deletes.
     """
     until = hop.deadline() if hop is not None else None
-    persist(
-        lambda: teardown.release(
-            backend,
-            queue_url=packet.queue_url,
-            dlq_url=packet.dlq_url,
-            mapping_id=packet.mapping_id,
-            until=until,
-            dlq_has_packets=parked,
-            job_id=packet.job_id,
-        )
+    teardown.release(
+        backend,
+        queue_url=packet.queue_url,
+        dlq_url=packet.dlq_url,
+        mapping_id=packet.mapping_id,
+        until=until,
+        dlq_has_packets=parked,
+        job_id=packet.job_id,
     )
 
 
-def persist(call: Callable[[], None]) -> None:
-    """Run a teardown step, again on throttling or an unreachable service (a few times).
+def tolerated_count(tolerated: int | float, shards: int) -> int:
+    """How many shards may fail with the job still done: a count, or a fraction of ``shards``.
 
-    Once the mapping is deleted nothing redelivers the hop's message, so a teardown that
-    fails after that point is not tried again by SQS: it must succeed here.
+    Example:
+        >>> tolerated_count(1, 10), tolerated_count(0.25, 10)
+        (1, 2)
     """
-    for attempt in range(TEARDOWN_TRIES):
-        try:
-            call()
-            return
-        except (ThrottledError, ServiceUnavailableError) as exc:
-            if attempt + 1 >= TEARDOWN_TRIES:
-                raise
-            log.warning("relaystate: teardown step failed (%s); trying again", exc)
-            clock.sleep(clock.backoff_s(attempt))
+    if isinstance(tolerated, float):
+        return int(tolerated * shards)
+    return tolerated
 
 
 def run_hook(hook: Callable[..., None], job: Job, *args: Any) -> None:

@@ -32,7 +32,7 @@ from transitions import EventData, Machine, MachineError
 from .errors import InvalidTransitionError
 from .states import TRANSITIONS, JobState
 
-__all__ = ["Callback", "JobMachine", "dispatch"]
+__all__ = ["Callback", "JobMachine"]
 
 #: A transition callback: it receives the ``EventData`` (the job is ``event.model``, trigger
 #: arguments are in ``event.kwargs``).
@@ -87,16 +87,6 @@ class JobMachine(Machine):
             if getattr(model, trigger, None) is not None:
                 setattr(model, trigger, partial(event.trigger, model))
         model.state = initial
-
-
-def dispatch(method: Callable[[Any, EventData], None]) -> Callback:
-    """A machine callback that runs ``method`` (a function of the model class, e.g.
-    ``RelayJob._on_relay``) on the model the event is for: one machine, many models."""
-
-    def callback(event: EventData) -> None:
-        method(event.model, event)
-
-    return callback
 
 
 class _QuietTriggers(logging.Filter):

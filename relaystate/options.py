@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ from .errors import ConfigurationError, InvalidPacketError
 from .names import queue_name_for
 
 __all__ = ["OPTIONS", "check_options"]
+
+_QUALIFIER = re.compile(r"\$LATEST|[A-Za-z0-9_-]{1,128}")
 
 
 def _whole(low: int, high: int | None, why: str, *, optional: bool = False) -> Callable[[Any], str]:
@@ -77,6 +80,23 @@ def _ledger(value: Any) -> str:
     )
 
 
+def _tolerated(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return ""
+    if isinstance(value, float) and 0 <= value < 1:
+        return ""
+    return (
+        "must be a whole number >= 0 (shards) or a fraction from 0 to 1 (of the shards) that "
+        "may fail with the job still done"
+    )
+
+
+def _qualifier(value: Any) -> str:
+    if value is None or (isinstance(value, str) and _QUALIFIER.fullmatch(value)):
+        return ""
+    return "must be None or an alias or version of the worker ($LATEST, 7, live...)"
+
+
 def _prefix(value: Any) -> str:
     if not isinstance(value, str):
         return "must be a string (queue names are prefix + job id)"
@@ -110,6 +130,8 @@ OPTIONS: dict[str, Callable[[Any], str]] = {
     "hop_time_s": _seconds(0, 900, "a hop's length when handle() gets no context"),
     "ledger": _ledger,
     "lease_margin_s": _seconds(0, 3_600, "how long a hop's lease outlives its Lambda"),
+    "tolerated_failures": _tolerated,
+    "function_qualifier": _qualifier,
 }
 
 

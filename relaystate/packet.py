@@ -58,10 +58,16 @@ class Stats:
     work_ms: int = attrs.field(default=0, validator=_non_negative)
     #: Hops that ended in an error and were retried from the same packet.
     retries: int = attrs.field(default=0, validator=_non_negative)
+    #: Hops that only waited (the wake-ups of a long ``Sleep``, of a ``WaitFor``'s timeout):
+    #: they run no unit and do not count against ``max_hops``.
+    waits: int = attrs.field(default=0, validator=_non_negative)
 
     def to_dict(self) -> dict[str, int]:
-        """The stats as a plain ``dict``."""
-        return attrs.asdict(self)
+        """The stats as a plain ``dict`` (``waits`` only when there were any)."""
+        found = attrs.asdict(self)
+        if not self.waits:
+            del found["waits"]
+        return found
 
 
 def _state(value: JobState | str) -> JobState:
@@ -107,6 +113,14 @@ def _freeze_options(value: Mapping[str, Any] | None) -> FrozenDict:
     return _freeze_object(value, "options")
 
 
+def _freeze_result(value: JsonValue) -> JsonValue:
+    return freeze(value, "result")
+
+
+def _freeze_signals(value: Mapping[str, Any] | None) -> FrozenDict:
+    return _freeze_object(value, "signals")
+
+
 @attrs.frozen(kw_only=True)
 class RelayPacket:
     """An immutable snapshot of a relay job: what the next hop needs to go on.
@@ -149,6 +163,17 @@ class RelayPacket:
     #: The hop that sent this packet ended its work (``step`` returned DONE) with too little
     #: time left for the teardown: the next hop runs no unit, it only finishes.
     finishing: bool = False
+    #: When the next unit is due, in ms since the epoch (a ``Sleep``, a ``WaitFor``'s deadline):
+    #: a hop that gets the packet earlier runs no unit; it relays it on, delayed (0: no wait).
+    wake_ms: int = attrs.field(default=0, validator=_non_negative)
+    #: The signal the shard waits for (``WaitFor``), or ``""``.
+    waiting: str = ""
+    #: The signals the job has received, by name (what ``self.signals`` holds in ``step``).
+    signals: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_signals)
+    #: The version of the job class that made the packet (``RelayJob.version``).
+    job_version: str = ""
+    #: The shard's result so far (``self.result`` in ``step``), for ``on_join``.
+    result: JsonValue = attrs.field(default=None, converter=_freeze_result)
     #: Why the job failed (``repr`` of the error), set on a FAILED packet.
     error: str = ""
     created_ms: int = attrs.field(factory=now_ms)
@@ -199,6 +224,11 @@ class RelayPacket:
             **({"options": thaw(self.options)} if self.options else {}),
             **({"attempt": self.attempt} if self.attempt else {}),
             **({"finishing": True} if self.finishing else {}),
+            **({"wake_ms": self.wake_ms} if self.wake_ms else {}),
+            **({"waiting": self.waiting} if self.waiting else {}),
+            **({"signals": thaw(self.signals)} if self.signals else {}),
+            **({"result": thaw(self.result)} if self.result is not None else {}),
+            **({"job_version": self.job_version} if self.job_version else {}),
             **({"error": self.error} if self.error else {}),
             "created_ms": self.created_ms,
             "updated_ms": self.updated_ms,
@@ -339,6 +369,11 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("options", "options", dict),
     ("attempt", "attempt", int),
     ("finishing", "finishing", bool),
+    ("wake_ms", "wake_ms", int),
+    ("waiting", "waiting", str),
+    ("signals", "signals", dict),
+    ("result", "result", None),
+    ("job_version", "job_version", str),
     ("error", "error", str),
     ("created_ms", "created_ms", int),
     ("updated_ms", "updated_ms", int),
@@ -361,6 +396,7 @@ def _stats_from(raw: Any, *, relays_key: str) -> Stats:
         "units": "units",
         "work_ms": "work_ms",
         "retries": "retries",
+        "waits": "waits",
     }
     values = {}
     for wire, name in names.items():

@@ -65,6 +65,13 @@ class QueuePort(Protocol):
     def tags(self, url: str) -> Mapping[str, str]:
         """The queue's tags (``ListQueueTags``); empty for a queue that does not exist."""
 
+    def receive(self, url: str, max_messages: int, visibility_s: int) -> list[tuple[str, str]]:
+        """Up to ``max_messages`` (<= 10) visible messages as ``(body, receipt handle)``, hidden
+        for ``visibility_s``; none if the queue is gone (what ``pause()`` parks)."""
+
+    def delete_messages(self, url: str, receipts: Sequence[str]) -> None:
+        """Delete received messages by receipt handle; a gone queue or receipt is not an error."""
+
     def send(self, url: str, body: str, delay_seconds: int = 0) -> str:
         """Send one message; return its message id."""
 

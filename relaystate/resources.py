@@ -62,6 +62,8 @@ class QueueSpec:
     max_concurrency: int | None = None
     allow_recursion: bool = True
     max_message_bytes: int = 1_048_576
+    #: The alias or version the mapping invokes (``None``: the function as it is, $LATEST).
+    qualifier: str | None = None
     #: What the job is (type, data, options), hashed: tells a retried start of the same job
     #: from another job that wants the same id (see :func:`relaystate.lifecycle.fingerprint`).
     fingerprint: str = ""
@@ -82,6 +84,13 @@ class QueueSpec:
                 "max_message_bytes must be 1,024..1,048,576 (SQS's MaximumMessageSize), got "
                 f"{self.max_message_bytes!r}"
             )
+
+    @property
+    def invoked(self) -> str:
+        """What the mapping invokes: the function, or ``function:qualifier``."""
+        if self.qualifier:
+            return f"{self.function_name}:{self.qualifier}"
+        return self.function_name
 
     def tags(self, role: str) -> dict[str, str]:
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -248,7 +257,7 @@ def _attach(
         backend.mappings.allow_recursion(spec.function_name)
     try:
         mapping = backend.mappings.create(
-            spec.function_name,
+            spec.invoked,
             queue_arn,
             batch_size=1,
             max_concurrency=spec.max_concurrency,

@@ -111,6 +111,7 @@ def open_job(
         shards=len(cursors),
         data=job.data,
         options=options,
+        job_version=job.version or "",
     )
     _check_sizes(template, cursors, job.max_message_bytes - RESOURCE_ALLOWANCE, ledger)
     name = queue_name_for(job.queue_prefix, job.job_id, job.queue_name)
@@ -244,7 +245,10 @@ def _spec(job: Job, backend: Backend, queue_name: str) -> resources.QueueSpec:
         )
     timeout = job.function_timeout_s
     if timeout is None:
-        timeout = backend.mappings.function_timeout_s(job.function_name)
+        invoked = job.function_name
+        if job.function_qualifier:
+            invoked = f"{job.function_name}:{job.function_qualifier}"
+        timeout = backend.mappings.function_timeout_s(invoked)
     return resources.QueueSpec(
         job_id=job.job_id,
         job_type=job.type_name(),
@@ -255,6 +259,7 @@ def _spec(job: Job, backend: Backend, queue_name: str) -> resources.QueueSpec:
         max_concurrency=job.max_concurrency,
         allow_recursion=job.allow_recursion,
         max_message_bytes=job.max_message_bytes,
+        qualifier=job.function_qualifier,
     )
 
 

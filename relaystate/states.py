@@ -19,12 +19,13 @@ class JobState(enum.Enum):
     QUEUED = "queued"
     RUNNING = "running"
     RELAYING = "relaying"
+    #: A hop ended in ``WaitFor``: the packet is parked in the ledger until a signal (or the
+    #: wait's timeout) wakes the shard.
+    WAITING = "waiting"
+    #: ``pause()``: the mapping is disabled; nothing runs until ``unpause()``.
+    PAUSED = "paused"
     TORN_DOWN = "torn_down"
     FAILED = "failed"
-    #: Paused by ``job.pause()``: no hop runs until ``job.unpause()``.
-    PAUSED = "paused"
-    #: Every shard still at work waits for a signal (``WaitFor``).
-    WAITING = "waiting"
 
     def __str__(self) -> str:
         return self.value
@@ -57,10 +58,17 @@ Transition = tuple[str, tuple[JobState, ...], JobState]
 S = JobState
 TRANSITIONS: tuple[Transition, ...] = (
     ("enqueue", (S.CREATED,), S.QUEUED),
-    ("begin_hop", (S.QUEUED, S.RELAYING), S.RUNNING),
+    ("begin_hop", (S.QUEUED, S.RELAYING, S.WAITING), S.RUNNING),
     ("relay", (S.RUNNING,), S.RELAYING),
+    ("wait", (S.RUNNING,), S.WAITING),
     ("finish", (S.RUNNING,), S.TORN_DOWN),
-    ("tear_down", (S.QUEUED, S.RUNNING, S.RELAYING, S.FAILED, S.TORN_DOWN), S.TORN_DOWN),
-    ("fail", (S.QUEUED, S.RUNNING, S.RELAYING), S.FAILED),
+    ("pause", (S.QUEUED, S.RUNNING, S.RELAYING, S.WAITING), S.PAUSED),
+    ("unpause", (S.PAUSED,), S.QUEUED),
+    (
+        "tear_down",
+        (S.QUEUED, S.RUNNING, S.RELAYING, S.WAITING, S.PAUSED, S.FAILED, S.TORN_DOWN),
+        S.TORN_DOWN,
+    ),
+    ("fail", (S.QUEUED, S.RUNNING, S.RELAYING, S.WAITING, S.PAUSED), S.FAILED),
 )
 del S

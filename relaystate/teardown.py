@@ -9,16 +9,41 @@ deleted, so that a forged or stale packet cannot make a worker delete another jo
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
+from . import clock
+from .errors import ServiceUnavailableError, ThrottledError
 from .mapping_state import detach
 from .names import TAG_PREFIX, queue_name_of
 from .ports import Backend, MappingInfo
 from .queue_attributes import dead_letter_target, queue_counts
 
-__all__ = ["release"]
+__all__ = ["TEARDOWN_TRIES", "persist", "release"]
 
 log = logging.getLogger("relaystate")
+
+#: Tries of a teardown step that AWS throttled, or that did not reach AWS (see :func:`persist`).
+TEARDOWN_TRIES = 5
+T = TypeVar("T")
+
+
+def persist(call: Callable[[], T]) -> T:
+    """Run one teardown step, again on throttling or an unreachable service (a few times).
+
+    Once the mapping is deleted nothing redelivers the hop's message, so a teardown that
+    fails after that point is not tried again by SQS: each of its steps must succeed here, and
+    only the step that failed is tried again (the steps before it took time enough).
+    """
+    for attempt in range(TEARDOWN_TRIES):
+        try:
+            return call()
+        except (ThrottledError, ServiceUnavailableError) as exc:
+            if attempt + 1 >= TEARDOWN_TRIES:
+                raise
+            log.warning("relaystate: teardown step failed (%s); trying again", exc)
+            clock.sleep(clock.backoff_s(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def release(
@@ -44,11 +69,11 @@ def release(
     feeds the job's queue (its ``EventSourceArn``), the DLQ only if the queue redrives to it,
     and -- given ``job_id`` -- no queue that relaystate tagged as another job's.
     """
-    queue = backend.queues.describe(queue_url) if queue_url else None
+    queue = persist(lambda: backend.queues.describe(queue_url)) if queue_url else None
     if queue is not None and not _owned(backend, queue_url, job_id):
         return
     if mapping_id:
-        info = backend.mappings.get(mapping_id)
+        info = persist(lambda: backend.mappings.get(mapping_id))
         if info is not None and _feeds_another(info, queue_url, queue):
             log.warning(
                 "relaystate: mapping %s feeds %s, not the job's queue %s; it is left alone",
@@ -57,7 +82,7 @@ def release(
                 queue_url,
             )
         elif info is not None:
-            detach(backend, mapping_id, until)
+            persist(lambda: detach(backend, mapping_id, until))
     if queue is not None:
         target = dead_letter_target(queue)
         if dlq_url and target and queue_name_of(target) != queue_name_of(dlq_url):
@@ -68,9 +93,9 @@ def release(
                 dlq_url,
             )
             dlq_url = ""
-        backend.queues.delete(queue_url)
+        persist(lambda: backend.queues.delete(queue_url))
     if dlq_url:
-        attributes = backend.queues.describe(dlq_url)
+        attributes = persist(lambda: backend.queues.describe(dlq_url))
         if attributes is None or not _owned(backend, dlq_url, job_id):
             return
         held = max(sum(queue_counts(attributes)), int(dlq_has_packets))
@@ -82,7 +107,7 @@ def release(
                 held,
             )
             return
-        backend.queues.delete(dlq_url)
+        persist(lambda: backend.queues.delete(dlq_url))
 
 
 def _owned(backend: Backend, url: str, job_id: str) -> bool:
@@ -92,7 +117,7 @@ def _owned(backend: Backend, url: str, job_id: str) -> bool:
     """
     if not job_id:
         return True
-    owner = backend.queues.tags(url).get(f"{TAG_PREFIX}job-id")
+    owner = persist(lambda: backend.queues.tags(url)).get(f"{TAG_PREFIX}job-id")
     if owner is None or owner == job_id:
         return True
     log.warning(

@@ -22,7 +22,9 @@ def test_the_top_level_exports_what_a_job_author_needs() -> None:
         "RelayJob",
         "RelayPacket",
         "Retry",
+        "Sleep",
         "Stats",
+        "WaitFor",
     ]
     assert expected == relaystate.__all__
 

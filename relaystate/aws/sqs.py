@@ -53,6 +53,31 @@ class SqsQueues:
             return None
         return QueueRef(url=url, arn=queue_arn_of(url, self.client.meta.region_name))
 
+    def receive(self, url: str, max_messages: int, visibility_s: int) -> list[tuple[str, str]]:
+        try:
+            with map_aws_errors("sqs", "ReceiveMessage"):
+                response = self.client.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=max(1, min(max_messages, _MAX_BATCH)),
+                    VisibilityTimeout=visibility_s,
+                    WaitTimeSeconds=0,
+                )
+        except ResourceNotFoundError:
+            return []
+        return [(m["Body"], m["ReceiptHandle"]) for m in response.get("Messages", [])]
+
+    def delete_messages(self, url: str, receipts: Sequence[str]) -> None:
+        for start in range(0, len(receipts), _MAX_BATCH):
+            entries: list[Any] = [
+                {"Id": str(i), "ReceiptHandle": r}
+                for i, r in enumerate(receipts[start : start + _MAX_BATCH])
+            ]
+            try:
+                with map_aws_errors("sqs", "DeleteMessageBatch"):
+                    self.client.delete_message_batch(QueueUrl=url, Entries=entries)
+            except ResourceNotFoundError:
+                return
+
     def tags(self, url: str) -> Mapping[str, str]:
         try:
             with map_aws_errors("sqs", "ListQueueTags"):

@@ -7,6 +7,8 @@
     relaystate reap --older-than 7d [--dry-run]     delete what idle jobs left behind
     relaystate resume PACKET_FILE | --from-dlq URL  go on from saved or dead-lettered packets
     relaystate cancel JOB_ID                        stop a job: mapping and queue deleted
+    relaystate pause | unpause JOB_ID               stop and go on (packets kept)
+    relaystate signal JOB_ID NAME [--data JSON]     wake a job that waits (WaitFor)
     relaystate serve [MODULE[:JobClass] ...]        a local AWS endpoint that runs their hops
     relaystate diagram | iam-policy --function F    the state machine; least-privilege IAM
 
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 import click
 
 from .. import __version__
+from .control import pause, signal, unpause
 from .diagram import diagram_command
 from .local_run import demo, run
 from .ops import cancel, ls, reap, status
@@ -63,6 +66,9 @@ for _command in (
     reap,
     resume_command,
     cancel,
+    pause,
+    unpause,
+    signal,
     diagram_command,
     iam_policy,
 ):

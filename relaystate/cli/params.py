@@ -133,12 +133,12 @@ def job_class_param(
     return None if value is None else load_job_class(value)
 
 
-def json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, Any]:
-    """A click callback: the option's JSON object -- inline, ``@FILE`` or ``-`` (stdin).
+def json_value(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    """A click callback: the option's JSON value -- inline, ``@FILE`` or ``-`` (stdin).
 
     Example:
-        >>> json_object(None, None, '{"to": 3}')  # type: ignore[arg-type]
-        {'to': 3}
+        >>> json_value(None, None, '[1, 2]')  # type: ignore[arg-type]
+        [1, 2]
     """
     if value == "-":
         text, source = sys.stdin.read(), "stdin"
@@ -154,12 +154,24 @@ def json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[
         source = path
     else:
         text, source = value, ""
-    where = f" in {source}" if source else ""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except ValueError as exc:
+        where = f" in {source}" if source else ""
         raise click.BadParameter(f"not valid JSON{where}: {exc}") from None
+
+
+def json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, Any]:
+    """A click callback: the option's JSON object -- inline, ``@FILE`` or ``-`` (stdin).
+
+    Example:
+        >>> json_object(None, None, '{"to": 3}')  # type: ignore[arg-type]
+        {'to': 3}
+    """
+    data = json_value(ctx, param, value)
     if not isinstance(data, dict):
+        where = "" if value == "-" or not value.startswith("@") else f" in {value[1:]}"
+        where = " in stdin" if value == "-" else where
         raise click.BadParameter(f"must be a JSON object ({{...}}){where}, got {_json_kind(data)}")
     return data
 

@@ -51,8 +51,8 @@ from typing import Any
 
 import attrs
 
-from ..aws.sqs import COUNT_ATTRIBUTES
 from ..errors import ConfigurationError
+from ..queue_attributes import COUNT_ATTRIBUTES
 
 __all__ = ["Consistency", "SqsConsistency"]
 

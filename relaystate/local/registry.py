@@ -100,12 +100,13 @@ class _Entry:
 
 
 def function_name_of(name_or_arn: str) -> str:
-    """The function name in ``name`` or ``arn:aws:lambda:REGION:ACCOUNT:function:NAME[:Q]``."""
+    """The function name in ``NAME[:Q]`` or ``arn:aws:lambda:REGION:ACCOUNT:function:NAME[:Q]``
+    (the local runtime runs one code for every alias and version: ``Q`` is not emulated)."""
     if name_or_arn.startswith("arn:"):
         parts = name_or_arn.split(":")
         if len(parts) >= 7 and parts[5] == "function":
             return parts[6]
-    return name_or_arn
+    return name_or_arn.split(":", 1)[0]
 
 
 class MappingRegistry:

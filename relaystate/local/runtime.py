@@ -26,8 +26,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Self, cast
 
-from ..aws.dynamodb import DynamoDBLedger
 from ..aws import override_default_backend
+from ..aws.dynamodb import DynamoDBLedger
 from ..aws.sqs import SqsQueues
 from ..errors import ConfigurationError
 from ..names import queue_name_of

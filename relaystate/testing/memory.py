@@ -93,6 +93,19 @@ class MemoryQueues:
         queue = self.queues.get(url)
         return dict(queue.tags) if queue is not None else {}
 
+    def receive(self, url: str, max_messages: int, visibility_s: int) -> list[tuple[str, str]]:
+        """Takes the messages off the queue at once (no visibility timeout here)."""
+        self.calls.append(("receive", url))
+        queue = self.queues.get(url)
+        taken: list[tuple[str, str]] = []
+        while queue is not None and queue.messages and len(taken) < min(max_messages, 10):
+            body, _ = queue.messages.popleft()
+            taken.append((body, f"rh-{next(self._ids)}"))
+        return taken
+
+    def delete_messages(self, url: str, receipts: Sequence[str]) -> None:
+        self.calls.append(("delete_messages", url))
+
     def _queue(self, url: str) -> FakeQueue:
         try:
             return self.queues[url]

@@ -1,0 +1,133 @@
+"""The job machine's callbacks: each transition of :data:`relaystate.states.TRANSITIONS`, wired to
+what it does (:mod:`relaystate.start`, :mod:`relaystate.lifecycle`, :mod:`relaystate.pause`).
+
+A callback gets the transition's ``EventData``: the job is ``event.model``, the trigger's keyword
+arguments are ``event.kwargs``. One :class:`~relaystate.machine.JobMachine` with these callbacks
+serves every job of the process (:func:`machine`), built on first use -- not at import, which a
+Lambda's cold start pays for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from transitions import EventData
+
+from . import lifecycle, pause
+from .lifecycle import HopState
+from .machine import Callback, JobMachine
+from .packet import RelayPacket
+from .ports import Backend, LedgerPort
+from .start import deadline_for, open_job, requeue
+
+__all__ = ["ControlledJob", "machine"]
+
+
+class ControlledJob(lifecycle.Job, Protocol):
+    """What the callbacks need of a job, beyond what the lifecycle needs."""
+
+    hop: HopState | None
+    packets: Sequence[RelayPacket]
+    _resume_from: RelayPacket | None
+
+    def _ports(self) -> tuple[Backend, LedgerPort | None]:
+        """The job's backend and ledger."""
+
+    def on_done(self) -> None:
+        """The shard finished."""
+
+    def on_failed(self, error: BaseException | None) -> None:
+        """The shard failed."""
+
+
+def _enqueue(job: ControlledJob, event: EventData) -> None:
+    backend, ledger = job._ports()
+    until = deadline_for(event.kwargs.get("context"))
+    if job._resume_from is not None:
+        fresh = requeue(job, backend, ledger, job._resume_from, until=until)
+        job.packet, job.packets, job._resume_from = fresh, (fresh,), None
+        return
+    opened = open_job(job, backend, ledger, until=until)
+    job.packets = opened.packets
+    job.packet = job.packets[0]
+    job.cursor = job.packet.cursor
+
+
+def _relay(job: ControlledJob, event: EventData) -> None:
+    backend, ledger = job._ports()
+    job.packet = lifecycle.relay(job, backend, ledger, job.hop, **event.kwargs)
+
+
+def _wait(job: ControlledJob, event: EventData) -> None:
+    backend, ledger = job._ports()
+    job.packet = lifecycle.wait(job, backend, ledger, job.hop, **event.kwargs)
+
+
+def _finish(job: ControlledJob, event: EventData) -> None:
+    backend, ledger = job._ports()
+    job.packet = lifecycle.finish(job, backend, ledger, job.hop)
+
+
+def _after_finish(job: ControlledJob, event: EventData) -> None:
+    lifecycle.run_hook(job.on_done, job)
+
+
+def _tear_down(job: ControlledJob, event: EventData) -> None:
+    assert job.packet is not None
+    backend, ledger = job._ports()
+    job.packet = lifecycle.tear_down(backend, ledger, job.packet)
+
+
+def _after_fail(job: ControlledJob, event: EventData) -> None:
+    error = event.kwargs.get("error")
+    backend, ledger = job._ports()
+    job.packet = lifecycle.fail(job, backend, ledger, job.hop, error)
+    lifecycle.run_hook(job.on_failed, job, error)
+
+
+def _pause(job: ControlledJob, event: EventData) -> None:
+    assert job.packet is not None
+    backend, ledger = job._ports()
+    pause.pause(backend, ledger, job.packet)
+
+
+def _unpause(job: ControlledJob, event: EventData) -> None:
+    assert job.packet is not None
+    backend, ledger = job._ports()
+    pause.unpause(backend, ledger, job.packet)
+
+
+def _on(function: Callable[[Any, EventData], None]) -> Callback:
+    """A machine callback that runs ``function`` on the job the event is for."""
+
+    def callback(event: EventData) -> None:
+        function(event.model, event)
+
+    return callback
+
+
+_CALLBACKS: Mapping[str, Mapping[str, Callable[[Any, EventData], None]]] = {
+    "enqueue": {"before": _enqueue},
+    "relay": {"before": _relay},
+    "wait": {"before": _wait},
+    "finish": {"before": _finish, "after": _after_finish},
+    "tear_down": {"before": _tear_down},
+    "fail": {"after": _after_fail},
+    "pause": {"before": _pause},
+    "unpause": {"before": _unpause},
+}
+_MACHINE: JobMachine | None = None
+
+
+def machine() -> JobMachine:
+    """The one machine every job runs on, built on first use."""
+    global _MACHINE
+    if _MACHINE is None:
+        _MACHINE = JobMachine(
+            {
+                trigger: {when: _on(function) for when, function in hooks.items()}
+                for trigger, hooks in _CALLBACKS.items()
+            }
+        )
+    return _MACHINE

@@ -1,0 +1,92 @@
+"""Pause and unpause: a job that runs no hop, and bills nothing, until it is unpaused.
+
+::
+
+    pause      the mapping is disabled (waited until Disabled): nothing is delivered; hops that
+               run go on to their end and relay into the queue. The queue keeps messages 14 days
+               (SQS's most) instead of 4. With a ledger the job is recorded paused and the
+               packets in the queue are parked in the ledger, so a pause may last longer than
+               any queue keeps a message.
+    unpause    parked packets are sent back, the queue's retention restored, the mapping
+               enabled (waited until Enabled)
+
+Without a ledger nothing is parked: packets in the queue of a job paused longer than 14 days are
+lost, and ``pause()`` says so in its log line.
+
+Example:
+    >>> job = CopyRows.attach(job_id, ledger="relaystate-ledger")  # doctest: +SKIP
+    >>> job.pause()  # doctest: +SKIP
+    >>> job.unpause()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import mapping_state
+from .packet import RelayPacket
+from .ports import Backend, LedgerPort
+from .resources import MAX_RETENTION_S, QUEUE_RETENTION_S
+
+__all__ = ["pause", "unpause"]
+
+log = logging.getLogger("relaystate")
+
+#: How long a parked message stays hidden while it is being parked (then it is deleted).
+_PARKING_VISIBILITY_S = 300
+
+
+def pause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> int:
+    """Pause the job ``packet`` names; how many packets were parked in the ledger."""
+    if packet.mapping_id:
+        backend.mappings.set_enabled(packet.mapping_id, False)
+        mapping_state.wait_for_mapping(backend, packet.mapping_id, enabled=False, disabled=True)
+    if packet.queue_url:
+        backend.queues.set_attributes(
+            packet.queue_url, {"MessageRetentionPeriod": str(MAX_RETENTION_S)}
+        )
+    if ledger is None:
+        log.warning(
+            "relaystate: job %s is paused; without a ledger its packets stay in its queue, which "
+            "keeps them 14 days (SQS's most): unpause it before then",
+            packet.job_id,
+        )
+        return 0
+    ledger.set_paused(packet.job_id, True)
+    parked = 0
+    while packet.queue_url:
+        got = backend.queues.receive(packet.queue_url, 10, _PARKING_VISIBILITY_S)
+        if not got:
+            break
+        ledger.park(packet.job_id, [body for body, _ in got])
+        backend.queues.delete_messages(packet.queue_url, [receipt for _, receipt in got])
+        parked += len(got)
+    log.info(
+        "relaystate: job %s is paused; %d packet(s) parked in the ledger (any length of pause)",
+        packet.job_id,
+        parked,
+    )
+    return parked
+
+
+def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> int:
+    """Unpause the job ``packet`` names; how many parked packets were sent back."""
+    sent = 0
+    if ledger is not None:
+        bodies = ledger.parked(packet.job_id)
+        for body in bodies:
+            backend.queues.send(packet.queue_url, body, 0)
+            sent += 1
+        # Forgotten only once sent: a Lambda that dies in between sends them again next time,
+        # and the ledger's claim makes the second copy a harmless duplicate.
+        ledger.forget_parked(packet.job_id, bodies)
+        ledger.set_paused(packet.job_id, False)
+    if packet.queue_url:
+        backend.queues.set_attributes(
+            packet.queue_url, {"MessageRetentionPeriod": str(QUEUE_RETENTION_S)}
+        )
+    if packet.mapping_id:
+        backend.mappings.set_enabled(packet.mapping_id, True)
+        mapping_state.wait_for_mapping(backend, packet.mapping_id, enabled=True)
+    log.info("relaystate: job %s is unpaused; %d parked packet(s) sent back", packet.job_id, sent)
+    return sent

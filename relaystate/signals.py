@@ -1,0 +1,124 @@
+"""Waiting for an event: ``step()`` returns ``WaitFor(name, next_cursor)``; ``job.signal(name)``
+wakes it.
+
+::
+
+    the hop      its packet is parked in the ledger (the shard "waiting" for ``name``) and the
+                 hop ends; with a timeout, a delayed timer packet is chained as for a Sleep
+    signal()     records the signal in the ledger -- a signal sent before the wait begins is
+                 kept -- then sends the parked packet of every shard that waits for it
+    the next hop reads ``self.signals[name]``; on a timeout it runs without it
+
+A second signal of the same name with the same payload is accepted and changes nothing; with
+another payload it is refused (``SignalConflictError``): the first one stands. Both the waiting
+hop and ``signal()`` look again after their own write, so a signal that races the wait is never
+missed (at worst the shard is woken twice, and the ledger's claim runs it once). Waiting needs a
+ledger: without one a ``WaitFor`` fails the shard with a ``ConfigurationError``.
+
+Example:
+    >>> class Approval(RelayJob):  # doctest: +SKIP
+    ...     ledger = "relaystate-ledger"
+    ...     def step(self, cursor):
+    ...         if cursor == "asked":
+    ...             return WaitFor("approved", "go", timeout_s=86_400)
+    ...         if cursor == "go" and self.signals.get("approved"):
+    ...             ...
+    >>> Approval.attach(job_id).signal("approved", {"by": "ann"})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from typing import Any
+
+import attrs
+
+from .errors import ConfigurationError
+from .frozen import JsonValue, freeze, thaw
+from .ports import Backend, LedgerPort
+from .sleep import MAX_SLEEP_S
+
+__all__ = ["WaitFor", "check_signal_name", "send_signal"]
+
+log = logging.getLogger("relaystate")
+
+_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+def check_signal_name(name: Any) -> str:
+    """``name`` if it can name a signal: 1-128 characters of ``[A-Za-z0-9_.:-]``.
+
+    Raises:
+        ConfigurationError: another name.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"a signal name is 1-128 characters of A-Z, a-z, 0-9, '_', '.', ':' and '-'; got "
+            f"{name!r}"
+        )
+    return name
+
+
+def _name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_signal_name(value)
+
+
+def _timeout(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or not 0 < value <= MAX_SLEEP_S:
+        raise ConfigurationError(
+            f"WaitFor.timeout_s must be None (wait for good) or seconds from 0 to "
+            f"{MAX_SLEEP_S:,}, got {value!r}"
+        )
+
+
+def _cursor(value: Any) -> JsonValue:
+    return freeze(value, "WaitFor.next_cursor")
+
+
+@attrs.frozen
+class WaitFor:
+    """What ``step()`` returns to wait for the signal ``name``; the next unit starts from
+    ``next_cursor`` once it came (``self.signals[name]`` holds its payload) or, after
+    ``timeout_s``, without it.
+
+    Args:
+        name: the signal (1-128 characters of ``[A-Za-z0-9_.:-]``).
+        next_cursor: the cursor the next unit starts from (JSON).
+        timeout_s: how long to wait; ``None`` waits for good (nothing runs, nothing is billed).
+
+    Example:
+        >>> WaitFor("approved", "go", timeout_s=3600).name
+        'approved'
+    """
+
+    name: str = attrs.field(validator=_name)
+    next_cursor: JsonValue = attrs.field(default=None, converter=_cursor)
+    timeout_s: float | None = attrs.field(default=None, validator=_timeout)
+
+
+def send_signal(
+    backend: Backend, ledger: LedgerPort, job_id: str, name: str, payload: Any = None
+) -> int:
+    """Record signal ``name`` for the job and wake every shard that waits for it; how many.
+
+    Raises:
+        ConfigurationError: a bad name, or a job the ledger does not know.
+        SignalConflictError: a signal of that name with another payload came first.
+        InvalidPacketError: the payload is not JSON.
+    """
+    check_signal_name(name)
+    text = json.dumps(thaw(freeze(payload, "payload")), separators=(",", ":"))
+    ledger.put_signal(job_id, name, text)
+    woken = 0
+    for parked in ledger.waiting_for(job_id, name):
+        queue_url = json.loads(parked.outbox).get("queue_url", "")
+        backend.queues.send(queue_url, parked.outbox, parked.delay_seconds)
+        woken += 1
+    log.info("relaystate: signal %r of job %s woke %d shard(s)", name, job_id, woken)
+    return woken
