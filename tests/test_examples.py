@@ -5,9 +5,11 @@ Each example runs once per module (a fixture); the tests read what it found.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from examples import csv_import, fan_out, rate_limited_api, sql_pages
+from examples import approval, csv_import, fan_out, nightly, rate_limited_api, sql_pages, sum_shards
 
 pytestmark = pytest.mark.functional
 
@@ -107,3 +109,44 @@ def test_fan_out_finishes_every_shard(counted: fan_out.Counted) -> None:
 
 def test_fan_out_teardown_leaves_no_queue_or_mapping(counted: fan_out.Counted) -> None:
     assert [] == counted.left_over
+
+
+@pytest.fixture(scope="module")
+def decided() -> approval.Decided:
+    return approval.run()
+
+
+def test_approval_waits_for_the_signal_and_goes_on_with_it(decided: approval.Decided) -> None:
+    assert decided.waited
+    assert {"refunded": True, "by": "ann"} == decided.outcome
+    assert [] == decided.left_over
+
+
+def test_approval_keeps_a_signal_sent_before_the_wait() -> None:
+    early = approval.run(early=True)
+    assert {"refunded": True, "by": "ann"} == early.outcome
+    assert [] == early.left_over
+
+
+def test_approval_goes_on_without_the_signal_after_its_timeout() -> None:
+    late = approval.run(approve=False, timeout_s=2)
+    assert {"refunded": False, "by": None} == late.outcome
+    assert [] == late.left_over
+
+
+def test_nightly_sleeps_between_exports_without_an_invocation_in_between() -> None:
+    slept = nightly.run(nights=3, night_s=1.0)
+    assert [0, 1, 2] == [day for day, _ in slept.exports]
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(slept.exports)]
+    assert all(gap >= 1.0 for gap in gaps)
+    assert 3 == slept.invocations  # one a night: nothing runs while it sleeps
+    assert [] == slept.left_over
+
+
+def test_sum_shards_joins_every_result_and_tolerates_one_failure() -> None:
+    summed = sum_shards.run(20_000, shards=4, broken=2)
+    lo, hi = 10_000, 15_000  # shard 2's quarter of 0..19,999 is missing
+    assert sum(k * k for k in range(20_000)) - sum(k * k for k in range(lo, hi)) == summed.total
+    assert [2] == summed.failed_shards
+    assert "torn_down" == summed.state
+    assert 1 == len(summed.left_over)  # the failed shard's DLQ, with its packet to resume
