@@ -3,6 +3,7 @@
 ::
 
     relaystate demo | run MODULE:JobClass           run a job on the local Lambda runtime
+    relaystate simulate MODULE:JobClass             check it under faults, seed by seed
     relaystate status JOB_ID|QUEUE_URL | ls         look at relay jobs in an AWS region
     relaystate reap --older-than 7d [--dry-run]     delete what idle jobs left behind
     relaystate resume PACKET_FILE | --from-dlq URL  go on from saved or dead-lettered packets
@@ -25,6 +26,7 @@ from .local_run import demo, run
 from .ops import cancel, ls, reap, status
 from .policy import iam_policy
 from .resume import resume_command
+from .simulate import simulate
 
 __all__ = ["cli", "main"]
 
@@ -51,7 +53,18 @@ def cli() -> None:
     """
 
 
-for _command in (demo, run, status, ls, reap, resume_command, cancel, diagram_command, iam_policy):
+for _command in (
+    demo,
+    run,
+    simulate,
+    status,
+    ls,
+    reap,
+    resume_command,
+    cancel,
+    diagram_command,
+    iam_policy,
+):
     cli.add_command(_command)
 del _command
 

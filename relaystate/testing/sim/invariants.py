@@ -196,8 +196,13 @@ class _Checker:
             yield f"the job was torn down {len(whole)} times ({', '.join(map(who, whole))})"
         ended = all(s in self.failed or self.finished(s) for s in self.shards)
         if ended and not whole:
-            cut = sorted(by for by in deleted_by if self._killed(by))
-            why = f": {who(cut[0])} was killed in it" if cut else ""
+            began = [i for i in record.invocations if i.unmapped and i.killed]
+            why = (
+                f": the teardown began in {who(began[0].id)} (it deleted the mapping), which was "
+                f"killed ({began[0].error})"
+                if began
+                else ""
+            )
             yield f"every shard ended, but no teardown completed{why}"
         if self.ledger is not None and ended and len(record.marks) != 1:
             yield f"the ledger recorded the teardown {len(record.marks)} times"
@@ -212,7 +217,7 @@ class _Checker:
             ):
                 yield (
                     f"shard {shard} ({outcome or 'unfinished'}): on_done ran {done} time(s), "
-                    f"on_failed {failed}"
+                    f"on_failed {failed}{self._ending(shard, outcome)}"
                 )
 
     def nothing_left(self) -> Iterable[str]:
@@ -302,6 +307,16 @@ class _Checker:
             return "failed"
         return "done" if self.finished(shard) else ""
 
+    def _ending(self, shard: int, outcome: str) -> str:
+        """Who committed the shard's end, if that invocation did not end well (and so may not
+        have reached the hook)."""
+        kind = {"done": "finish", "failed": "fail"}.get(outcome)
+        for commit in self.commits:
+            inv = self.record.by_invocation(commit.by)
+            if commit.shard == shard and commit.kind == kind and inv and inv.outcome != "ok":
+                return f"; its {kind} was committed by {who(inv.id)}, which ended {inv.how()}"
+        return ""
+
     def _killed(self, by: int) -> bool:
         inv = self.record.by_invocation(by)
         return inv is not None and inv.killed
@@ -326,7 +341,8 @@ class _Checker:
                 ref = packet_ref(message.body)
                 if ref is not None and ref.shard == shard and ref.job_id == record.job_id:
                     if queue.role == "dlq":
-                        return f"{progress}; its packet (hop {ref.hop}) is in DLQ {queue.name}"
+                        how = f" (moved there: {message.moved})" if message.moved else ""
+                        return f"{progress}; its packet (hop {ref.hop}) is in DLQ {queue.name}{how}"
                     return f"{progress}; its packet (hop {ref.hop}) waits in {queue.name}"
         lost = [s for s in record.sends if s.lost and s.packet.shard == shard]
         if lost:

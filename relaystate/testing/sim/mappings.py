@@ -296,7 +296,7 @@ class SimMappings(MemoryMappings):
             if not state:
                 del self.live[mapping.id]
                 self.mappings.pop(mapping.id, None)
-                self.world.record.say(self.world.now, 0, f"mapping {mapping.id} is gone")
+                self.world.record.say(self.world.now, -1, f"mapping {mapping.id} is gone")
                 return
             self._move(mapping, state)
             if state == "Enabled":

@@ -91,7 +91,7 @@ class Invocation:
     """One invocation of the simulated Lambda, and how it went.
 
     ``outcome``: ``ok``, ``partial`` (some records failed), ``error`` (the handler raised),
-    ``timeout`` or ``crash`` (killed), or ``stopped`` (the recursion stop: never invoked).
+    ``timeout`` or ``crash`` (killed).
     """
 
     id: int
@@ -108,11 +108,18 @@ class Invocation:
     calls: int = 0
     units: int = 0
     unmapped: bool = False
+    #: The last fault injected into it (a throttled call...), for the story.
+    fault: str = ""
 
     @property
     def killed(self) -> bool:
         """Whether it was killed (a timeout or a crash)."""
         return self.outcome in ("timeout", "crash")
+
+    def how(self) -> str:
+        """How it ended, in a few words: ``crash: killed before SendMessage``."""
+        why = self.error or self.fault
+        return f"{self.outcome}: {why}" if why else self.outcome
 
 
 @attrs.define(eq=False)

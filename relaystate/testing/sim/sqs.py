@@ -87,6 +87,8 @@ class SimMessage:
     receive_count: int = 0
     receipt: int = 0
     first_received_at: float | None = None
+    #: Why it was moved to this (dead-letter) queue, if it was.
+    moved: str = ""
 
 
 @attrs.define(eq=False)
@@ -472,6 +474,7 @@ class SimQueues(MemoryQueues):
             moved = SimMessage(
                 next(self._keys), message.id, message.body, world.now, world.now, message.depth
             )
+            moved.moved = why
             target.held[moved.key] = moved
             self._note(target)
 

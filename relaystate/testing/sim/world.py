@@ -145,6 +145,8 @@ class World:
             if self._throttled(inv):
                 self.record.faults["throttle"] += 1
                 self.record.say(self.now, self.by(), f"{operation} throttled")
+                if inv is not None:
+                    inv.fault = f"{operation} throttled"
                 raise ThrottledError(
                     f"{operation} throttled (injected by the simulation)",
                     service=service,
@@ -173,7 +175,8 @@ class World:
         sched = self.sched
         if not sched.holds():
             return step(job, cursor)
-        inv = self.invocation()
+        assert sched.current is not None
+        inv: Invocation | None = sched.current.invocation
         if inv is not None and self._crash_due(inv, "unit") is not None:
             self._kill("killed before a unit")
         packet = job.packet
