@@ -11,14 +11,17 @@ every other invariant.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from relaystate import DONE, RelayJob, Retry
+from relaystate import DONE, RelayJob, Retry, clock
 from relaystate.testing import (
     SimFaults,
     SimReport,
@@ -219,6 +222,39 @@ def test_a_seed_replays_exactly_whatever_ran_before() -> None:
     assert first.story() == again.story()
     assert first.violations == again.violations
     assert len(first.story()) > 20
+
+
+def test_a_seed_replays_exactly_in_another_process() -> None:
+    # Another interpreter, another hash seed: nothing of the run may depend on either.
+    code = (
+        "from tests.test_sim import CHAOS, LEDGER, Tally; "
+        "from relaystate.testing import Simulation; "
+        "run = Simulation(Tally, {'shards': 3, 'units': 60}, ledger=LEDGER, faults=CHAOS).run(5); "
+        "print('|'.join(run.story()))"
+    )
+    stories = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in (1, 2)
+    }
+
+    assert 1 == len(stories)
+
+
+def test_a_run_leaves_the_clock_the_random_state_and_the_loggers_as_they_were() -> None:
+    state = random.getstate()
+    before = (clock.wall, clock.monotonic, clock.sleep, logging.getLogger("relaystate").disabled)
+
+    Simulation(Tally, {"shards": 2, "units": 30}, ledger=LEDGER, faults=CHAOS).run(3)
+
+    after = (clock.wall, clock.monotonic, clock.sleep, logging.getLogger("relaystate").disabled)
+    assert before == after
+    assert state == random.getstate()
 
 
 def test_other_seeds_run_otherwise() -> None:

@@ -12,7 +12,8 @@ from relaystate.errors import InvalidRequestError, ResourceConflictError
 from relaystate.testing.sim import SimFaults, SimTiming
 from relaystate.testing.sim.mappings import SimMappings
 from relaystate.testing.sim.poller import Poller
-from relaystate.testing.sim.sqs import SimQueue, SimQueues
+from relaystate.testing.sim.queue import SimQueue
+from relaystate.testing.sim.sqs import SimQueues
 from relaystate.testing.sim.world import World
 
 Handler = Callable[[Mapping[str, Any], Any], Any]

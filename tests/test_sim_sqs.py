@@ -14,7 +14,8 @@ from relaystate.errors import (
     SendError,
 )
 from relaystate.testing.sim import SimFaults, SimTiming
-from relaystate.testing.sim.sqs import SimQueue, SimQueues
+from relaystate.testing.sim.queue import SimQueue
+from relaystate.testing.sim.sqs import SimQueues
 from relaystate.testing.sim.world import World
 
 

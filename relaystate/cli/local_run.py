@@ -28,7 +28,7 @@ from rich.console import Console
 from ..job import RelayJob
 from .execution import execute
 from .output import Failure, guarded
-from .params import is_missing, job_class_param, json_object
+from .params import is_missing, job_class_and_data
 from .summary import report
 
 __all__ = ["demo", "run"]
@@ -106,14 +106,7 @@ def demo(rows: int, timeout: float) -> None:
 
 
 @click.command()
-@click.argument("job_class", metavar="MODULE:JobClass", callback=job_class_param)
-@click.option(
-    "--data",
-    default="{}",
-    show_default=True,
-    callback=json_object,
-    help="The job's data (self.data), a JSON object.",
-)
+@job_class_and_data
 @_timeout_option
 @click.option(
     "--concurrency",

@@ -21,6 +21,7 @@ from .output import one_line
 __all__ = [
     "Duration",
     "import_module",
+    "job_class_and_data",
     "job_class_param",
     "json_object",
     "load_job_class",
@@ -116,6 +117,25 @@ def job_class_param(
         >>> @click.option("--job", callback=job_class_param)  # doctest: +SKIP
     """
     return None if value is None else load_job_class(value)
+
+
+def job_class_and_data(command: F) -> F:
+    """Add the ``MODULE:JobClass`` argument and ``--data JSON`` (``run``, ``simulate``).
+
+    Example:
+        >>> @click.command()  # doctest: +SKIP
+        ... @job_class_and_data
+        ... def run(job_class: type[RelayJob], data: dict[str, Any]) -> None: ...
+    """
+    data = click.option(
+        "--data",
+        default="{}",
+        show_default=True,
+        callback=json_object,
+        help="The job's data (self.data), a JSON object.",
+    )
+    job_class = click.argument("job_class", metavar="MODULE:JobClass", callback=job_class_param)
+    return job_class(data(command))
 
 
 def json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -32,24 +32,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..job import RelayJob
 from ..testing.sim import SimFaults, SimRun, SimTiming, Simulation, SimulationError
 from .output import Failure, guarded, plural
-from .params import job_class_param, json_object
+from .params import job_class_and_data
 
 __all__ = ["simulate"]
 
-_rate = click.FloatRange(0.0, 1.0)
+F = TypeVar("F", bound=Callable[..., Any])
 #: Options a replay line sets itself.
 _NOT_REPLAYED = ("seeds", "seed_start", "trace", "verbose")
 
 
+def _rate(name: str, default: float, help: str) -> Callable[[F], F]:
+    return click.option(
+        name, default=default, show_default=True, type=click.FloatRange(0.0, 1.0), help=help
+    )
+
+
 @click.command()
-@click.argument("job_class", metavar="MODULE:JobClass", callback=job_class_param)
-@click.option(
-    "--data",
-    default="{}",
-    show_default=True,
-    callback=json_object,
-    help="The job's data (self.data), a JSON object.",
-)
+@job_class_and_data
 @click.option("--seeds", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--seed-start",
@@ -58,34 +57,10 @@ _NOT_REPLAYED = ("seeds", "seed_start", "trace", "verbose")
     type=click.IntRange(min=0),
     help="The first seed (replay one seed with --seed-start S --seeds 1).",
 )
-@click.option(
-    "--duplicate-rate",
-    default=0.3,
-    show_default=True,
-    type=_rate,
-    help="Chance that a received message is delivered once more.",
-)
-@click.option(
-    "--crash-rate",
-    default=0.1,
-    show_default=True,
-    type=_rate,
-    help="Chance that an invocation is killed at one of its AWS calls or units.",
-)
-@click.option(
-    "--throttle-rate",
-    default=0.05,
-    show_default=True,
-    type=_rate,
-    help="Chance that an AWS call of an invocation is throttled.",
-)
-@click.option(
-    "--conflict-rate",
-    default=0.05,
-    show_default=True,
-    type=_rate,
-    help="Chance that a ledger transaction meets a concurrent one.",
-)
+@_rate("--duplicate-rate", 0.3, "Chance that a received message is delivered once more.")
+@_rate("--crash-rate", 0.1, "Chance that an invocation is killed at an AWS call or a unit.")
+@_rate("--throttle-rate", 0.05, "Chance that an AWS call of an invocation is throttled.")
+@_rate("--conflict-rate", 0.05, "Chance that a ledger transaction meets a concurrent one.")
 @click.option(
     "--ledger",
     metavar="NAME",

@@ -14,10 +14,10 @@ Example:
     ...         return [0, 0, 0]
     ...     def step(self, cursor):
     ...         return DONE if cursor >= 20 else cursor + 1
-    >>> faults = SimFaults(duplicate_rate=0.3, crash_rate=0.1, throttle_rate=0.05)
+    >>> faults = SimFaults(duplicate_rate=0.3, conflict_rate=0.1)
     >>> report = Simulation(Count, ledger="relaystate-ledger", faults=faults).run_many(range(20))
-    >>> report.violations
-    ()
+    >>> report.violations, report.faults["duplicate"] > 0
+    ((), True)
     >>> forked = Simulation(Count, ledger=None, faults=SimFaults(duplicate_rate=0.5))
     >>> sorted({v.invariant for v in forked.run_many(range(20)).violations})[:2]
     ['no unit of a committed hop ran again', 'on_done/on_failed exactly once per outcome']

@@ -138,6 +138,7 @@ class _Checker:
         self.shards = range(record.shards)
         self.hooks = collections.Counter((h.kind, h.shard) for h in record.hooks)
         self._graph = self._units_graph()
+        self._finished: dict[int, bool] = {}
         self.commits = self._commits()
         self.failed = {s for s in self.shards if self._outcome(s) == "failed"}
 
@@ -251,6 +252,12 @@ class _Checker:
 
     def finished(self, shard: int) -> bool:
         """Whether the shard's units ran, from its first cursor, to DONE."""
+        found = self._finished.get(shard)
+        if found is None:
+            found = self._finished[shard] = self._reaches_done(shard)
+        return found
+
+    def _reaches_done(self, shard: int) -> bool:
         graph = self._graph.get(shard, {})
         start = self.record.first_cursors[shard]
         seen, todo = {start}, [start]

@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ...ledger import Claim, JobStatus
@@ -66,33 +65,13 @@ class SimLedger(MemoryLedger):
 
         self.world.call("dynamodb", "UpdateItem", apply)
 
-    def finish(
-        self,
-        job_id: str,
-        shard: int,
-        hop: int,
-        owner: str,
-        *,
-        stats: Mapping[str, int],
-        cursor_json: str,
-        failed: bool = False,
-        error: str = "",
-    ) -> bool:
+    def finish(self, job_id: str, shard: int, hop: int, owner: str, **values: Any) -> bool:
         finish = super().finish
 
         def apply() -> bool:
             self.conflicts = self.world.conflicts()
-            last = finish(
-                job_id,
-                shard,
-                hop,
-                owner,
-                stats=stats,
-                cursor_json=cursor_json,
-                failed=failed,
-                error=error,
-            )
-            self._commit(job_id, shard, hop, "fail" if failed else "finish")
+            last = finish(job_id, shard, hop, owner, **values)
+            self._commit(job_id, shard, hop, "fail" if values.get("failed") else "finish")
             return last
 
         return self.world.call("dynamodb", "TransactWriteItems", apply)

@@ -25,9 +25,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .mappings import SimFunction, SimMapping, SimMappings
+from .queue import SimMessage, SimQueue
 from .record import Invocation
 from .scheduler import Killed, Proc
-from .sqs import SimMessage, SimQueue, SimQueues
+from .sqs import SimQueues
 from .world import EPOCH_S, World
 
 __all__ = ["MAX_CHAIN", "Poller", "SimContext"]

@@ -15,10 +15,10 @@ Example:
     ...         return [0, 0]
     ...     def step(self, cursor):
     ...         return DONE if cursor >= 9 else cursor + 1
-    >>> sim = Simulation(Count, ledger="relaystate-ledger",
-    ...                  faults=SimFaults(duplicate_rate=0.3, crash_rate=0.1))
-    >>> sim.run(seed=1).violations
-    ()
+    >>> sim = Simulation(Count, ledger="relaystate-ledger", faults=SimFaults(duplicate_rate=0.5))
+    >>> run = sim.run(seed=1)
+    >>> run.violations, len(run.record.units) >= 20
+    ((), True)
 """
 
 from __future__ import annotations

@@ -39,13 +39,9 @@ Example:
 
 from __future__ import annotations
 
-import bisect
 import itertools
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-
-import attrs
 
 from ...errors import (
     InvalidRequestError,
@@ -54,13 +50,14 @@ from ...errors import (
     ResourceNotFoundError,
     SendError,
 )
-from ...names import TAG_PREFIX, queue_name_of
+from ...names import queue_name_of
 from ...ports import QueueRef
-from ..memory import ACCOUNT, FakeQueue, MemoryQueues
+from ..memory import ACCOUNT, MemoryQueues
+from .queue import SimMessage, SimQueue
 from .record import QueueDeleted, Sent, packet_ref
 from .world import World
 
-__all__ = ["SimMessage", "SimQueue", "SimQueues"]
+__all__ = ["SimQueues"]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 #: What SQS refuses in a message: anything but #x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD and
@@ -71,76 +68,6 @@ _BATCH_BYTES = 1_048_576
 _MAX_DELAY_S = 900
 #: A duplicate delivered "at once" resurfaces within this many seconds.
 _PROMPT_DUPLICATE_S = 0.2
-
-
-@attrs.define(eq=False)
-class SimMessage:
-    """One copy of a message in a :class:`SimQueue` (a duplicate is another copy, same id)."""
-
-    key: int
-    id: str
-    body: str
-    sent_at: float
-    visible_at: float
-    #: The chain depth of the invocation that sent it (Lambda's recursion detection).
-    depth: int = 0
-    receive_count: int = 0
-    receipt: int = 0
-    first_received_at: float | None = None
-    #: Why it was moved to this (dead-letter) queue, if it was.
-    moved: str = ""
-
-
-@attrs.define(eq=False)
-class SimQueue(FakeQueue):
-    """A queue of :class:`SimQueues`: its messages (``held``) and the history of its counts."""
-
-    url: str = ""
-    arn: str = ""
-    created_at: float = 0.0
-    #: When DeleteQueue took effect (it still answers for a while); ``None`` while it lives.
-    deleted_at: float | None = None
-    held: dict[int, SimMessage] = attrs.Factory(dict)
-    #: When the counts changed, and ``(visible, in flight, delayed)`` from then on.
-    history_at: list[float] = attrs.Factory(list)
-    history: list[tuple[int, int, int]] = attrs.Factory(list)
-
-    @property
-    def role(self) -> str:
-        """``queue`` or ``dlq`` (the ``relaystate:role`` tag), else empty."""
-        return self.tags.get(f"{TAG_PREFIX}role", "")
-
-    def number(self, name: str, default: int) -> int:
-        """A whole-number attribute (``VisibilityTimeout``...), or ``default``."""
-        try:
-            return int(self.attributes.get(name, default))
-        except ValueError:
-            return default
-
-    def redrive(self) -> tuple[str, int] | None:
-        """The dead-letter queue's ARN and the maxReceiveCount, if the queue redrives."""
-        try:
-            policy = json.loads(self.attributes.get("RedrivePolicy", "") or "{}")
-            return str(policy["deadLetterTargetArn"]), int(policy["maxReceiveCount"])
-        except (ValueError, KeyError, TypeError):
-            return None
-
-    def counts(self, now: float) -> tuple[int, int, int]:
-        """``(visible, in flight, delayed)`` messages, exactly, at ``now``."""
-        visible = in_flight = delayed = 0
-        for message in self.held.values():
-            if message.visible_at <= now:
-                visible += 1
-            elif message.receipt:
-                in_flight += 1
-            else:
-                delayed += 1
-        return visible, in_flight, delayed
-
-    def counts_at(self, when: float) -> tuple[int, int, int]:
-        """The counts as they were at ``when`` (0 before the queue existed)."""
-        i = bisect.bisect_right(self.history_at, when) - 1
-        return self.history[i] if i >= 0 else (0, 0, 0)
 
 
 class SimQueues(MemoryQueues):
@@ -265,7 +192,7 @@ class SimQueues(MemoryQueues):
             batch.append(message)
             if world.duplicate():
                 self._duplicate(queue, message)
-        if batch or redrive is not None:
+        if batch:
             self._note(queue)
         return batch
 
@@ -275,6 +202,23 @@ class SimQueues(MemoryQueues):
         if queue.held.get(message.key) is message and message.receipt == receipt:
             del queue.held[message.key]
             self._note(queue)
+
+    def dead_letter(self, queue: SimQueue, message: SimMessage, why: str) -> None:
+        """Move ``message`` to the queue's dead-letter queue (lost if it has none)."""
+        world = self.world
+        queue.held.pop(message.key, None)
+        self._note(queue)
+        redrive = queue.redrive()
+        target = self.live(redrive[0]) if redrive is not None else None
+        where = f"moved to {target.name}" if target is not None else "lost (no DLQ)"
+        world.record.say(world.now, world.by(), f"message {message.id} {why}: {where}")
+        if target is not None:
+            moved = SimMessage(
+                next(self._keys), message.id, message.body, world.now, world.now, message.depth
+            )
+            moved.moved = why
+            target.held[moved.key] = moved
+            self._note(target)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -460,23 +404,6 @@ class SimQueues(MemoryQueues):
             f"message {message.id} will be delivered again at {copy.visible_at:.3f} s",
         )
         self.on_visible(queue, copy.visible_at)
-
-    def dead_letter(self, queue: SimQueue, message: SimMessage, why: str) -> None:
-        """Move ``message`` to the queue's dead-letter queue (lost if it has none)."""
-        world = self.world
-        queue.held.pop(message.key, None)
-        self._note(queue)
-        redrive = queue.redrive()
-        target = self.live(redrive[0]) if redrive is not None else None
-        where = f"moved to {target.name}" if target is not None else "lost (no DLQ)"
-        world.record.say(world.now, world.by(), f"message {message.id} {why}: {where}")
-        if target is not None:
-            moved = SimMessage(
-                next(self._keys), message.id, message.body, world.now, world.now, message.depth
-            )
-            moved.moved = why
-            target.held[moved.key] = moved
-            self._note(target)
 
     def _note(self, queue: SimQueue) -> None:
         now = self.world.now
