@@ -49,7 +49,13 @@ def _rate(name: str, default: float, help: str) -> Callable[[F], F]:
 
 @click.command()
 @job_class_and_data
-@click.option("--seeds", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--seeds",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many seeds to run (one run, in a fresh simulated AWS, each).",
+)
 @click.option(
     "--seed-start",
     default=0,

@@ -192,20 +192,15 @@ class _Checker:
         record = self.record
         marked_by = {by for _, by in record.marks}
         deleted_by = {d.by for d in record.deletes if d.role == "queue"}
-        whole = sorted(by for by in deleted_by if not self._killed(by) or by in marked_by)
+        # A teardown completed when its invocation deleted the job's queue and went on to the
+        # end (or the ledger recorded it): one that failed or was killed half-way did not.
+        whole = sorted(by for by in deleted_by if self._ended_well(by) or by in marked_by)
         if len(whole) > 1:
             yield f"the job was torn down {len(whole)} times ({', '.join(map(who, whole))})"
-        ended = all(s in self.failed or self.finished(s) for s in self.shards)
-        if ended and not whole:
-            began = [i for i in record.invocations if i.unmapped and i.killed]
-            why = (
-                f": the teardown began in {who(began[0].id)} (it deleted the mapping), which was "
-                f"killed ({began[0].error})"
-                if began
-                else ""
-            )
-            yield f"every shard ended, but no teardown completed{why}"
-        if self.ledger is not None and ended and len(record.marks) != 1:
+        worked = all(s in self.failed or self.finished(s) for s in self.shards)
+        if worked and not whole:
+            yield f"every shard's work is done, but no teardown completed: {self._why_not()}"
+        elif self.ledger is not None and whole and len(record.marks) != 1:
             yield f"the ledger recorded the teardown {len(record.marks)} times"
 
     def hooks_once(self) -> Iterable[str]:
@@ -324,9 +319,22 @@ class _Checker:
                 return f"; its {kind} was committed by {who(inv.id)}, which ended {inv.how()}"
         return ""
 
-    def _killed(self, by: int) -> bool:
+    def _ended_well(self, by: int) -> bool:
         inv = self.record.by_invocation(by)
-        return inv is not None and inv.killed
+        return inv is None or inv.outcome == "ok"
+
+    def _why_not(self) -> str:
+        """Why no teardown completed, as far as the run shows."""
+        for inv in self.record.invocations:
+            if inv.unmapped and inv.outcome != "ok":
+                return (
+                    f"the teardown began in {who(inv.id)} (it deleted the mapping), which "
+                    f"ended {inv.how()}"
+                )
+        for shard in self.shards:
+            if self.ledger is not None and self._outcome(shard) == "":
+                return f"shard {shard}'s end was never committed: {self._whereabouts(shard)}"
+        return "no invocation began it"
 
     def _packets(self, *, dlq: bool) -> list[PacketRef]:
         found = []

@@ -29,13 +29,12 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ...errors import ThrottledError
 from ...frozen import freeze
-from ...job import RelayJob
 from ..memory import MemoryBackend
 from .faults import SimFaults
 from .invariants import INVARIANTS, Violation, check
@@ -47,6 +46,9 @@ from .scheduler import Proc, SimulationError
 from .sqs import SimQueues
 from .timing import SimTiming
 from .world import World
+
+if TYPE_CHECKING:  # the simulator runs the job class it is given; it needs none of its own
+    from ...job import RelayJob
 
 __all__ = ["FROM_CLASS", "SimReport", "SimRun", "Simulation"]
 
