@@ -71,6 +71,11 @@ class SimRun:
         violations: the invariants it broke, at most one each.
         record: everything the run recorded (its story: ``record.story()``).
         virtual_s: the virtual time the run took.
+
+    Example:
+        >>> run = Simulation(Count, ledger="t").run(3)  # doctest: +SKIP
+        >>> run.ok, run.story()[0]  # doctest: +SKIP
+        (True, '    0.031 s  the starter: created queue relay-sim-3-dlq')
     """
 
     seed: int
@@ -99,6 +104,12 @@ class SimReport:
         faults: the faults injected, by kind, over all runs.
         invocations: invocations over all runs.
         units: units run (calls of ``step``) over all runs.
+
+    Example:
+        >>> sim = Simulation(Count, faults=SimFaults(duplicate_rate=0.5))  # doctest: +SKIP
+        >>> report = sim.run_many(range(5))  # doctest: +SKIP
+        >>> list(report.by_invariant())[:1], report.seeds  # doctest: +SKIP
+        (['no unit of a committed hop ran again'], 5)
     """
 
     seeds: int
