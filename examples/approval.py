@@ -35,7 +35,7 @@ LEDGER = "approvals"
 
 
 class Refund(RelayJob):
-    """Refund ``data["amount"]`` once approved; ``data["timeout_s"]`` to wait (1 day)."""
+    """Refund ``data["amount"]`` once approved; wait ``data["timeout_s"]`` at most (or for good)."""
 
     function_name = "refund-worker"
     ledger = LEDGER
@@ -46,7 +46,7 @@ class Refund(RelayJob):
     def step(self, cursor: str) -> Any:
         if cursor == "prepare":
             self.data["prepared"] = True
-            return WaitFor("approved", "decide", timeout_s=self.data.get("timeout_s", 86_400))
+            return WaitFor("approved", "decide", timeout_s=self.data.get("timeout_s"))
         approval = self.signals.get("approved")
         self.result = {"refunded": approval is not None, "by": (approval or {}).get("by")}
         self.data["outcome"] = self.result
@@ -62,17 +62,22 @@ class Decided:
     left_over: list[str]
 
 
-def run(*, early: bool = False, approve: bool = True, timeout_s: float = 86_400) -> Decided:
-    """Start a :class:`Refund`, approve it (or not), and run it to its end."""
+def run(*, early: bool = False, approve: bool = True, timeout_s: float | None = None) -> Decided:
+    """Start a :class:`Refund`, approve it (or not), and run it to its end.
+
+    A wait with a timeout keeps a timer in the queue (a message delayed up to 900 s at a time),
+    which the local runtime waits out: keep ``timeout_s`` short here, or leave it out.
+    """
     with LocalLambda(timeout_s=2.0) as lam:
         lam.deploy(Refund)
         ledger = lam.ledger(LEDGER)
-        job = Refund(data={"amount": 42, "timeout_s": timeout_s}, backend=lam.backend)
+        data: dict[str, Any] = {"amount": 42}
+        if timeout_s is not None:
+            data["timeout_s"] = timeout_s
+        job = Refund(data=data, backend=lam.backend)
+        job.start()
         if early:  # the approver is quick: the signal is kept until the job asks
-            job.start()
             Refund.attach(job.job_id, backend=lam.backend).signal("approved", {"by": "ann"})
-        else:
-            job.start()
         lam.run_until_idle(timeout_s=60)
         status = ledger.status(job.job_id)
         waited = status is not None and status.state is JobState.WAITING

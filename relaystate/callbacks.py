@@ -34,12 +34,6 @@ class ControlledJob(lifecycle.Job, Protocol):
     def _ports(self) -> tuple[Backend, LedgerPort | None]:
         """The job's backend and ledger."""
 
-    def on_done(self) -> None:
-        """The shard finished."""
-
-    def on_failed(self, error: BaseException | None) -> None:
-        """The shard failed."""
-
 
 def _enqueue(job: ControlledJob, event: EventData) -> None:
     backend, ledger = job._ports()
@@ -69,10 +63,6 @@ def _finish(job: ControlledJob, event: EventData) -> None:
     job.packet = lifecycle.finish(job, backend, ledger, job.hop)
 
 
-def _after_finish(job: ControlledJob, event: EventData) -> None:
-    lifecycle.run_hook(job.on_done, job)
-
-
 def _tear_down(job: ControlledJob, event: EventData) -> None:
     assert job.packet is not None
     backend, ledger = job._ports()
@@ -83,7 +73,6 @@ def _after_fail(job: ControlledJob, event: EventData) -> None:
     error = event.kwargs.get("error")
     backend, ledger = job._ports()
     job.packet = lifecycle.fail(job, backend, ledger, job.hop, error)
-    lifecycle.run_hook(job.on_failed, job, error)
 
 
 def _pause(job: ControlledJob, event: EventData) -> None:
@@ -111,7 +100,7 @@ _CALLBACKS: Mapping[str, Mapping[str, Callable[[Any, EventData], None]]] = {
     "enqueue": {"before": _enqueue},
     "relay": {"before": _relay},
     "wait": {"before": _wait},
-    "finish": {"before": _finish, "after": _after_finish},
+    "finish": {"before": _finish},
     "tear_down": {"before": _tear_down},
     "fail": {"after": _after_fail},
     "pause": {"before": _pause},

@@ -41,7 +41,7 @@ from .frozen import JsonValue, freeze, thaw
 from .lifecycle import HopState
 from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
-from .retry import Retry
+from .retry import Retry, retry_transient
 from .signals import WaitFor
 from .sleep import Sleep, delay_until
 from .states import DONE, JobState
@@ -186,7 +186,11 @@ class Hop:
         # The lease outlives the Lambda's own timeout: a holder past it is surely dead.
         margin_ms = int(self.job.lease_margin_s * 1000)
         state.lease_ms = int(max(state.remaining(), 0)) + margin_ms
-        claim = ledger.claim(packet.job_id, packet.shard, packet.hop, state.owner, state.lease_ms)
+        lease_ms = state.lease_ms
+        claim = retry_transient(
+            lambda: ledger.claim(packet.job_id, packet.shard, packet.hop, state.owner, lease_ms),
+            until=state.deadline(),
+        )
         if claim.outcome == "run":
             return True
         if claim.outcome == "busy":
@@ -344,8 +348,9 @@ class Hop:
     def _signalled(self, name: str) -> bool:
         """Whether signal ``name`` has come (read from the ledger when it is not known yet)."""
         job = self.job
-        if name not in job.signals and self.ledger is not None:
-            job.signals.update(self.ledger.signals(job.job_id))
+        ledger = self.ledger
+        if name not in job.signals and ledger is not None:
+            job.signals.update(retry_transient(lambda: ledger.signals(job.job_id)))
         return name in job.signals
 
     def _pause_end(self, pending: Sleep | WaitFor, *, idle: bool) -> tuple[str, None, int]:

@@ -191,7 +191,8 @@ class RelayJob(Triggers):
         raise NotImplementedError(f"{type(self).__name__} must define step(self, cursor)")
 
     def on_done(self) -> None:
-        """Called when a shard's ``step`` returned ``DONE`` (after a single shard's teardown)."""
+        """Called when a shard's ``step`` returned ``DONE``, before its end is recorded and the
+        job torn down: at least once, and once unless its hop dies right after it."""
 
     def on_failed(self, error: BaseException | None) -> None:
         """Called when a shard failed: its units kept raising past the :attr:`retry` policy,

@@ -34,6 +34,7 @@ from .errors import (
 from .frozen import JsonValue, thaw
 from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
+from .retry import retry_transient
 from .sleep import delay_until
 from .states import JobState
 
@@ -107,6 +108,12 @@ class Job(Protocol):
 
     def on_join(self, results: Any) -> None:
         """Once, on the last shard, with every shard's result."""
+
+    def on_done(self) -> None:
+        """The shard finished."""
+
+    def on_failed(self, error: BaseException | None) -> None:
+        """The shard failed."""
 
     def plan(self) -> Any:
         """The first cursor(s)."""
@@ -210,15 +217,20 @@ def relay(
         waiting="",
     )
     if ledger is not None:
-        ledger.checkpoint(
-            nxt.job_id,
-            nxt.shard,
-            job.packet.hop,
-            hop.owner if hop is not None else "",
-            outbox=nxt.check_size(job.max_message_bytes, job.signer),
-            stats=stats.to_dict(),
-            cursor_json=json.dumps(thaw(nxt.cursor)),
-            delay_seconds=delay,
+        outbox = nxt.check_size(job.max_message_bytes, job.signer)
+        done_hop = job.packet.hop
+        retry_transient(
+            lambda: ledger.checkpoint(
+                nxt.job_id,
+                nxt.shard,
+                done_hop,
+                hop.owner if hop is not None else "",
+                outbox=outbox,
+                stats=stats.to_dict(),
+                cursor_json=json.dumps(thaw(nxt.cursor)),
+                delay_seconds=delay,
+            ),
+            until=_hard(hop),
         )
     sent_at = clock.monotonic()
     sending.send_packets(
@@ -271,18 +283,23 @@ def wait(
         signals=job.signals,
     )
     body = nxt.check_size(job.max_message_bytes, job.signer)
-    ledger.checkpoint(
-        nxt.job_id,
-        nxt.shard,
-        job.packet.hop,
-        hop.owner if hop is not None else "",
-        outbox=body,
-        stats=job.stats.to_dict(),
-        cursor_json=json.dumps(thaw(nxt.cursor)),
-        waiting=name,
-        wake_ms=deadline_ms,
+    done_hop = job.packet.hop
+    retry_transient(
+        lambda: ledger.checkpoint(
+            nxt.job_id,
+            nxt.shard,
+            done_hop,
+            hop.owner if hop is not None else "",
+            outbox=body,
+            stats=job.stats.to_dict(),
+            cursor_json=json.dumps(thaw(nxt.cursor)),
+            waiting=name,
+            wake_ms=deadline_ms,
+        ),
+        until=_hard(hop),
     )
-    if name in ledger.signals(nxt.job_id):  # it came while this hop parked the packet
+    if name in retry_transient(lambda: ledger.signals(nxt.job_id), until=_hard(hop)):
+        # it came while this hop parked the packet
         sending.send_packets(
             backend,
             nxt.queue_url,
@@ -306,16 +323,21 @@ def wait(
 def finish(
     job: Job, backend: Backend, ledger: LedgerPort | None, hop: HopState | None
 ) -> RelayPacket:
-    """The shard's ``step`` returned DONE: count it; the last shard releases; the final packet.
+    """The shard's ``step`` returned DONE: ``on_done``, then count it; the last shard releases;
+    the final packet.
 
-    Without a ledger a shard of a fan-out cannot know whether it is the last: it leaves the
-    queue to ``job.tear_down()``.
+    ``on_done`` runs before the shard's end is recorded: a hop that dies after that record is
+    acknowledged as a duplicate when it comes back, so ``on_done`` would never run; one that
+    dies before it runs again, ``on_done`` with it (at least once, and once unless the hop dies
+    between the two). Without a ledger a shard of a fan-out cannot know whether it is the last:
+    it leaves the queue to ``job.tear_down()``.
     """
     try:
         final = snapshot(job, hop, JobState.TORN_DOWN)
     except InvalidPacketError:  # data the last unit left unfit for a packet: not needed now
         assert job.packet is not None
         final = job.packet.evolve(state=JobState.TORN_DOWN, stats=job.stats)
+    run_hook(job.on_done, job)
     if ledger is not None:
         if _end_shard(job, ledger, hop, final):
             join_teardown(backend, ledger, final, hop, job=job)
@@ -360,10 +382,13 @@ def fail(
         )
     parked = bool(failed.dlq_url)
     if ledger is not None and hop is not None and hop.owner:
+        run_hook(job.on_failed, job, error)  # before the record, as on_done (see finish)
         if _end_shard(job, ledger, hop, failed, failed.error or "failed"):
             join_teardown(backend, ledger, failed, hop, parked=parked, job=job)
-    elif failed.shards == 1:
-        release(backend, failed, hop, parked=parked)
+    else:
+        run_hook(job.on_failed, job, error)
+        if failed.shards == 1:
+            release(backend, failed, hop, parked=parked)
     return failed
 
 
@@ -380,16 +405,20 @@ def _end_shard(
 ) -> bool:
     """Count the shard as ended in the ledger; True if it was the last of the job."""
     assert job.packet is not None
-    return ledger.finish(
-        final.job_id,
-        final.shard,
-        job.packet.hop,
-        hop.owner if hop is not None else "",
-        stats=final.stats.to_dict(),
-        cursor_json=json.dumps(thaw(final.cursor)),
-        failed=bool(error),
-        error=error,
-        result_json="" if final.result is None else json.dumps(thaw(final.result)),
+    hop_number = job.packet.hop
+    return retry_transient(
+        lambda: ledger.finish(
+            final.job_id,
+            final.shard,
+            hop_number,
+            hop.owner if hop is not None else "",
+            stats=final.stats.to_dict(),
+            cursor_json=json.dumps(thaw(final.cursor)),
+            failed=bool(error),
+            error=error,
+            result_json="" if final.result is None else json.dumps(thaw(final.result)),
+        ),
+        until=_hard(hop),
     )
 
 
@@ -412,9 +441,11 @@ def join_teardown(
     shards failed than ``job.tolerated_failures`` allows.
     """
     owner = hop.owner if hop is not None else ""
-    if not ledger.claim_teardown(packet.job_id, owner, hop.lease_ms if hop is not None else None):
+    lease = hop.lease_ms if hop is not None else None
+    until = _hard(hop)
+    if not retry_transient(lambda: ledger.claim_teardown(packet.job_id, owner, lease), until=until):
         return False
-    status = ledger.status(packet.job_id)
+    status = retry_transient(lambda: ledger.status(packet.job_id), until=until)
     # SQS's counts lag (about a minute, AWS says): the ledger knows a shard failed, and so
     # that its packet is in the DLQ, which must not be deleted.
     parked = parked or (status is not None and status.failed > 0)
@@ -423,7 +454,7 @@ def join_teardown(
         tolerated = tolerated_count(job.tolerated_failures, packet.shards)
         run_hook(job.on_join, job, ledger.results(packet.job_id))
     release(backend, packet, hop, parked=parked)
-    teardown.persist(lambda: ledger.mark_torn_down(packet.job_id, tolerated=tolerated))
+    retry_transient(lambda: ledger.mark_torn_down(packet.job_id, tolerated=tolerated))
     log.info(
         "relaystate: job %s torn down by shard %d hop %d", packet.job_id, packet.shard, packet.hop
     )
@@ -439,16 +470,22 @@ def release(
     is gone would leave them with nothing to deliver their message again. So the wait for a
     Deleting mapping to be gone ends in time for the queue deletes.
     """
-    until = hop.deadline() if hop is not None else None
     teardown.release(
         backend,
         queue_url=packet.queue_url,
         dlq_url=packet.dlq_url,
         mapping_id=packet.mapping_id,
-        until=until,
+        until=_hard(hop),
         dlq_has_packets=parked,
         job_id=packet.job_id,
+        wait_for_mapping=hop is None,
     )
+
+
+def _hard(hop: HopState | None) -> float | None:
+    """When a hop's own retries must have ended (its remaining time, less the teardown's
+    reserve); ``None`` outside a hop."""
+    return hop.deadline() if hop is not None else None
 
 
 def tolerated_count(tolerated: int | float, shards: int) -> int:

@@ -83,8 +83,11 @@ def enable(backend: Backend, mapping_id: str, *, until: float | None = None) -> 
     wait_for_mapping(backend, mapping_id, enabled=True, until=until)
 
 
-def detach(backend: Backend, mapping_id: str, until: float | None = None) -> None:
-    """Delete the mapping and wait until it is gone -- or, given ``until``, until then.
+def detach(
+    backend: Backend, mapping_id: str, until: float | None = None, *, wait: bool = True
+) -> None:
+    """Delete the mapping and wait until it is gone -- or, given ``until``, until then;
+    ``wait=False``: not at all.
 
     A mapping in a transition (Creating, Updating...) refuses deletion with
     ResourceInUseException; the delete is retried within the mapping wait budget, so that a
@@ -102,6 +105,8 @@ def detach(backend: Backend, mapping_id: str, until: float | None = None) -> Non
             if pause is None:
                 raise
             clock.sleep(pause)
+    if not wait:
+        return
     try:
         wait_for_mapping(backend, mapping_id, enabled=False, until=until)
     except MappingTimeoutError:

@@ -1,15 +1,51 @@
-"""What a hop does when a unit raises: retry in the hop, then relay with a delay, then fail."""
+"""Trying again: a unit that raises (:class:`Retry`), and an AWS call that AWS throttled or did
+not answer (:func:`retry_transient`)."""
 
 from __future__ import annotations
 
+import logging
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 
-from .errors import ConfigurationError
+from . import clock
+from .errors import ConfigurationError, ServiceUnavailableError, ThrottledError
 
-__all__ = ["Retry"]
+__all__ = ["TRANSIENT_TRIES", "Retry", "retry_transient"]
+
+log = logging.getLogger("relaystate")
+
+#: Tries of a call that AWS throttled or did not answer (after botocore's own retries).
+TRANSIENT_TRIES = 5
+T = TypeVar("T")
+
+
+def retry_transient(call: Callable[[], T], *, until: float | None = None) -> T:
+    """``call()``, again after a pause when AWS throttled it or did not answer (a few times).
+
+    For the calls a hop cannot leave to SQS's redelivery: a teardown step after the mapping is
+    gone (nothing delivers the hop again), and the ledger's writes (a hop that fails on a
+    throttle runs its units again, and counts a delivery toward the DLQ). ``until`` (a
+    ``clock.monotonic()`` value): no pause goes past it.
+
+    Example:
+        >>> retry_transient(lambda: 42)
+        42
+    """
+    for attempt in range(TRANSIENT_TRIES):
+        try:
+            return call()
+        except (ThrottledError, ServiceUnavailableError) as exc:
+            pause = clock.backoff_s(attempt)
+            if until is not None:
+                pause = min(pause, until - clock.monotonic())
+            if attempt + 1 >= TRANSIENT_TRIES or pause < 0:
+                raise
+            log.warning("relaystate: %s; trying again", exc)
+            clock.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _at_least(low: float) -> Any:

@@ -9,41 +9,17 @@ deleted, so that a forged or stale packet cannot make a worker delete another jo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import TypeVar
+from collections.abc import Mapping
 
-from . import clock
-from .errors import ServiceUnavailableError, ThrottledError
 from .mapping_state import detach
 from .names import TAG_PREFIX, queue_name_of
 from .ports import Backend, MappingInfo
 from .queue_attributes import dead_letter_target, queue_counts
+from .retry import retry_transient
 
-__all__ = ["TEARDOWN_TRIES", "persist", "release"]
+__all__ = ["release"]
 
 log = logging.getLogger("relaystate")
-
-#: Tries of a teardown step that AWS throttled, or that did not reach AWS (see :func:`persist`).
-TEARDOWN_TRIES = 5
-T = TypeVar("T")
-
-
-def persist(call: Callable[[], T]) -> T:
-    """Run one teardown step, again on throttling or an unreachable service (a few times).
-
-    Once the mapping is deleted nothing redelivers the hop's message, so a teardown that
-    fails after that point is not tried again by SQS: each of its steps must succeed here, and
-    only the step that failed is tried again (the steps before it took time enough).
-    """
-    for attempt in range(TEARDOWN_TRIES):
-        try:
-            return call()
-        except (ThrottledError, ServiceUnavailableError) as exc:
-            if attempt + 1 >= TEARDOWN_TRIES:
-                raise
-            log.warning("relaystate: teardown step failed (%s); trying again", exc)
-            clock.sleep(clock.backoff_s(attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def release(
@@ -56,6 +32,7 @@ def release(
     until: float | None = None,
     dlq_has_packets: bool = False,
     job_id: str = "",
+    wait_for_mapping: bool = True,
 ) -> None:
     """Delete mapping (waited until gone), queue, and DLQ; what is already gone is skipped.
 
@@ -64,16 +41,19 @@ def release(
     ``clock.monotonic()`` value) bounds the wait for a deleted mapping to be gone: a teardown in
     a Lambda must delete the queues before the function's timeout. ``dlq_has_packets``: the
     caller just parked a packet there, which SQS's approximate counts may not show yet.
+    ``wait_for_mapping=False`` (a teardown in a hop): once the mapping's delete is accepted the
+    queues go at once -- a Lambda killed after the mapping is gone and before the queues would
+    leave them with nothing to deliver the hop again, so that window is kept to a few calls.
 
     Nothing that is not the job's is deleted, whatever a packet names: the mapping only if it
     feeds the job's queue (its ``EventSourceArn``), the DLQ only if the queue redrives to it,
     and -- given ``job_id`` -- no queue that relaystate tagged as another job's.
     """
-    queue = persist(lambda: backend.queues.describe(queue_url)) if queue_url else None
+    queue = retry_transient(lambda: backend.queues.describe(queue_url)) if queue_url else None
     if queue is not None and not _owned(backend, queue_url, job_id):
         return
     if mapping_id:
-        info = persist(lambda: backend.mappings.get(mapping_id))
+        info = retry_transient(lambda: backend.mappings.get(mapping_id))
         if info is not None and _feeds_another(info, queue_url, queue):
             log.warning(
                 "relaystate: mapping %s feeds %s, not the job's queue %s; it is left alone",
@@ -82,7 +62,9 @@ def release(
                 queue_url,
             )
         elif info is not None:
-            persist(lambda: detach(backend, mapping_id, until))
+            retry_transient(
+                lambda: detach(backend, mapping_id, until, wait=wait_for_mapping), until=until
+            )
     if queue is not None:
         target = dead_letter_target(queue)
         if dlq_url and target and queue_name_of(target) != queue_name_of(dlq_url):
@@ -93,9 +75,9 @@ def release(
                 dlq_url,
             )
             dlq_url = ""
-        persist(lambda: backend.queues.delete(queue_url))
+        retry_transient(lambda: backend.queues.delete(queue_url))
     if dlq_url:
-        attributes = persist(lambda: backend.queues.describe(dlq_url))
+        attributes = retry_transient(lambda: backend.queues.describe(dlq_url))
         if attributes is None or not _owned(backend, dlq_url, job_id):
             return
         held = max(sum(queue_counts(attributes)), int(dlq_has_packets))
@@ -107,7 +89,7 @@ def release(
                 held,
             )
             return
-        persist(lambda: backend.queues.delete(dlq_url))
+        retry_transient(lambda: backend.queues.delete(dlq_url))
 
 
 def _owned(backend: Backend, url: str, job_id: str) -> bool:
@@ -117,7 +99,7 @@ def _owned(backend: Backend, url: str, job_id: str) -> bool:
     """
     if not job_id:
         return True
-    owner = persist(lambda: backend.queues.tags(url)).get(f"{TAG_PREFIX}job-id")
+    owner = retry_transient(lambda: backend.queues.tags(url)).get(f"{TAG_PREFIX}job-id")
     if owner is None or owner == job_id:
         return True
     log.warning(

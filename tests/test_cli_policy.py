@@ -89,9 +89,19 @@ _LAMBDA_CALLS = {
     "DeleteEventSourceMapping",
     "GetEventSourceMapping",
     "GetFunctionConfiguration",
+    "ListEventSourceMappings",
     "PutFunctionRecursionConfig",
+    "UpdateEventSourceMapping",
 }
-_DYNAMODB_CALLS = {"GetItem", "PutItem", "UpdateItem", "Query", "DescribeTable"}
+_DYNAMODB_CALLS = {
+    "BatchWriteItem",
+    "DeleteItem",
+    "DescribeTable",
+    "GetItem",
+    "PutItem",
+    "Query",
+    "UpdateItem",
+}
 
 
 def _needed(calls: Any) -> set[str]:
@@ -244,3 +254,43 @@ def test_bad_arguments_exit_2_with_one_clear_line(args: list[str], message: str)
     assert 2 == result.exit_code
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.functional
+def test_every_call_of_job_control_is_in_the_policies(sqs_endpoint: str) -> None:
+    """Signals are authorised like starts; pause and unpause like an operator's commands;
+    a wait and its wake-up are the worker's."""
+    from relaystate import DONE, RelayJob, WaitFor
+    from relaystate.local import LocalLambda
+
+    class Gated(RelayJob):
+        job_type = "test_cli_policy.Gated"
+        function_name = "policy-worker"
+
+        def plan(self) -> str:
+            return "ask"
+
+        def step(self, cursor: str) -> Any:
+            return WaitFor("go", "went") if cursor == "ask" else DONE
+
+    with LocalLambda(endpoint_url=sqs_endpoint) as lam:
+        lam.deploy(Gated)
+        table = lam.ledger().table_name
+        job = Gated(data={}, backend=lam.backend, ledger=table).start()
+        lam.run_until_idle(timeout_s=30)  # the first hop parks its packet, waiting
+        before = dict(lam.aws_calls)
+        handle = Gated.attach(job.job_id, backend=lam.backend, ledger=table)
+        handle.pause()
+        handle.unpause()
+        handle.signal("go", {"by": "ann"})
+        controlled = {op: n - before.get(op, 0) for op, n in lam.aws_calls.items()}
+        lam.run_until_idle(timeout_s=30)
+        woken = {
+            op: n - before.get(op, 0) - controlled.get(op, 0) for op, n in lam.aws_calls.items()
+        }
+        assert [] == lam.left_over()
+
+    documents = policies("policy-worker", ledger_table=table)
+    starter, worker = actions(documents["starter"]), actions(documents["worker"])
+    assert set() == _needed(op for op, n in controlled.items() if n) - starter
+    assert set() == _needed(op for op, n in woken.items() if n) - worker

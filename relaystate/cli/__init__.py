@@ -3,6 +3,7 @@
 ::
 
     relaystate demo | run MODULE:JobClass           run a job on the local Lambda runtime
+    relaystate simulate MODULE:JobClass             check it under faults, seed by seed
     relaystate status JOB_ID|QUEUE_URL | ls         look at relay jobs in an AWS region
     relaystate reap --older-than 7d [--dry-run]     delete what idle jobs left behind
     relaystate resume PACKET_FILE | --from-dlq URL  go on from saved or dead-lettered packets
@@ -30,6 +31,7 @@ from .ops import cancel, ls, reap, status
 from .policy import iam_policy
 from .resume import resume_command
 from .serve import serve
+from .simulate import simulate
 
 __all__ = ["cli", "main"]
 
@@ -61,6 +63,7 @@ for _command in (
     demo,
     run,
     serve,
+    simulate,
     status,
     ls,
     reap,

@@ -30,7 +30,7 @@ from rich.console import Console
 from ..job import RelayJob
 from .execution import execute
 from .output import Failure, guarded
-from .params import concurrency_option, is_missing, job_class_param, json_object, timeout_option
+from .params import concurrency_option, is_missing, job_class_and_data, timeout_option
 from .summary import Interrupted, report
 
 __all__ = ["demo", "run"]
@@ -100,15 +100,7 @@ def demo(rows: int, timeout: float) -> None:
 
 
 @click.command()
-@click.argument("job_class", metavar="MODULE:JobClass", callback=job_class_param)
-@click.option(
-    "--data",
-    default="{}",
-    show_default=True,
-    callback=json_object,
-    help="The job's data (self.data): a JSON object, @FILE to read it from FILE, or - to read "
-    "it from stdin.",
-)
+@job_class_and_data
 @timeout_option
 @concurrency_option
 @click.option(

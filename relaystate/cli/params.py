@@ -22,6 +22,7 @@ __all__ = [
     "Duration",
     "concurrency_option",
     "import_module",
+    "job_class_and_data",
     "job_class_param",
     "job_spec",
     "json_object",
@@ -159,6 +160,26 @@ def json_value(ctx: click.Context, param: click.Parameter, value: str) -> Any:
     except ValueError as exc:
         where = f" in {source}" if source else ""
         raise click.BadParameter(f"not valid JSON{where}: {exc}") from None
+
+
+def job_class_and_data(command: F) -> F:
+    """Add the ``MODULE:JobClass`` argument and ``--data JSON`` (``run``, ``simulate``).
+
+    Example:
+        >>> @click.command()  # doctest: +SKIP
+        ... @job_class_and_data
+        ... def run(job_class: type[RelayJob], data: dict[str, Any]) -> None: ...
+    """
+    data = click.option(
+        "--data",
+        default="{}",
+        show_default=True,
+        callback=json_object,
+        help="The job's data (self.data): a JSON object, @FILE to read it from FILE, or - to read "
+        "it from stdin.",
+    )
+    job_class = click.argument("job_class", metavar="MODULE:JobClass", callback=job_class_param)
+    return job_class(data(command))
 
 
 def json_object(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, Any]:

@@ -37,13 +37,16 @@ __all__ = [
 
 #: What the starter calls: ``start()`` looks the job's queue name up (a taken name is never
 #: created over), creates, tags and describes queues and sends the first packets; a failed start
-#: (and a fan-out's teardown) deletes them, each checked by its tags to be the job's.
+#: (and a fan-out's teardown) deletes them, each checked by its tags to be the job's. A job's
+#: handle (``attach``) signals like a start, and ``pause()`` parks the queue's packets.
 STARTER_SQS_ACTIONS = (
     "sqs:CreateQueue",
+    "sqs:DeleteMessage",  # pause() parks the queue's packets in the ledger
     "sqs:DeleteQueue",
     "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl",
     "sqs:ListQueueTags",
+    "sqs:ReceiveMessage",
     "sqs:SendMessage",
     "sqs:SetQueueAttributes",  # the queues' TLS-only policy, once their ARNs are known
     "sqs:TagQueue",

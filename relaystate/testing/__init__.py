@@ -1,7 +1,9 @@
 """In-memory twins of the backend's ports for fast unit tests of relay jobs: no I/O, no endpoint.
 
 For tests that need the real SQS protocol, the event shape and redelivery, use
-:class:`relaystate.local.LocalLambda`. These fakes are for the job's own logic:
+:class:`relaystate.local.LocalLambda`. To search a job's behaviour under AWS's faults, seed
+after seed, in memory, use :class:`Simulation` (:mod:`relaystate.testing.sim`). These fakes are
+for the job's own logic:
 
 Example:
     >>> from relaystate import DONE, RelayJob
@@ -31,9 +33,20 @@ from .memory import (
     MemoryQueues,
     memory_backend,
 )
+from .sim import (
+    INVARIANTS,
+    SimFaults,
+    SimReport,
+    SimRun,
+    SimTiming,
+    Simulation,
+    SimulationError,
+    Violation,
+)
 
 __all__ = [
     "ACCOUNT",
+    "INVARIANTS",
     "FakeClock",
     "FakeContext",
     "FakeQueue",
@@ -44,7 +57,14 @@ __all__ = [
     "MemoryQueues",
     "MemoryRecord",
     "MemoryShard",
+    "SimFaults",
+    "SimReport",
+    "SimRun",
+    "SimTiming",
+    "Simulation",
+    "SimulationError",
     "UnitsPerHop",
+    "Violation",
     "memory_backend",
     "sqs_event",
 ]

@@ -1,0 +1,90 @@
+"""A queue of the simulator's SQS and its messages: what it holds, and its counts over time.
+
+Example:
+    >>> queue = SimQueue("relay-1", {"VisibilityTimeout": "30"}, {"relaystate:role": "queue"})
+    >>> queue.held[1] = SimMessage(1, "m-1", "hello", sent_at=0.0, visible_at=5.0)
+    >>> queue.role, queue.number("VisibilityTimeout", 0), queue.counts(now=0.0)
+    ('queue', 30, (0, 0, 1))
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+
+import attrs
+
+from ...names import TAG_PREFIX
+from ..memory import FakeQueue
+
+__all__ = ["SimMessage", "SimQueue"]
+
+
+@attrs.define(eq=False)
+class SimMessage:
+    """One copy of a message in a :class:`SimQueue` (a duplicate is another copy, same id)."""
+
+    key: int
+    id: str
+    body: str
+    sent_at: float
+    visible_at: float
+    #: The chain depth of the invocation that sent it (Lambda's recursion detection).
+    depth: int = 0
+    receive_count: int = 0
+    receipt: int = 0
+    first_received_at: float | None = None
+    #: Why it was moved to this (dead-letter) queue, if it was.
+    moved: str = ""
+
+
+@attrs.define(eq=False)
+class SimQueue(FakeQueue):
+    """A queue of :class:`SimQueues`: its messages (``held``) and the history of its counts."""
+
+    url: str = ""
+    arn: str = ""
+    created_at: float = 0.0
+    #: When DeleteQueue took effect (it still answers for a while); ``None`` while it lives.
+    deleted_at: float | None = None
+    held: dict[int, SimMessage] = attrs.Factory(dict)
+    #: When the counts changed, and ``(visible, in flight, delayed)`` from then on.
+    history_at: list[float] = attrs.Factory(list)
+    history: list[tuple[int, int, int]] = attrs.Factory(list)
+
+    @property
+    def role(self) -> str:
+        """``queue`` or ``dlq`` (the ``relaystate:role`` tag), else empty."""
+        return self.tags.get(f"{TAG_PREFIX}role", "")
+
+    def number(self, name: str, default: int) -> int:
+        """A whole-number attribute (``VisibilityTimeout``...), or ``default``."""
+        try:
+            return int(self.attributes.get(name, default))
+        except ValueError:
+            return default
+
+    def redrive(self) -> tuple[str, int] | None:
+        """The dead-letter queue's ARN and the maxReceiveCount, if the queue redrives."""
+        try:
+            policy = json.loads(self.attributes.get("RedrivePolicy", "") or "{}")
+            return str(policy["deadLetterTargetArn"]), int(policy["maxReceiveCount"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def counts(self, now: float) -> tuple[int, int, int]:
+        """``(visible, in flight, delayed)`` messages, exactly, at ``now``."""
+        visible = in_flight = delayed = 0
+        for message in self.held.values():
+            if message.visible_at <= now:
+                visible += 1
+            elif message.receipt:
+                in_flight += 1
+            else:
+                delayed += 1
+        return visible, in_flight, delayed
+
+    def counts_at(self, when: float) -> tuple[int, int, int]:
+        """The counts as they were at ``when`` (0 before the queue existed)."""
+        i = bisect.bisect_right(self.history_at, when) - 1
+        return self.history[i] if i >= 0 else (0, 0, 0)
