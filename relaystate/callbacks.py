@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from transitions import EventData
 
-from . import lifecycle, pause
+from . import lifecycle, pause, signals
 from .lifecycle import HopState
 from .machine import Callback, JobMachine
 from .packet import RelayPacket
@@ -55,7 +55,7 @@ def _relay(job: ControlledJob, event: EventData) -> None:
 
 def _wait(job: ControlledJob, event: EventData) -> None:
     backend, ledger = job._ports()
-    job.packet = lifecycle.wait(job, backend, ledger, job.hop, **event.kwargs)
+    job.packet = signals.park(job, backend, ledger, job.hop, **event.kwargs)
 
 
 def _finish(job: ControlledJob, event: EventData) -> None:

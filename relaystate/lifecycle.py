@@ -27,7 +27,6 @@ import attrs
 from . import clock, sending, teardown
 from .budget import SEND_LATENCIES
 from .errors import (
-    ConfigurationError,
     InvalidPacketError,
     PacketTooLargeError,
 )
@@ -35,7 +34,6 @@ from .frozen import JsonValue, thaw
 from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
 from .retry import retry_transient
-from .sleep import delay_until
 from .states import JobState
 
 if TYPE_CHECKING:
@@ -54,7 +52,6 @@ __all__ = [
     "run_hook",
     "snapshot",
     "tear_down",
-    "wait",
 ]
 
 log = logging.getLogger("relaystate")
@@ -244,79 +241,6 @@ def relay(
     # The next hop in this process (Lambda reuses warm ones) reserves time for its send.
     SEND_LATENCIES.record((clock.monotonic() - sent_at) * 1000.0)
     job.stats = stats
-    return nxt
-
-
-def wait(
-    job: Job,
-    backend: Backend,
-    ledger: LedgerPort | None,
-    hop: HopState | None,
-    *,
-    name: str,
-    deadline_ms: int = 0,
-) -> RelayPacket:
-    """Park the next packet in the ledger, waiting for signal ``name``; return that packet.
-
-    The shard is recorded ``waiting`` with the packet as its outbox; ``send_signal`` sends it.
-    A signal that came while the hop parked it is seen by the look after the write: the packet
-    goes at once. With ``deadline_ms`` a timer is chained (a delayed copy of the packet, 900 s
-    at a time) that wakes the shard without the signal when the deadline has passed.
-
-    Raises:
-        ConfigurationError: the job has no ledger.
-    """
-    assert job.packet is not None
-    if ledger is None:
-        raise ConfigurationError(
-            f"job {job.job_id} cannot wait for signal {name!r} without a ledger (the packet "
-            "waits in it): give the job a ledger"
-        )
-    nxt = snapshot(
-        job,
-        hop,
-        JobState.WAITING,
-        hop=job.packet.hop + 1,
-        attempt=0,
-        waiting=name,
-        wake_ms=deadline_ms,
-        signals=job.signals,
-    )
-    body = nxt.check_size(job.max_message_bytes, job.signer)
-    done_hop = job.packet.hop
-    retry_transient(
-        lambda: ledger.checkpoint(
-            nxt.job_id,
-            nxt.shard,
-            done_hop,
-            hop.owner if hop is not None else "",
-            outbox=body,
-            stats=job.stats.to_dict(),
-            cursor_json=json.dumps(thaw(nxt.cursor)),
-            waiting=name,
-            wake_ms=deadline_ms,
-        ),
-        until=_hard(hop),
-    )
-    if name in retry_transient(lambda: ledger.signals(nxt.job_id), until=_hard(hop)):
-        # it came while this hop parked the packet
-        sending.send_packets(
-            backend,
-            nxt.queue_url,
-            [nxt],
-            max_message_bytes=job.max_message_bytes,
-            signer=job.signer,
-        )
-    elif deadline_ms:
-        delay = delay_until(deadline_ms, clock.now_ms())
-        sending.send_packets(
-            backend,
-            nxt.queue_url,
-            [nxt],
-            delay_seconds=delay,
-            max_message_bytes=job.max_message_bytes,
-            signer=job.signer,
-        )
     return nxt
 
 

@@ -36,12 +36,17 @@ from typing import Any
 
 import attrs
 
+from . import clock, lifecycle, sending
 from .errors import ConfigurationError
 from .frozen import JsonValue, freeze, thaw
+from .lifecycle import HopState, Job
+from .packet import RelayPacket
 from .ports import Backend, LedgerPort
-from .sleep import MAX_SLEEP_S
+from .retry import retry_transient
+from .sleep import MAX_SLEEP_S, delay_until
+from .states import JobState
 
-__all__ = ["WaitFor", "check_signal_name", "send_signal"]
+__all__ = ["WaitFor", "check_signal_name", "park", "send_signal"]
 
 log = logging.getLogger("relaystate")
 
@@ -122,3 +127,78 @@ def send_signal(
         woken += 1
     log.info("relaystate: signal %r of job %s woke %d shard(s)", name, job_id, woken)
     return woken
+
+
+def park(
+    job: Job,
+    backend: Backend,
+    ledger: LedgerPort | None,
+    hop: HopState | None,
+    *,
+    name: str,
+    deadline_ms: int = 0,
+) -> RelayPacket:
+    """Park the next packet in the ledger, waiting for signal ``name``; return that packet.
+
+    The shard is recorded ``waiting`` with the packet as its outbox; ``send_signal`` sends it.
+    A signal that came while the hop parked it is seen by the look after the write: the packet
+    goes at once. With ``deadline_ms`` a timer is chained (a delayed copy of the packet, 900 s
+    at a time) that wakes the shard without the signal when the deadline has passed.
+
+    Raises:
+        ConfigurationError: the job has no ledger.
+    """
+    assert job.packet is not None
+    if ledger is None:
+        raise ConfigurationError(
+            f"job {job.job_id} cannot wait for signal {name!r} without a ledger (the packet "
+            "waits in it): give the job a ledger"
+        )
+    nxt = lifecycle.snapshot(
+        job,
+        hop,
+        JobState.WAITING,
+        hop=job.packet.hop + 1,
+        attempt=0,
+        waiting=name,
+        wake_ms=deadline_ms,
+        signals=job.signals,
+    )
+    body = nxt.check_size(job.max_message_bytes, job.signer)
+    done_hop = job.packet.hop
+    retry_transient(
+        lambda: ledger.checkpoint(
+            nxt.job_id,
+            nxt.shard,
+            done_hop,
+            hop.owner if hop is not None else "",
+            outbox=body,
+            stats=job.stats.to_dict(),
+            cursor_json=json.dumps(thaw(nxt.cursor)),
+            waiting=name,
+            wake_ms=deadline_ms,
+        ),
+        until=hop.deadline() if hop is not None else None,
+    )
+    if name in retry_transient(
+        lambda: ledger.signals(nxt.job_id), until=hop.deadline() if hop is not None else None
+    ):
+        # it came while this hop parked the packet
+        sending.send_packets(
+            backend,
+            nxt.queue_url,
+            [nxt],
+            max_message_bytes=job.max_message_bytes,
+            signer=job.signer,
+        )
+    elif deadline_ms:
+        delay = delay_until(deadline_ms, clock.now_ms())
+        sending.send_packets(
+            backend,
+            nxt.queue_url,
+            [nxt],
+            delay_seconds=delay,
+            max_message_bytes=job.max_message_bytes,
+            signer=job.signer,
+        )
+    return nxt
