@@ -295,3 +295,53 @@ def test_a_throttled_teardown_step_after_the_mapping_is_gone_is_tried_again(
         status = job.status()
         assert status is not None
         assert JobState.TORN_DOWN == status.state
+
+
+class TeardownWritesThrottledOnce:
+    """A ledger whose teardown claim and teardown record are each throttled once (issue 11,
+    item 12: seed 10's throttled UpdateItem during the teardown left the job not torn down)."""
+
+    throttled: ClassVar[list[str]] = []
+
+    def __init__(self, ledger: DynamoDBLedger) -> None:
+        self._ledger = ledger
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._ledger, name)
+        if name not in ("claim_teardown", "mark_torn_down"):
+            return attribute
+
+        def once(*args: Any, **kwargs: Any) -> Any:
+            if name not in TeardownWritesThrottledOnce.throttled:
+                TeardownWritesThrottledOnce.throttled.append(name)
+                raise ThrottledError(f"injected: {name}'s UpdateItem throttled")
+            return attribute(*args, **kwargs)
+
+        return once
+
+
+def test_a_throttled_ledger_write_in_the_teardown_is_tried_again(endpoint: str) -> None:
+    TeardownWritesThrottledOnce.throttled = []
+    with local_lambda(endpoint, Faults()) as lam:
+        made = lam.backend.ledgers
+        assert made is not None
+        backend = attrs.evolve(
+            lam.backend,
+            ledgers=lambda table: TeardownWritesThrottledOnce(made(table)),  # type: ignore[arg-type, return-value]
+        )
+        lam.deploy("tally-ledger-throttled", lambda e, c: Tally.handle(e, c, backend=backend))
+        ledger = lam.ledger(f"chaos-throttled-{time.time_ns()}")
+        job = Tally(
+            data={"shards": 2, "units": 200},
+            backend=backend,
+            ledger=ledger.table_name,
+            function_name="tally-ledger-throttled",
+        ).start()
+
+        lam.run_until_idle(timeout_s=60)
+
+        assert ["claim_teardown", "mark_torn_down"] == TeardownWritesThrottledOnce.throttled
+        assert [] == lam.left_over()
+        status = job.status()
+        assert status is not None
+        assert JobState.TORN_DOWN == status.state
