@@ -382,12 +382,12 @@ class DynamoDBLedger(JobControlTable):
                 shards.append(shard_status_of(item))
             elif "signal_name" in item:
                 signals[text(item, "signal_name")] = payload_of(item)
-        shards.sort(key=lambda s: s.shard)
+        shards.sort(key=lambda shard: shard.shard)
         return JobStatus(
             job_id=job_id,
             state=job_state(
                 text(job, "state", "queued"),
-                (s.status for s in shards),
+                (shard.status for shard in shards),
                 paused=flag(job, "paused"),
                 shards=number(job, "shards"),
             ),
