@@ -18,7 +18,13 @@ from ..errors import ConfigurationError
 from .consistency import Consistency
 from .latency import Latency
 
-__all__ = ["CONSISTENCY_PROFILES", "LATENCY_PROFILES", "consistency_of", "latency_of"]
+__all__ = [
+    "CONSISTENCY_PROFILES",
+    "LATENCY_PROFILES",
+    "consistency_of",
+    "latency_of",
+    "mapping_transitions",
+]
 
 #: ``latency=`` profiles by name.
 LATENCY_PROFILES: Mapping[str, Callable[[], Latency]] = {"aws": Latency.aws}
@@ -44,6 +50,29 @@ def consistency_of(value: str | Consistency | None) -> Consistency | None:
         ConfigurationError: an unknown name, or anything else.
     """
     return _resolve("consistency", value, Consistency, CONSISTENCY_PROFILES)
+
+
+def mapping_transitions(
+    mapping_transition_s: float, consistency: Consistency | None
+) -> tuple[float, float]:
+    """How long a mapping stays ``Creating`` and ``Deleting``: the consistency profile's
+    ``mapping_create_s`` and ``mapping_delete_s``, else ``mapping_transition_s`` for both.
+
+    Example:
+        >>> mapping_transitions(0.5, None)
+        (0.5, 0.5)
+
+    Raises:
+        ConfigurationError: both were given.
+    """
+    if consistency is None:
+        return mapping_transition_s, mapping_transition_s
+    if mapping_transition_s:
+        raise ConfigurationError(
+            "give mapping_transition_s or a consistency profile, not both: the profile's "
+            "mapping_create_s and mapping_delete_s are the mapping transitions"
+        )
+    return consistency.mapping_create_s, consistency.mapping_delete_s
 
 
 def _resolve(

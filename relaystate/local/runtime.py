@@ -3,19 +3,23 @@
 This module wires the parts together and runs the poll loop; each part is a module of its own,
 handed what it calls (none of them imports this one)::
 
+    options.py      the options checked before anything starts
+    clients.py      the runtime's SQS clients and ledgers, each hooked for its role
     registry.py     deployed functions and event-source mappings (the mapping port)
+    deployment.py   what ``deploy`` serves: a job class's handle, or a handler
     poller.py       the service's own SQS calls: receive, delete, change visibility, DLQ move
+    dispatch.py     receiving for the mappings that have room; the invocations' threads
     slots.py        concurrency: which invocations run, which received batches are open
     invocation.py   one received batch: the recursion stop, the handler run, its record
     settling.py     deleting what was handled (by tens), handing back what failed
+    remaining.py    whether the service is idle, what kept it busy, what a job left over
     accounting.py   the job's AWS calls and the service's own, counted apart
     faults.py       injected duplicate deliveries, crashes and throttles
     trace.py        the invocation's scope, the chain's trace header, the 16-hop stop
     isolation.py    while open: the process's AWS clients sent here, nothing off the machine
     latency.py      AWS's latency on the job's calls (``latency=``)
     consistency.py  AWS's eventual consistency of SQS and the mappings (``consistency=``)
-    profiles.py     those two options' profiles by name
-"""
+    profiles.py     those two options' profiles by name, and the mapping transitions"""
 
 from __future__ import annotations
 
@@ -23,31 +27,32 @@ import collections
 import contextlib
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Self
 
 from ..aws import override_default_backend
 from ..aws.dynamodb import DynamoDBLedger
 from ..aws.sqs import SqsQueues
 from ..errors import ConfigurationError
-from ..names import queue_name_of
 from ..ports import Backend
-from . import isolation, trace
+from . import isolation
 from .accounting import CallAccounting
-from .consistency import Consistency, SqsConsistency
+from .clients import RuntimeClients
+from .consistency import Consistency
+from .deployment import what_to_serve
+from .dispatch import Dispatcher
 from .errors import IdleTimeoutError, LocalLambdaClosedError
 from .faults import FaultInjector, Faults
 from .invocation import Invocation, Invoker
-from .latency import Latency, LatencyInjector
-from .poller import QueuePoller
-from .profiles import consistency_of, latency_of
+from .latency import Latency
+from .options import check_options
+from .profiles import consistency_of, latency_of, mapping_transitions
 from .registry import Handler, LocalFunction, MappingRegistry
-from .server import LOCAL_REGION, EmbeddedSqs, OneAtATime, local_client, sqs_client
-from .settling import Copies, Settler
+from .remaining import busy_report, is_idle, left_over
+from .server import LOCAL_REGION, EmbeddedSqs
+from .settling import Settler
 from .slots import Slots
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
     from ..job import RelayJob
@@ -129,33 +134,16 @@ class LocalLambda:
         latency: str | Latency | None = None,
         consistency: str | Consistency | None = None,
     ) -> None:
-        if not isinstance(concurrency, int) or concurrency < 1:
-            raise ConfigurationError(
-                f"concurrency must be a whole number >= 1, got {concurrency!r}"
-            )
-        if retry_delay_s is not None and (
-            isinstance(retry_delay_s, bool)
-            or not isinstance(retry_delay_s, int | float)
-            or not 0 <= retry_delay_s <= 43_200
-        ):
-            raise ConfigurationError(
-                "retry_delay_s must be None or seconds 0..43200 (what "
-                f"ChangeMessageVisibility accepts), got {retry_delay_s!r}"
-            )
-        if faults is not None and not isinstance(faults, Faults):
-            raise ConfigurationError(
-                f"faults must be a relaystate.local.Faults or None, got {faults!r}"
-            )
-        if poll_interval_s <= 0:
-            raise ConfigurationError(f"poll_interval_s must be > 0, got {poll_interval_s!r}")
+        check_options(
+            concurrency=concurrency,
+            retry_delay_s=retry_delay_s,
+            faults=faults,
+            poll_interval_s=poll_interval_s,
+        )
         #: AWS's latency on the job's calls (``None``: none), and its consistency.
         self.latency = latency_of(latency)
         self.consistency = consistency_of(consistency)
-        if self.consistency is not None and mapping_transition_s:
-            raise ConfigurationError(
-                "give mapping_transition_s or a consistency profile, not both: the profile's "
-                "mapping_create_s and mapping_delete_s are the mapping transitions"
-            )
+        create_s, delete_s = mapping_transitions(mapping_transition_s, self.consistency)
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.concurrency = concurrency
@@ -180,41 +168,21 @@ class LocalLambda:
             #: Where the SQS (and DynamoDB, S3) of this runtime are; the embedded server
             #: serves them all on this one endpoint.
             self.endpoint_url: str = endpoint_url
-            import boto3
-
-            # One session for every client: it loads botocore's data files once (0.1 s each).
-            self._session = boto3.session.Session()
-            job_client, poller_client = (
-                sqs_client(endpoint_url, region_name, session=self._session) for _ in range(2)
+            self._clients = RuntimeClients(
+                endpoint_url,
+                region_name,
+                accounting=self._accounting,
+                injector=self._injector,
+                on_sent=self._wake.set,
+                cleanup=stack,
+                latency=self.latency,
+                consistency=self.consistency,
             )
-            stack.callback(job_client.close)
-            stack.callback(poller_client.close)
-            accounting = self._accounting
-            trace.install(job_client, on_call=accounting.before_sqs_call, on_sent=self._wake.set)
-            self._injector.install_sqs(job_client)
-            job_client.meta.events.register("after-call.sqs.CreateQueue", accounting.queue_created)
-            self._latency = LatencyInjector(self.latency) if self.latency else None
-            if self._latency is not None:
-                self._latency.install(job_client, "sqs")
-            self._sqs_client = job_client
-            self._poller = QueuePoller(poller_client, on_call=accounting.poller_call)
-            self._sqs_consistency: SqsConsistency | None = None
-            if self.consistency is not None:
-                raw_client = sqs_client(endpoint_url, region_name, session=self._session)
-                stack.callback(raw_client.close)
-                self._sqs_consistency = SqsConsistency(self.consistency, raw_client)
-                self._sqs_consistency.install_job(job_client)
-                self._sqs_consistency.install_service(poller_client)
-                stack.callback(self._sqs_consistency.flush)
-            create_s, delete_s = (
-                (self.consistency.mapping_create_s, self.consistency.mapping_delete_s)
-                if self.consistency is not None
-                else (mapping_transition_s, mapping_transition_s)
-            )
+            self._poller = self._clients.poller
             self.mappings = MappingRegistry(
                 region=region_name,
                 queue_lookup=self._poller.lookup,
-                on_call=self._lambda_call,
+                on_call=self._clients.before_lambda_call,
                 on_change=self._wake.set,
                 transition_s=create_s,
                 delete_transition_s=delete_s,
@@ -229,20 +197,21 @@ class LocalLambda:
                 injector=self._injector,
                 region=region_name,
             )
-            self._ledgers: dict[str, DynamoDBLedger] = {}
             self.backend = Backend(
-                queues=SqsQueues(job_client),
+                queues=SqsQueues(self._clients.job_sqs),
                 mappings=self.mappings,
                 ledgers=self.ledger,
                 mapping_wait_s=10.0,
                 mapping_poll_s=0.01,
                 mapping_poll_max_s=0.1,
             )
-            # Duplicate deliveries run beside the originals: room for both. And a batch's
-            # settling runs beside the next invocation: room for that.
-            workers = 2 * concurrency * (2 if self.faults.duplicate_rate else 1)
-            self._executor = ThreadPoolExecutor(
-                max_workers=workers, thread_name_prefix="relaystate-local"
+            self._dispatcher = Dispatcher(
+                self.mappings,
+                self._slots,
+                self._poller,
+                self._injector,
+                self._invoker,
+                concurrency=concurrency,
             )
             # While open, the process's AWS clients come here and nothing leaves the machine;
             # given back only once the invocations have ended (see close()).
@@ -265,27 +234,7 @@ class LocalLambda:
             >>> with LocalLambda() as lam:  # doctest: +SKIP
             ...     job = CopyRows(data={}, backend=lam.backend, ledger=lam.ledger().table_name)
         """
-        with self._lock:
-            found = self._ledgers.get(table_name)
-            if found is not None:
-                return found
-            client = local_client("dynamodb", self.endpoint_url, self.region, session=self._session)
-            trace.install_alive_check(
-                client, "dynamodb", on_call=self._accounting.before_dynamodb_call
-            )
-            self._injector.install_dynamodb(client)
-            if self._latency is not None:
-                self._latency.install(client, "dynamodb")
-            ledger = DynamoDBLedger(table_name, client=cast("DynamoDBClient", OneAtATime(client)))
-            ledger.create_table(wait_s=10.0)
-            self._ledgers[table_name] = ledger
-            return ledger
-
-    def _lambda_call(self, operation: str) -> None:
-        """Before a call of the mapping registry (Lambda's API, emulated): count it, wait."""
-        self._accounting.before_registry_call(operation)
-        if self._latency is not None:
-            self._latency.delay("lambda", operation)
+        return self._clients.ledger(table_name)
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -338,22 +287,13 @@ class LocalLambda:
             >>> assert [] == lam.left_over()  # doctest: +SKIP
         """
         self._check_open()
-        found = [
-            f"mapping {m.id} ({m.state}) {queue_name_of(m.queue_arn)} -> {m.function_name}"
-            for m in self.mappings.all()
-        ]
-        for url in self._accounting.created_queues:
-            backlog = self._poller.backlog(url)
-            if backlog is not None:
-                held = sum(backlog)
-                found.append(f"queue {queue_name_of(url)} ({held} message{'s' * (held != 1)})")
-        return found
+        return left_over(self.mappings, self._poller, self._accounting.created_queues)
 
     @property
     def sqs(self) -> SQSClient:
         """The SQS client behind :attr:`backend`: calls count in :attr:`aws_calls`, and messages
         sent with it from inside a handler carry the chain's trace header."""
-        return self._sqs_client
+        return self._clients.job_sqs
 
     @property
     def closed(self) -> bool:
@@ -394,48 +334,13 @@ class LocalLambda:
             ConfigurationError: no name, no handler, or settings Lambda would refuse.
         """
         self._check_open()
-        from ..job import RelayJob
-
-        if isinstance(target, type) and issubclass(target, RelayJob):
-            if handler is not None:
-                raise ConfigurationError(
-                    "deploy(JobClass) serves JobClass.handle; pass no handler (or use "
-                    "deploy('name', JobClass) to serve it under another name)"
-                )
-            if not target.function_name:
-                raise ConfigurationError(
-                    f"{target.__name__} has no function_name to deploy it as; set it on the "
-                    "class, or use lam.deploy('name', JobClass)"
-                )
-            name, served = target.function_name, self._job_handler(target)
-        elif isinstance(target, str):
-            if handler is None:
-                raise ConfigurationError(
-                    f"deploy({target!r}) needs a handler: lam.deploy({target!r}, handler) with "
-                    "handler(event, context), or a RelayJob subclass"
-                )
-            if isinstance(handler, type) and issubclass(handler, RelayJob):
-                served = self._job_handler(handler)
-            else:
-                served = handler
-            name = target
-        else:
-            raise ConfigurationError(
-                f"deploy() takes a RelayJob subclass or a function name, got {target!r}"
-            )
+        name, served = what_to_serve(target, handler, backend=self.backend)
         return self.mappings.deploy(
             name,
             served,
             timeout_s=self.timeout_s if timeout_s is None else timeout_s,
             memory_mb=self.memory_mb if memory_mb is None else memory_mb,
         )
-
-    def _job_handler(self, job: type[RelayJob]) -> Handler:
-        def handler(event: dict[str, Any], context: Any) -> object:
-            return job.handle(event, context, backend=self.backend)
-
-        handler.__qualname__ = f"{job.__qualname__}.handle"
-        return handler
 
     # -- the poller ----------------------------------------------------------------------------
 
@@ -458,94 +363,29 @@ class LocalLambda:
         deadline = time.monotonic() + timeout_s
         while True:
             self._wake.clear()
-            if self._sqs_consistency is not None:
-                self._sqs_consistency.settle()
+            if self._clients.sqs_consistency is not None:
+                self._clients.sqs_consistency.settle()
             self._settler.release_due_retries()
             self._settler.flush(overdue_only=True)  # before a receive could see them again
-            dispatched = self._dispatch()
+            dispatched = self._dispatcher.dispatch()
             next_delete = self._settler.flush()
-            if not dispatched and self._idle():
+            if not dispatched and is_idle(self._slots, self._settler, self.mappings, self._poller):
                 return
             now = time.monotonic()
             if now >= deadline:
                 self._settler.flush(everything=True)
-                raise IdleTimeoutError(self._busy_report(timeout_s))
+                raise IdleTimeoutError(
+                    busy_report(
+                        timeout_s,
+                        running=self._slots.running,
+                        mappings=self.mappings,
+                        poller=self._poller,
+                        invocations=self.invocations,
+                    )
+                )
             if not dispatched:
                 wake_at = min(now + self.poll_interval_s, deadline, next_delete)
                 self._wake.wait(max(0.0, wake_at - now))
-
-    def _dispatch(self) -> bool:
-        """Receive from every Enabled mapping that has room; start an invocation per batch."""
-        started = False
-        for mapping in self.mappings.active():
-            function = self.mappings.function(mapping.function_name)
-            if function is None:
-                continue
-            while self._slots.has_room(mapping.id, mapping.max_concurrency):
-                current = self.mappings.mapping(mapping.id)
-                if current is None or current.state != "Enabled":
-                    break
-                messages = self._poller.receive(mapping.queue_url, mapping.batch_size)
-                if not messages:
-                    break
-                # Draws in delivery order, in this thread: a seed replays the same faults.
-                plans = [self._injector.plan() for _ in range(self._injector.copies())]
-                copies = Copies(left=len(plans)) if len(plans) > 1 else None
-                for plan in plans:
-                    self._executor.submit(
-                        self._invoker.invoke,
-                        self._slots.take(mapping.id),
-                        mapping,
-                        messages,
-                        received_at=time.monotonic(),
-                        plan=plan,
-                        copies=copies,
-                    )
-                started = True
-        return started
-
-    def _idle(self) -> bool:
-        # Slots first: a batch's deletes are handed to the settler before its slot closes.
-        if self._slots.open or self._settler.pending:
-            return False
-        # A mapping being deleted is the service's work still going on: left_over() would
-        # list it until it is gone.
-        if any(m.state == "Deleting" for m in self.mappings.all()):
-            return False
-        for queue_url in {m.queue_url for m in self.mappings.active()}:
-            backlog = self._poller.backlog(queue_url)
-            if backlog is not None and any(backlog):
-                return False
-        return True
-
-    def _busy_report(self, timeout_s: float) -> str:
-        running = self._slots.running
-        queues = []
-        for mapping in self.mappings.active():
-            backlog = self._poller.backlog(mapping.queue_url)
-            if backlog is not None and any(backlog):
-                visible, in_flight, delayed = backlog
-                queues.append(
-                    f"{queue_name_of(mapping.queue_arn)} ({mapping.function_name}): "
-                    f"{visible} visible, {in_flight} in flight, {delayed} delayed"
-                )
-        queues += [
-            f"mapping {m.id} still Deleting ({m.function_name})"
-            for m in self.mappings.all()
-            if m.state == "Deleting"
-        ]
-        failures = [
-            i for i in self.invocations if i.outcome in ("error", "timeout", "partial", "crash")
-        ]
-        last = f" (the last: {failures[-1].error or failures[-1].outcome})" if failures else ""
-        return (
-            f"LocalLambda was not idle after {timeout_s:g} s: {running} invocation(s) running; "
-            f"{'; '.join(queues) or 'no messages waiting'}. {len(failures)} invocation(s) "
-            f"failed so far{last}; see lam.invocations. Raise run_until_idle(timeout_s=...), "
-            "make sure step() "
-            "returns DONE in the end, and note that a failed message waits out its queue's "
-            "VisibilityTimeout before it is retried unless LocalLambda(retry_delay_s=...) is set"
-        )
 
     # -- lifetime --------------------------------------------------------------------------------
 
@@ -558,7 +398,7 @@ class LocalLambda:
 
     def _stop_invocations(self) -> None:
         # Running invocations end within their timeouts; timed-out handler threads are cut off.
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._dispatcher.shutdown()
         self._invoker.kill_running()
         self._settler.flush(everything=True)  # what the invocations that just ended handled
 

@@ -1,0 +1,188 @@
+"""What job control keeps in the ledger table: signals, parked packets, the pause flag.
+
+:class:`JobControlTable` holds the ledger operations of ``WaitFor``, signals and pausing
+(:mod:`relaystate.signals`, :mod:`relaystate.pause`); :class:`~relaystate.aws.DynamoDBLedger`
+adds a job's and its shards' lifecycle on top. Each is written with
+:class:`~relaystate.aws.dynamodb_table.LedgerTable`'s calls:
+
+    put_signal            a signal item, put once in a transaction that checks the job exists
+    signals, waiting_for  the job's signal items; its shard items that wait for one
+    set_paused            the job record's ``paused``, unless the job has ended
+    park, parked,         parked-packet items, keyed by their body's SHA-256 (a body parked
+    forget_parked         twice is kept once), 25 to a ``BatchWriteItem``
+
+Example:
+    >>> ledger = DynamoDBLedger("relaystate-ledger")  # doctest: +SKIP
+    >>> ledger.put_signal(job_id, "approved", '{"by": "ana"}')  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..clock import now_ms
+from ..errors import ConfigurationError, SignalConflictError
+from ..ledger import (
+    Parked,
+    expires_s,
+    pack_outbox,
+    pack_signal,
+    parked_key,
+    same_payload,
+    unpack_outbox,
+)
+from ..states import JobState
+from .dynamodb_items import (
+    JOB_SK,
+    PARKED_PREFIX,
+    SHARD_PREFIX,
+    SIGNAL_PREFIX,
+    key,
+    n,
+    number,
+    payload_of,
+    s,
+    text,
+)
+from .dynamodb_table import LedgerTable, refused_item
+
+__all__ = ["JobControlTable"]
+
+
+class JobControlTable(LedgerTable):
+    """The ledger table's signals, parked packets and pause flag (the base of
+    :class:`~relaystate.aws.DynamoDBLedger`; its arguments are :class:`LedgerTable`'s).
+
+    Example:
+        >>> JobControlTable("relaystate-ledger").table_name
+        'relaystate-ledger'
+    """
+
+    def put_signal(self, job_id: str, name: str, payload_json: str) -> bool:
+        """Record a signal for the job; False if the same payload was recorded before."""
+        packed = pack_signal(name, payload_json)
+        now = now_ms()
+        refused = self._transact(
+            [
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table_name,
+                        "Key": key(job_id, JOB_SK),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {
+                    "Update": self._spec(
+                        job_id,
+                        SIGNAL_PREFIX + name,
+                        "SET payload = :payload, signal_name = :name, created_ms = :now, "
+                        "#ttl = :ttl",
+                        "attribute_not_exists(pk)",
+                        {
+                            ":payload": {"B": packed},
+                            ":name": s(name),
+                            ":now": n(now),
+                            ":ttl": n(expires_s(now)),
+                        },
+                    )
+                },
+            ]
+        )
+        if refused is None:
+            return True
+        if refused_item(refused, 0):
+            raise ConfigurationError(
+                f"job {job_id} is not in the ledger table {self.table_name} (never started "
+                "with it, or expired): it has no signals"
+            )
+        signal_key = key(job_id, SIGNAL_PREFIX + name)
+        recorded = self._read(
+            "GetItem",
+            lambda: self.client.get_item(
+                TableName=self.table_name, Key=signal_key, ConsistentRead=True
+            ),
+        ).get("Item", {})
+        if same_payload(unpack_outbox(recorded["payload"]["B"]), payload_json):
+            return False
+        raise SignalConflictError(name, job_id)
+
+    def signals(self, job_id: str) -> dict[str, Any]:
+        """Every signal recorded for the job: name -> payload."""
+        return {
+            text(item, "signal_name"): payload_of(item)
+            for item in self._query(
+                job_id, "begins_with(sk, :prefix)", {":prefix": s(SIGNAL_PREFIX)}
+            )
+        }
+
+    def waiting_for(self, job_id: str, name: str) -> list[Parked]:
+        """The shards that wait for signal ``name`` now, with the packet that wakes each."""
+        return [
+            Parked(
+                number(item, "shard_no"),
+                number(item, "hop"),
+                unpack_outbox(item["outbox"]["B"]),
+                number(item, "outbox_delay"),
+            )
+            for item in self._query(
+                job_id,
+                "begins_with(sk, :prefix)",
+                {":prefix": s(SHARD_PREFIX), ":waiting": s("waiting"), ":name": s(name)},
+                filter="#status = :waiting AND waiting_for = :name AND attribute_exists(outbox)",
+                projection="shard_no, hop, outbox, outbox_delay",
+            )
+        ]
+
+    def set_paused(self, job_id: str, paused: bool) -> None:
+        """Record the job paused, or not; one that has ended (or is unknown) is left as it is."""
+        now = now_ms()
+        self._update(  # refused when the job has ended or is unknown: then nothing changes
+            job_id,
+            JOB_SK,
+            "SET paused = :paused, updated_ms = :now, #ttl = :ttl",
+            "attribute_exists(pk) AND NOT #state IN (:torn_down, :failed)",
+            {
+                ":paused": {"BOOL": paused},
+                ":now": n(now),
+                ":ttl": n(expires_s(now)),
+                ":torn_down": s(JobState.TORN_DOWN.value),
+                ":failed": s(JobState.FAILED.value),
+            },
+        )
+
+    def park(self, job_id: str, bodies: Sequence[str]) -> None:
+        """Keep packets in the ledger; a body parked twice is kept once."""
+        packed = {parked_key(body): pack_outbox(body) for body in bodies}
+        ttl = n(expires_s(now_ms()))
+        self._batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            **key(job_id, PARKED_PREFIX + parked),
+                            "body": {"B": data},
+                            "ttl": ttl,
+                        }
+                    }
+                }
+                for parked, data in packed.items()
+            ]
+        )
+
+    def parked(self, job_id: str) -> list[str]:
+        """Every body parked for the job; they stay parked until :meth:`forget_parked`."""
+        return [
+            unpack_outbox(item["body"]["B"])
+            for item in self._query(
+                job_id, "begins_with(sk, :prefix)", {":prefix": s(PARKED_PREFIX)}
+            )
+        ]
+
+    def forget_parked(self, job_id: str, bodies: Sequence[str]) -> None:
+        """Forget parked bodies; one not parked is not an error."""
+        keys = dict.fromkeys(parked_key(body) for body in bodies)
+        self._batch_write(
+            [{"DeleteRequest": {"Key": key(job_id, PARKED_PREFIX + parked)}} for parked in keys]
+        )
