@@ -35,6 +35,8 @@ UNITS = 1_000  # per shard
 PER_HOP = 100
 SEEDS = range(20)
 CHAOS = {"duplicate_rate": 0.3, "crash_rate": 0.1, "throttle_rate": 0.05}
+#: The functions' timeout (see local_lambda), and so the longest lease a dead hop holds.
+TIMEOUT_S = 2.0
 
 _sequence = itertools.count()  # one clock for units and commits, across threads
 
@@ -128,7 +130,7 @@ def local_lambda(endpoint: str, faults: Faults) -> Iterator[LocalLambda]:
     # retry_delay_s: a failed delivery comes back after 0.3 s, not the visibility timeout; a
     # hop whose Lambda died holds its lease (2 s at most), so it may come back "busy" first.
     with LocalLambda(
-        timeout_s=2.0, retry_delay_s=0.3, concurrency=4, endpoint_url=endpoint, faults=faults
+        timeout_s=TIMEOUT_S, retry_delay_s=0.3, concurrency=4, endpoint_url=endpoint, faults=faults
     ) as lam:
         lam.deploy(Tally)
         yield lam
@@ -223,7 +225,9 @@ def test_a_crash_after_the_mapping_is_deleted_leaves_the_queues_to_tear_down(
         status = job.status()
         assert status is not None
         assert JobState.TORN_DOWN != status.state
-        time.sleep(1.1)  # the dead invocation's teardown lease (its remaining time) runs out
+        time.sleep(
+            TIMEOUT_S + 0.1
+        )  # the dead invocation's teardown lease (its remaining time) ends
         job.tear_down()
         assert [] == lam.left_over()
         status = job.status()
