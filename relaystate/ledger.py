@@ -81,6 +81,7 @@ from .errors import (
     RelayError,
     ResourceNotFoundError,
 )
+from .progress import Progress, estimate
 from .states import JobState
 
 __all__ = [
@@ -167,6 +168,9 @@ class ShardStatus:
     wake_ms: int = 0
     #: The signal the shard waits for (status ``waiting``), or ``""``.
     waiting: str = ""
+    #: The shard's progress mark, recorded by its latest checkpoint (see
+    #: :mod:`relaystate.progress`); ``None`` when its job class has no ``progress`` hook.
+    progress: Mapping[str, int] | None = None
 
 
 @attrs.frozen
@@ -195,6 +199,23 @@ class JobStatus:
     def units(self) -> int:
         """Units done, summed over the shards."""
         return sum(s.stats.get("units", 0) for s in self.shard_status)
+
+    @property
+    def progress(self) -> Progress | None:
+        """Percent done, units per second and the time left, as of now, from the shards'
+        progress marks; ``None`` when the job class has no ``progress`` hook (or no hop has
+        ended yet). See :mod:`relaystate.progress`.
+
+        Example:
+            >>> status = CopyRows.attach(job_id, ledger="t").status()  # doctest: +SKIP
+            >>> status.progress.eta_s  # doctest: +SKIP
+            412.5
+        """
+        return estimate(
+            ((s.progress, s.status in ("done", "failed")) for s in self.shard_status),
+            shards=self.shards,
+            now_ms=clock.now_ms(),
+        )
 
 
 @attrs.frozen

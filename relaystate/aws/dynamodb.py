@@ -10,7 +10,8 @@ One table serves all jobs of an account and region::
                                               cursor, outbox (the next packet, zlib, binary)
                                               and its delay, until the next hop's claim; the
                                               signal it waits for and when it wakes; its
-                                              result (zlib, binary) and error once ended; ttl
+                                              progress mark (JSON); its result (zlib,
+                                              binary) and error once ended; ttl
     pk = "job#<job id>", sk = "signal#<name>" a signal's payload (zlib, binary); ttl
 
 Every operation is one conditional ``UpdateItem`` (a shard's end, a reopen and a signal, one
@@ -257,21 +258,25 @@ class DynamoDBLedger:
         delay_seconds: int = 0,
         waiting: str = "",
         wake_ms: int = 0,
+        progress: Mapping[str, int] | None = None,
     ) -> None:
         """Record the hop's checkpoint and the next packet (to be sent, or kept for a signal
         when the shard waits), fenced by the lease."""
         if waiting:
             check_signal_name(waiting)
         now = now_ms()
+        marked = _progress_values(progress)
         refused = self._update(
             job_id,
             _shard(shard),
             "SET hop = :next, #status = :next_status, outbox = :outbox, outbox_delay = :delay, "
             "waiting_for = :waiting, wake_ms = :wake, "
-            "stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl "
+            "stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl"
+            f"{', progress = :progress' if marked else ''} "
             "REMOVE #owner, lease_until",
             "#owner = :owner AND hop = :hop AND #status = :running",
             {
+                **marked,
                 ":next": _n(hop + 1),
                 ":next_status": _s("waiting" if waiting else "queued"),
                 ":outbox": {"B": pack_outbox(outbox)},
@@ -302,10 +307,12 @@ class DynamoDBLedger:
         failed: bool = False,
         error: str = "",
         result_json: str = "",
+        progress: Mapping[str, int] | None = None,
     ) -> bool:
         """The shard is done (or failed), with its result; count it. True when every shard
         has ended and this one ended last."""
         result = {":result": {"B": pack_outbox(result_json)}} if result_json else {}
+        marked = _progress_values(progress)
         # A reopened shard that ends again keeps only its new result.
         set_result, remove_result = (", #result = :result", "") if result else ("", ", #result")
         now = now_ms()
@@ -316,10 +323,12 @@ class DynamoDBLedger:
                     _shard(shard),
                     "SET #status = :status, stats = :stats, #cursor = :cursor, "
                     "updated_ms = :now, #error = :error, #ttl = :ttl"
+                    f"{', progress = :progress' if marked else ''}"
                     f"{set_result} REMOVE #owner, lease_until{remove_result}",
                     "#owner = :owner AND hop = :hop AND #status = :running",
                     {
                         **result,
+                        **marked,
                         ":status": _s("failed" if failed else "done"),
                         ":stats": _s(json.dumps(dict(stats))),
                         ":cursor": _s(cursor_json[:CURSOR_CHARS]),
@@ -807,7 +816,13 @@ def _shard_status(item: Mapping[str, Any]) -> ShardStatus:
         error=_text(item, "error"),
         wake_ms=_int(item, "wake_ms"),
         waiting=_text(item, "waiting_for"),
+        progress=json.loads(_text(item, "progress", "null")),
     )
+
+
+def _progress_values(progress: Mapping[str, int] | None) -> dict[str, Any]:
+    """The ``:progress`` value of a write that records a progress mark (JSON), or none."""
+    return {} if progress is None else {":progress": _s(json.dumps(dict(progress)))}
 
 
 def _shard_result(item: Mapping[str, Any]) -> ShardResult:

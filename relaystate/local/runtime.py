@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 from ..aws import override_default_backend
 from ..aws.dynamodb import DynamoDBLedger
+from ..aws.errors import map_aws_errors
+from ..aws.s3 import S3Blobs
 from ..aws.sqs import SqsQueues
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ResourceConflictError
 from ..names import queue_name_of
 from ..ports import Backend
 from . import isolation, trace
@@ -48,6 +50,7 @@ from .slots import Slots
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
     from ..job import RelayJob
@@ -230,10 +233,12 @@ class LocalLambda:
                 region=region_name,
             )
             self._ledgers: dict[str, DynamoDBLedger] = {}
+            self._blobs: dict[str, S3Blobs] = {}
             self.backend = Backend(
                 queues=SqsQueues(job_client),
                 mappings=self.mappings,
                 ledgers=self.ledger,
+                blobs=self.blobs,
                 mapping_wait_s=10.0,
                 mapping_poll_s=0.01,
                 mapping_poll_max_s=0.1,
@@ -280,6 +285,37 @@ class LocalLambda:
             ledger.create_table(wait_s=10.0)
             self._ledgers[table_name] = ledger
             return ledger
+
+    def blobs(self, bucket: str) -> S3Blobs:
+        """The objects of an S3 bucket of this endpoint, the bucket created on first use.
+
+        What the backend's ``blobs`` gives a job that offloads (:class:`~relaystate.S3Offload`):
+        its calls count in :attr:`aws_calls` (the bucket's creation does not: on AWS the
+        bucket is made beforehand, by whoever deploys), and :meth:`left_over` lists what
+        stays in it.
+
+        Example:
+            >>> with LocalLambda() as lam:  # doctest: +SKIP
+            ...     lam.blobs("my-bucket").put("relaystate/j1/ab12", b"{}")
+        """
+        with self._lock:
+            found = self._blobs.get(bucket)
+            if found is not None:
+                return found
+            client: S3Client = local_client(
+                "s3", self.endpoint_url, self.region, session=self._session
+            )
+            try:
+                with map_aws_errors("s3", "CreateBucket"):
+                    client.create_bucket(Bucket=bucket)
+            except ResourceConflictError:
+                pass  # made before (by another LocalLambda of this endpoint)
+            trace.install_alive_check(client, "s3", on_call=self._accounting.before_s3_call)
+            if self._latency is not None:
+                self._latency.install(client, "s3")
+            blobs = S3Blobs(bucket, client=client)
+            self._blobs[bucket] = blobs
+            return blobs
 
     def _lambda_call(self, operation: str) -> None:
         """Before a call of the mapping registry (Lambda's API, emulated): count it, wait."""
@@ -328,11 +364,13 @@ class LocalLambda:
         return self._accounting.poller_calls
 
     def left_over(self) -> list[str]:
-        """What still exists of the queues created and mappings made through :attr:`backend`.
+        """What still exists of the queues created and mappings made through :attr:`backend`,
+        and the objects in the buckets it opened (:meth:`blobs`).
 
-        One line each, e.g. ``"queue relay-1f2e (1 message)"`` or
-        ``"mapping 5d1c... (Enabled) relay-1f2e -> copy-rows-worker"``; empty when a job
-        cleaned up after itself.
+        One line each, e.g. ``"queue relay-1f2e (1 message)"``,
+        ``"mapping 5d1c... (Enabled) relay-1f2e -> copy-rows-worker"`` or
+        ``"object s3://bucket/relaystate/1f2e/9a0c..."``; empty when a job cleaned up after
+        itself.
 
         Example:
             >>> assert [] == lam.left_over()  # doctest: +SKIP
@@ -347,6 +385,10 @@ class LocalLambda:
             if backlog is not None:
                 held = sum(backlog)
                 found.append(f"queue {queue_name_of(url)} ({held} message{'s' * (held != 1)})")
+        with self._lock:
+            buckets = list(self._blobs.values())
+        for blobs in buckets:
+            found.extend(f"object s3://{blobs.bucket}/{o.key}" for o in blobs.list(""))
         return found
 
     @property
