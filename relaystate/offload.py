@@ -23,7 +23,8 @@ redelivery, a packet parked in the DLQ -- always finds the bytes it was made wit
 named in ``offloaded`` is a hole in the packet (``data`` is ``{}``, the cursor ``None``) until
 :meth:`Offloader.load` fills it; a loaded packet names nothing.
 
-The S3 client is made on first use: a job whose data stays small never makes one.
+The S3 client is made on first use: a job whose data stays small calls S3 only at its
+teardown, to list its prefix (an earlier hop may have offloaded a cursor).
 
 Example:
     >>> from relaystate.testing import memory_backend

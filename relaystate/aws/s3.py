@@ -26,7 +26,8 @@ _MAX_DELETE = 1000
 class S3Blobs:
     """:class:`~relaystate.ports.BlobPort` on one S3 bucket.
 
-    The client is made on first use (a job whose data stays small never makes one), from
+    The client is made on first use (a job whose data stays small needs it only for its
+    teardown's listing), from
     ``session`` with ``config`` and ``client_kwargs``, unless one is given.
 
     Args:
