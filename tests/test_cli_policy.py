@@ -55,7 +55,7 @@ def test_no_policy_has_a_wildcard_action(ledger: tuple[str, ...]) -> None:
     for doc in docs.values():
         for action in actions(doc):
             service, _, name = action.partition(":")
-            assert service in {"sqs", "lambda", "dynamodb"}
+            assert service in {"sqs", "lambda", "dynamodb", "s3"}
             assert "*" not in action
             assert name
 
@@ -104,11 +104,23 @@ _DYNAMODB_CALLS = {
 }
 
 
+#: S3's calls and the actions that authorise them (a listing is s3:ListBucket).
+_S3_CALLS = {
+    "DeleteObjects": "s3:DeleteObject",
+    "GetObject": "s3:GetObject",
+    "ListObjectsV2": "s3:ListBucket",
+    "PutObject": "s3:PutObject",
+}
+
+
 def _needed(calls: Any) -> set[str]:
     """The IAM actions of API calls (TransactWriteItems is authorised by its items' actions)."""
     needed = set()
     for operation in calls:
         if operation == "TransactWriteItems":
+            continue
+        if operation in _S3_CALLS:
+            needed.add(_S3_CALLS[operation])
             continue
         # SQS authorises a batch by its single action (SendMessageBatch: sqs:SendMessage).
         operation = operation.removesuffix("Batch")
@@ -155,6 +167,72 @@ def test_every_call_of_a_started_job_and_its_hops_is_in_the_policies(sqs_endpoin
     assert set() == _needed(op for op, n in started.items() if n) - starter
     assert set() == _needed(op for op, n in hops.items() if n) - worker
     assert "sqs:SetQueueAttributes" in starter  # the queues' TLS-only policy
+
+
+@pytest.mark.functional
+def test_every_call_of_a_job_that_offloads_is_in_the_policies(sqs_endpoint: str) -> None:
+    from relaystate import DONE, RelayJob, S3Offload
+    from relaystate.local import LocalLambda
+    from relaystate.testing import UnitsPerHop
+
+    class Bulky(RelayJob):
+        job_type = "test_cli_policy.Bulky"
+        function_name = "policy-worker"
+        offload = S3Offload("policy-bucket", threshold_bytes=100)
+        budget = UnitsPerHop.of(1)
+
+        def plan(self) -> list[str]:
+            return ["c" * 200, "d" * 200]  # cursors offloaded too
+
+        def step(self, cursor: str) -> Any:
+            return DONE if len(cursor) > 202 else cursor + "+"
+
+    with LocalLambda(endpoint_url=sqs_endpoint) as lam:
+        lam.deploy(Bulky)
+        lam.blobs("policy-bucket")  # made beforehand, as on AWS
+        table = lam.ledger().table_name
+        before = dict(lam.aws_calls)
+        Bulky(data={"blob": "x" * 500}, backend=lam.backend, ledger=table).start()
+        started = {op: n - before.get(op, 0) for op, n in lam.aws_calls.items()}
+        lam.run_until_idle(timeout_s=30)
+        hops = {op: n - before.get(op, 0) - started.get(op, 0) for op, n in lam.aws_calls.items()}
+        assert {"ok"} == {i.outcome for i in lam.invocations}
+        assert [] == lam.left_over()
+
+    documents = policies("policy-worker", ledger_table=table, offload_bucket="policy-bucket")
+    starter, worker = actions(documents["starter"]), actions(documents["worker"])
+    assert {"s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:DeleteObject"} <= _needed(
+        op for op, n in {**started, **hops}.items() if n
+    )
+    assert set() == _needed(op for op, n in started.items() if n) - starter
+    assert set() == _needed(op for op, n in hops.items() if n) - worker
+
+
+def test_s3_actions_are_on_the_offload_prefix_only() -> None:
+    docs = printed(*ALL_ROLES, "--offload-bucket", "my-bucket", "--offload-prefix", "jobs/")
+
+    for role, doc in docs.items():
+        objects = by_sid(doc, "RelayObjects")
+        listing = by_sid(doc, "ListRelayObjects")
+        assert "arn:aws:s3:::my-bucket/jobs/*" == objects["Resource"], role
+        assert ("arn:aws:s3:::my-bucket", {"StringLike": {"s3:prefix": ["jobs/*"]}}) == (
+            listing["Resource"],
+            listing["Condition"],
+        )
+    assert "s3:GetObject" not in by_sid(docs["starter"], "RelayObjects")["Action"]
+
+
+def test_s3_actions_appear_only_with_an_offload_bucket() -> None:
+    assert not any(
+        a.startswith("s3:") for doc in printed(*ALL_ROLES).values() for a in actions(doc)
+    )
+
+
+def test_an_offload_bucket_that_s3_would_refuse_is_refused() -> None:
+    result = invoke("--function", "w", "--offload-bucket", "Not_A_Bucket")
+
+    assert 2 == result.exit_code
+    assert "not an S3 bucket name" in result.output
 
 
 def test_the_worker_may_not_create_queues_or_mappings() -> None:
