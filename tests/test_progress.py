@@ -243,3 +243,36 @@ def test_a_hook_that_raises_does_not_fail_the_hop() -> None:
     sent = hops(Broken, backend, job.packet.queue_url)
 
     assert (2, {}) == (len(sent), backend.queues.queues)
+
+
+# -- relaystate run's bar --------------------------------------------------------------------------
+
+
+def test_the_run_bar_counts_the_hooks_units_of_the_planned_total() -> None:
+    from relaystate.cli.execution import _planned_total
+    from relaystate.cli.instrument import instrumented
+
+    backend = memory_backend()
+    with instrumented(Walk, hop_delay_s=None) as units:
+        job = Walk(data={"n": 8, "shards": 2}, backend=backend).start()
+        assert job.packet is not None
+        planned = _planned_total(job)
+        body = backend.queues.pop(job.packet.queue_url)
+        Walk.handle(sqs_event(body), None, backend=backend)
+        midway = units.done
+        hops(Walk, backend, job.packet.queue_url)
+
+    assert (16, 3, 16) == (planned, midway, units.done)
+
+
+def test_a_class_without_the_hook_has_no_planned_total() -> None:
+    from relaystate.cli.execution import _planned_total
+
+    class Plain(RelayJob):
+        job_type = "test_progress.PlainTotal"
+        function_name = "plain-worker"
+
+        def step(self, cursor: Any) -> Any:
+            return DONE
+
+    assert _planned_total(Plain(backend=memory_backend()).start()) is None
