@@ -4,14 +4,14 @@ A hop is one worker invocation for one packet::
 
     claim      with a ledger: fence the hop (run it, or acknowledge a duplicate, re-send an
                outbox a dead hop left, finish a teardown a dead hop began)
-    load       data or cursor the packet offloaded (S3Offload) read back, its digest checked:
-               a missing or altered object is refused, the hop not run
+    load       what the packet offloaded (S3Offload) read back; a missing or altered object
+               is refused, the hop not run
     units      step(cursor) while the budget says another unit (and the send) fits in the
                Lambda's remaining time; a unit that raises is tried again under the Retry
                policy; a rate limit paces the units, or ends the hop with a delayed relay
     end        DONE -> finish (the last shard tears down); more to do -> relay; a unit error
                -> relay with a retry delay, then fail; max_hops reached -> fail; the shard's
-               progress mark (the job's ``progress`` hook) taken for the packet and ledger
+               progress mark taken (the job's ``progress`` hook), for packet and ledger
     record     one structured log record (and, optionally, one CloudWatch EMF line)
 
 The hop is handed what it calls: the job (as the :class:`HopJob` protocol), the backend and the
@@ -42,10 +42,10 @@ from .errors import (
 )
 from .frozen import JsonValue, freeze, thaw
 from .lifecycle import HopState
-from .offload import Offloader
+from .offload import load_packet
 from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
-from .progress import mark, measure
+from .progress import measure, take
 from .retry import Retry, retry_transient
 from .signals import WaitFor
 from .sleep import Sleep, delay_until
@@ -173,8 +173,7 @@ class Hop:
         self.receive_count = receive_count
         remaining = remaining_ms(context, job.hop_time_s)
         self.state = HopState(remaining=remaining, started_ms=remaining())
-        #: When the hop began (ms since the epoch): a shard's first progress mark counts from it.
-        self.began_ms = clock.now_ms()
+        self.began_ms = clock.now_ms()  # a shard's first progress mark counts from here
 
     def run(self) -> None:
         """Claim the hop, run its units, end it (relay, finish or fail), log its record."""
@@ -191,25 +190,13 @@ class Hop:
             job.hop = None
 
     def _load(self) -> None:
-        """Read back what the packet offloaded (after the claim: a duplicate reads nothing).
-
-        Raises:
-            OffloadError: an object is missing or not the one written; the hop is not run.
-            ConfigurationError: the packet offloaded, but the job class has no ``offload``.
-        """
+        """Read back what the packet offloaded (after the claim: a duplicate reads nothing);
+        a missing or altered object raises :class:`~relaystate.errors.OffloadError`."""
         job = self.job
-        packet = job.packet
-        assert packet is not None
-        if not packet.offloaded:
-            return
-        if job.offload is None:
-            raise ConfigurationError(
-                f"packet of job {job.job_id} carries offloaded {sorted(packet.offloaded)} but "
-                f"{job.type_name()} has no offload: set offload = S3Offload(...) on the class "
-                "in the worker as in the starter"
-            )
-        offloader = self.state.offloader = Offloader(job.offload, self.backend, job.job_id)
-        loaded = offloader.load(packet)
+        assert job.packet is not None
+        loaded, self.state.offloader = load_packet(
+            job.packet, job.offload, self.backend, job.type_name()
+        )
         job.packet, job.data, job.cursor = loaded, thaw(loaded.data), loaded.cursor
 
     # -- the claim ------------------------------------------------------------------------------
@@ -268,7 +255,7 @@ class Hop:
         )
         cursor = packet.cursor
         # A shard's first hop anchors its progress rate where it starts.
-        start = None if packet.progress else measure(job.progress, cursor, job=job.job_id)
+        first = None if packet.progress else measure(job.progress, cursor, job=job.job_id)
         units = 0
         work_ms = 0.0
         done = packet.finishing  # the hop before ran the last unit: this one only finishes
@@ -320,7 +307,9 @@ class Hop:
             work_ms=old.work_ms + round(work_ms),
             retries=old.retries + max(self.receive_count - 1, 0),
         )
-        state.progress = self._mark(packet, start, cursor, finished=done and unit_error is None)
+        finished = done and unit_error is None
+        anchor = (self.began_ms, first)
+        state.progress = take(job.progress, cursor, packet.progress, anchor, finished=finished)
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
         left = remaining()
         self._record(
@@ -367,29 +356,6 @@ class Hop:
             )
             job.fail(error=exc)
             return "failed", exc, 0
-
-    def _mark(
-        self,
-        packet: RelayPacket,
-        start: tuple[int, int] | None,
-        cursor: Any,
-        *,
-        finished: bool,
-    ) -> dict[str, int] | None:
-        """The shard's progress mark as the hop ends (``None``: the job has no progress hook)."""
-        job = self.job
-        measured = measure(job.progress, cursor, job=job.job_id)
-        if measured is None:
-            return None
-        if finished:  # step returned DONE: all of it is done, whatever the cursor says
-            measured = (measured[1], measured[1])
-        return mark(
-            measured,
-            previous=packet.progress or None,
-            began_ms=self.began_ms,
-            start=start,
-            now_ms=clock.now_ms(),
-        )
 
     def _held(self, packet: RelayPacket) -> Sleep | WaitFor | None:
         """The sleep or wait the packet is in, if it is not over: then the hop runs no unit.

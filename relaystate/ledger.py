@@ -168,8 +168,7 @@ class ShardStatus:
     wake_ms: int = 0
     #: The signal the shard waits for (status ``waiting``), or ``""``.
     waiting: str = ""
-    #: The shard's progress mark, recorded by its latest checkpoint (see
-    #: :mod:`relaystate.progress`); ``None`` when its job class has no ``progress`` hook.
+    #: The shard's latest progress mark (:mod:`relaystate.progress`); ``None`` without a hook.
     progress: Mapping[str, int] | None = None
 
 
@@ -203,12 +202,10 @@ class JobStatus:
     @property
     def progress(self) -> Progress | None:
         """Percent done, units per second and the time left, as of now, from the shards'
-        progress marks; ``None`` when the job class has no ``progress`` hook (or no hop has
-        ended yet). See :mod:`relaystate.progress`.
+        progress marks (:mod:`relaystate.progress`); ``None`` without a ``progress`` hook.
 
         Example:
-            >>> status = CopyRows.attach(job_id, ledger="t").status()  # doctest: +SKIP
-            >>> status.progress.eta_s  # doctest: +SKIP
+            >>> CopyRows.status_of(job_id, ledger="t").progress.eta_s  # doctest: +SKIP
             412.5
         """
         return estimate(

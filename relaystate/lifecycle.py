@@ -139,9 +139,8 @@ class HopState:
         owner: with a ledger, the invocation holding the hop's lease (its request id).
         lease_ms: that lease's length.
         retries_at_start: the packet's retry count when the hop began (for the hop's metrics).
-        offloader: the job's offload at work, with the objects this hop read (written once).
-        progress: the shard's progress as the hop ended (the job's ``progress`` hook), for
-            the packets it makes and the ledger's record.
+        offloader: the job's offload at work, knowing the objects this hop read.
+        progress: the shard's progress mark as the hop ended, for its packets and the ledger.
     """
 
     remaining: Callable[[], float]
@@ -360,8 +359,7 @@ def tear_down(
     *,
     offload: S3Offload | None = None,
 ) -> RelayPacket:
-    """Release the job's mapping, queue, (empty) DLQ and offloaded objects; tell the ledger;
-    idempotent."""
+    """Release the job's mapping, queue, (empty) DLQ and objects; tell the ledger; idempotent."""
     release(backend, packet, None, offload=offload)
     if ledger is not None and ledger.claim_teardown(packet.job_id, "tear_down()"):
         ledger.mark_torn_down(packet.job_id)

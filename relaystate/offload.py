@@ -61,7 +61,14 @@ from .retry import retry_transient
 if TYPE_CHECKING:
     from .ports import Backend, BlobPort
 
-__all__ = ["DEFAULT_THRESHOLD_BYTES", "OFFLOADABLE", "REF_BYTES", "Offloader", "S3Offload"]
+__all__ = [
+    "DEFAULT_THRESHOLD_BYTES",
+    "OFFLOADABLE",
+    "REF_BYTES",
+    "Offloader",
+    "S3Offload",
+    "load_packet",
+]
 
 #: The default threshold: a packet's data and cursor may then take 200 KB together, well
 #: inside SQS's 1 MiB and the ledger's 380 KB (compressed) for the outbox.
@@ -277,3 +284,25 @@ class Offloader:
                 field=where,
             )
         return key, digest
+
+
+def load_packet(
+    packet: RelayPacket, offload: S3Offload | None, backend: Backend, job_type: str
+) -> tuple[RelayPacket, Offloader | None]:
+    """A delivered packet with what it offloaded read back, and the offloader that read it
+    (``None``: it offloaded nothing).
+
+    Raises:
+        OffloadError: an object is missing or not the one written.
+        ConfigurationError: the packet offloaded, but its job class has no ``offload``.
+    """
+    if not packet.offloaded:
+        return packet, None
+    if offload is None:
+        raise ConfigurationError(
+            f"packet of job {packet.job_id} carries offloaded {sorted(packet.offloaded)} but "
+            f"{job_type} has no offload: set offload = S3Offload(...) on the class in the "
+            "worker as in the starter"
+        )
+    offloader = Offloader(offload, backend, packet.job_id)
+    return offloader.load(packet), offloader

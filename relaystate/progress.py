@@ -36,7 +36,9 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Progress", "estimate", "mark", "measure"]
+from . import clock
+
+__all__ = ["Progress", "estimate", "mark", "measure", "take"]
 
 log = logging.getLogger("relaystate")
 
@@ -161,6 +163,34 @@ def mark(
         "since_ms": since_ms,
         "since_done": since_done,
     }
+
+
+def take(
+    hook: Callable[[Any], Any],
+    cursor: Any,
+    previous: Mapping[str, Any] | None,
+    anchor: tuple[int, tuple[int, int] | None],
+    *,
+    finished: bool,
+    job: str = "",
+) -> dict[str, int] | None:
+    """The shard's mark as a hop ends at ``cursor`` (all of it done once ``finished``: its
+    step returned DONE), or ``None`` when the hook says nothing. ``previous``: the packet's
+    mark; ``anchor``: when the hop began and the hook's answer then (see :func:`mark`).
+
+    Example:
+        >>> take(lambda c: (c, 10), 4, None, (0, None), finished=True)["done"]
+        10
+    """
+    measured = measure(hook, cursor, job=job)
+    if measured is None:
+        return None
+    if finished:
+        measured = (measured[1], measured[1])
+    began_ms, start = anchor
+    return mark(
+        measured, previous=previous or None, began_ms=began_ms, start=start, now_ms=clock.now_ms()
+    )
 
 
 def estimate(

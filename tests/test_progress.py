@@ -40,6 +40,16 @@ class Walk(RelayJob):
         return cursor % 100, self.data["n"]
 
 
+class Plain(RelayJob):
+    """No progress hook."""
+
+    job_type = "test_progress.Plain"
+    function_name = "plain-worker"
+
+    def step(self, cursor: Any) -> Any:
+        return DONE
+
+
 def hops(job_class: type[RelayJob], backend: MemoryBackend, url: str) -> list[dict[str, Any]]:
     """Run every packet of the queue; the packets sent, as JSON."""
     sent: list[dict[str, Any]] = []
@@ -211,13 +221,6 @@ def test_a_hop_record_says_how_far_the_shard_is(caplog: pytest.LogCaptureFixture
 
 
 def test_a_job_without_the_hook_records_no_progress() -> None:
-    class Plain(RelayJob):
-        job_type = "test_progress.Plain"
-        function_name = "plain-worker"
-
-        def step(self, cursor: Any) -> Any:
-            return DONE
-
     backend = memory_backend()
     job = Plain(backend=backend, ledger="t").start()
     assert job.packet is not None
@@ -267,12 +270,5 @@ def test_the_run_bar_counts_the_hooks_units_of_the_planned_total() -> None:
 
 def test_a_class_without_the_hook_has_no_planned_total() -> None:
     from relaystate.cli.execution import _planned_total
-
-    class Plain(RelayJob):
-        job_type = "test_progress.PlainTotal"
-        function_name = "plain-worker"
-
-        def step(self, cursor: Any) -> Any:
-            return DONE
 
     assert _planned_total(Plain(backend=memory_backend()).start()) is None

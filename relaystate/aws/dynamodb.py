@@ -67,7 +67,7 @@ from ..ledger import (
     unpack_outbox,
 )
 from ..states import JobState
-from .config import client_config
+from .config import make_client
 from .errors import map_aws_errors, translate
 
 if TYPE_CHECKING:
@@ -120,13 +120,7 @@ class DynamoDBLedger:
     def client(self) -> DynamoDBClient:
         """The DynamoDB client, made on first use."""
         if self._client is None:
-            with map_aws_errors("dynamodb", "CreateClient"):
-                import boto3
-
-                session = self._session or boto3.Session()
-                self._client = session.client(
-                    "dynamodb", config=self._config or client_config(), **self._client_kwargs
-                )
+            self._client = make_client("dynamodb", self._session, self._config, self._client_kwargs)
         return self._client
 
     # -- administration -------------------------------------------------------------------

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from ..errors import ResourceNotFoundError
 from ..ports import BlobInfo
+from .config import make_client
 from .errors import map_aws_errors
 
 if TYPE_CHECKING:
@@ -62,15 +63,7 @@ class S3Blobs:
         """The S3 client, made on first use."""
         with self._lock:
             if self._client is None:
-                import boto3
-
-                from .config import client_config
-
-                with map_aws_errors("s3", "CreateClient"):
-                    session = self._session or boto3.Session()
-                    self._client = session.client(
-                        "s3", config=self._config or client_config(), **self._client_kwargs
-                    )
+                self._client = make_client("s3", self._session, self._config, self._client_kwargs)
             return self._client
 
     def put(self, key: str, body: bytes) -> None:
