@@ -42,10 +42,8 @@ from .errors import (
 )
 from .frozen import JsonValue, freeze, thaw
 from .lifecycle import HopState
-from .offload import load_packet
 from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
-from .progress import measure, take
 from .retry import Retry, retry_transient
 from .signals import WaitFor
 from .sleep import Sleep, delay_until
@@ -194,6 +192,10 @@ class Hop:
         a missing or altered object raises :class:`~relaystate.errors.OffloadError`."""
         job = self.job
         assert job.packet is not None
+        if not job.packet.offloaded:
+            return
+        from .offload import load_packet  # only a job that offloads needs it: cold start
+
         loaded, self.state.offloader = load_packet(
             job.packet, job.offload, self.backend, job.type_name()
         )
@@ -254,6 +256,8 @@ class Hop:
             else None
         )
         cursor = packet.cursor
+        from .progress import measure, take  # imported by the first hop, not at cold start
+
         # A shard's first hop anchors its progress rate where it starts.
         first = None if packet.progress else measure(job.progress, cursor, job=job.job_id)
         units = 0

@@ -69,7 +69,7 @@ import random
 import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -81,8 +81,10 @@ from .errors import (
     RelayError,
     ResourceNotFoundError,
 )
-from .progress import Progress, estimate
 from .states import JobState
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 __all__ = [
     "CONFLICT_TRIES",
@@ -208,6 +210,8 @@ class JobStatus:
             >>> CopyRows.status_of(job_id, ledger="t").progress.eta_s  # doctest: +SKIP
             412.5
         """
+        from .progress import estimate
+
         return estimate(
             ((s.progress, s.status in ("done", "failed")) for s in self.shard_status),
             shards=self.shards,

@@ -31,7 +31,6 @@ from .errors import (
     PacketTooLargeError,
 )
 from .frozen import JsonValue, thaw
-from .offload import Offloader
 from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
 from .retry import retry_transient
@@ -39,7 +38,7 @@ from .states import JobState
 
 if TYPE_CHECKING:
     from .budget import Budget
-    from .offload import S3Offload
+    from .offload import Offloader, S3Offload
     from .ratelimit import Limiter
     from .signing import PacketSigner
 
@@ -199,6 +198,8 @@ def offloader(job: Job, backend: Backend, hop: HopState | None) -> Offloader | N
         return None
     if hop is not None and hop.offloader is not None:
         return hop.offloader
+    from .offload import Offloader  # only a job that offloads needs it: cold start
+
     made = Offloader(job.offload, backend, job.job_id)
     if hop is not None:
         hop.offloader = made
@@ -459,6 +460,8 @@ def release(
         wait_for_mapping=hop is None,
     )
     if offload is not None and complete:
+        from .offload import Offloader
+
         gone = Offloader(offload, backend, packet.job_id).delete()
         if gone:
             log.info("relaystate: deleted %d offloaded object(s) of job %s", gone, packet.job_id)

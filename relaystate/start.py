@@ -28,7 +28,6 @@ from .frozen import freeze, thaw
 from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
 from .lifecycle import Job
 from .names import fresh_queue_name, queue_name_for
-from .offload import REF_BYTES, Offloader
 from .packet import RelayPacket, ShardPackets
 from .ports import Backend, LedgerPort
 from .states import JobState
@@ -114,7 +113,11 @@ def open_job(
         options=options,
         job_version=job.version or "",
     )
-    offloader = Offloader(job.offload, backend, job.job_id) if job.offload else None
+    offloader = None
+    if job.offload is not None:
+        from .offload import Offloader  # only a job that offloads needs it: cold start
+
+        offloader = Offloader(job.offload, backend, job.job_id)
     _check_sizes(
         template if offloader is None else offloader.store(template, write=False),
         cursors,
@@ -244,6 +247,8 @@ def requeue(
     )
     sent = fresh
     if job.offload is not None:  # a packet saved from a job: its large values go to S3 again
+        from .offload import Offloader
+
         sent = Offloader(job.offload, backend, job.job_id).store(fresh)
     sending.send_packets(
         backend,
@@ -312,7 +317,8 @@ def _check_sizes(
         text = json.dumps(thaw(freeze(cursor, f"plan()[{i}]")), separators=(",", ":"))
         cursor_bytes = len(text.encode("utf-8"))
         if offload_above is not None and cursor_bytes > offload_above:
-            # It travels as "null" and a claim check.
+            from .offload import REF_BYTES  # it travels as "null" and a claim check
+
             size = base + REF_BYTES + len(str(i))
             if size > limit:
                 raise PacketTooLargeError(size, limit)
