@@ -32,11 +32,12 @@ from .sleep import Sleep
 from .states import DONE, JobState
 
 if TYPE_CHECKING:
+    from .offload import S3Offload
     from .ratelimit import RateLimit
     from .signing import PacketSigner
 
 # Imported on first use: a worker that does not use them does not pay for them at cold start.
-_LAZY = {"RateLimit": "ratelimit", "PacketSigner": "signing"}
+_LAZY = {"RateLimit": "ratelimit", "PacketSigner": "signing", "S3Offload": "offload"}
 
 
 def __getattr__(name: str) -> Any:
@@ -69,6 +70,7 @@ __all__ = [
     "RelayJob",
     "RelayPacket",
     "Retry",
+    "S3Offload",
     "Sleep",
     "Stats",
     "WaitFor",

@@ -9,7 +9,10 @@ The tree::
     ├── InvalidEventError (ValueError)       handle() got something that is not an SQS event
     ├── InvalidPacketError (ValueError)      a message that is not a valid relay packet
     │   ├── InvalidSignatureError            a signed job got an unsigned or forged packet
-    │   └── VersionMismatchError             a packet of another version of the job's class
+    │   ├── VersionMismatchError             a packet of another version of the job's class
+    │   └── OffloadError                     an offloaded data or cursor object cannot be used
+    │       ├── OffloadMissingError          the object is gone (deleted, or never written)
+    │       └── OffloadTamperedError         the object's SHA-256 is not the packet's
     ├── PacketTooLargeError (ValueError)     the packet's message would exceed the queue's maximum
     ├── InvalidTransitionError               a trigger fired from a state that does not allow it
     ├── JobConflictError                     the job id or queue name is taken by another job
@@ -51,6 +54,9 @@ __all__ = [
     "JobConflictError",
     "LeaseLostError",
     "MappingTimeoutError",
+    "OffloadError",
+    "OffloadMissingError",
+    "OffloadTamperedError",
     "PacketTooLargeError",
     "PermissionDeniedError",
     "QueueDeletedRecentlyError",
@@ -116,6 +122,25 @@ class VersionMismatchError(InvalidPacketError):
 
 class InvalidSignatureError(InvalidPacketError):
     """A packet without a valid signature reached a job that requires one. It is never run."""
+
+
+class OffloadError(InvalidPacketError):
+    """A packet's offloaded data or cursor (:class:`~relaystate.S3Offload`) cannot be used:
+    the hop is not run. It is reported as a batch item failure, so SQS delivers the packet
+    again and, in the end, parks it in the job's DLQ. ``key`` names the object."""
+
+    def __init__(self, message: str, *, field: str | None = None, key: str = "") -> None:
+        super().__init__(message, field=field)
+        self.key = key
+
+
+class OffloadMissingError(OffloadError):
+    """The object a packet names is not in the bucket (deleted, or never written)."""
+
+
+class OffloadTamperedError(OffloadError):
+    """The object a packet names is not what was written: its SHA-256 differs from the one
+    the packet carries (and its signature covers, when the job signs)."""
 
 
 class PacketTooLargeError(RelayError, ValueError):

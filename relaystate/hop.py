@@ -4,11 +4,14 @@ A hop is one worker invocation for one packet::
 
     claim      with a ledger: fence the hop (run it, or acknowledge a duplicate, re-send an
                outbox a dead hop left, finish a teardown a dead hop began)
+    load       what the packet offloaded (S3Offload) read back; a missing or altered object
+               is refused, the hop not run
     units      step(cursor) while the budget says another unit (and the send) fits in the
                Lambda's remaining time; a unit that raises is tried again under the Retry
                policy; a rate limit paces the units, or ends the hop with a delayed relay
     end        DONE -> finish (the last shard tears down); more to do -> relay; a unit error
-               -> relay with a retry delay, then fail; max_hops reached -> fail
+               -> relay with a retry delay, then fail; max_hops reached -> fail; the shard's
+               progress mark taken (the job's ``progress`` hook), for packet and ledger
     record     one structured log record (and, optionally, one CloudWatch EMF line)
 
 The hop is handed what it calls: the job (as the :class:`HopJob` protocol), the backend and the
@@ -48,6 +51,7 @@ from .states import DONE, JobState
 
 if TYPE_CHECKING:
     from .budget import Budget
+    from .offload import S3Offload
     from .ratelimit import RateLimit
 
 __all__ = ["Hop", "HopJob", "remaining_ms"]
@@ -65,6 +69,7 @@ class HopJob(Protocol):
 
     job_id: str
     packet: RelayPacket | None
+    data: dict[str, Any]
     cursor: JsonValue
     signals: dict[str, Any]
     stats: Stats
@@ -91,8 +96,15 @@ class HopJob(Protocol):
     def metrics(self) -> bool:
         """Whether to print a CloudWatch EMF line per hop."""
 
+    @property
+    def offload(self) -> S3Offload | None:
+        """Where data and cursors too large for a packet are kept, if anywhere."""
+
     def step(self, cursor: Any) -> Any:
         """One unit of work."""
+
+    def progress(self, cursor: Any) -> tuple[int, int] | None:
+        """How far the shard is at ``cursor``: ``(done, total)``, or ``None``."""
 
     def type_name(self) -> str:
         """The job type packets carry."""
@@ -159,6 +171,7 @@ class Hop:
         self.receive_count = receive_count
         remaining = remaining_ms(context, job.hop_time_s)
         self.state = HopState(remaining=remaining, started_ms=remaining())
+        self.began_ms = clock.now_ms()  # a shard's first progress mark counts from here
 
     def run(self) -> None:
         """Claim the hop, run its units, end it (relay, finish or fail), log its record."""
@@ -168,10 +181,25 @@ class Hop:
         try:
             if not self._claim():
                 return
+            self._load()
             job.begin_hop()
             self._units_and_end(job.packet)
         finally:
             job.hop = None
+
+    def _load(self) -> None:
+        """Read back what the packet offloaded (after the claim: a duplicate reads nothing);
+        a missing or altered object raises :class:`~relaystate.errors.OffloadError`."""
+        job = self.job
+        assert job.packet is not None
+        if not job.packet.offloaded:
+            return
+        from .offload import load_packet  # only a job that offloads needs it: cold start
+
+        loaded, self.state.offloader = load_packet(
+            job.packet, job.offload, self.backend, job.type_name()
+        )
+        job.packet, job.data, job.cursor = loaded, thaw(loaded.data), loaded.cursor
 
     # -- the claim ------------------------------------------------------------------------------
 
@@ -228,6 +256,10 @@ class Hop:
             else None
         )
         cursor = packet.cursor
+        from .progress import measure, take  # imported by the first hop, not at cold start
+
+        # A shard's first hop anchors its progress rate where it starts.
+        first = None if packet.progress else measure(job.progress, cursor, job=job.job_id)
         units = 0
         work_ms = 0.0
         done = packet.finishing  # the hop before ran the last unit: this one only finishes
@@ -279,6 +311,9 @@ class Hop:
             work_ms=old.work_ms + round(work_ms),
             retries=old.retries + max(self.receive_count - 1, 0),
         )
+        finished = done and unit_error is None
+        anchor = (self.began_ms, first)
+        state.progress = take(job.progress, cursor, packet.progress, anchor, finished=finished)
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
         left = remaining()
         self._record(
@@ -453,6 +488,9 @@ class Hop:
             "state": job.state.value,
             **fields,
         }
+        marked = self.state.progress
+        if marked is not None:
+            record["done"], record["total"] = marked["done"], marked["total"]
         level = _LEVELS.get(str(fields.get("outcome")), logging.INFO)
         logger = job.logger if job.logger is not None else log
         if logger.isEnabledFor(level):

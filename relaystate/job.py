@@ -29,6 +29,7 @@ from .triggers import Triggers
 if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
     from .ledger import JobStatus, ShardResult
     from .lifecycle import HopState
+    from .offload import S3Offload
     from .ratelimit import RateLimit
     from .signing import PacketSigner
 
@@ -119,6 +120,9 @@ class RelayJob(Triggers):
     #: This class's version: it travels in the packet, and a worker whose class has another
     #: version runs the packet only through :meth:`migrate`.
     version: ClassVar[str | None] = None
+    #: Keep ``data`` or a cursor too large for a packet in S3, the packet carrying its key and
+    #: SHA-256 (see :class:`~relaystate.S3Offload`); ``None``: packets carry everything.
+    offload: ClassVar[S3Offload | None] = None
     #: The backend; ``None`` means real AWS through the default boto3 session.
     backend: Backend | None = None
 
@@ -190,6 +194,28 @@ class RelayJob(Triggers):
         """
         raise NotImplementedError(f"{type(self).__name__} must define step(self, cursor)")
 
+    def progress(self, cursor: Any) -> tuple[int, int] | None:
+        """How far a shard is at ``cursor``: ``(done, total)`` in units of your choosing
+        (rows, files); ``None`` (the default): unknown.
+
+        Define it to have each hop's checkpoint record it: :meth:`status` then gives percent
+        done, units per second and an ETA (see :mod:`relaystate.progress`), ``relaystate
+        status JOB_ID --watch`` shows them live, and ``relaystate run`` draws a bar with a
+        total. It is called at the end of every hop (and at a shard's first), so keep it
+        cheap: arithmetic on the cursor, not a query. An error in it is logged, never raised.
+
+        Example:
+            >>> class Count(RelayJob):
+            ...     function_name = "count-worker"
+            ...     def step(self, cursor):
+            ...         return DONE if cursor >= self.data["to"] else cursor + 1
+            ...     def progress(self, cursor):
+            ...         return cursor, self.data["to"]
+            >>> Count(data={"to": 10}).progress(4)
+            (4, 10)
+        """
+        return None
+
     def on_done(self) -> None:
         """Called when a shard's ``step`` returned ``DONE``, before its end is recorded and the
         job torn down: at least once, and once unless its hop dies right after it."""
@@ -257,6 +283,8 @@ class RelayJob(Triggers):
 
     def status(self) -> JobStatus | None:
         """The job's state and, per shard, hop, status, stats and cursor -- from the ledger.
+        With a :meth:`progress` hook, ``status().progress`` gives percent done, units per
+        second and an ETA.
 
         ``None``: the ledger does not know the job. For a job known by its id only, use
         :meth:`status_of`.

@@ -69,7 +69,7 @@ import random
 import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -82,6 +82,9 @@ from .errors import (
     ResourceNotFoundError,
 )
 from .states import JobState
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 __all__ = [
     "CONFLICT_TRIES",
@@ -167,6 +170,8 @@ class ShardStatus:
     wake_ms: int = 0
     #: The signal the shard waits for (status ``waiting``), or ``""``.
     waiting: str = ""
+    #: The shard's latest progress mark (:mod:`relaystate.progress`); ``None`` without a hook.
+    progress: Mapping[str, int] | None = None
 
 
 @attrs.frozen
@@ -195,6 +200,23 @@ class JobStatus:
     def units(self) -> int:
         """Units done, summed over the shards."""
         return sum(s.stats.get("units", 0) for s in self.shard_status)
+
+    @property
+    def progress(self) -> Progress | None:
+        """Percent done, units per second and the time left, as of now, from the shards'
+        progress marks (:mod:`relaystate.progress`); ``None`` without a ``progress`` hook.
+
+        Example:
+            >>> CopyRows.status_of(job_id, ledger="t").progress.eta_s  # doctest: +SKIP
+            412.5
+        """
+        from .progress import estimate
+
+        return estimate(
+            ((s.progress, s.status in ("done", "failed")) for s in self.shard_status),
+            shards=self.shards,
+            now_ms=clock.now_ms(),
+        )
 
 
 @attrs.frozen

@@ -38,6 +38,7 @@ from .states import JobState
 
 if TYPE_CHECKING:
     from .budget import Budget
+    from .offload import Offloader, S3Offload
     from .ratelimit import Limiter
     from .signing import PacketSigner
 
@@ -47,11 +48,13 @@ __all__ = [
     "fail",
     "finish",
     "join_teardown",
+    "offloader",
     "relay",
     "release",
     "run_hook",
     "snapshot",
     "tear_down",
+    "wire",
 ]
 
 log = logging.getLogger("relaystate")
@@ -96,6 +99,10 @@ class Job(Protocol):
         """The job class's version."""
 
     @property
+    def offload(self) -> S3Offload | None:
+        """Where data and cursors too large for a packet go, if anywhere."""
+
+    @property
     def tolerated_failures(self) -> int | float:
         """Shards that may fail with the job still done (a count, or a fraction)."""
 
@@ -131,6 +138,8 @@ class HopState:
         owner: with a ledger, the invocation holding the hop's lease (its request id).
         lease_ms: that lease's length.
         retries_at_start: the packet's retry count when the hop began (for the hop's metrics).
+        offloader: the job's offload at work, knowing the objects this hop read.
+        progress: the shard's progress mark as the hop ended, for its packets and the ledger.
     """
 
     remaining: Callable[[], float]
@@ -140,6 +149,8 @@ class HopState:
     owner: str = ""
     lease_ms: int | None = None
     retries_at_start: int = 0
+    offloader: Offloader | None = None
+    progress: dict[str, int] | None = None
 
     def teardown_reserve_ms(self) -> float:
         """The time a teardown (about a dozen AWS calls: the mapping's and the queues' deletes
@@ -176,7 +187,29 @@ def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any
         changes.setdefault("timing", running.budget.state())
     if running is not None and running.limiter is not None:
         changes.setdefault("rate", running.limiter.state())
+    if running is not None and running.progress is not None:
+        changes.setdefault("progress", running.progress)
     return job.packet.evolve(state=state, cursor=job.cursor, data=job.data, **changes)
+
+
+def offloader(job: Job, backend: Backend, hop: HopState | None) -> Offloader | None:
+    """The job's offload at work (the hop's, which knows the objects it read), or ``None``."""
+    if job.offload is None:
+        return None
+    if hop is not None and hop.offloader is not None:
+        return hop.offloader
+    from .offload import Offloader  # only a job that offloads needs it: cold start
+
+    made = Offloader(job.offload, backend, job.job_id)
+    if hop is not None:
+        hop.offloader = made
+    return made
+
+
+def wire(job: Job, backend: Backend, hop: HopState | None, packet: RelayPacket) -> RelayPacket:
+    """The packet as it is sent: with the job's offload, its large data and cursor in S3."""
+    found = offloader(job, backend, hop)
+    return packet if found is None else found.store(packet)
 
 
 def relay(
@@ -213,8 +246,9 @@ def relay(
         wake_ms=wake_ms,
         waiting="",
     )
+    sent = wire(job, backend, hop, nxt)
     if ledger is not None:
-        outbox = nxt.check_size(job.max_message_bytes, job.signer)
+        outbox = sent.check_size(job.max_message_bytes, job.signer)
         done_hop = job.packet.hop
         retry_transient(
             lambda: ledger.checkpoint(
@@ -226,6 +260,7 @@ def relay(
                 stats=stats.to_dict(),
                 cursor_json=json.dumps(thaw(nxt.cursor)),
                 delay_seconds=delay,
+                progress=thaw(nxt.progress) or None,
             ),
             until=_hard(hop),
         )
@@ -233,7 +268,7 @@ def relay(
     sending.send_packets(
         backend,
         nxt.queue_url,
-        [nxt],
+        [sent],
         delay_seconds=delay,
         max_message_bytes=job.max_message_bytes,
         signer=job.signer,
@@ -266,7 +301,7 @@ def finish(
         if _end_shard(job, ledger, hop, final):
             join_teardown(backend, ledger, final, hop, job=job)
     elif final.shards == 1:
-        release(backend, final, hop)
+        release(backend, final, hop, offload=job.offload)
     else:
         log.info(
             "relaystate: shard %d of %d of job %s finished; the queue stays until "
@@ -291,16 +326,18 @@ def fail(
     why = (repr(error) if error else "")[:MAX_ERROR_CHARS]
     try:
         failed = snapshot(job, hop, JobState.FAILED, error=why, finishing=False)
-        failed.check_size(job.max_message_bytes, job.signer)
+        parked_packet = wire(job, backend, hop, failed)
+        parked_packet.check_size(job.max_message_bytes, job.signer)
     except (InvalidPacketError, PacketTooLargeError):
         # What the hop made cannot be a packet: park the one it began with, whose units then
         # run again when the shard is resumed. Nothing is lost.
         failed = job.packet.evolve(state=JobState.FAILED, error=why, finishing=False)
+        parked_packet = wire(job, backend, hop, failed)
     if failed.dlq_url:
         sending.send_packets(
             backend,
             failed.dlq_url,
-            [failed],
+            [parked_packet],
             max_message_bytes=job.max_message_bytes,
             signer=job.signer,
         )
@@ -312,13 +349,19 @@ def fail(
     else:
         run_hook(job.on_failed, job, error)
         if failed.shards == 1:
-            release(backend, failed, hop, parked=parked)
+            release(backend, failed, hop, parked=parked, offload=job.offload)
     return failed
 
 
-def tear_down(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> RelayPacket:
-    """Release the job's mapping, queue and (empty) DLQ; tell the ledger; idempotent."""
-    release(backend, packet, None)
+def tear_down(
+    backend: Backend,
+    ledger: LedgerPort | None,
+    packet: RelayPacket,
+    *,
+    offload: S3Offload | None = None,
+) -> RelayPacket:
+    """Release the job's mapping, queue, (empty) DLQ and objects; tell the ledger; idempotent."""
+    release(backend, packet, None, offload=offload)
     if ledger is not None and ledger.claim_teardown(packet.job_id, "tear_down()"):
         ledger.mark_torn_down(packet.job_id)
     return packet.evolve(state=JobState.TORN_DOWN)
@@ -341,6 +384,7 @@ def _end_shard(
             failed=bool(error),
             error=error,
             result_json="" if final.result is None else json.dumps(thaw(final.result)),
+            progress=thaw(final.progress) or None,
         ),
         until=_hard(hop),
     )
@@ -354,6 +398,7 @@ def join_teardown(
     *,
     parked: bool = False,
     job: Job | None = None,
+    offload: S3Offload | None = None,
 ) -> bool:
     """The join: the shard that ends last runs ``on_join`` and releases the job's resources.
 
@@ -362,8 +407,11 @@ def join_teardown(
     False: another invocation holds it. ``job.on_join(results)`` gets every shard's result or
     error, in shard order, read from the ledger page by page; it runs once -- again only if the
     Lambda running it dies before the teardown is recorded. The job ends ``failed`` when more
-    shards failed than ``job.tolerated_failures`` allows.
+    shards failed than ``job.tolerated_failures`` allows. ``offload``: the job's, whose objects
+    go too (``job.offload`` when a job is given).
     """
+    if job is not None:
+        offload = job.offload
     owner = hop.owner if hop is not None else ""
     lease = hop.lease_ms if hop is not None else None
     until = _hard(hop)
@@ -377,7 +425,7 @@ def join_teardown(
     if job is not None:
         tolerated = tolerated_count(job.tolerated_failures, packet.shards)
         run_hook(job.on_join, job, ledger.results(packet.job_id))
-    release(backend, packet, hop, parked=parked)
+    release(backend, packet, hop, parked=parked, offload=offload)
     retry_transient(lambda: ledger.mark_torn_down(packet.job_id, tolerated=tolerated))
     log.info(
         "relaystate: job %s torn down by shard %d hop %d", packet.job_id, packet.shard, packet.hop
@@ -386,15 +434,22 @@ def join_teardown(
 
 
 def release(
-    backend: Backend, packet: RelayPacket, hop: HopState | None, *, parked: bool = False
+    backend: Backend,
+    packet: RelayPacket,
+    hop: HopState | None,
+    *,
+    parked: bool = False,
+    offload: S3Offload | None = None,
 ) -> None:
     """Delete the job's mapping and queues; ``parked``: a packet was just sent to the DLQ.
 
     In a hop the queues must be deleted before the Lambda's timeout: a kill after the mapping
     is gone would leave them with nothing to deliver their message again. So the wait for a
-    Deleting mapping to be gone ends in time for the queue deletes.
+    Deleting mapping to be gone ends in time for the queue deletes. The job's offloaded
+    objects go last (a Lambda killed before leaves them to ``relaystate reap``), and only
+    when no DLQ was kept: the packets it holds name them.
     """
-    teardown.release(
+    complete = teardown.release(
         backend,
         queue_url=packet.queue_url,
         dlq_url=packet.dlq_url,
@@ -404,6 +459,12 @@ def release(
         job_id=packet.job_id,
         wait_for_mapping=hop is None,
     )
+    if offload is not None and complete:
+        from .offload import Offloader
+
+        gone = Offloader(offload, backend, packet.job_id).delete()
+        if gone:
+            log.info("relaystate: deleted %d offloaded object(s) of job %s", gone, packet.job_id)
 
 
 def _hard(hop: HopState | None) -> float | None:

@@ -121,6 +121,14 @@ def _freeze_signals(value: Mapping[str, Any] | None) -> FrozenDict:
     return _freeze_object(value, "signals")
 
 
+def _freeze_offloaded(value: Mapping[str, Any] | None) -> FrozenDict:
+    return _freeze_object(value, "offloaded")
+
+
+def _freeze_progress(value: Mapping[str, Any] | None) -> FrozenDict:
+    return _freeze_object(value, "progress")
+
+
 @attrs.frozen(kw_only=True)
 class RelayPacket:
     """An immutable snapshot of a relay job: what the next hop needs to go on.
@@ -178,6 +186,13 @@ class RelayPacket:
     error: str = ""
     created_ms: int = attrs.field(factory=now_ms)
     updated_ms: int = attrs.field(factory=now_ms)
+    # -- offload and progress (relaystate.offload, relaystate.progress) ------------------------
+    #: The claim checks of what the job keeps in S3 (``S3Offload``), by field (``data``,
+    #: ``cursor``): ``{"key", "sha256", "bytes"}``. A field named here is empty in the packet.
+    offloaded: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_offloaded)
+    #: The shard's progress when the packet was made (``RelayJob.progress``): ``{"done",
+    #: "total", "since_ms", "since_done"}`` (see :mod:`relaystate.progress`).
+    progress: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_progress)
 
     def __attrs_post_init__(self) -> None:
         if self.version != WIRE_VERSION:
@@ -232,6 +247,8 @@ class RelayPacket:
             **({"error": self.error} if self.error else {}),
             "created_ms": self.created_ms,
             "updated_ms": self.updated_ms,
+            **({"offloaded": thaw(self.offloaded)} if self.offloaded else {}),
+            **({"progress": thaw(self.progress)} if self.progress else {}),
         }
 
     def to_json(self, signer: PacketSigner | None = None) -> str:
@@ -377,6 +394,8 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("error", "error", str),
     ("created_ms", "created_ms", int),
     ("updated_ms", "updated_ms", int),
+    ("offloaded", "offloaded", dict),
+    ("progress", "progress", dict),
 )
 _WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
 _KIND_NAMES: dict[Any, str] = {

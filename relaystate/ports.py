@@ -11,7 +11,7 @@ they share live in :mod:`relaystate.ledger`. Every method raises
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -19,7 +19,16 @@ import attrs
 if TYPE_CHECKING:
     from .ledger import Claim, JobStatus, Parked, ShardResult
 
-__all__ = ["Backend", "LedgerPort", "MappingInfo", "MappingPort", "QueuePort", "QueueRef"]
+__all__ = [
+    "Backend",
+    "BlobInfo",
+    "BlobPort",
+    "LedgerPort",
+    "MappingInfo",
+    "MappingPort",
+    "QueuePort",
+    "QueueRef",
+]
 
 
 @attrs.frozen
@@ -205,9 +214,12 @@ class LedgerPort(Protocol):
         delay_seconds: int = 0,
         waiting: str = "",
         wake_ms: int = 0,
+        progress: Mapping[str, int] | None = None,
     ) -> None:
-        """Hop ``hop`` is done: record its stats, cursor and the next packet (``outbox``, to be
-        sent with ``delay_seconds``); the shard moves to hop ``hop + 1``, queued.
+        """Hop ``hop`` is done: record its stats, cursor, progress mark (``progress``, see
+        :mod:`relaystate.progress`; ``None`` keeps the one recorded) and the next packet
+        (``outbox``, to be sent with ``delay_seconds``); the shard moves to hop ``hop + 1``,
+        queued.
 
         With ``waiting`` (a signal's name) the shard moves to hop ``hop + 1`` *waiting* for
         that signal instead: its outbox is kept for :meth:`waiting_for`, and no duplicate
@@ -235,10 +247,12 @@ class LedgerPort(Protocol):
         failed: bool = False,
         error: str = "",
         result_json: str = "",
+        progress: Mapping[str, int] | None = None,
     ) -> bool:
         """The shard ended at hop ``hop`` (done, or ``failed`` with ``error``): count it in the
         job, in one atomic write with the shard, which records its result (``result_json``,
-        JSON text; ``""``: none) for :meth:`results`. True for the one shard that ended the
+        JSON text; ``""``: none) for :meth:`results` and its last progress mark (``None``:
+        keep the one recorded). True for the one shard that ended the
         job: of shards that end at once, exactly one sees it ended (the join).
 
         Raises:
@@ -335,8 +349,52 @@ class LedgerPort(Protocol):
         """Forget parked bodies (sent back to the queue); a body not parked is not an error."""
 
     def status(self, job_id: str) -> JobStatus | None:
-        """The job's state and each shard's hop, status, stats, cursor, wake-up time and the
-        signal it waits for, whether it is paused, and its signals; ``None`` if unknown."""
+        """The job's state and each shard's hop, status, stats, cursor, wake-up time, the
+        signal it waits for and its progress mark, whether it is paused, and its signals;
+        ``None`` if unknown."""
+
+
+@attrs.frozen
+class BlobInfo:
+    """An object of a :class:`BlobPort`: its key, size and last write (ms since the epoch)."""
+
+    key: str
+    size: int
+    modified_ms: int
+
+
+class BlobPort(Protocol):
+    """Objects in one bucket (S3): where :class:`~relaystate.S3Offload` keeps a job's data and
+    cursors that are too large for its packets (see :mod:`relaystate.offload`).
+
+    Keys are written once per value (a key names its content's digest), so a write never
+    replaces an object that a packet in flight still names with other bytes.
+
+    Example:
+        >>> from relaystate.testing import MemoryBlobs
+        >>> blobs: BlobPort = MemoryBlobs("bucket")
+        >>> blobs.put("relaystate/j1/ab12", b"{}")
+        >>> blobs.get("relaystate/j1/ab12"), blobs.get("relaystate/j1/none")
+        (b'{}', None)
+        >>> blobs.delete_prefix("relaystate/j1/")
+        1
+    """
+
+    #: The bucket's name.
+    bucket: str
+
+    def put(self, key: str, body: bytes) -> None:
+        """Write the object ``key`` (whole: S3 never shows a half-written object)."""
+
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes, or ``None`` if there is no such object."""
+
+    def list(self, prefix: str) -> Iterable[BlobInfo]:
+        """Every object whose key starts with ``prefix``, in key order, read page by page."""
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with ``prefix``; how many there were. None is
+        not an error, so deleting is idempotent."""
 
 
 @attrs.frozen
@@ -353,6 +411,9 @@ class Backend:
     #: Makes the progress ledger for a table name, on the same account/endpoint (or ``None``:
     #: this backend has no ledger).
     ledgers: Callable[[str], LedgerPort] | None = attrs.field(default=None, eq=False)
+    #: Makes the object store for a bucket name, on the same account/endpoint (or ``None``:
+    #: this backend keeps no objects; a job with an ``offload`` then cannot start).
+    blobs: Callable[[str], BlobPort] | None = attrs.field(default=None, eq=False)
     #: How long to wait for a mapping to become Enabled, or to be gone, in seconds.
     mapping_wait_s: float = 300.0
     #: First pause between mapping polls; doubles up to ``mapping_poll_max_s``.

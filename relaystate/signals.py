@@ -164,7 +164,8 @@ def park(
         wake_ms=deadline_ms,
         signals=job.signals,
     )
-    body = nxt.check_size(job.max_message_bytes, job.signer)
+    sent = lifecycle.wire(job, backend, hop, nxt)
+    body = sent.check_size(job.max_message_bytes, job.signer)
     done_hop = job.packet.hop
     retry_transient(
         lambda: ledger.checkpoint(
@@ -177,6 +178,7 @@ def park(
             cursor_json=json.dumps(thaw(nxt.cursor)),
             waiting=name,
             wake_ms=deadline_ms,
+            progress=thaw(nxt.progress) or None,
         ),
         until=hop.deadline() if hop is not None else None,
     )
@@ -187,7 +189,7 @@ def park(
         sending.send_packets(
             backend,
             nxt.queue_url,
-            [nxt],
+            [sent],
             max_message_bytes=job.max_message_bytes,
             signer=job.signer,
         )
@@ -196,7 +198,7 @@ def park(
         sending.send_packets(
             backend,
             nxt.queue_url,
-            [nxt],
+            [sent],
             delay_seconds=delay,
             max_message_bytes=job.max_message_bytes,
             signer=job.signer,

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from . import clock, mapping_state, resources, sending
-from .errors import ConfigurationError, JobConflictError
+from .errors import ConfigurationError, JobConflictError, PacketTooLargeError
 from .frozen import freeze, thaw
 from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
 from .lifecycle import Job
@@ -113,7 +113,18 @@ def open_job(
         options=options,
         job_version=job.version or "",
     )
-    _check_sizes(template, cursors, job.max_message_bytes - RESOURCE_ALLOWANCE, ledger)
+    offloader = None
+    if job.offload is not None:
+        from .offload import Offloader  # only a job that offloads needs it: cold start
+
+        offloader = Offloader(job.offload, backend, job.job_id)
+    _check_sizes(
+        template if offloader is None else offloader.store(template, write=False),
+        cursors,
+        job.max_message_bytes - RESOURCE_ALLOWANCE,
+        ledger,
+        offload_above=offloader.offload.threshold_bytes if offloader is not None else None,
+    )
     name = queue_name_for(job.queue_prefix, job.job_id, job.queue_name)
     print_ = fingerprint(job.type_name(), job.data, options)
     spec = attrs.evolve(_spec(job, backend, name), fingerprint=print_)
@@ -149,16 +160,22 @@ def open_job(
                 queue_url=res.queue_url, dlq_url=res.dlq_url, mapping_id=res.mapping_id
             )
             packets = ShardPackets(template, cursors)
+            sent: Iterable[RelayPacket] = packets
+            if offloader is not None:
+                # The data written once for every shard; each cursor as its packet is sent.
+                sent = map(offloader.store, ShardPackets(offloader.store(template), cursors))
             sending.send_packets(
                 backend,
                 res.queue_url,
-                packets,
+                sent,
                 max_message_bytes=job.max_message_bytes,
                 signer=job.signer,
             )
             if staged:
                 mapping_state.enable(backend, res.mapping_id, until=until)
     except BaseException:
+        if offloader is not None and offloader.known:
+            _undo_quietly(offloader.delete)
         if ledger is not None and not resumed:
             _undo_quietly(lambda: ledger.abandon_job(job.job_id))
         raise
@@ -187,11 +204,14 @@ def _running_packet(template: RelayPacket, found: resources.Taken) -> RelayPacke
     )
 
 
-def _undo_quietly(step: Callable[[], None]) -> None:
+def _undo_quietly(step: Callable[[], object]) -> None:
     try:
         step()
     except Exception:
-        log.exception("relaystate: rollback step failed; the ledger may keep the job's record")
+        log.exception(
+            "relaystate: rollback step failed; the ledger may keep the job's record, the "
+            "bucket its objects (`relaystate reap` deletes them)"
+        )
 
 
 def requeue(
@@ -225,10 +245,15 @@ def requeue(
         state=JobState.QUEUED,
         error="",
     )
+    sent = fresh
+    if job.offload is not None:  # a packet saved from a job: its large values go to S3 again
+        from .offload import Offloader
+
+        sent = Offloader(job.offload, backend, job.job_id).store(fresh)
     sending.send_packets(
         backend,
         fresh.queue_url,
-        [fresh],
+        [sent],
         max_message_bytes=job.max_message_bytes,
         signer=job.signer,
     )
@@ -277,14 +302,28 @@ def deadline_for(context: Any) -> float | None:
 
 
 def _check_sizes(
-    template: RelayPacket, cursors: Sequence[Any], limit: int, ledger: LedgerPort | None
+    template: RelayPacket,
+    cursors: Sequence[Any],
+    limit: int,
+    ledger: LedgerPort | None,
+    *,
+    offload_above: int | None = None,
 ) -> None:
     """Refuse any shard whose packet would exceed ``limit`` -- or, with a ledger, whose outbox
-    would exceed the ledger's -- without building every packet."""
+    would exceed the ledger's -- without building every packet. A cursor larger than
+    ``offload_above`` (the job's offload threshold) travels as a claim check instead."""
     base = template.size_bytes() - len(b"null")
     for i, cursor in enumerate(cursors):
         text = json.dumps(thaw(freeze(cursor, f"plan()[{i}]")), separators=(",", ":"))
-        size = base + len(text.encode("utf-8")) + len(str(i))
+        cursor_bytes = len(text.encode("utf-8"))
+        if offload_above is not None and cursor_bytes > offload_above:
+            from .offload import REF_BYTES  # it travels as "null" and a claim check
+
+            size = base + REF_BYTES + len(str(i))
+            if size > limit:
+                raise PacketTooLargeError(size, limit)
+            continue
+        size = base + cursor_bytes + len(str(i))
         if size > limit:
             template.evolve(shard=i, cursor=cursor).check_size(limit)
         if ledger is not None and size > MAX_OUTBOX_BYTES:

@@ -33,8 +33,9 @@ def release(
     dlq_has_packets: bool = False,
     job_id: str = "",
     wait_for_mapping: bool = True,
-) -> None:
+) -> bool:
     """Delete mapping (waited until gone), queue, and DLQ; what is already gone is skipped.
+    True when nothing of the job's was kept (what else it has -- offloaded objects -- may go).
 
     A DLQ that still holds dead packets is kept (and logged), unless ``keep_nonempty_dlq`` is
     false: those packets are the only record of work that failed. ``until`` (a
@@ -51,7 +52,7 @@ def release(
     """
     queue = retry_transient(lambda: backend.queues.describe(queue_url)) if queue_url else None
     if queue is not None and not _owned(backend, queue_url, job_id):
-        return
+        return False
     if mapping_id:
         info = retry_transient(lambda: backend.mappings.get(mapping_id))
         if info is not None and _feeds_another(info, queue_url, queue):
@@ -78,8 +79,10 @@ def release(
         retry_transient(lambda: backend.queues.delete(queue_url))
     if dlq_url:
         attributes = retry_transient(lambda: backend.queues.describe(dlq_url))
-        if attributes is None or not _owned(backend, dlq_url, job_id):
-            return
+        if attributes is None:
+            return True
+        if not _owned(backend, dlq_url, job_id):
+            return False
         held = max(sum(queue_counts(attributes)), int(dlq_has_packets))
         if held and keep_nonempty_dlq:
             log.warning(
@@ -88,8 +91,9 @@ def release(
                 dlq_url,
                 held,
             )
-            return
+            return False
         retry_transient(lambda: backend.queues.delete(dlq_url))
+    return True
 
 
 def _owned(backend: Backend, url: str, job_id: str) -> bool:

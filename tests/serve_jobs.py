@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from relaystate import DONE, RelayJob
+from relaystate import DONE, RelayJob, S3Offload
 
 
 class Tally(RelayJob):
@@ -44,3 +44,10 @@ class Spread(RelayJob):
     def on_done(self) -> None:
         with Path(self.data["out"]).open("a") as out:
             out.write("shard done\n")
+
+
+class Heavy(Tally):
+    """Tally over data too large for a packet: it travels through the endpoint's S3."""
+
+    function_name = "heavy-worker"
+    offload = S3Offload("serve-offload", threshold_bytes=1_000)

@@ -17,6 +17,7 @@ from .config import client_config
 from .dynamodb import DynamoDBLedger
 from .errors import ERROR_CODES, map_aws_errors
 from .lambda_ import LambdaMappings
+from .s3 import S3Blobs
 from .sqs import SqsQueues
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "ERROR_CODES",
     "DynamoDBLedger",
     "LambdaMappings",
+    "S3Blobs",
     "SqsQueues",
     "aws_backend",
     "client_config",
@@ -77,7 +79,7 @@ def aws_backend(
             with map_aws_errors("lambda", "CreateClient"):
                 lambda_client = session.client("lambda", config=config, **client_kwargs)
 
-    ledger_kwargs = {**_where_sqs_is(sqs_client), **client_kwargs}
+    beside_sqs = {**_where_sqs_is(sqs_client), **client_kwargs}
     made: dict[str, DynamoDBLedger] = {}
     made_lock = threading.Lock()
 
@@ -87,12 +89,24 @@ def aws_backend(
         with made_lock:
             if table_name not in made:
                 made[table_name] = DynamoDBLedger(
-                    table_name, session=session, config=config, **ledger_kwargs
+                    table_name, session=session, config=config, **beside_sqs
                 )
             return made[table_name]
 
+    buckets: dict[str, S3Blobs] = {}
+
+    def blobs(bucket: str) -> S3Blobs:
+        # As the ledgers: one per bucket; its S3 client is made on its first call.
+        with made_lock:
+            if bucket not in buckets:
+                buckets[bucket] = S3Blobs(bucket, session=session, config=config, **beside_sqs)
+            return buckets[bucket]
+
     return Backend(
-        queues=SqsQueues(sqs_client), mappings=LambdaMappings(lambda_client), ledgers=ledgers
+        queues=SqsQueues(sqs_client),
+        mappings=LambdaMappings(lambda_client),
+        ledgers=ledgers,
+        blobs=blobs,
     )
 
 

@@ -51,6 +51,7 @@ from .dynamodb_items import (
     number,
     outbox_of,
     payload_of,
+    progress_values,
     s,
     shard_result_of,
     shard_sk,
@@ -172,21 +173,25 @@ class DynamoDBLedger(JobControlTable):
         delay_seconds: int = 0,
         waiting: str = "",
         wake_ms: int = 0,
+        progress: Mapping[str, int] | None = None,
     ) -> None:
         """Record the hop's checkpoint and the next packet (to be sent, or kept for a signal
         when the shard waits), fenced by the lease."""
         if waiting:
             check_signal_name(waiting)
         now = now_ms()
+        marked = progress_values(progress)
         refused = self._update(
             job_id,
             shard_sk(shard),
             "SET hop = :next, #status = :next_status, outbox = :outbox, outbox_delay = :delay, "
             "waiting_for = :waiting, wake_ms = :wake, "
-            "stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl "
+            "stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl"
+            f"{', progress = :progress' if marked else ''} "
             "REMOVE #owner, lease_until",
             "#owner = :owner AND hop = :hop AND #status = :running",
             {
+                **marked,
                 ":next": n(hop + 1),
                 ":next_status": s("waiting" if waiting else "queued"),
                 ":outbox": {"B": pack_outbox(outbox)},
@@ -217,10 +222,12 @@ class DynamoDBLedger(JobControlTable):
         failed: bool = False,
         error: str = "",
         result_json: str = "",
+        progress: Mapping[str, int] | None = None,
     ) -> bool:
         """The shard is done (or failed), with its result; count it. True when every shard
         has ended and this one ended last."""
         result = {":result": {"B": pack_outbox(result_json)}} if result_json else {}
+        marked = progress_values(progress)
         # A reopened shard that ends again keeps only its new result.
         set_result, remove_result = (", #result = :result", "") if result else ("", ", #result")
         now = now_ms()
@@ -231,10 +238,12 @@ class DynamoDBLedger(JobControlTable):
                     shard_sk(shard),
                     "SET #status = :status, stats = :stats, #cursor = :cursor, "
                     "updated_ms = :now, #error = :error, #ttl = :ttl"
+                    f"{', progress = :progress' if marked else ''}"
                     f"{set_result} REMOVE #owner, lease_until{remove_result}",
                     "#owner = :owner AND hop = :hop AND #status = :running",
                     {
                         **result,
+                        **marked,
                         ":status": s("failed" if failed else "done"),
                         ":stats": s(json.dumps(dict(stats))),
                         ":cursor": s(cursor_json[:CURSOR_CHARS]),

@@ -10,7 +10,8 @@ One table serves all jobs of an account and region::
                                               cursor, outbox (the next packet, zlib, binary)
                                               and its delay, until the next hop's claim; the
                                               signal it waits for and when it wakes; its
-                                              result (zlib, binary) and error once ended; ttl
+                                              progress mark (JSON); its result (zlib,
+                                              binary) and error once ended; ttl
     pk = "job#<job id>", sk = "signal#<name>" a signal's payload (zlib, binary); ttl
 
 The keys sort ``#job`` < ``parked#`` < ``shard#`` < ``signal#``: a job's status reads its
@@ -137,7 +138,13 @@ def shard_status_of(item: Mapping[str, Any]) -> ShardStatus:
         error=text(item, "error"),
         wake_ms=number(item, "wake_ms"),
         waiting=text(item, "waiting_for"),
+        progress=json.loads(text(item, "progress", "null")),
     )
+
+
+def progress_values(progress: Mapping[str, int] | None) -> dict[str, Any]:
+    """The ``:progress`` value of a write that records a progress mark (JSON), or none."""
+    return {} if progress is None else {":progress": s(json.dumps(dict(progress)))}
 
 
 def shard_result_of(item: Mapping[str, Any]) -> ShardResult:

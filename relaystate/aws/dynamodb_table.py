@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 
 from ..errors import ResourceConflictError, ThrottledError
 from ..ledger import WriteConflict, retry_conflicts
-from .config import client_config
+from .config import make_client
 from .dynamodb_items import key, pk
 from .errors import map_aws_errors, translate
 
@@ -77,13 +77,7 @@ class LedgerTable:
     def client(self) -> DynamoDBClient:
         """The DynamoDB client, made on first use."""
         if self._client is None:
-            with map_aws_errors("dynamodb", "CreateClient"):
-                import boto3
-
-                session = self._session or boto3.Session()
-                self._client = session.client(
-                    "dynamodb", config=self._config or client_config(), **self._client_kwargs
-                )
+            self._client = make_client("dynamodb", self._session, self._config, self._client_kwargs)
         return self._client
 
     def create_table(self, *, wait_s: float = 120.0) -> None:

@@ -37,6 +37,7 @@ ERROR_CODES: dict[str, type[e.AwsError]] = {
     # permissions and credentials
     "AccessDenied": e.PermissionDeniedError,
     "AccessDeniedException": e.PermissionDeniedError,
+    "AllAccessDisabled": e.PermissionDeniedError,  # S3
     "KMS.AccessDeniedException": e.PermissionDeniedError,
     "KmsAccessDenied": e.PermissionDeniedError,
     "UnrecognizedClientException": e.CredentialsError,
@@ -46,10 +47,13 @@ ERROR_CODES: dict[str, type[e.AwsError]] = {
     "ExpiredTokenException": e.CredentialsError,
     "InvalidSecurity": e.CredentialsError,
     "SignatureDoesNotMatch": e.CredentialsError,
+    "InvalidAccessKeyId": e.CredentialsError,  # S3
     # missing things
     "QueueDoesNotExist": e.ResourceNotFoundError,
     "AWS.SimpleQueueService.NonExistentQueue": e.ResourceNotFoundError,
     "ResourceNotFoundException": e.ResourceNotFoundError,
+    "NoSuchKey": e.ResourceNotFoundError,  # S3: an offloaded object that is gone
+    "NoSuchBucket": e.ResourceNotFoundError,
     # names and conflicts
     "QueueDeletedRecently": e.QueueDeletedRecentlyError,
     "AWS.SimpleQueueService.QueueDeletedRecently": e.QueueDeletedRecentlyError,
@@ -57,6 +61,8 @@ ERROR_CODES: dict[str, type[e.AwsError]] = {
     "QueueNameExists": e.ResourceConflictError,
     "ResourceConflictException": e.ResourceConflictError,
     "ResourceInUseException": e.ResourceConflictError,
+    "BucketAlreadyOwnedByYou": e.ResourceConflictError,
+    "BucketAlreadyExists": e.ResourceConflictError,
     # throttling
     "ThrottlingException": e.ThrottledError,
     "Throttling": e.ThrottledError,
@@ -66,6 +72,7 @@ ERROR_CODES: dict[str, type[e.AwsError]] = {
     "OverLimit": e.ThrottledError,
     "ProvisionedThroughputExceededException": e.ThrottledError,
     "RequestLimitExceeded": e.ThrottledError,
+    "SlowDown": e.ThrottledError,  # S3
     "TransactionConflictException": e.ResourceConflictError,
     # A transaction cancelled by a concurrent write; the ledger reads its failed conditions and
     # retries its conflicts itself, so what reaches here kept conflicting.
@@ -92,6 +99,10 @@ ERROR_CODES: dict[str, type[e.AwsError]] = {
     "EmptyBatchRequest": e.InvalidRequestError,
     "AWS.SimpleQueueService.EmptyBatchRequest": e.InvalidRequestError,
     "InvalidBatchEntryId": e.InvalidRequestError,
+    "InvalidBucketName": e.InvalidRequestError,  # S3
+    "EntityTooLarge": e.InvalidRequestError,
+    "KeyTooLongError": e.InvalidRequestError,
+    "InvalidObjectState": e.InvalidRequestError,  # an archived object
     "AWS.SimpleQueueService.InvalidBatchEntryId": e.InvalidRequestError,
     # AWS's side
     "ServiceException": e.ServiceUnavailableError,
@@ -99,6 +110,7 @@ ERROR_CODES: dict[str, type[e.AwsError]] = {
     "ServiceUnavailableException": e.ServiceUnavailableError,
     "InternalError": e.ServiceUnavailableError,
     "InternalFailure": e.ServiceUnavailableError,
+    "RequestTimeout": e.ServiceUnavailableError,  # S3
 }
 
 # What the user should do, by error class.
@@ -118,12 +130,15 @@ _ADVICE: dict[type[e.AwsError], str] = {
 
 # Where the IAM action is not ``<service>:<operation>``: SQS authorizes its batch calls with the
 # single-message action (there is no ``sqs:SendMessageBatch``), and a CreateQueue that tags the
-# queue also needs ``sqs:TagQueue``.
+# queue also needs ``sqs:TagQueue``; S3 authorizes a listing with ``s3:ListBucket`` and a batch
+# delete with ``s3:DeleteObject``.
 _IAM_ACTIONS: dict[tuple[str, str], str] = {
     ("sqs", "SendMessageBatch"): "sqs:SendMessage",
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
     ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
     ("sqs", "CreateQueue"): "sqs:CreateQueue and sqs:TagQueue",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "DeleteObjects"): "s3:DeleteObject",
 }
 
 _CREDENTIAL_ERRORS = (

@@ -27,11 +27,12 @@ from .. import __version__
 from .control import pause, signal, unpause
 from .diagram import diagram_command
 from .local_run import demo, run
-from .ops import cancel, ls, reap, status
+from .ops import cancel, ls, reap
 from .policy import iam_policy
 from .resume import resume_command
 from .serve import serve
 from .simulate import simulate
+from .status import status
 
 __all__ = ["cli", "main"]
 

@@ -32,8 +32,9 @@ from ..frozen import FrozenDict
 from ..job import RelayJob
 from ..local.errors import IdleTimeoutError
 from ..names import queue_name_of
+from ..progress import measure
 from .hoplog import HopLog, listening
-from .instrument import UnitCounter, instrumented
+from .instrument import UnitCounter, has_progress, instrumented
 from .output import one_line, plural
 from .parked import Parked, save_parked
 from .progress import Reading, progress_bar
@@ -149,7 +150,8 @@ def execute(
             error after this delay instead of the job's ``Retry.hop_delay_s`` (``None``: as
             on AWS, the queue's visibility timeout and the job's policy).
         max_wait_s: how long the job may run before the run gives up (and tears it down).
-        total: the number of units expected, for the bar (``None``: unknown).
+        total: the number of units expected, for the bar (``None``: the job's total by its
+            ``progress`` hook, which the bar then counts in; else unknown).
         probe: a live count of the units done (default: the units that returned so far).
 
     Returns:
@@ -183,7 +185,10 @@ def execute(
         job.start()
         log.job_id = job.job_id
         _explain_waits(log, job, timeout_s=timeout_s, retry_delay_s=retry_delay_s)
-        watch = _Watch(lam, log, units, job, probe)
+        planned = _planned_total(job) if total is None and probe is None else None
+        if planned is not None:  # the bar counts the job's own units, of its total
+            total = planned
+        watch = _Watch(lam, log, units, job, probe, own_units=planned is not None)
         error, interrupted = "", False
         name = f"{job_class.__name__} ({plural(shard_count(job), 'shard')})"
         try:
@@ -223,8 +228,12 @@ class _Watch:
         units: UnitCounter,
         job: RelayJob,
         probe: Callable[[RelayJob], int] | None,
+        *,
+        own_units: bool = False,
     ) -> None:
         self.lam, self.log, self.units, self.job, self.probe = lam, log, units, job, probe
+        #: The bar counts the progress hook's units, not calls of ``step``.
+        self.own_units = own_units
         self.finished = False
         self._seen: set[str] = set()
 
@@ -239,10 +248,27 @@ class _Watch:
                     log.invocation_failed(
                         invocation.function_name, invocation.outcome, invocation.error
                     )
+        if self.own_units:
+            done = self.units.done
+            return Reading(done, log.hops, "" if self.finished else log.waiting())
         if self.finished:  # the hops' own counts, now that every hop has ended
             return Reading(log.units, log.hops)
         live = _safely(self.probe, self.job) if self.probe is not None else self.units.value
         return Reading(max(live, log.units), log.hops, log.waiting())
+
+
+def _planned_total(job: RelayJob) -> int | None:
+    """The job's total by its ``progress`` hook, summed over its shards' first cursors; ``None``
+    when its class has no hook (or it says nothing)."""
+    if not has_progress(type(job)):
+        return None
+    total = 0
+    for packet in job.packets:
+        measured = measure(job.progress, packet.cursor, job=job.job_id)
+        if measured is None:
+            return None
+        total += measured[1]
+    return total or None
 
 
 def _explain_waits(

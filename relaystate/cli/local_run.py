@@ -121,7 +121,8 @@ def demo(rows: int, timeout: float) -> None:
 @click.option(
     "--total",
     type=click.IntRange(min=1),
-    help="The units the job will run, if you know: the progress bar then shows a bar.",
+    help="The units the job will run, if you know: the progress bar then shows a bar (a job "
+    "class with a progress(cursor) hook gives its own total).",
 )
 def run(
     job_class: type[RelayJob],

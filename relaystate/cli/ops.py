@@ -1,9 +1,11 @@
-"""``status``, ``ls``, ``reap`` and ``cancel``: relay jobs as their queues show them.
+"""``ls``, ``reap`` and ``cancel``: relay jobs as their queues show them (``status``:
+:mod:`relaystate.cli.status`).
 
 Without a progress ledger a job's queues are all there is to see: how many packets wait
 (visible), run (in flight) or sleep (delayed), which mappings feed them, and what the
 dead-letter queue holds. Deleting follows the order AWS needs: a queue's mappings first,
-waited until gone, then the queue.
+waited until gone, then the queue -- and, with ``--offload-bucket``, the job's offloaded
+objects last.
 """
 
 from __future__ import annotations
@@ -20,144 +22,37 @@ from .. import teardown
 from ..errors import RelayError
 from ..ports import Backend
 from .connect import AwsTarget, Connection, aws_options, json_option
-from .inventory import ACTIVITIES, Inventory, JobView, QueueView
+from .inventory import Inventory, JobView, QueueView
+from .orphans import orphans
 from .output import (
     Failure,
     age_text,
     console,
-    fact_table,
     guarded,
-    iso_time,
     one_line,
     plural,
     print_json,
 )
 from .params import Duration, prefix_option
 
-__all__ = ["cancel", "ls", "reap", "status"]
+__all__ = ["cancel", "inventory_of", "jobs_prefix_option", "ls", "reap"]
 
 #: Pause between reap's two looks at a candidate; tests replace it.
 sleep: Callable[[float], None] = time.sleep
 
-_prefix_option = prefix_option("The queue-name prefix of the jobs (their queue_prefix).")
+jobs_prefix_option = prefix_option("The queue-name prefix of the jobs (their queue_prefix).")
 
 
-def _inventory(conn: Connection, prefix: str) -> Inventory:
+def inventory_of(conn: Connection, prefix: str) -> Inventory:
+    """The relay jobs of the connection's region, by their queues under ``prefix``."""
     return Inventory(conn.sqs, conn.backend.mappings, prefix=prefix)
-
-
-def _counts(q: QueueView) -> str:
-    return f"{q.visible} visible, {q.in_flight} in flight, {q.delayed} delayed"
-
-
-# -- status ------------------------------------------------------------------------------------
-
-
-@click.command()
-@click.argument("target", metavar="JOB_ID|QUEUE_URL")
-@click.option(
-    "--ledger-table",
-    help="Read the job from this progress-ledger table (state, every shard's hop and stats).",
-)
-@_prefix_option
-@aws_options
-@json_option
-def status(
-    target: str,
-    ledger_table: str | None,
-    prefix: str,
-    aws: AwsTarget,
-    as_json: bool,
-) -> None:
-    """Show a job: what it is doing, its age, its queues' messages and its mapping.
-
-    With --ledger-table, JOB_ID is read from the progress ledger instead: the job's state and,
-    per shard, hop, status, units and last update.
-
-    JOB_ID finds the job's queues by their name prefix and their relaystate:job-id tag;
-    QUEUE_URL shows that queue and its dead-letter queue. The activity is one of:
-
-    \b
-      running        a hop holds a packet now (messages in flight)
-      queued         packets wait and an enabled mapping feeds the queue to the worker
-      stalled        packets wait but no enabled mapping feeds the queue: resume or cancel
-      dead-lettered  only the dead-letter queue is left, holding packets: resume them
-      idle           no packet in its queues: finished, failed or abandoned
-
-    Nothing is received: looking never changes a message's receive count. Exit status 1
-    when there is no such job.
-    """
-    if ledger_table:
-        _ledger_status(aws, ledger_table, target, as_json)
-        return
-    with guarded():
-        conn = aws.connect()
-        inventory = _inventory(conn, prefix)
-        if target.startswith(("https://", "http://")):
-            job: JobView | None = inventory.job_of_queue(target)
-        else:
-            job = inventory.job(target)
-        if job is None:
-            raise Failure(
-                f"no relay queue of job {target!r} under the prefix {prefix!r} in {conn.region}: "
-                "it was torn down, or it uses another prefix (--prefix) or region (--region); "
-                "`relaystate ls` lists the jobs there"
-            )
-    if as_json:
-        print_json(job.to_dict(time.time()))
-        return
-    _print_status(job)
-
-
-def _ledger_status(aws: AwsTarget, table_name: str, job_id: str, as_json: bool) -> None:
-    with guarded():
-        conn = aws.connect()
-        if conn.backend.ledgers is None:  # pragma: no cover - every backend here has ledgers
-            raise Failure("this backend has no ledger")
-        found = conn.backend.ledgers(table_name).status(job_id)
-        if found is None:
-            raise Failure(f"the ledger {table_name!r} does not know job {job_id!r}")
-    if as_json:
-        print_json(attrs.asdict(found, value_serializer=_plain))
-        return
-    table = fact_table(f"job {job_id}")
-    table.add_row("type", f"{found.job_type} -> {found.function_name}")
-    table.add_row("state", found.state.value)
-    table.add_row("shards", f"{found.shards}: {found.done} done, {found.failed} failed")
-    table.add_row("units", f"{found.units:,}")
-    for shard in found.shard_status:
-        line = f"hop {shard.hop}, {shard.status}, {shard.stats.get('units', 0):,} units"
-        table.add_row(f"shard {shard.shard}", line + (f" -- {shard.error}" if shard.error else ""))
-    console().print(table)
-
-
-def _plain(instance: object, field: object, value: object) -> object:
-    return value.value if hasattr(value, "value") and not isinstance(value, int) else value
-
-
-def _print_status(job: JobView) -> None:
-    table = fact_table(f"job {job.job_id or '?'}")
-    table.add_row("type", f"{job.job_type or '?'} -> {job.function or '?'}")
-    table.add_row("activity", f"{job.activity}: {ACTIVITIES[job.activity]}")
-    if job.created_at:
-        table.add_row(
-            "age", f"{age_text(time.time() - job.created_at)} (since {iso_time(job.created_at)})"
-        )
-    for q in job.queues:
-        mappings = ", ".join(f"{m.id} {m.state}" for m in q.mappings) or "none"
-        table.add_row("queue", f"{q.name}: {_counts(q)}; mapping: {mappings}")
-    for q in job.dlqs:
-        table.add_row("dead letters", f"{q.name}: {plural(q.held, 'packet')}")
-    if not job.dlqs:
-        table.add_row("dead letters", "no dead-letter queue")
-    console().print(table)
 
 
 # -- ls ------------------------------------------------------------------------------------------
 
 
 @click.command("ls")
-@_prefix_option
+@jobs_prefix_option
 @aws_options
 @json_option
 def ls(prefix: str, aws: AwsTarget, as_json: bool) -> None:
@@ -170,7 +65,7 @@ def ls(prefix: str, aws: AwsTarget, as_json: bool) -> None:
     """
     with guarded():
         conn = aws.connect()
-        jobs = _inventory(conn, prefix).jobs()
+        jobs = inventory_of(conn, prefix).jobs()
     if as_json:
         print_json([job.to_dict(time.time()) for job in jobs])
         return
@@ -272,7 +167,18 @@ def _why_not_idle(job: JobView, *, cutoff: float) -> str:
     help="Look at each idle job again after this long before deleting it (SQS's message "
     "counts are approximate and can lag by up to a minute).",
 )
-@_prefix_option
+@click.option(
+    "--offload-bucket",
+    help="Also delete the offloaded objects (S3Offload) in this bucket of jobs that have no "
+    "queue left.",
+)
+@click.option(
+    "--offload-prefix",
+    default="relaystate/",
+    show_default=True,
+    help="With --offload-bucket: the jobs' S3Offload prefix.",
+)
+@jobs_prefix_option
 @aws_options
 @json_option
 def reap(
@@ -280,6 +186,8 @@ def reap(
     dry_run: bool,
     include_dead_letters: bool,
     settle: float,
+    offload_bucket: str | None,
+    offload_prefix: str,
     prefix: str,
     aws: AwsTarget,
     as_json: bool,
@@ -298,12 +206,19 @@ def reap(
     --older-than longer than a start takes (the mapping wait: minutes), so that a job
     being set up right now is never taken for an idle one.
 
+    With --offload-bucket, the objects of jobs that offload (S3Offload) go too: those of
+    every job reaped here, and those under --offload-prefix of any job that has no queue
+    left (under --prefix: give the prefix of the jobs that offload there) and whose newest
+    object is older than --older-than -- what a teardown that died, or a start rolled back
+    by a killed process, left. A job whose DLQ is kept keeps its objects: its packets name
+    them.
+
     Prints one line per job: reaped, kept (only a DLQ that holds packets is left), or
     skipped (and why). Exit status 1 if a deletion failed.
     """
     with guarded():
         conn = aws.connect()
-        inventory = _inventory(conn, prefix)
+        inventory = inventory_of(conn, prefix)
         jobs = inventory.jobs()
         cutoff = time.time() - older_than
         verdicts: list[Verdict] = []
@@ -320,6 +235,10 @@ def reap(
             verdicts.append(
                 _reap_one(conn.backend, inventory, job, cutoff, dry_run, include_dead_letters)
             )
+        if offload_bucket:
+            _reap_objects(
+                conn.backend, offload_bucket, offload_prefix, jobs, verdicts, cutoff, dry_run
+            )
     verdicts.sort(key=lambda v: v.job_id)
     if as_json:
         print_json({"dry_run": dry_run, "jobs": [v.to_dict() for v in verdicts]})
@@ -335,6 +254,44 @@ def reap(
 
 
 _ACTIONS = ("reaped", "would reap", "kept", "would keep", "skipped", "failed")
+
+
+def _reap_objects(
+    backend: Backend,
+    bucket: str,
+    prefix: str,
+    jobs: list[JobView],
+    verdicts: list[Verdict],
+    cutoff: float,
+    dry_run: bool,
+) -> None:
+    """Delete the offloaded objects of the jobs with no queue left (reaped ones included);
+    say so in their verdicts, or in new ones."""
+    if backend.blobs is None:  # pragma: no cover - every backend here keeps objects
+        raise Failure("this backend keeps no objects")
+    blobs = backend.blobs(bucket)
+    gone = {v.job_id for v in verdicts if v.action in ("reaped", "would reap")}
+    live = {job.job_id for job in jobs} - gone
+    orphaned, young = orphans(blobs, prefix, live=live, cutoff_ms=int(cutoff * 1000))
+    by_job = {v.job_id: v for v in verdicts}
+    for orphan in orphaned:
+        verdict = by_job.get(orphan.job_id)
+        if verdict is None:
+            verdict = Verdict(orphan.job_id, "would reap" if dry_run else "reaped")
+            verdicts.append(verdict)
+        if not dry_run:
+            try:
+                blobs.delete_prefix(orphan.prefix)
+            except RelayError as exc:
+                verdict.action, verdict.reason = "failed", one_line(exc)
+                continue
+        verdict.deleted.append(orphan.line())
+    for orphan in young:
+        if orphan.job_id not in by_job:
+            age = age_text(time.time() - orphan.newest_ms / 1000)
+            verdicts.append(
+                Verdict(orphan.job_id, "skipped", f"too young (its newest object is {age} old)")
+            )
 
 
 def _reap_one(
@@ -405,7 +362,7 @@ def _release(backend: Backend, job: JobView, verdict: Verdict, *, keep_dead_lett
 
 @click.command()
 @click.argument("job_id")
-@_prefix_option
+@jobs_prefix_option
 @aws_options
 @json_option
 def cancel(job_id: str, prefix: str, aws: AwsTarget, as_json: bool) -> None:
@@ -418,7 +375,7 @@ def cancel(job_id: str, prefix: str, aws: AwsTarget, as_json: bool) -> None:
     """
     with guarded():
         conn = aws.connect()
-        job = _inventory(conn, prefix).job(job_id)
+        job = inventory_of(conn, prefix).job(job_id)
         if job is None:
             raise Failure(
                 f"no relay queue of job {job_id!r} under the prefix {prefix!r} in {conn.region}: "

@@ -8,7 +8,9 @@ Only the actions relaystate calls, each on the narrowest resource IAM allows for
   ``lambda:FunctionArn`` condition;
 - the worker function itself, for ``GetFunctionConfiguration`` and
   ``PutFunctionRecursionConfig``;
-- the ledger table, when there is one.
+- the ledger table, when there is one;
+- the offload bucket (``S3Offload``), when there is one: its objects under the prefix only,
+  and listing held to that prefix by the ``s3:prefix`` condition.
 
 Never a wildcard action (``sqs:*``); :func:`policies` is what the SAM example's template
 repeats, and the tests check both.
@@ -29,7 +31,9 @@ from .params import prefix_option
 __all__ = [
     "LEDGER_ACTIONS",
     "OPERATOR_SQS_ACTIONS",
+    "STARTER_S3_ACTIONS",
     "STARTER_SQS_ACTIONS",
+    "WORKER_S3_ACTIONS",
     "WORKER_SQS_ACTIONS",
     "iam_policy",
     "policies",
@@ -86,6 +90,10 @@ LEDGER_ACTIONS = (
     "dynamodb:Query",
     "dynamodb:UpdateItem",
 )
+#: The offload's object actions, by role: a start writes the data (and deletes it when it is
+#: rolled back, as a fan-out's teardown does); a hop reads, writes and, at teardown, deletes.
+STARTER_S3_ACTIONS = ("s3:DeleteObject", "s3:PutObject")
+WORKER_S3_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
 ROLES = ("starter", "worker", "operator")
 
 _FUNCTION_ARN = re.compile(
@@ -115,6 +123,8 @@ def policies(
     account: str = "*",
     prefix: str = RelayJob.queue_prefix,
     ledger_table: str | None = None,
+    offload_bucket: str | None = None,
+    offload_prefix: str = "relaystate/",
 ) -> dict[str, dict[str, Any]]:
     """The IAM policy documents of the starter, worker and operator roles, by role.
 
@@ -123,6 +133,8 @@ def policies(
         region, account: where the resources are; ``"*"`` matches any.
         prefix: the jobs' ``queue_prefix``.
         ledger_table: the progress ledger's DynamoDB table, if the jobs use one.
+        offload_bucket, offload_prefix: the jobs' ``S3Offload`` bucket and prefix, if they
+            offload.
 
     Example:
         >>> doc = policies("copy-rows-worker", region="eu-west-1", account="123456789012")
@@ -160,6 +172,7 @@ def policies(
         if ledger_table
         else []
     )
+    offload_starter, offload_worker = _offload_statements(partition, offload_bucket, offload_prefix)
     # A job is torn down by its starter (a failed start, a fan-out) or by its last hop.
     manage_mappings = _statement(
         "ManageRelayMappings",
@@ -191,11 +204,13 @@ def policies(
             function_arn,
         ),
         *ledger,
+        *offload_starter,
     ]
     worker = [
         _statement("RelayQueues", WORKER_SQS_ACTIONS, queues),
         manage_mappings,
         *ledger,
+        *offload_worker,
     ]
     operator = [
         # ListQueues is the one SQS action without resource-level permissions.
@@ -209,6 +224,29 @@ def policies(
     }
 
 
+def _offload_statements(
+    partition: str, bucket: str | None, prefix: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The starter's and the worker's statements on the offload bucket (none without one).
+
+    ``ListObjectsV2`` (a teardown lists what it deletes) is ``s3:ListBucket`` on the bucket,
+    held to the prefix; ``DeleteObjects`` is ``s3:DeleteObject`` on each key.
+    """
+    if not bucket:
+        return [], []
+    listing = _statement(
+        "ListRelayObjects",
+        ("s3:ListBucket",),
+        f"arn:{partition}:s3:::{bucket}",
+        Condition={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+    )
+    objects = f"arn:{partition}:s3:::{bucket}/{prefix}*"
+    return (
+        [_statement("RelayObjects", STARTER_S3_ACTIONS, objects), listing],
+        [_statement("RelayObjects", WORKER_S3_ACTIONS, objects), listing],
+    )
+
+
 _ABOUT = {
     "starter": "the role of whatever calls start() or resume()",
     "worker": "the worker Lambda's execution role (its mapping reads the queue with it)",
@@ -219,6 +257,13 @@ _ABOUT = {
 @click.command("iam-policy")
 @click.option("--function", "function", required=True, help="The worker Lambda's name or ARN.")
 @click.option("--ledger-table", help="The progress ledger's DynamoDB table, if the jobs use one.")
+@click.option("--offload-bucket", help="The jobs' S3Offload bucket, if they offload.")
+@click.option(
+    "--offload-prefix",
+    default="relaystate/",
+    show_default=True,
+    help="The jobs' S3Offload prefix: the S3 actions are granted under it only.",
+)
 @prefix_option("The jobs' queue_prefix.")
 @click.option("--region", help="The region  [default: the configured one, else any: *]")
 @click.option("--account", help="The 12-digit AWS account id  [default: any: *]")
@@ -234,6 +279,8 @@ _ABOUT = {
 def iam_policy(
     function: str,
     ledger_table: str | None,
+    offload_bucket: str | None,
+    offload_prefix: str,
     prefix: str,
     region: str | None,
     account: str | None,
@@ -245,8 +292,9 @@ def iam_policy(
 
     Only the actions relaystate calls: SQS on arn:aws:sqs:REGION:ACCOUNT:PREFIX*, the
     event-source-mapping actions held to the worker by the lambda:FunctionArn condition,
-    GetFunctionConfiguration and PutFunctionRecursionConfig on the worker function, and
-    DynamoDB item actions on the ledger table when --ledger-table is given. No wildcard
+    GetFunctionConfiguration and PutFunctionRecursionConfig on the worker function,
+    DynamoDB item actions on the ledger table when --ledger-table is given, and S3 object
+    actions under --offload-prefix of the bucket when --offload-bucket is given. No wildcard
     action. --role operator prints what the operating commands (ls, status, reap, resume,
     cancel) need. Makes no AWS call.
 
@@ -266,12 +314,21 @@ def iam_policy(
             f"{ledger_table!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)",
             param_hint="--ledger-table",
         )
+    if offload_bucket is not None:
+        from ..offload import S3Offload
+
+        try:
+            S3Offload(offload_bucket, prefix=offload_prefix)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--offload-bucket") from None
     docs = policies(
         function,
         region=region or "*",
         account=account or "*",
         prefix=prefix,
         ledger_table=ledger_table,
+        offload_bucket=offload_bucket,
+        offload_prefix=offload_prefix,
     )
     chosen = {role: docs[role] for role in (roles or ("starter", "worker"))}
     if as_json:

@@ -3,8 +3,9 @@
 Two counters, by operation name::
 
     aws_calls      every AWS call made through ``lam.backend`` -- its SQS client, its mapping
-                   registry, a ``lam.ledger()``'s DynamoDB client -- by jobs, handlers and
-                   tests: what the job would make (and pay for) on AWS, what a test asserts on
+                   registry, a ``lam.ledger()``'s DynamoDB client, a ``lam.blobs()``'s S3
+                   client -- by jobs, handlers and tests: what the job would make (and pay
+                   for) on AWS, what a test asserts on
     poller_calls   the SQS calls the emulated Lambda service makes itself for a mapping
                    (receive, delete, change visibility): the service's own on AWS, so they
                    never count as the job's
@@ -12,8 +13,8 @@ Two counters, by operation name::
 A call of the job passes the fault injector first (:class:`~relaystate.local.Faults`): an
 injected crash strikes before the call, which is then neither made nor counted; an injected
 throttle is counted, as AWS counts a call it refuses. A killed invocation's call is refused
-before all of that (:func:`~relaystate.local.trace.check_alive`: the SQS and DynamoDB client
-hooks check it themselves, the registry's calls here). The queues ``CreateQueue`` made are
+before all of that (:func:`~relaystate.local.trace.check_alive`: the SQS, DynamoDB and S3
+client hooks check it themselves, the registry's calls here). The queues ``CreateQueue`` made are
 remembered too, so that ``lam.left_over()`` can tell which still exist.
 
 Example:
@@ -82,6 +83,11 @@ class CallAccounting:
     def before_dynamodb_call(self, operation: str) -> None:
         """Before a call of a ledger's DynamoDB client."""
         self._before_call("dynamodb", operation)
+
+    def before_s3_call(self, operation: str) -> None:
+        """Before a call of an offload's S3 client (never throttled: S3 is not in
+        :class:`~relaystate.local.Faults`' table)."""
+        self._before_call("s3", operation)
 
     def before_registry_call(self, operation: str) -> None:
         """Before a call of the mapping registry (Lambda's API, emulated: never throttled)."""

@@ -17,6 +17,8 @@ runtime's one endpoint::
                               created on first use; counted, faults and latency as the job's
                               SQS calls; its calls one at a time (moto's conditional
                               writes are not atomic)
+    the buckets' clients      one :class:`~relaystate.aws.S3Blobs` per bucket (offloaded
+                              packet data), the bucket created on first use; counted, latency
 
 The order the hooks are installed in is the order they run in: a hook that answers a call
 itself (the consistency profile's, for a queue being deleted) stops those after it.
@@ -36,6 +38,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from ..aws.dynamodb import DynamoDBLedger
+from ..aws.errors import map_aws_errors
+from ..aws.s3 import S3Blobs
+from ..errors import ResourceConflictError
 from . import trace
 from .accounting import CallAccounting
 from .consistency import Consistency, SqsConsistency
@@ -46,6 +51,7 @@ from .server import OneAtATime, local_client, sqs_client
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
 __all__ = ["RuntimeClients"]
@@ -90,6 +96,7 @@ class RuntimeClients:
         self._session = boto3.session.Session()
         self._lock = threading.Lock()
         self._ledgers: dict[str, DynamoDBLedger] = {}
+        self._blobs: dict[str, S3Blobs] = {}
 
         job_client, poller_client = (self._sqs() for _ in range(2))
         cleanup.callback(job_client.close)
@@ -138,6 +145,35 @@ class RuntimeClients:
             ledger.create_table(wait_s=10.0)
             self._ledgers[table_name] = ledger
             return ledger
+
+    def blobs(self, bucket: str) -> S3Blobs:
+        """The objects of ``bucket``, the bucket created on first use; one per bucket.
+
+        The bucket's creation is not counted: on AWS it is made beforehand, by whoever deploys.
+        """
+        with self._lock:
+            found = self._blobs.get(bucket)
+            if found is not None:
+                return found
+            client: S3Client = local_client(
+                "s3", self._endpoint_url, self._region, session=self._session
+            )
+            try:
+                with map_aws_errors("s3", "CreateBucket"):
+                    client.create_bucket(Bucket=bucket)
+            except ResourceConflictError:
+                pass  # made before (by another LocalLambda of this endpoint)
+            trace.install_alive_check(client, "s3", on_call=self._accounting.before_s3_call)
+            if self.latency is not None:
+                self.latency.install(client, "s3")
+            blobs = S3Blobs(bucket, client=client)
+            self._blobs[bucket] = blobs
+            return blobs
+
+    def opened_buckets(self) -> list[S3Blobs]:
+        """The buckets :meth:`blobs` opened so far."""
+        with self._lock:
+            return list(self._blobs.values())
 
     def before_lambda_call(self, operation: str) -> None:
         """Before a call of the mapping registry (Lambda's API, emulated): count it, wait."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from ..aws.s3 import S3Blobs
 from ..names import queue_name_of
 from .invocation import Invocation
 from .poller import QueuePoller
@@ -84,9 +85,13 @@ def busy_report(
 
 
 def left_over(
-    mappings: MappingRegistry, poller: QueuePoller, created_queues: Iterable[str]
+    mappings: MappingRegistry,
+    poller: QueuePoller,
+    created_queues: Iterable[str],
+    buckets: Iterable[S3Blobs] = (),
 ) -> list[str]:
-    """What still exists of the mappings and of ``created_queues``: one line each."""
+    """What still exists of the mappings, of ``created_queues`` and in ``buckets``: one line
+    each."""
     found = [
         f"mapping {m.id} ({m.state}) {queue_name_of(m.queue_arn)} -> {m.function_name}"
         for m in mappings.all()
@@ -96,4 +101,6 @@ def left_over(
         if backlog is not None:
             held = sum(backlog)
             found.append(f"queue {queue_name_of(url)} ({held} message{'s' * (held != 1)})")
+    for blobs in buckets:
+        found.extend(f"object s3://{blobs.bucket}/{o.key}" for o in blobs.list(""))
     return found

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Self
 
 from ..aws import override_default_backend
 from ..aws.dynamodb import DynamoDBLedger
+from ..aws.s3 import S3Blobs
 from ..aws.sqs import SqsQueues
 from ..errors import ConfigurationError
 from ..ports import Backend
@@ -201,6 +202,7 @@ class LocalLambda:
                 queues=SqsQueues(self._clients.job_sqs),
                 mappings=self.mappings,
                 ledgers=self.ledger,
+                blobs=self.blobs,
                 mapping_wait_s=10.0,
                 mapping_poll_s=0.01,
                 mapping_poll_max_s=0.1,
@@ -235,6 +237,20 @@ class LocalLambda:
             ...     job = CopyRows(data={}, backend=lam.backend, ledger=lam.ledger().table_name)
         """
         return self._clients.ledger(table_name)
+
+    def blobs(self, bucket: str) -> S3Blobs:
+        """The objects of an S3 bucket of this endpoint, the bucket created on first use.
+
+        What the backend's ``blobs`` gives a job that offloads (:class:`~relaystate.S3Offload`):
+        its calls count in :attr:`aws_calls` (the bucket's creation does not: on AWS the
+        bucket is made beforehand, by whoever deploys), and :meth:`left_over` lists what
+        stays in it.
+
+        Example:
+            >>> with LocalLambda() as lam:  # doctest: +SKIP
+            ...     lam.blobs("my-bucket").put("relaystate/j1/ab12", b"{}")
+        """
+        return self._clients.blobs(bucket)
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -277,17 +293,24 @@ class LocalLambda:
         return self._accounting.poller_calls
 
     def left_over(self) -> list[str]:
-        """What still exists of the queues created and mappings made through :attr:`backend`.
+        """What still exists of the queues created and mappings made through :attr:`backend`,
+        and the objects in the buckets it opened (:meth:`blobs`).
 
-        One line each, e.g. ``"queue relay-1f2e (1 message)"`` or
-        ``"mapping 5d1c... (Enabled) relay-1f2e -> copy-rows-worker"``; empty when a job
-        cleaned up after itself.
+        One line each, e.g. ``"queue relay-1f2e (1 message)"``,
+        ``"mapping 5d1c... (Enabled) relay-1f2e -> copy-rows-worker"`` or
+        ``"object s3://bucket/relaystate/1f2e/9a0c..."``; empty when a job cleaned up after
+        itself.
 
         Example:
             >>> assert [] == lam.left_over()  # doctest: +SKIP
         """
         self._check_open()
-        return left_over(self.mappings, self._poller, self._accounting.created_queues)
+        return left_over(
+            self.mappings,
+            self._poller,
+            self._accounting.created_queues,
+            self._clients.opened_buckets(),
+        )
 
     @property
     def sqs(self) -> SQSClient:

@@ -21,6 +21,7 @@ Example:
     {}
 """
 
+from .blobs import MemoryBlobs
 from .budget import UnitsPerHop
 from .clock import FakeClock, FakeContext
 from .events import sqs_event
@@ -51,6 +52,7 @@ __all__ = [
     "FakeContext",
     "FakeQueue",
     "MemoryBackend",
+    "MemoryBlobs",
     "MemoryJob",
     "MemoryLedger",
     "MemoryMappings",

@@ -121,6 +121,8 @@ class MemoryShard:
     wake_ms: int = 0
     #: The shard's result (:func:`~relaystate.ledger.pack_outbox`), recorded by its end.
     result: bytes | None = None
+    #: The shard's latest progress mark (see :mod:`relaystate.progress`).
+    progress: Mapping[str, int] | None = None
 
     def held_by(self, owner: str, hop: int) -> bool:
         """``owner`` holds hop ``hop`` (the fence of a checkpoint and a finish)."""
@@ -223,6 +225,7 @@ class MemoryLedger:
         delay_seconds: int = 0,
         waiting: str = "",
         wake_ms: int = 0,
+        progress: Mapping[str, int] | None = None,
     ) -> None:
         """Record the hop's checkpoint and the next packet (to be sent, or kept for a signal
         when the shard waits), fenced by the lease."""
@@ -238,6 +241,8 @@ class MemoryLedger:
             found.outbox, found.outbox_delay = packed, delay_seconds
             found.stats = dict(stats)
             found.cursor_json = cursor_json[:CURSOR_CHARS]
+            if progress is not None:
+                found.progress = dict(progress)
 
     def finish(
         self,
@@ -251,6 +256,7 @@ class MemoryLedger:
         failed: bool = False,
         error: str = "",
         result_json: str = "",
+        progress: Mapping[str, int] | None = None,
     ) -> bool:
         """The shard is done (or failed), with its result; count it. True when every shard
         has ended and this one ended last."""
@@ -266,6 +272,8 @@ class MemoryLedger:
                 found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
                 found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
                 found.error, found.result = error[:ERROR_CHARS], result
+                if progress is not None:
+                    found.progress = dict(progress)
                 if failed:
                     job.failed += 1
                 else:
@@ -418,6 +426,7 @@ class MemoryLedger:
                     error=found.error,
                     wake_ms=found.wake_ms,
                     waiting=found.waiting_for,
+                    progress=dict(found.progress) if found.progress is not None else None,
                 )
                 for (of_job, shard), found in sorted(self.shards.items())
                 if of_job == job_id

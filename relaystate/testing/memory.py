@@ -1,4 +1,5 @@
-"""The backend in memory: its queues and mappings here, its ledgers in :mod:`.ledger`.
+"""The backend in memory: its queues and mappings here, its ledgers in :mod:`.ledger`, its
+objects in :mod:`.blobs`.
 
 Example:
     >>> backend = memory_backend()
@@ -18,7 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 
 from ..errors import ResourceNotFoundError
-from ..ports import Backend, LedgerPort, MappingInfo, QueueRef
+from ..ports import Backend, BlobPort, LedgerPort, MappingInfo, QueueRef
+from .blobs import blobs_per_bucket
 from .ledger import MemoryLedger
 
 __all__ = [
@@ -198,14 +200,19 @@ class MemoryBackend(Backend):
 
 
 def memory_backend(
-    timeout_s: int = 60, *, ledgers: Callable[[str], LedgerPort] | None = None
+    timeout_s: int = 60,
+    *,
+    ledgers: Callable[[str], LedgerPort] | None = None,
+    blobs: Callable[[str], BlobPort] | None = None,
 ) -> MemoryBackend:
-    """A backend that keeps queues, mappings and ledgers in memory.
+    """A backend that keeps queues, mappings, ledgers and objects in memory.
 
     Args:
         timeout_s: the functions' timeout.
         ledgers: makes the ledger for a table name, what a job's ``ledger="<table>"`` uses
             (default: one :class:`~relaystate.testing.MemoryLedger` per name, made on first use).
+        blobs: makes the object store for a bucket name, what a job's ``S3Offload`` uses
+            (default: one :class:`~relaystate.testing.MemoryBlobs` per name, made on first use).
 
     Example:
         >>> from relaystate.testing import MemoryLedger
@@ -218,6 +225,7 @@ def memory_backend(
         queues=MemoryQueues(),
         mappings=MemoryMappings(timeout_s),
         ledgers=ledgers or _ledger_per_table(),
+        blobs=blobs or blobs_per_bucket(),
         mapping_poll_s=0.0,
         mapping_wait_s=1.0,
     )

@@ -775,6 +775,58 @@ def test_opening_a_known_job_keeps_it(twin: Twin, job: str) -> None:
     assert (2, 1) == (status.shards, status.done)
 
 
+MARK = {"done": 40, "total": 100, "at_ms": START_MS, "since_ms": START_MS - 10, "since_done": 0}
+
+
+def test_a_checkpoint_records_the_shards_progress_mark_in_its_one_write(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    before = twin.writes()
+
+    checkpoint(ledger, job, 0, "req-a", progress=MARK)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (MARK, 1) == (status.shard_status[0].progress, twin.writes() - before)
+
+
+def test_a_checkpoint_without_a_mark_keeps_the_one_recorded(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a", progress=MARK)
+    ledger.claim(job, 0, 1, "req-b", LEASE_MS)
+
+    checkpoint(ledger, job, 1, "req-b")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert MARK == status.shard_status[0].progress
+
+
+def test_a_shards_end_records_its_last_mark(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    last = {**MARK, "done": 100}
+
+    finish(ledger, job, 0, 0, "req-a", progress=last)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert status.progress is not None
+    assert (last, 100.0) == (status.shard_status[0].progress, status.progress.percent)
+
+
+def test_a_shard_of_a_job_without_progress_has_no_mark(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    relay(ledger, job, hops=1)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (None, None) == (status.shard_status[0].progress, status.progress)
+
+
 def test_a_cursor_too_long_to_record_is_kept_as_text(twin: Twin, job: str) -> None:
     ledger = opened(twin, job)
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)

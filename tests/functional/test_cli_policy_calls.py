@@ -40,11 +40,23 @@ _DYNAMODB_CALLS = {
 }
 
 
+#: S3's calls and the actions that authorise them (a listing is s3:ListBucket).
+_S3_CALLS = {
+    "DeleteObjects": "s3:DeleteObject",
+    "GetObject": "s3:GetObject",
+    "ListObjectsV2": "s3:ListBucket",
+    "PutObject": "s3:PutObject",
+}
+
+
 def _needed(calls: Any) -> set[str]:
     """The IAM actions of API calls (TransactWriteItems is authorised by its items' actions)."""
     needed = set()
     for operation in calls:
         if operation == "TransactWriteItems":
+            continue
+        if operation in _S3_CALLS:
+            needed.add(_S3_CALLS[operation])
             continue
         # SQS authorises a batch by its single action (SendMessageBatch: sqs:SendMessage).
         operation = operation.removesuffix("Batch")
@@ -91,6 +103,45 @@ def test_every_call_of_a_started_job_and_its_hops_is_in_the_policies(sqs_endpoin
     assert set() == _needed(op for op, n in started.items() if n) - starter
     assert set() == _needed(op for op, n in hops.items() if n) - worker
     assert "sqs:SetQueueAttributes" in starter  # the queues' TLS-only policy
+
+
+@pytest.mark.functional
+def test_every_call_of_a_job_that_offloads_is_in_the_policies(sqs_endpoint: str) -> None:
+    from relaystate import DONE, RelayJob, S3Offload
+    from relaystate.local import LocalLambda
+    from relaystate.testing import UnitsPerHop
+
+    class Bulky(RelayJob):
+        job_type = "test_cli_policy.Bulky"
+        function_name = "policy-worker"
+        offload = S3Offload("policy-bucket", threshold_bytes=100)
+        budget = UnitsPerHop.of(1)
+
+        def plan(self) -> list[str]:
+            return ["c" * 200, "d" * 200]  # cursors offloaded too
+
+        def step(self, cursor: str) -> Any:
+            return DONE if len(cursor) > 202 else cursor + "+"
+
+    with LocalLambda(endpoint_url=sqs_endpoint) as lam:
+        lam.deploy(Bulky)
+        lam.blobs("policy-bucket")  # made beforehand, as on AWS
+        table = lam.ledger().table_name
+        before = dict(lam.aws_calls)
+        Bulky(data={"blob": "x" * 500}, backend=lam.backend, ledger=table).start()
+        started = {op: n - before.get(op, 0) for op, n in lam.aws_calls.items()}
+        lam.run_until_idle(timeout_s=30)
+        hops = {op: n - before.get(op, 0) - started.get(op, 0) for op, n in lam.aws_calls.items()}
+        assert {"ok"} == {i.outcome for i in lam.invocations}
+        assert [] == lam.left_over()
+
+    documents = policies("policy-worker", ledger_table=table, offload_bucket="policy-bucket")
+    starter, worker = actions(documents["starter"]), actions(documents["worker"])
+    assert {"s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:DeleteObject"} <= _needed(
+        op for op, n in {**started, **hops}.items() if n
+    )
+    assert set() == _needed(op for op, n in started.items() if n) - starter
+    assert set() == _needed(op for op, n in hops.items() if n) - worker
 
 
 @pytest.mark.functional

@@ -164,6 +164,21 @@ def test_a_job_started_elsewhere_runs_to_the_end(server: Server, tmp_path: Path)
     assert started["job_id"] not in eventually(lambda: jobs(server) or {"none": {}})
 
 
+def test_a_job_that_offloads_runs_through_the_endpoints_s3(server: Server, tmp_path: Path) -> None:
+    from relaystate.local.server import local_client
+
+    s3 = local_client("s3", server.url)
+    s3.create_bucket(Bucket="serve-offload")  # as `aws s3 mb` would, before the first job
+    out = tmp_path / "heavy.json"
+
+    start(server, "Heavy", {"to": 20, "out": str(out), "pad": "p" * 5_000})
+
+    eventually(out.exists)
+    assert {"cursor": 20} == json.loads(out.read_text())
+    gone = eventually(lambda: "Contents" not in s3.list_objects_v2(Bucket="serve-offload"))
+    assert gone
+
+
 def test_ls_and_status_show_a_running_job(server: Server, tmp_path: Path) -> None:
     started = start(server, "Tally", {"to": 10**6, "unit_s": 0.05, "out": str(tmp_path / "o")})
     job_id = started["job_id"]
@@ -245,7 +260,7 @@ def test_serve_on_a_port_in_use_says_what_to_do() -> None:
     ("spec", "message"),
     [
         ("tests.functional.test_cli_serve", "defines no RelayJob subclass with a function_name"),
-        ("tests.serve_jobs:Nope", "RelayJob classes in it: Spread, Tally"),
+        ("tests.serve_jobs:Nope", "RelayJob classes in it: Heavy, Spread, Tally"),
     ],
 )
 def test_serve_of_nothing_servable_exits_2(spec: str, message: str) -> None:

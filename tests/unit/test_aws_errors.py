@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from relaystate.aws import ERROR_CODES, LambdaMappings, SqsQueues, aws_backend
+from relaystate.aws import ERROR_CODES, LambdaMappings, S3Blobs, SqsQueues, aws_backend
 from relaystate.errors import (
     AwsError,
     ConfigurationError,
@@ -111,11 +111,29 @@ ADAPTER_CALLS: dict[str, Call] = {
         "PutFunctionRecursionConfig",
         lambda c: LambdaMappings(c).allow_recursion("worker"),
     ),
+    "S3Blobs.put": (
+        "s3",
+        "put_object",
+        "PutObject",
+        lambda c: S3Blobs("bucket", client=c).put("relaystate/j/ab", b"{}"),
+    ),
+    "S3Blobs.get": (
+        "s3",
+        "get_object",
+        "GetObject",
+        lambda c: S3Blobs("bucket", client=c).get("relaystate/j/ab"),
+    ),
+    "S3Blobs.list": (
+        "s3",
+        "list_objects_v2",
+        "ListObjectsV2",
+        lambda c: list(S3Blobs("bucket", client=c).list("relaystate/j/")),
+    ),
 }
 
 
 # One call per service is enough to walk the whole table through the real path.
-TABLE_CALLS = ("SqsQueues.send", "LambdaMappings.create")
+TABLE_CALLS = ("SqsQueues.send", "LambdaMappings.create", "S3Blobs.put")
 
 
 def fail_with(name: str, code: str, **error: Any) -> AwsError:
@@ -202,6 +220,25 @@ def test_permission_denied_on_create_queue_names_tag_queue_too() -> None:
     exc = fail_with("SqsQueues.create", "AccessDenied")
 
     assert "sqs:TagQueue" in str(exc)
+
+
+def test_permission_denied_on_an_s3_listing_names_s3_list_bucket() -> None:
+    # IAM authorizes ListObjectsV2 with s3:ListBucket, on the bucket.
+    exc = fail_with("S3Blobs.list", "AccessDenied")
+
+    assert "s3:ListBucket" in str(exc)
+
+
+def test_a_missing_object_is_none_but_a_missing_bucket_is_an_error() -> None:
+    client, stubber = stubbed("s3")
+    stubber.add_client_error("get_object", service_error_code="NoSuchKey", http_status_code=404)
+    stubber.add_client_error("get_object", service_error_code="NoSuchBucket", http_status_code=404)
+    blobs = S3Blobs("bucket", client=client)
+
+    with stubber:
+        assert blobs.get("relaystate/j/ab") is None
+        with pytest.raises(ResourceNotFoundError, match="NoSuchBucket"):
+            blobs.get("relaystate/j/ab")
 
 
 def test_original_client_error_is_chained_as_cause() -> None:

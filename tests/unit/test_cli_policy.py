@@ -59,7 +59,7 @@ def test_no_policy_has_a_wildcard_action(ledger: tuple[str, ...]) -> None:
     for doc in docs.values():
         for action in actions(doc):
             service, _, name = action.partition(":")
-            assert service in {"sqs", "lambda", "dynamodb"}
+            assert service in {"sqs", "lambda", "dynamodb", "s3"}
             assert "*" not in action
             assert name
 
@@ -86,6 +86,33 @@ def test_a_custom_prefix_narrows_the_queue_resource() -> None:
         f"arn:aws:sqs:eu-west-1:{ACCOUNT}:billing-*"
         == by_sid(docs["worker"], "RelayQueues")["Resource"]
     )
+
+
+def test_s3_actions_are_on_the_offload_prefix_only() -> None:
+    docs = printed(*ALL_ROLES, "--offload-bucket", "my-bucket", "--offload-prefix", "jobs/")
+
+    for role, doc in docs.items():
+        objects = by_sid(doc, "RelayObjects")
+        listing = by_sid(doc, "ListRelayObjects")
+        assert "arn:aws:s3:::my-bucket/jobs/*" == objects["Resource"], role
+        assert ("arn:aws:s3:::my-bucket", {"StringLike": {"s3:prefix": ["jobs/*"]}}) == (
+            listing["Resource"],
+            listing["Condition"],
+        )
+    assert "s3:GetObject" not in by_sid(docs["starter"], "RelayObjects")["Action"]
+
+
+def test_s3_actions_appear_only_with_an_offload_bucket() -> None:
+    assert not any(
+        a.startswith("s3:") for doc in printed(*ALL_ROLES).values() for a in actions(doc)
+    )
+
+
+def test_an_offload_bucket_that_s3_would_refuse_is_refused() -> None:
+    result = invoke("--function", "w", "--offload-bucket", "Not_A_Bucket")
+
+    assert 2 == result.exit_code
+    assert "not an S3 bucket name" in result.output
 
 
 def test_the_worker_may_not_create_queues_or_mappings() -> None:

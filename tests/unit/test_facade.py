@@ -22,6 +22,7 @@ def test_the_top_level_exports_what_a_job_author_needs() -> None:
         "RelayJob",
         "RelayPacket",
         "Retry",
+        "S3Offload",
         "Sleep",
         "Stats",
         "WaitFor",

@@ -35,6 +35,7 @@ import attrs
 
 from ...errors import ThrottledError
 from ...frozen import freeze
+from ..blobs import blobs_per_bucket
 from ..memory import MemoryBackend
 from .faults import SimFaults
 from .invariants import INVARIANTS, Violation, check
@@ -236,6 +237,7 @@ class _Run:
             queues=self.queues,
             mappings=self.mappings,
             ledgers=self._ledger,
+            blobs=blobs_per_bucket(),  # a job that offloads keeps its objects in memory here
             mapping_wait_s=300.0,
             mapping_poll_s=0.5,
             mapping_poll_max_s=5.0,
