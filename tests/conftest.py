@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from relaystate.local.server import EmbeddedSqs, sqs_client
+from tests.e2e.settings import remember
 
+# The opt-in e2e tier (tests/e2e) runs on the user's real credentials: kept aside, unused, first.
+remember(os.environ)
 # Nothing in the tests may reach AWS: fake credentials, a region, and no config files.
 for key, value in {
     "AWS_ACCESS_KEY_ID": "testing",
