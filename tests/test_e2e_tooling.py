@@ -29,10 +29,11 @@ import pytest
 from botocore.stub import Stubber
 from click.testing import CliRunner
 
+from relaystate import JobState
 from relaystate.cli import cli
 from relaystate.local import IdleTimeoutError, LocalLambda
-from tests.e2e import bundle, jobs, settings
-from tests.e2e.account import Connect
+from tests.e2e import bundle, jobs, scenarios, settings
+from tests.e2e.account import Connect, LeftOver, LogReports
 from tests.e2e.deploy import Deployment, deploy
 from tests.e2e.iam import ROLE_POLICIES, iam_policy_command, logs_policy, relay_policies
 from tests.e2e.names import LOG_GROUP_PREFIX, Names
@@ -239,7 +240,7 @@ def _deployed(moto: Connect) -> Iterator[tuple[Names, Deployment]]:
     try:
         yield names, made
     finally:
-        Reaper(_clients(moto), prefix=names.prefix, echo=lambda _: None).reap()
+        Reaper(Clients.made_by(moto), prefix=names.prefix, echo=lambda _: None).reap()
 
 
 @pytest.fixture(scope="module")
@@ -247,10 +248,6 @@ def deployed(moto: Connect) -> Iterator[tuple[Names, Deployment]]:
     """A run deployed on moto's server, for the tests that only read it."""
     with _deployed(moto) as found:
         yield found
-
-
-def _clients(connect: Connect) -> Clients:
-    return Clients(*(connect(s) for s in ("lambda", "sqs", "dynamodb", "iam", "logs")))
 
 
 def test_the_deploy_puts_exactly_the_printed_policies_on_the_roles(
@@ -286,6 +283,47 @@ def test_the_deploy_makes_the_worker_lambda_runs_and_the_ledger(
     assert 1 == made.timings["create_function_attempts"]
 
 
+def test_the_worker_reports_are_read_from_its_log_group(moto: Connect) -> None:
+    logs, group = moto("logs"), f"{LOG_GROUP_PREFIX}{Names().worker}"
+    assert [] == LogReports(logs, group, 0)("hop", "a")  # no group yet: nothing written
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    now = int(time.time() * 1000)
+    written = [
+        {"relay_e2e": "hop", "job_id": "a", "shard": 0},
+        {"relay_e2e": "result", "job_id": "a", "shard": 0},
+        {"relay_e2e": "hop", "job_id": "b", "shard": 1},
+    ]
+    messages = [json.dumps(w) + "\n" for w in written] + ["START RequestId: 1\n", "[1, 2]\n"]
+    events = [{"timestamp": now + i, "message": m} for i, m in enumerate(messages)]
+    logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
+    reports = LogReports(logs, group, now)
+    assert [written[0]] == reports("hop", "a")
+    assert [written[0], written[2]] == reports.every("hop")
+    logs.delete_log_group(logGroupName=group)
+
+
+def test_what_is_left_of_a_job_is_its_queues_and_their_mapping(
+    moto: Connect, deployed: tuple[Names, Deployment]
+) -> None:
+    names, _ = deployed
+    sqs, lambda_ = moto("sqs"), moto("lambda")
+    left = LeftOver(sqs, lambda_, names.worker, names.queue_prefix)
+    assert [] == left("job1")
+    queue = f"{names.queue_prefix}job1"
+    urls = [sqs.create_queue(QueueName=name)["QueueUrl"] for name in (queue, f"{queue}-dlq")]
+    arn = sqs.get_queue_attributes(QueueUrl=urls[0], AttributeNames=["QueueArn"])
+    mapping = lambda_.create_event_source_mapping(
+        FunctionName=names.worker, EventSourceArn=arn["Attributes"]["QueueArn"], Enabled=False
+    )
+    mapped = f"mapping {mapping['UUID']} ({mapping['State']}) {queue}"
+    assert [f"queue {queue}", f"queue {queue}-dlq", mapped] == left("job1")
+    lambda_.delete_event_source_mapping(UUID=mapping["UUID"])
+    for url in urls:
+        sqs.delete_queue(QueueUrl=url)
+    assert [] == left("job1")
+
+
 # -- the reaper ------------------------------------------------------------------------------
 
 
@@ -313,7 +351,7 @@ def _reap_beside_others(moto: Connect, names: Names) -> None:
     )
     logs.create_log_group(logGroupName=f"{LOG_GROUP_PREFIX}{other}")
 
-    Reaper(_clients(moto), prefix=names.prefix, echo=lambda _: None).reap()
+    Reaper(Clients.made_by(moto), prefix=names.prefix, echo=lambda _: None).reap()
 
     queues = sqs.list_queues().get("QueueUrls", [])
     assert [] == [q for q in queues if q.rsplit("/", 1)[-1].startswith(names.prefix)]
@@ -537,6 +575,20 @@ def test_older_than_spares_what_is_younger(
     assert {"mapping", "function", "table", "role", "log group"} == found
 
 
+def test_the_reap_command_lists_what_it_would_delete(
+    stubbed: tuple[Clients, dict[str, Stubber], list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clients, stubbers, _ = stubbed
+    _listings(stubbers)
+    monkeypatch.setattr(Clients, "of", classmethod(lambda cls, session, **_: clients))
+    assert 0 == main(["--region", "eu-west-1", "--prefix", RUN, "--dry-run"])
+    said = capsys.readouterr().out.splitlines()
+    assert 6 == len(said)
+    assert f"would delete mapping {OURS} ({RUN}-job -> {RUN}-worker), 2026-01-01 00:00 UTC" in said
+
+
 @pytest.mark.parametrize("prefix", ["relay-", "relay-e2e", "", "relay-e2e-*", "x-relay-e2e-1"])
 def test_the_reaper_refuses_a_prefix_outside_the_e2e_tiers(prefix: str) -> None:
     with pytest.raises(ValueError, match="only names under 'relay-e2e-'"):
@@ -578,3 +630,14 @@ def rig(sqs_endpoint: str) -> Iterator[Rig]:
             timeout_s=120,
         )
     jobs.emit = emit
+
+
+def test_the_pause_scenario_holds_a_sleeping_job_on_local_lambda(rig: Rig) -> None:
+    # On AWS the night is a minute (tests/e2e/test_job_control_on_aws.py); here two seconds.
+    paused = scenarios.pause_nightly(rig, night_s=2.0, hold_s=1.0)
+    assert JobState.PAUSED == paused.paused_state
+    assert paused.units_while_paused[0] == paused.units_while_paused[1]
+    (_, first), (_, second) = paused.exports
+    assert second - first >= 3.0
+    assert JobState.TORN_DOWN == paused.state
+    assert [] == paused.left_over

@@ -156,14 +156,17 @@ class LogReports:
     since_ms: int
 
     def __call__(self, kind: str, job_id: str) -> list[dict[str, Any]]:
-        return self.lines(f'{{ ($.relay_e2e = "{kind}") && ($.job_id = "{job_id}") }}')
+        pattern = f'{{ ($.relay_e2e = "{kind}") && ($.job_id = "{job_id}") }}'
+        return [line for line in self.every(kind, pattern) if line.get("job_id") == job_id]
 
-    def every(self, kind: str) -> list[dict[str, Any]]:
-        """Every line of that kind (all jobs)."""
-        return self.lines(f'{{ $.relay_e2e = "{kind}" }}')
+    def every(self, kind: str, pattern: str = "") -> list[dict[str, Any]]:
+        """Every line of that kind (all jobs), found with the filter ``pattern`` (by default:
+        of that kind) and checked again here: the pattern only spares the transfer."""
+        found = self.lines(pattern or f'{{ $.relay_e2e = "{kind}" }}')
+        return [line for line in found if line.get("relay_e2e") == kind]
 
     def lines(self, pattern: str) -> list[dict[str, Any]]:
-        """The lines that match a filter pattern, parsed, oldest first."""
+        """The JSON objects among the lines that match a filter pattern, oldest first."""
         found: list[dict[str, Any]] = []
         pages = self.logs.get_paginator("filter_log_events").paginate(
             logGroupName=self.log_group, startTime=self.since_ms, filterPattern=pattern
@@ -172,9 +175,11 @@ class LogReports:
             for page in pages:
                 for event in page.get("events", ()):
                     try:
-                        found.append(json.loads(event["message"]))
+                        line = json.loads(event["message"])
                     except ValueError:
-                        continue
+                        continue  # START, END, REPORT, a traceback...
+                    if isinstance(line, dict):
+                        found.append(line)
         except ClientError as exc:
             if code_of(exc) == "ResourceNotFoundException":
                 return []  # no invocation has written yet

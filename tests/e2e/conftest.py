@@ -36,6 +36,8 @@ HERE = Path(__file__).parent
 _GATE = pytest.StashKey["settings.Settings | str"]()
 _FAILED = pytest.StashKey[bool]()
 _RIG = pytest.StashKey[Rig]()
+#: What the finalizer has to say at the end of the run (the report's path, kept logs).
+_SAID = pytest.StashKey[list[str]]()
 #: How long the finalizer waits for the last hop reports to reach CloudWatch Logs.
 LOGS_SETTLE_S = 60.0
 
@@ -65,6 +67,12 @@ def pytest_runtest_makereport(
     if report.failed and HERE in item.path.parents:
         item.config.stash[_FAILED] = True
     return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say where the run's report is (and whether logs were kept), after the run."""
+    for line in config.stash.get(_SAID, []):
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +117,9 @@ def deployment(
             if jobs:
                 e2e_report.add_hops(jobs, _settled_hops(deployer, names, since_ms))
         finally:
-            print(f"\ne2e report: {e2e_report.write()}")
-            _reap(deployer, names, jobs, keep_logs=pytestconfig.stash.get(_FAILED, False))
+            said = pytestconfig.stash.setdefault(_SAID, [])
+            said.append(f"e2e report: {e2e_report.write()}")
+            _reap(deployer, names, jobs, said, keep_logs=pytestconfig.stash.get(_FAILED, False))
 
 
 @pytest.fixture(scope="session")
@@ -143,9 +152,12 @@ def rig(
     return made
 
 
-def _reap(deployer: Connect, names: Names, jobs: dict[str, str], *, keep_logs: bool) -> None:
+def _reap(
+    deployer: Connect, names: Names, jobs: dict[str, str], said: list[str], *, keep_logs: bool
+) -> None:
     """Delete the run's resources: what a listing finds under its prefix, and -- in case a
-    listing lags or fails -- what the run made, by name."""
+    listing lags or fails -- what the run made, by name. The worker's logs are kept (a day)
+    when a test failed: they say what went wrong."""
     known = [
         Found("function", names.worker),
         Found("function", names.other),
@@ -157,18 +169,21 @@ def _reap(deployer: Connect, names: Names, jobs: dict[str, str], *, keep_logs: b
     for job_id in jobs:
         queue = f"{names.queue_prefix}{job_id}"
         known += [Found("queue", queue), Found("queue", f"{queue}{DLQ_SUFFIX}")]
-    reaper = Reaper(Clients.of(deployer.session, region_name=deployer.region), prefix=names.prefix)
+    reaper = Reaper(Clients.made_by(deployer), prefix=names.prefix, echo=lambda _: None)
     try:
         listed = reaper.find()
-    except Exception as exc:  # a listing refused: delete what is known by name
-        print(f"e2e: listing the run's resources failed ({exc!r}); deleting them by name")
+    except Exception as exc:
+        said.append(f"e2e: listing {names.prefix}* failed ({exc!r}); deleting by name")
         listed = []
     found = [f for f in [*listed, *known] if f.kind != "log group"]
-    if keep_logs:  # they say what went wrong; they expire in a day
-        print(f"e2e: a test failed; the worker's logs stay a day in {log_group(names.worker)}")
+    if keep_logs:
+        said.append(f"e2e: a test failed; its logs stay a day in {log_group(names.worker)}")
     else:
         found.append(Found("log group", log_group(names.worker)))
     done = reaper.reap(found)
+    said.append(
+        f"e2e: reaped {len(done.deleted)} resource(s) of run {names.run_id} (or found them gone)"
+    )
     assert not done.failed, f"the e2e reaper could not delete: {done.failed}"
 
 

@@ -74,7 +74,7 @@ def report(kind: str, job_id: str, shard: int, **fields: Any) -> None:
         {"relay_e2e": "result", "job_id": "9f2c", "shard": 0, "result": {"primes": 4}}
     """
     line = {"relay_e2e": kind, "job_id": job_id, "shard": shard, **fields}
-    emit(json.dumps(line, separators=(", ", ": ")))
+    emit(json.dumps(line))
     sys.stdout.flush()
 
 

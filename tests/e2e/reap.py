@@ -81,13 +81,14 @@ class Clients:
     logs: Any
 
     @classmethod
-    def of(cls, session: Any, **client_kwargs: Any) -> Clients:
-        """Clients of a boto3 session (``client_kwargs``: e.g. ``endpoint_url``)."""
-
-        def make(service: str) -> Any:
-            return session.client(service, **client_kwargs)
-
+    def made_by(cls, make: Callable[[str], Any]) -> Clients:
+        """The clients ``make(service)`` makes (e.g. a :class:`tests.e2e.account.Connect`)."""
         return cls(make("lambda"), make("sqs"), make("dynamodb"), make("iam"), make("logs"))
+
+    @classmethod
+    def of(cls, session: Any, **client_kwargs: Any) -> Clients:
+        """Clients of a boto3 session (``client_kwargs``: e.g. ``region_name``)."""
+        return cls.made_by(lambda service: session.client(service, **client_kwargs))
 
 
 @attrs.frozen

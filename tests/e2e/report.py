@@ -99,7 +99,8 @@ class Report:
         for job_id, label in jobs.items():
             found = sorted(by_job.get(job_id, []), key=lambda h: (h["shard"], h["hop"]))
             every.extend(found)
-            self.data["jobs"][label] = {
+            key = label if label not in self.data["jobs"] else f"{label} {job_id}"
+            self.data["jobs"][key] = {
                 "job_id": job_id,
                 "hops": found,
                 **{name: summary([h[name] for h in found]) for name in _LATENCIES},

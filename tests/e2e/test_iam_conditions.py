@@ -86,8 +86,10 @@ def test_another_functions_mapping_is_denied(
 
 
 def test_the_starter_cannot_map_a_queue_to_another_function(
-    starter: Connect, deployer: Connect, deployment: Deployment
+    starter: Connect, deployer: Connect, deployment: Deployment, others_mapping: str
 ) -> None:
+    # The queue exists (others_mapping made it): were the call allowed, AWS would answer that
+    # a mapping of that queue and function exists, not make a second one.
     names = deployment.names
     arn = f"arn:aws:sqs:{deployment.region}:{deployment.account}:{names.queue_prefix}other"
     made: dict[str, Any] = {}

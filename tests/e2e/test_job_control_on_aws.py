@@ -10,7 +10,9 @@ from tests.e2e import scenarios
 from tests.e2e.report import Report
 from tests.e2e.rig import Rig
 
-NIGHT_S, HOLD_S = 10.0, 30.0
+#: The night is long enough for the pause to take hold in it (a mapping takes a while to be
+#: Disabled), and the job is held paused well past the night's end.
+NIGHT_S, HOLD_S = 60.0, 30.0
 
 
 def test_a_signal_wakes_the_waiting_job(rig: Rig) -> None:
