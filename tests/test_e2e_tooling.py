@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -601,11 +602,12 @@ def test_the_reaper_refuses_a_prefix_outside_the_e2e_tiers(prefix: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def rig(sqs_endpoint: str) -> Iterator[Rig]:
+def rig(sqs_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     """The e2e rig on a LocalLambda (3-second functions, as deployed): the worker module served
-    as the e2e worker, its report lines kept in memory."""
+    as the e2e worker, its report lines kept in memory, its scratch files in a folder of ours."""
     lines: list[dict[str, Any]] = []
     emit, jobs.emit = jobs.emit, lambda line: lines.append(json.loads(line))
+    scratch, tempfile.tempdir = tempfile.tempdir, str(tmp_path_factory.mktemp("e2e-scratch"))
     names = Names()
     with LocalLambda(timeout_s=3.0, concurrency=4, endpoint_url=sqs_endpoint) as lam:
         lam.deploy(names.worker, jobs.handler)
@@ -629,7 +631,7 @@ def rig(sqs_endpoint: str) -> Iterator[Rig]:
             pump=pump,
             timeout_s=120,
         )
-    jobs.emit = emit
+    jobs.emit, tempfile.tempdir = emit, scratch
 
 
 def test_the_pause_scenario_holds_a_sleeping_job_on_local_lambda(rig: Rig) -> None:
