@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from relaystate.local.server import EmbeddedSqs, sqs_client
+from tests.e2e.settings import remember
 
 if TYPE_CHECKING:
     from relaystate.local import LocalLambda
@@ -33,6 +34,8 @@ TIERS = ("unit", "functional", "contract", "chaos", "fuzz", "e2e")
 #: The shared ``lam`` fixture's options; ``@pytest.mark.lam(**options)`` overrides them.
 LAM_DEFAULTS: dict[str, Any] = {"timeout_s": 2.0, "retry_delay_s": 0}
 
+# The opt-in e2e tier (tests/e2e) runs on the user's real credentials: kept aside, unused, first.
+remember(os.environ)
 # Nothing in the tests may reach AWS: fake credentials, a region, and no config files.
 for key, value in {
     "AWS_ACCESS_KEY_ID": "testing",
