@@ -255,9 +255,14 @@ class RelayJob(Triggers):
         *,
         ledger: str | LedgerPort | None = None,
         backend: Backend | None = None,
+        queue_prefix: str | None = None,
+        queue_name: str | None = None,
     ) -> Self:
         """A handle on the job ``job_id``, in its current state: ``status()``, ``pause()``,
         ``unpause()``, ``signal()`` and ``tear_down()`` act on it (see :mod:`relaystate.attach`).
+
+        ``queue_prefix`` / ``queue_name``: the ones the job was started with, when they were
+        not the class's (its queue is found by its name).
 
         Raises:
             UnknownJobError: neither the ledger nor a queue knows the job.
@@ -270,8 +275,8 @@ class RelayJob(Triggers):
             job_id,
             job_type=cls.type_name(),
             job_version=cls.version or "",
-            queue_prefix=cls.queue_prefix,
-            queue_name=cls.queue_name,
+            queue_prefix=cls.queue_prefix if queue_prefix is None else queue_prefix,
+            queue_name=cls.queue_name if queue_name is None else queue_name,
             backend=ports[0],
             ledger=ports[1],
         )

@@ -289,14 +289,15 @@ def finish(
     acknowledged as a duplicate when it comes back, so ``on_done`` would never run; one that
     dies before it runs again, ``on_done`` with it (at least once, and once unless the hop dies
     between the two). Without a ledger a shard of a fan-out cannot know whether it is the last:
-    it leaves the queue to ``job.tear_down()``.
+    it leaves the queue to ``job.tear_down()``. The shard's result is read after ``on_done``,
+    so that ``on_done`` may set ``self.result`` too.
     """
+    run_hook(job.on_done, job)
     try:
         final = snapshot(job, hop, JobState.TORN_DOWN)
     except InvalidPacketError:  # data the last unit left unfit for a packet: not needed now
         assert job.packet is not None
         final = job.packet.evolve(state=JobState.TORN_DOWN, stats=job.stats)
-    run_hook(job.on_done, job)
     if ledger is not None:
         if _end_shard(job, ledger, hop, final):
             join_teardown(backend, ledger, final, hop, job=job)
@@ -486,11 +487,11 @@ def tolerated_count(tolerated: int | float, shards: int) -> int:
 
 
 def run_hook(hook: Callable[..., None], job: Job, *args: Any) -> None:
-    """Run ``on_done``/``on_failed``; an error in it is logged with its traceback, not raised.
+    """Run ``on_done``/``on_failed``/``on_join``; an error in it is logged with its traceback,
+    not raised.
 
-    The hook runs after the job's resources were released: raising would only have SQS deliver
-    the hop again (re-running its units where the queue is still there) and hide the error in
-    a retry.
+    Raising would only have SQS deliver the hop again (re-running its hook, or its units) and
+    hide the error in a retry, or -- once the mapping is gone -- in nothing at all.
     """
     try:
         hook(*args)

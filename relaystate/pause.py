@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 
 from . import mapping_state
+from .errors import UnknownJobError
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
 from .resources import MAX_RETENTION_S, QUEUE_RETENTION_S
@@ -37,7 +38,12 @@ _PARKING_VISIBILITY_S = 300
 
 
 def pause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> int:
-    """Pause the job ``packet`` names; how many packets were parked in the ledger."""
+    """Pause the job ``packet`` names; how many packets were parked in the ledger.
+
+    Raises:
+        UnknownJobError: the job's queue or mapping is not known (nothing would stop it).
+    """
+    _check_found(packet, "pause")
     if packet.mapping_id:
         backend.mappings.set_enabled(packet.mapping_id, False)
         mapping_state.wait_for_mapping(backend, packet.mapping_id, enabled=False, disabled=True)
@@ -70,7 +76,12 @@ def pause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> i
 
 
 def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> int:
-    """Unpause the job ``packet`` names; how many parked packets were sent back."""
+    """Unpause the job ``packet`` names; how many parked packets were sent back.
+
+    Raises:
+        UnknownJobError: the job's queue or mapping is not known (its packets could not go back).
+    """
+    _check_found(packet, "unpause")
     sent = 0
     if ledger is not None:
         bodies = ledger.parked(packet.job_id)
@@ -90,3 +101,16 @@ def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) ->
         mapping_state.wait_for_mapping(backend, packet.mapping_id, enabled=True)
     log.info("relaystate: job %s is unpaused; %d parked packet(s) sent back", packet.job_id, sent)
     return sent
+
+
+def _check_found(packet: RelayPacket, verb: str) -> None:
+    """A job is paused by its mapping and parked from its queue: both must be known."""
+    if packet.queue_url and packet.mapping_id:
+        return
+    raise UnknownJobError(
+        f"cannot {verb} job {packet.job_id}: its "
+        f"{'queue' if not packet.queue_url else 'mapping'} was not found. A job started with "
+        "queue_prefix= or queue_name= options is found by them: attach it with the same "
+        "(RelayJob.attach(job_id, queue_prefix=...)); a job that has ended has nothing to "
+        f"{verb}"
+    )

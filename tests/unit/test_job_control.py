@@ -255,6 +255,38 @@ def test_attach_without_a_ledger_finds_the_job_by_its_queue(backend: MemoryBacke
     assert {} == backend.queues.queues
 
 
+def test_attach_finds_a_job_started_with_another_queue_prefix_when_told_it(
+    backend: MemoryBackend,
+) -> None:
+    job = Nightly(data={"sleep_s": 1}, backend=backend, ledger="ledger", queue_prefix="night-")
+    job.start()
+    assert job.packet is not None
+
+    handle = Nightly.attach(job.job_id, backend=backend, ledger="ledger", queue_prefix="night-")
+    handle.pause()
+
+    assert "Disabled" == backend.mappings.mappings[job.packet.mapping_id].state
+
+
+def test_pause_of_a_job_whose_queue_was_not_found_says_how_to_find_it(
+    backend: MemoryBackend,
+) -> None:
+    # The ledger knows the job, but the class's queue_prefix is not the one it was started
+    # with: a pause that only marked the ledger would leave the job running.
+    job = Nightly(data={"sleep_s": 1}, backend=backend, ledger="ledger", queue_prefix="night-")
+    job.start()
+    assert job.packet is not None
+    handle = Nightly.attach(job.job_id, backend=backend, ledger="ledger")
+
+    with pytest.raises(UnknownJobError, match=r"queue was not found.*queue_prefix="):
+        handle.pause()
+
+    assert "Enabled" == backend.mappings.mappings[job.packet.mapping_id].state
+    status = job.status()
+    assert status is not None
+    assert not status.paused
+
+
 def test_attach_to_an_unknown_job_says_so(backend: MemoryBackend) -> None:
     with pytest.raises(UnknownJobError, match="no job nope"):
         Nightly.attach("nope", backend=backend, ledger="ledger")
@@ -306,6 +338,29 @@ def test_on_join_runs_once_with_every_result_in_shard_order(
     status = job.status()
     assert status is not None
     assert state == status.state
+
+
+class SummerInOnDone(Summer):
+    """Sets its result in ``on_done`` instead of in ``step``."""
+
+    job_type = "test_job_control.SummerInOnDone"
+
+    def step(self, cursor: list[int]) -> Any:
+        return DONE
+
+    def on_done(self) -> None:
+        assert self.packet is not None
+        self.result = {"shard": self.packet.shard}
+
+
+def test_a_result_set_in_on_done_reaches_on_join(backend: MemoryBackend, wall: FakeClock) -> None:
+    job = SummerInOnDone(data={}, backend=backend).start()
+    assert job.packet is not None
+    while backend.queues.queues.get(job.packet.queue_url):
+        deliver(backend, job, wall, SummerInOnDone)
+
+    (results,) = Summer.joined
+    assert [{"shard": n} for n in range(4)] == [r.result for r in results]
 
 
 # -- pinned code ----------------------------------------------------------------------------------
