@@ -62,13 +62,21 @@ class Decided:
     left_over: list[str]
 
 
-def run(*, early: bool = False, approve: bool = True, timeout_s: float | None = None) -> Decided:
+def run(
+    *,
+    early: bool = False,
+    approve: bool = True,
+    timeout_s: float | None = None,
+    skip_time: bool = False,
+) -> Decided:
     """Start a :class:`Refund`, approve it (or not), and run it to its end.
 
     A wait with a timeout keeps a timer in the queue (a message delayed up to 900 s at a time),
-    which the local runtime waits out: keep ``timeout_s`` short here, or leave it out.
+    which the local runtime waits out: keep ``timeout_s`` short here, or leave it out -- or
+    ``skip_time``, and the runtime skips to the timer at once (a timeout of hours takes
+    seconds; the job then times out before :func:`run` can approve it).
     """
-    with LocalLambda(timeout_s=2.0) as lam:
+    with LocalLambda(timeout_s=2.0, skip_time=skip_time) as lam:
         lam.deploy(Refund)
         ledger = lam.ledger(LEDGER)
         data: dict[str, Any] = {"amount": 42}

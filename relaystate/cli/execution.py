@@ -138,6 +138,7 @@ def execute(
     retry_delay_s: int | None = None,
     total: int | None = None,
     probe: Callable[[RelayJob], int] | None = None,
+    skip_time: bool = False,
 ) -> RunResult:
     """Deploy ``job_class`` on a fresh LocalLambda, start it with ``data``, run it to idle.
 
@@ -153,6 +154,8 @@ def execute(
         total: the number of units expected, for the bar (``None``: the job's total by its
             ``progress`` hook, which the bar then counts in; else unknown).
         probe: a live count of the units done (default: the units that returned so far).
+        skip_time: run on a virtual clock that skips the time in which nothing is due
+            (``LocalLambda(skip_time=True)``); the result's ``extra`` says how much it skipped.
 
     Returns:
         What the run did. A run that gave up, was interrupted, or whose teardown failed,
@@ -177,7 +180,10 @@ def execute(
         # Outside the runtime: the class is put back only once its last hop has ended.
         instrumented(job_class, hop_delay_s=retry_delay_s) as units,
         LocalLambda(
-            timeout_s=timeout_s, concurrency=concurrency, retry_delay_s=retry_delay_s
+            timeout_s=timeout_s,
+            concurrency=concurrency,
+            retry_delay_s=retry_delay_s,
+            skip_time=skip_time,
         ) as lam,
     ):
         lam.deploy(job_class)
@@ -212,6 +218,8 @@ def execute(
             # After a time-out or Ctrl-C, tear down too: this runtime's resources are ours.
             error = _tear_down(job, lam, log, timeout_s=timeout_s, error=error)
         result = _collect(lam, job, log, timeout_s=timeout_s, error=error)
+        if skip_time:
+            result = attrs.evolve(result, extra=(("time skipped", _span(lam.skipped_s)),))
         # After the counts: reading the packets out is this command's doing, not the job's.
         parked = _save_parked(lam, job, list(result.left))
         result = attrs.evolve(result, parked=parked)
@@ -335,6 +343,21 @@ def _collect(
         left=tuple(lam.left_over()),
         error=error,
     )
+
+
+def _span(seconds: float) -> str:
+    """A length of time as a person reads it: ``1 d 0 h 15 min`` (whole minutes), or seconds.
+
+    Example:
+        >>> _span(86_400 + 900), _span(42.3)
+        ('1 d 0 h 15 min', '42.3 s')
+    """
+    if seconds < 60:
+        return f"{seconds:,.1f} s"
+    minutes = round(seconds / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{days} d {hours} h {minutes} min" if days else f"{hours} h {minutes} min"
 
 
 def _safely(probe: Callable[[RelayJob], int], job: RelayJob) -> int:

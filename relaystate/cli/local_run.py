@@ -124,6 +124,14 @@ def demo(rows: int, timeout: float) -> None:
     help="The units the job will run, if you know: the progress bar then shows a bar (a job "
     "class with a progress(cursor) hook gives its own total).",
 )
+@click.option(
+    "--skip-time",
+    is_flag=True,
+    help="Skip the time in which nothing is due: a job that sleeps (Sleep) or waits for a "
+    "signal with a timeout (WaitFor) goes on at once, on a virtual clock that the job reads "
+    "through relaystate.clock; a job that sleeps for a day runs in seconds. The summary "
+    "says how much time was skipped.",
+)
 def run(
     job_class: type[RelayJob],
     data: dict[str, Any],
@@ -132,6 +140,7 @@ def run(
     max_wait: float,
     retry_delay: int | None,
     total: int | None,
+    skip_time: bool,
 ) -> None:
     """Run a RelayJob subclass on the local Lambda runtime, to the end.
 
@@ -157,6 +166,13 @@ def run(
     its failed shards parked, saved to files to resume after the fix. Ctrl-C tears the job
     down and prints the summary so far.
 
+    --skip-time runs a job that sleeps or waits on a virtual clock that jumps over the time
+    in which nothing is due (a day of Sleep in seconds):
+
+    \b
+        relaystate run examples.nightly:NightlyExport --skip-time \\
+            --data '{"nights": 2, "night_s": 86400}'
+
     Exit status: 0 when every shard finished and nothing was left behind, 1 when the job
     failed, 2 for bad arguments, 130 after Ctrl-C.
     """
@@ -171,6 +187,7 @@ def run(
             max_wait_s=max_wait,
             retry_delay_s=retry_delay,
             total=total,
+            skip_time=skip_time,
         )
     report(console, result)
 

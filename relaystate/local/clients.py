@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -69,6 +70,8 @@ class RuntimeClients:
         cleanup: the stack the clients' closing is pushed on, in the order they are made.
         latency: AWS's latency on the job's calls; ``None``: none.
         consistency: AWS's eventual consistency of SQS; ``None``: all at once.
+        clock: the consistency profile's seconds, monotonic (a virtual clock's with
+            ``skip_time``: its windows pass when the clock jumps).
 
     Example:
         >>> clients.ledger("relaystate-ledger").table_name  # doctest: +SKIP
@@ -86,6 +89,7 @@ class RuntimeClients:
         cleanup: contextlib.ExitStack,
         latency: Latency | None = None,
         consistency: Consistency | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         import boto3
 
@@ -117,7 +121,7 @@ class RuntimeClients:
         if consistency is not None:
             raw_client = self._sqs()
             cleanup.callback(raw_client.close)
-            self.sqs_consistency = SqsConsistency(consistency, raw_client)
+            self.sqs_consistency = SqsConsistency(consistency, raw_client, clock=clock)
             self.sqs_consistency.install_job(job_client)
             self.sqs_consistency.install_service(poller_client)
             cleanup.callback(self.sqs_consistency.flush)

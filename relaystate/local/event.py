@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from .. import clock
+
 __all__ = [
     "LOCAL_ACCOUNT",
     "CognitoIdentity",
@@ -121,7 +123,11 @@ class LambdaContext:
     As in the real runtime, ``memory_limit_in_mb`` is a string (it comes from the environment
     variable ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``) and :meth:`get_remaining_time_in_millis`
     counts down to 0 from the function's timeout. Like the real one it takes new attributes
-    (some libraries set their own on it).
+    (some libraries set their own on it). ``deadline_ms`` is when it times out, in
+    milliseconds since the epoch on ``relaystate.clock`` (the runtime keeps its deadline so,
+    as ``_epoch_deadline_time_in_ms``): on a ``LocalLambda(skip_time=True)`` that is the
+    virtual clock, whose time the remaining time counts down on too (the clock never jumps
+    while an invocation runs).
 
     Example:
         >>> ctx = LambdaContext.start("fn", region="us-east-1", timeout_s=3, memory_mb=128,
@@ -141,6 +147,7 @@ class LambdaContext:
     client_context: None = None
     tenant_id: None = None
     deadline: float = attrs.field(repr=False)
+    deadline_ms: int = attrs.field(default=0, repr=False)
 
     @classmethod
     def start(
@@ -154,8 +161,11 @@ class LambdaContext:
         log_stream: str | None = None,
     ) -> LambdaContext:
         """The context of an invocation that starts now."""
+        now_ms = clock.now_ms()
         stream = log_stream or (
-            time.strftime("%Y/%m/%d", time.gmtime()) + "/[$LATEST]" + request_id.replace("-", "")
+            time.strftime("%Y/%m/%d", time.gmtime(now_ms / 1000))
+            + "/[$LATEST]"
+            + request_id.replace("-", "")
         )
         return cls(
             aws_request_id=request_id,
@@ -165,6 +175,7 @@ class LambdaContext:
             log_group_name=f"/aws/lambda/{function_name}",
             log_stream_name=stream,
             deadline=time.monotonic() + timeout_s,
+            deadline_ms=now_ms + math.ceil(timeout_s * 1000),
         )
 
     def get_remaining_time_in_millis(self) -> int:

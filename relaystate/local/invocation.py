@@ -37,6 +37,7 @@ from typing import Any
 
 import attrs
 
+from .. import clock
 from . import trace
 from .event import queue_region, sqs_event
 from .faults import FaultInjector, InvocationFaults
@@ -69,6 +70,9 @@ class Invocation:
         failed_message_ids: the messages left in the queue for redelivery.
         mapping_id: the event-source mapping that delivered them.
         chain_depth: how often this chain has invoked the function, this time included.
+        started_ms: when the handler was called, in milliseconds since the epoch on
+            ``relaystate.clock`` (the virtual clock of ``LocalLambda(skip_time=True)``).
+        ended_ms: when it returned (or timed out, or crashed), on the same clock.
 
     Example:
         >>> [(i.outcome, i.chain_depth) for i in lam.invocations]  # doctest: +SKIP
@@ -84,6 +88,8 @@ class Invocation:
     failed_message_ids: tuple[str, ...] = ()
     mapping_id: str = ""
     chain_depth: int = 1
+    started_ms: int = 0
+    ended_ms: int = 0
 
 
 class Invoker:
@@ -200,6 +206,7 @@ class Invoker:
             "(PutFunctionRecursionConfig RecursiveLoop=Allow) if the loop is intended"
         )
         log.warning("relaystate.local: %s", error)
+        now_ms = clock.now_ms()
         self._record(
             order,
             Invocation(
@@ -211,6 +218,8 @@ class Invoker:
                 error=error,
                 mapping_id=mapping.id,
                 chain_depth=depth,
+                started_ms=now_ms,
+                ended_ms=now_ms,
             ),
         )
 
@@ -249,11 +258,13 @@ class Invoker:
         ids = [m["MessageId"] for m in messages]
         with self._lock:
             self._scopes.add(scope)
+        started_ms = clock.now_ms()
         try:
             run = run_handler(function, event, context, scope, ids)
         finally:
             with self._lock:
                 self._scopes.discard(scope)
+        ended_ms = clock.now_ms()
         self._injector.finished(scope)
         # Visible again at received_at + the queue's visibility timeout (>= the function's).
         delete_by = received_at + function.timeout_s / 2
@@ -271,6 +282,8 @@ class Invoker:
                 failed_message_ids=run.failed_ids,
                 mapping_id=mapping.id,
                 chain_depth=depth,
+                started_ms=started_ms,
+                ended_ms=ended_ms,
             ),
         )
         log.debug(

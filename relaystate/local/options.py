@@ -23,7 +23,12 @@ _MAX_VISIBILITY_S = 43_200
 
 
 def check_options(
-    *, concurrency: object, retry_delay_s: object, faults: object, poll_interval_s: float
+    *,
+    concurrency: object,
+    retry_delay_s: object,
+    faults: object,
+    poll_interval_s: float,
+    skip_time: object = False,
 ) -> None:
     """Refuse a ``LocalLambda`` option that the service (or the runtime) could not honour.
 
@@ -47,3 +52,5 @@ def check_options(
         )
     if poll_interval_s <= 0:
         raise ConfigurationError(f"poll_interval_s must be > 0, got {poll_interval_s!r}")
+    if not isinstance(skip_time, bool):
+        raise ConfigurationError(f"skip_time must be True or False, got {skip_time!r}")

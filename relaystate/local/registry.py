@@ -99,6 +99,10 @@ class _Entry:
     target: str = "Enabled"
 
 
+def _in_transition(entry: _Entry) -> bool:
+    return entry.deleting or entry.mapping.state in ("Creating", "Enabling", "Disabling")
+
+
 def function_name_of(name_or_arn: str) -> str:
     """The function name in ``NAME[:Q]`` or ``arn:aws:lambda:REGION:ACCOUNT:function:NAME[:Q]``
     (the local runtime runs one code for every alias and version: ``Q`` is not emulated)."""
@@ -248,6 +252,16 @@ class MappingRegistry:
                 if e.mapping.state in ("Enabled", "Enabling")
                 or (e.mapping.state == "Creating" and e.target == "Enabled")
             ]
+
+    def next_transition_in(self) -> float | None:
+        """Seconds until the next mapping ends its transition (``Creating``, ``Deleting``...);
+        ``None`` when none is in one (a time-skipping runtime may jump there)."""
+        with self._lock:
+            now = self._clock()
+            return min(
+                (max(0.0, e.settles_at - now) for e in self._settle() if _in_transition(e)),
+                default=None,
+            )
 
     def __iter__(self) -> Iterator[LocalMapping]:
         return iter(self.all())

@@ -19,7 +19,8 @@ handed what it calls (none of them imports this one)::
     isolation.py    while open: the process's AWS clients sent here, nothing off the machine
     latency.py      AWS's latency on the job's calls (``latency=``)
     consistency.py  AWS's eventual consistency of SQS and the mappings (``consistency=``)
-    profiles.py     those two options' profiles by name, and the mapping transitions"""
+    profiles.py     those two options' profiles by name, and the mapping transitions
+    virtual_time.py the virtual clock of ``skip_time=True``, and where it may jump to"""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from ..aws.s3 import S3Blobs
 from ..aws.sqs import SqsQueues
 from ..errors import ConfigurationError
 from ..ports import Backend
-from . import isolation
+from . import isolation, virtual_time
 from .accounting import CallAccounting
 from .clients import RuntimeClients
 from .consistency import Consistency
@@ -52,6 +53,7 @@ from .remaining import busy_report, is_idle, left_over
 from .server import LOCAL_REGION, EmbeddedSqs
 from .settling import Settler
 from .slots import Slots
+from .virtual_time import VirtualClock
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -110,6 +112,22 @@ class LocalLambda:
             effect late, ``QueueDeletedRecently``, mapping states that take time; ``"aws"`` or
             a :class:`~relaystate.local.consistency.Consistency`; ``None``: moto's, all at
             once.
+        skip_time: run on a virtual clock that jumps ahead when nothing else is due -- no
+            invocation running, nothing left to settle, no visible message in a polled queue
+            -- to the next delayed or in-flight message (or mapping transition): a job that
+            sleeps for a day, or waits hours for a signal that does not come, ends in
+            seconds. Jobs read it through ``relaystate.clock`` (``wall()``, ``now_ms()``;
+            ``time.time()`` stays real), and so do moto's SQS delays, visibility timeouts
+            and timestamps, the contexts' ``deadline_ms`` and :attr:`invocations`'
+            ``started_ms``/``ended_ms``; :meth:`now` and :attr:`skipped_s` tell a test. A
+            hop's work, its function's timeout and ``run_until_idle``'s ``timeout_s`` stay
+            real time. Needs moto in this process (the default endpoint, or an
+            ``EmbeddedSqs``/``LocalEndpoint`` of this process) and one such LocalLambda
+            at a time (:mod:`~relaystate.local.virtual_time`).
+
+    Raises:
+        ConfigurationError: an option AWS (or this runtime) would refuse, or ``skip_time``
+            with an endpoint of another process or beside another one.
 
     Example:
         >>> with LocalLambda(timeout_s=2.0) as lam:  # doctest: +SKIP
@@ -118,6 +136,15 @@ class LocalLambda:
         ...     lam.run_until_idle(timeout_s=120)
         ...     [i.outcome for i in lam.invocations]
         ['ok', 'ok', 'ok']
+
+        A job that sleeps for a day (``step()`` returns ``Sleep(86_400, ...)``), in seconds:
+
+        >>> with LocalLambda(skip_time=True) as lam:  # doctest: +SKIP
+        ...     lam.deploy(NightlyExport)
+        ...     NightlyExport(data={"nights": 2, "night_s": 86_400}, backend=lam.backend).start()
+        ...     lam.run_until_idle(timeout_s=60)
+        ...     round(lam.skipped_s / 3600)
+        24
     """
 
     def __init__(
@@ -134,13 +161,19 @@ class LocalLambda:
         faults: Faults | None = None,
         latency: str | Latency | None = None,
         consistency: str | Consistency | None = None,
+        skip_time: bool = False,
     ) -> None:
         check_options(
             concurrency=concurrency,
             retry_delay_s=retry_delay_s,
             faults=faults,
             poll_interval_s=poll_interval_s,
+            skip_time=skip_time,
         )
+        #: Whether the runtime skips time (its clock is virtual).
+        self.skip_time = skip_time
+        self._virtual = VirtualClock() if skip_time else None
+        monotonic = self._virtual.monotonic if self._virtual else time.monotonic
         #: AWS's latency on the job's calls (``None``: none), and its consistency.
         self.latency = latency_of(latency)
         self.consistency = consistency_of(consistency)
@@ -166,6 +199,11 @@ class LocalLambda:
                 server = EmbeddedSqs().start()
                 stack.callback(server.stop)
                 endpoint_url = server.endpoint_url
+            elif skip_time:
+                virtual_time.check_in_process(endpoint_url, region_name)
+            if self._virtual is not None:
+                # Pushed early, so undone last: after the invocations ended (see close()).
+                stack.callback(virtual_time.install(self._virtual))
             #: Where the SQS (and DynamoDB, S3) of this runtime are; the embedded server
             #: serves them all on this one endpoint.
             self.endpoint_url: str = endpoint_url
@@ -178,6 +216,7 @@ class LocalLambda:
                 cleanup=stack,
                 latency=self.latency,
                 consistency=self.consistency,
+                clock=monotonic,
             )
             self._poller = self._clients.poller
             self.mappings = MappingRegistry(
@@ -187,6 +226,7 @@ class LocalLambda:
                 on_change=self._wake.set,
                 transition_s=create_s,
                 delete_transition_s=delete_s,
+                clock=monotonic,
             )
             self._settler = Settler(
                 self._poller, retry_delay_s=retry_delay_s, running=lambda: self._slots.running
@@ -287,6 +327,23 @@ class LocalLambda:
         """
         return self._confinement.contacted
 
+    def now(self) -> float:
+        """Seconds since the epoch on this runtime's clock: the virtual one with ``skip_time``
+        (real time plus :attr:`skipped_s`), else the real one.
+
+        Example:
+            >>> with LocalLambda(skip_time=True) as lam:  # doctest: +SKIP
+            ...     ...  # a job that sleeps an hour, run until idle
+            ...     lam.now() - time.time() >= 3600
+            True
+        """
+        return self._virtual.wall() if self._virtual is not None else time.time()
+
+    @property
+    def skipped_s(self) -> float:
+        """Seconds the clock has jumped ahead so far (always 0.0 without ``skip_time``)."""
+        return self._virtual.skipped_s if self._virtual is not None else 0.0
+
     @property
     def poller_calls(self) -> collections.Counter[str]:
         """SQS operations the emulated Lambda service made itself (receive, delete...)."""
@@ -375,7 +432,9 @@ class LocalLambda:
         message (counted as the service sees them: exact, whatever the consistency profile
         shows the job). A failed message waits out its queue's visibility timeout (or
         ``retry_delay_s``) and is invoked again; SQS moves it to the dead-letter queue after
-        ``maxReceiveCount`` receives.
+        ``maxReceiveCount`` receives. With ``skip_time``, whenever nothing else is due the
+        clock jumps to the next delayed or in-flight message instead; ``timeout_s`` is real
+        time all the same.
 
         Raises:
             IdleTimeoutError: still busy after ``timeout_s``; the message says with what.
@@ -406,9 +465,35 @@ class LocalLambda:
                         invocations=self.invocations,
                     )
                 )
+            if not dispatched and self._skip_ahead():
+                continue
             if not dispatched:
                 wake_at = min(now + self.poll_interval_s, deadline, next_delete)
                 self._wake.wait(max(0.0, wake_at - now))
+
+    def _skip_ahead(self) -> bool:
+        """With ``skip_time``: jump the clock to what is due next, if nothing is due now.
+
+        Not while an invocation runs or a batch is open (its messages' visibility would run
+        out under it), while handled messages wait for their delete, or while failed ones
+        wait here for a fractional ``retry_delay_s``; nor past a visible message. True if it
+        jumped.
+        """
+        virtual = self._virtual
+        if virtual is None or self._slots.open:
+            return False
+        if self._settler.pending or self._settler.holding_retries:
+            return False
+        waits = (
+            virtual_time.seconds_to_next_message(m.queue_arn for m in self.mappings.active()),
+            self.mappings.next_transition_in(),
+        )
+        wait = min((w for w in waits if w is not None), default=None)
+        if wait is None or wait <= 0:
+            return False
+        # A millisecond past it: moto's delays end at, and its visibility after, the time.
+        virtual.skip(wait + 0.001)
+        return True
 
     # -- lifetime --------------------------------------------------------------------------------
 

@@ -101,6 +101,12 @@ class Settler:
         with self._lock:
             return bool(self._deletes)
 
+    @property
+    def holding_retries(self) -> bool:
+        """Whether failed messages wait here for a fractional ``retry_delay_s`` to end."""
+        with self._lock:
+            return bool(self._retries)
+
     def settle(
         self,
         queue_url: str,
