@@ -161,7 +161,11 @@ class HopLog(logging.Handler):
             self.hops += 1
             self.units += int(str(hop.get("units", 0)))
             self._waits.pop(("shard", shard), None)  # the shard's wait, if any, is over
-            if outcome in ("relayed", "finishing", "retrying"):
+            # A sleep relays with a delay; a wait with a timeout relays its wake-up (a wait
+            # without one parks the packet in the ledger: nothing is sent).
+            if outcome in ("relayed", "finishing", "retrying", "sleeping") or (
+                outcome == "waiting" and delay > 0
+            ):
                 self.relays += 1
             if outcome == "retrying":
                 self.retried += 1
