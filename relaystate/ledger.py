@@ -69,7 +69,7 @@ import random
 import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -82,6 +82,9 @@ from .errors import (
     ResourceNotFoundError,
 )
 from .states import JobState
+
+if TYPE_CHECKING:
+    from .timeline import HopEntry
 
 __all__ = [
     "CONFLICT_TRIES",
@@ -167,6 +170,9 @@ class ShardStatus:
     wake_ms: int = 0
     #: The signal the shard waits for (status ``waiting``), or ``""``.
     waiting: str = ""
+    #: With ``timeline = True`` on the job class: the shard's last hops, in hop order (see
+    #: :mod:`relaystate.timeline`).
+    timeline: tuple[HopEntry, ...] = ()
 
 
 @attrs.frozen

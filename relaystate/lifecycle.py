@@ -40,10 +40,12 @@ if TYPE_CHECKING:
     from .budget import Budget
     from .ratelimit import Limiter
     from .signing import PacketSigner
+    from .timeline import HopEntry
 
 __all__ = [
     "HopState",
     "Job",
+    "entry_of",
     "fail",
     "finish",
     "join_teardown",
@@ -131,6 +133,11 @@ class HopState:
         owner: with a ledger, the invocation holding the hop's lease (its request id).
         lease_ms: that lease's length.
         retries_at_start: the packet's retry count when the hop began (for the hop's metrics).
+        began_ms: when the hop began, in ms since the epoch.
+        entry: the hop's timeline entry once its end is decided (a job with ``timeline``):
+            the ledger write that ends the hop keeps it (:mod:`relaystate.timeline`).
+        traceparent: the hop span's W3C traceparent (tracing on): the packets the hop sends
+            carry it, so that the next hop's span is its child (:mod:`relaystate.tracing`).
     """
 
     remaining: Callable[[], float]
@@ -140,6 +147,9 @@ class HopState:
     owner: str = ""
     lease_ms: int | None = None
     retries_at_start: int = 0
+    began_ms: int = 0
+    entry: HopEntry | None = None
+    traceparent: str = ""
 
     def teardown_reserve_ms(self) -> float:
         """The time a teardown (about a dozen AWS calls: the mapping's and the queues' deletes
@@ -176,6 +186,8 @@ def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any
         changes.setdefault("timing", running.budget.state())
     if running is not None and running.limiter is not None:
         changes.setdefault("rate", running.limiter.state())
+    if running is not None and running.traceparent:
+        changes.setdefault("traceparent", running.traceparent)
     return job.packet.evolve(state=state, cursor=job.cursor, data=job.data, **changes)
 
 
@@ -226,6 +238,7 @@ def relay(
                 stats=stats.to_dict(),
                 cursor_json=json.dumps(thaw(nxt.cursor)),
                 delay_seconds=delay,
+                timeline=entry_of(hop),
             ),
             until=_hard(hop),
         )
@@ -341,6 +354,7 @@ def _end_shard(
             failed=bool(error),
             error=error,
             result_json="" if final.result is None else json.dumps(thaw(final.result)),
+            timeline=entry_of(hop),
         ),
         until=_hard(hop),
     )
@@ -404,6 +418,11 @@ def release(
         job_id=packet.job_id,
         wait_for_mapping=hop is None,
     )
+
+
+def entry_of(hop: HopState | None) -> HopEntry | None:
+    """The hop's timeline entry for the ledger write that ends it (``None``: none kept)."""
+    return hop.entry if hop is not None else None
 
 
 def _hard(hop: HopState | None) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
@@ -121,6 +122,19 @@ def _freeze_signals(value: Mapping[str, Any] | None) -> FrozenDict:
     return _freeze_object(value, "signals")
 
 
+#: A W3C ``traceparent`` header: version, trace id, parent span id, flags (lower-case hex).
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def _traceparent(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value and not (isinstance(value, str) and _TRACEPARENT.fullmatch(value)):
+        raise InvalidPacketError(
+            f"traceparent must be empty or a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>), "
+            f"got {value!r}",
+            field="traceparent",
+        )
+
+
 @attrs.frozen(kw_only=True)
 class RelayPacket:
     """An immutable snapshot of a relay job: what the next hop needs to go on.
@@ -179,6 +193,11 @@ class RelayPacket:
     created_ms: int = attrs.field(factory=now_ms)
     updated_ms: int = attrs.field(factory=now_ms)
 
+    # -- tracing (relaystate.tracing) --
+    #: The W3C ``traceparent`` of the span that sent this packet (the start, or the hop
+    #: before): the next hop's span is its child, so that a job is one trace. ``""``: untraced.
+    traceparent: str = attrs.field(default="", validator=_traceparent)
+
     def __attrs_post_init__(self) -> None:
         if self.version != WIRE_VERSION:
             raise InvalidPacketError(
@@ -232,6 +251,7 @@ class RelayPacket:
             **({"error": self.error} if self.error else {}),
             "created_ms": self.created_ms,
             "updated_ms": self.updated_ms,
+            **({"traceparent": self.traceparent} if self.traceparent else {}),
         }
 
     def to_json(self, signer: PacketSigner | None = None) -> str:
@@ -377,6 +397,7 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("error", "error", str),
     ("created_ms", "created_ms", int),
     ("updated_ms", "updated_ms", int),
+    ("traceparent", "traceparent", str),
 )
 _WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
 _KIND_NAMES: dict[Any, str] = {

@@ -177,6 +177,7 @@ def park(
             cursor_json=json.dumps(thaw(nxt.cursor)),
             waiting=name,
             wake_ms=deadline_ms,
+            timeline=lifecycle.entry_of(hop),
         ),
         until=hop.deadline() if hop is not None else None,
     )

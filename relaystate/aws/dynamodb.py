@@ -10,7 +10,8 @@ One table serves all jobs of an account and region::
                                               cursor, outbox (the next packet, zlib, binary)
                                               and its delay, until the next hop's claim; the
                                               signal it waits for and when it wakes; its
-                                              result (zlib, binary) and error once ended; ttl
+                                              result (zlib, binary) and error once ended; ttl;
+                                              with a timeline, its last 100 hops (tl00..tl99)
     pk = "job#<job id>", sk = "signal#<name>" a signal's payload (zlib, binary); ttl
 
 Every operation is one conditional ``UpdateItem`` (a shard's end, a reopen and a signal, one
@@ -66,6 +67,7 @@ from ..ledger import (
     unpack_outbox,
 )
 from ..states import JobState
+from ..timeline import HopEntry, entries, is_slot, slot
 from .config import client_config
 from .errors import map_aws_errors, translate
 
@@ -257,21 +259,24 @@ class DynamoDBLedger:
         delay_seconds: int = 0,
         waiting: str = "",
         wake_ms: int = 0,
+        timeline: HopEntry | None = None,
     ) -> None:
         """Record the hop's checkpoint and the next packet (to be sent, or kept for a signal
-        when the shard waits), fenced by the lease."""
+        when the shard waits), fenced by the lease; the hop's timeline entry, if given."""
         if waiting:
             check_signal_name(waiting)
         now = now_ms()
+        keep, kept = _timeline(timeline)
         refused = self._update(
             job_id,
             _shard(shard),
             "SET hop = :next, #status = :next_status, outbox = :outbox, outbox_delay = :delay, "
             "waiting_for = :waiting, wake_ms = :wake, "
-            "stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl "
+            f"stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl{keep} "
             "REMOVE #owner, lease_until",
             "#owner = :owner AND hop = :hop AND #status = :running",
             {
+                **kept,
                 ":next": _n(hop + 1),
                 ":next_status": _s("waiting" if waiting else "queued"),
                 ":outbox": {"B": pack_outbox(outbox)},
@@ -302,12 +307,14 @@ class DynamoDBLedger:
         failed: bool = False,
         error: str = "",
         result_json: str = "",
+        timeline: HopEntry | None = None,
     ) -> bool:
         """The shard is done (or failed), with its result; count it. True when every shard
         has ended and this one ended last."""
         result = {":result": {"B": pack_outbox(result_json)}} if result_json else {}
         # A reopened shard that ends again keeps only its new result.
         set_result, remove_result = (", #result = :result", "") if result else ("", ", #result")
+        keep, kept = _timeline(timeline)
         now = now_ms()
         refused = self._transact(
             [
@@ -315,11 +322,12 @@ class DynamoDBLedger:
                     job_id,
                     _shard(shard),
                     "SET #status = :status, stats = :stats, #cursor = :cursor, "
-                    "updated_ms = :now, #error = :error, #ttl = :ttl"
+                    f"updated_ms = :now, #error = :error, #ttl = :ttl{keep}"
                     f"{set_result} REMOVE #owner, lease_until{remove_result}",
                     "#owner = :owner AND hop = :hop AND #status = :running",
                     {
                         **result,
+                        **kept,
                         ":status": _s("failed" if failed else "done"),
                         ":stats": _s(json.dumps(dict(stats))),
                         ":cursor": _s(cursor_json[:CURSOR_CHARS]),
@@ -807,7 +815,16 @@ def _shard_status(item: Mapping[str, Any]) -> ShardStatus:
         error=_text(item, "error"),
         wake_ms=_int(item, "wake_ms"),
         waiting=_text(item, "waiting_for"),
+        timeline=entries((name, _text(item, name)) for name in item if is_slot(name)),
     )
+
+
+def _timeline(entry: HopEntry | None) -> tuple[str, dict[str, Any]]:
+    """The ``SET`` clause and value that keep a hop's timeline entry in its slot (none
+    without one): the same write as the hop's end, so a hop still costs two writes."""
+    if entry is None:
+        return "", {}
+    return f", {slot(entry.hop)} = :timeline", {":timeline": _s(entry.encode())}
 
 
 def _shard_result(item: Mapping[str, Any]) -> ShardResult:

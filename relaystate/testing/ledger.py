@@ -58,6 +58,7 @@ from ..ledger import (
     unpack_outbox,
 )
 from ..states import JobState
+from ..timeline import HopEntry, entries, slot
 
 __all__ = ["MemoryJob", "MemoryLedger", "MemoryRecord", "MemoryShard"]
 
@@ -121,6 +122,9 @@ class MemoryShard:
     wake_ms: int = 0
     #: The shard's result (:func:`~relaystate.ledger.pack_outbox`), recorded by its end.
     result: bytes | None = None
+    #: Its hop timeline: slot -> encoded entry (:mod:`relaystate.timeline`), as DynamoDB keeps
+    #: them in the record's attributes.
+    timeline: dict[str, str] = attrs.Factory(dict)
 
     def held_by(self, owner: str, hop: int) -> bool:
         """``owner`` holds hop ``hop`` (the fence of a checkpoint and a finish)."""
@@ -223,6 +227,7 @@ class MemoryLedger:
         delay_seconds: int = 0,
         waiting: str = "",
         wake_ms: int = 0,
+        timeline: HopEntry | None = None,
     ) -> None:
         """Record the hop's checkpoint and the next packet (to be sent, or kept for a signal
         when the shard waits), fenced by the lease."""
@@ -231,6 +236,7 @@ class MemoryLedger:
         packed = pack_outbox(outbox)
         with self._call("checkpoint", job_id) as now:
             found = self._held(job_id, shard, hop, owner)
+            _keep(found, timeline)
             found.hop, found.updated_ms = hop + 1, now
             found.status = "waiting" if waiting else "queued"
             found.waiting_for, found.wake_ms = waiting, wake_ms
@@ -251,6 +257,7 @@ class MemoryLedger:
         failed: bool = False,
         error: str = "",
         result_json: str = "",
+        timeline: HopEntry | None = None,
     ) -> bool:
         """The shard is done (or failed), with its result; count it. True when every shard
         has ended and this one ended last."""
@@ -262,6 +269,7 @@ class MemoryLedger:
                 job = self.jobs.get(job_id)
                 if job is None:
                     raise unknown_job(job_id, "this MemoryLedger")
+                _keep(found, timeline)
                 found.status, found.updated_ms = ("failed" if failed else "done"), now
                 found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
                 found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
@@ -418,6 +426,7 @@ class MemoryLedger:
                     error=found.error,
                     wake_ms=found.wake_ms,
                     waiting=found.waiting_for,
+                    timeline=entries(found.timeline),
                 )
                 for (of_job, shard), found in sorted(self.shards.items())
                 if of_job == job_id
@@ -470,6 +479,12 @@ class MemoryLedger:
         if found is None or not found.held_by(owner, hop):
             raise lease_lost(job_id, shard, hop)
         return found
+
+
+def _keep(found: MemoryShard, entry: HopEntry | None) -> None:
+    """Keep a hop's timeline entry in its slot, as DynamoDB's write of the record does."""
+    if entry is not None:
+        found.timeline[slot(entry.hop)] = entry.encode()
 
 
 def _claimable(found: MemoryShard, hop: int, owner: str, now: int) -> bool:
