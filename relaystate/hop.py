@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from . import clock, lifecycle
+from . import clock, lifecycle, tracing
 from .budget import SEND_LATENCIES
 from .errors import (
     ConfigurationError,
@@ -170,17 +170,23 @@ class Hop:
         self.state = HopState(remaining=remaining, started_ms=remaining(), began_ms=clock.now_ms())
         #: Units run and ms spent in them, once the units are over (the timeline's).
         self.progress = (0, 0)
+        #: The hop's span (one that does nothing when the job is not traced).
+        self.span = tracing.HopSpan()
 
     def run(self) -> None:
-        """Claim the hop, run its units, end it (relay, finish or fail), log its record."""
+        """Claim the hop, run its units, end it (relay, finish or fail), log its record --
+        in the hop's span when the job is traced."""
         job, state = self.job, self.state
         assert job.packet is not None
         job.hop = state
         try:
-            if not self._claim():
-                return
-            job.begin_hop()
-            self._units_and_end(job.packet)
+            with tracing.hop_span(job, self.context, self.receive_count) as span:
+                self.span = span
+                state.traceparent = span.traceparent
+                if not self._claim():
+                    return
+                job.begin_hop()
+                self._units_and_end(job.packet)
         finally:
             job.hop = None
 
@@ -204,6 +210,7 @@ class Hop:
         )
         if claim.outcome == "run":
             return True
+        self.span.outcome(claim.outcome)
         if claim.outcome == "busy":
             raise HopBusyError(
                 f"hop {packet.hop} of job {packet.job_id} shard {packet.shard} is running in "
@@ -499,6 +506,7 @@ class Hop:
             "state": job.state.value,
             **fields,
         }
+        self.span.record(record, exc)
         level = _LEVELS.get(str(fields.get("outcome")), logging.INFO)
         logger = job.logger if job.logger is not None else log
         if logger.isEnabledFor(level):
