@@ -37,6 +37,7 @@ from .instrument import UnitCounter, instrumented
 from .output import one_line, plural
 from .parked import Parked, save_parked
 from .progress import Reading, progress_bar
+from .timeline_model import Timeline, from_run
 
 if TYPE_CHECKING:
     from ..local import LocalLambda
@@ -76,6 +77,7 @@ class RunResult:
             empty.
         interrupted: the run was stopped with Ctrl-C.
         extra: more rows for the summary, ``(name, value)`` (the demo's rows copied).
+        timeline: the run's hops, for ``--timeline`` (``None`` unless asked for).
 
     Example:
         >>> result = execute(Count, {}, console=Console(), timeout_s=2.0, concurrency=1,
@@ -97,6 +99,7 @@ class RunResult:
     error: str = ""
     interrupted: bool = False
     extra: tuple[tuple[str, str], ...] = ()
+    timeline: Timeline | None = None
 
     @property
     def shards(self) -> int:
@@ -137,6 +140,7 @@ def execute(
     retry_delay_s: int | None = None,
     total: int | None = None,
     probe: Callable[[RelayJob], int] | None = None,
+    timeline: bool = False,
 ) -> RunResult:
     """Deploy ``job_class`` on a fresh LocalLambda, start it with ``data``, run it to idle.
 
@@ -151,6 +155,8 @@ def execute(
         max_wait_s: how long the job may run before the run gives up (and tears it down).
         total: the number of units expected, for the bar (``None``: unknown).
         probe: a live count of the units done (default: the units that returned so far).
+        timeline: keep the run's hops and invocations for a timeline page
+            (:attr:`RunResult.timeline`).
 
     Returns:
         What the run did. A run that gave up, was interrupted, or whose teardown failed,
@@ -207,6 +213,8 @@ def execute(
             # After a time-out or Ctrl-C, tear down too: this runtime's resources are ours.
             error = _tear_down(job, lam, log, timeout_s=timeout_s, error=error)
         result = _collect(lam, job, log, timeout_s=timeout_s, error=error)
+        if timeline:
+            result = attrs.evolve(result, timeline=_timeline(lam, job, log, result))
         # After the counts: reading the packets out is this command's doing, not the job's.
         parked = _save_parked(lam, job, list(result.left))
         result = attrs.evolve(result, parked=parked)
@@ -308,6 +316,20 @@ def _collect(
         aws_calls=lam.aws_calls,
         left=tuple(lam.left_over()),
         error=error,
+    )
+
+
+def _timeline(lam: LocalLambda, job: RelayJob, log: HopLog, result: RunResult) -> Timeline:
+    """The run's hops as a timeline: its hop records, invocations and AWS calls."""
+    return from_run(
+        job_id=job.job_id,
+        job_type=job.type_name(),
+        state="done" if result.ok else "failed",
+        shards=result.shards,
+        records=log.records,
+        invocations=lam.invocations,
+        aws_calls=lam.aws_calls,
+        memory_mb=lam.memory_mb,
     )
 
 

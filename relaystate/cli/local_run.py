@@ -32,6 +32,7 @@ from .execution import execute
 from .output import Failure, guarded
 from .params import concurrency_option, is_missing, job_class_and_data, timeout_option
 from .summary import Interrupted, report
+from .timeline import write_page
 
 __all__ = ["demo", "run"]
 
@@ -123,6 +124,13 @@ def demo(rows: int, timeout: float) -> None:
     type=click.IntRange(min=1),
     help="The units the job will run, if you know: the progress bar then shows a bar.",
 )
+@click.option(
+    "--timeline",
+    "timeline_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the run's hops to this file as one HTML page: a lane per shard, a bar per "
+    "hop, the waits between, the totals and the estimated cost on AWS.",
+)
 def run(
     job_class: type[RelayJob],
     data: dict[str, Any],
@@ -131,6 +139,7 @@ def run(
     max_wait: float,
     retry_delay: int | None,
     total: int | None,
+    timeline_file: Path | None,
 ) -> None:
     """Run a RelayJob subclass on the local Lambda runtime, to the end.
 
@@ -170,7 +179,11 @@ def run(
             max_wait_s=max_wait,
             retry_delay_s=retry_delay,
             total=total,
+            timeline=timeline_file is not None,
         )
+    if timeline_file is not None and result.timeline is not None:
+        write_page(result.timeline, timeline_file)
+        console.print(f"timeline: {timeline_file}", markup=False, highlight=False)
     report(console, result)
 
 

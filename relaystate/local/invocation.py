@@ -37,6 +37,7 @@ from typing import Any
 
 import attrs
 
+from ..clock import now_ms
 from . import trace
 from .event import queue_region, sqs_event
 from .faults import FaultInjector, InvocationFaults
@@ -69,6 +70,7 @@ class Invocation:
         failed_message_ids: the messages left in the queue for redelivery.
         mapping_id: the event-source mapping that delivered them.
         chain_depth: how often this chain has invoked the function, this time included.
+        started_ms: when the handler was called, in ms since the epoch (a timeline's).
 
     Example:
         >>> [(i.outcome, i.chain_depth) for i in lam.invocations]  # doctest: +SKIP
@@ -84,6 +86,7 @@ class Invocation:
     failed_message_ids: tuple[str, ...] = ()
     mapping_id: str = ""
     chain_depth: int = 1
+    started_ms: int = 0
 
 
 class Invoker:
@@ -247,6 +250,7 @@ class Invoker:
             request_id=request_id,
         )
         ids = [m["MessageId"] for m in messages]
+        started_ms = now_ms()
         with self._lock:
             self._scopes.add(scope)
         try:
@@ -271,6 +275,7 @@ class Invoker:
                 failed_message_ids=run.failed_ids,
                 mapping_id=mapping.id,
                 chain_depth=depth,
+                started_ms=started_ms,
             ),
         )
         log.debug(
