@@ -1,7 +1,9 @@
 """A 4-shard job with retries, a sleep and a timed-out invocation: what a timeline is for.
 
-``relaystate run tests.timeline_jobs:FlakyShards --timeout 1 --retry-delay 1 --timeline
-docs/timeline.html`` draws the README's picture; tests/test_timeline_page.py runs it too.
+``python -m tests.timeline_jobs timeline.html`` runs it on LocalLambda with a ledger and draws
+its page with ``relaystate timeline``; README's picture is that page, taken with ``chromium
+--headless --screenshot``. ``relaystate run tests.timeline_jobs:FlakyShards --timeout 1
+--retry-delay 1 --timeline run.html`` draws a local run's. tests/test_timeline_page.py runs both.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class FlakyShards(RelayJob):
     function_name = "flaky-shards-worker"
     retry = Retry(attempts=1, hop_retries=3, hop_delay_s=1)
     timeline = True
+    # With a ledger the timed-out hop's lease must run out before its redelivery may claim it:
+    # here, where every Lambda shares one clock, half a second beyond the hop is enough.
+    lease_margin_s = 0.5
 
     def plan(self) -> list[int]:
         return [shard * 100 for shard in range(4)]
@@ -52,3 +57,26 @@ class FlakyShards(RelayJob):
         if shard == 3 and unit == 15 and first_time(self.job_id, cursor):
             time.sleep(float(self.data.get("stall_s", 3.0)))  # past the function's timeout
         return DONE if unit + 1 >= UNITS else cursor + 1
+
+
+def main(page: str) -> None:
+    """Run the job on LocalLambda with a ledger, then ``relaystate timeline`` to ``page``."""
+    from relaystate.cli import cli
+    from relaystate.local import LocalLambda
+
+    with LocalLambda(timeout_s=1.0, concurrency=4, retry_delay_s=1) as lam:
+        lam.deploy(FlakyShards)
+        table = lam.ledger().table_name
+        job = FlakyShards(backend=lam.backend, ledger=table).start()
+        lam.run_until_idle(timeout_s=120)
+        cli.main(
+            ["timeline", job.job_id, "-o", page, "--ledger-table", table],
+            obj=lam.backend,
+            standalone_mode=False,
+        )
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1] if len(sys.argv) > 1 else "timeline.html")

@@ -65,7 +65,7 @@ h1 { font-size: 20px; margin: 0 0 4px; }
 h1 code { font-size: 15px; color: #555; }
 .sub { color: #555; margin: 0 0 16px; }
 .totals { display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 18px; }
-.card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 12px; min-width: 150px; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 12px; flex: 1 1 150px; }
 .card b { display: block; font-size: 18px; }
 .card small { color: #666; display: block; max-width: 360px; }
 svg { display: block; border: 1px solid #eee; background: #fcfcfc; }
@@ -162,12 +162,17 @@ def _totals(timeline: Timeline) -> str:
     t = timeline.totals
     share = f"{t.used_ms / t.paid_ms:.0%}" if t.paid_ms else "n/a"
     calls = sorted(t.aws_calls.items(), key=lambda kv: (-kv[1], kv[0]))
-    top = ", ".join(f"{op} {n}" for op, n in calls[:6]) + (", ..." if len(calls) > 6 else "")
+    top = ", ".join(f"{op} {n}" for op, n in calls[:4]) + (", ..." if len(calls) > 4 else "")
     estimated = " (estimated from the hop records)" if t.estimated else ""
     failed = f", {t.failed_invocations} failed" if t.failed_invocations else ""
-    cost = "; ".join(f"{price.unit} ${usd:.6f}" for price, _, usd in t.cost.lines if usd)
+    on_record = " (those that left a hop record)" if t.estimated else ""
+    by_service: dict[str, float] = {}
+    for price, _, usd in t.cost.lines:  # "Lambda requests", "Lambda GB-seconds"...: by service
+        service = price.unit.split()[0]
+        by_service[service] = by_service.get(service, 0.0) + usd
+    cost = " · ".join(f"{service} {_usd(usd)}" for service, usd in by_service.items() if usd)
     cards = [
-        ("hops", f"{t.hops:,}", f"{plural(t.invocations, 'invocation')}{failed}"),
+        ("hops", f"{t.hops:,}", f"{plural(t.invocations, 'invocation')}{failed}{on_record}"),
         ("units", f"{t.units:,}", ""),
         (
             "Lambda time",
@@ -317,6 +322,11 @@ def _price(price: Price) -> str:
     """``$0.2 per 1,000,000``; ``$0.0000166667 each``."""
     usd = f"{price.usd:.10f}".rstrip("0").rstrip(".")
     return f"${usd} " + ("each" if price.per == 1 else f"per {price.per:,}")
+
+
+def _usd(usd: float) -> str:
+    """Dollars to the millionth (less than that: ``< $0.000001``)."""
+    return f"${usd:.6f}" if usd >= 0.000001 else "< $0.000001"
 
 
 def _s(ms: float) -> str:
