@@ -13,10 +13,9 @@ import pytest
 
 from relaystate import DONE, RelayJob
 from relaystate.aws import DynamoDBLedger
-from relaystate.budget import AdaptiveBudget
 from relaystate.ledger import JobStatus
 from relaystate.ports import LedgerPort
-from relaystate.testing import MemoryLedger, memory_backend, sqs_event
+from relaystate.testing import MemoryLedger, UnitsPerHop, memory_backend, sqs_event
 from relaystate.timeline import TIMELINE_HOPS, HopEntry
 
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
@@ -106,18 +105,11 @@ def test_the_ledger_keeps_the_last_hundred_hops_of_a_shard() -> None:
     assert list(range(5, TIMELINE_HOPS + 5)) == [e.hop for e in kept]
 
 
-class OneUnitPerHop(AdaptiveBudget):
-    """Ends every hop after one unit, so that a few units make as many hops."""
-
-    def should_continue(self, remaining_ms: float) -> bool:
-        return False
-
-
 class Counted(RelayJob):
     job_type = "test_timeline_ledger.Counted"
     function_name = "counted-worker"
     ledger = "relaystate-ledger"
-    budget = OneUnitPerHop
+    budget = UnitsPerHop.of(1)
 
     def plan(self) -> int:
         return 0

@@ -111,7 +111,7 @@ def test_a_script_error_on_the_page_shows_in_its_dom(tmp_path: Path) -> None:
         job_type="T",
         state="done",
         shards=1,
-        bars=(Bar(shard=0, hop=0, start_ms=0, end_ms=1_000, outcome="finished"),),
+        bars=(Bar(shard=0, hop=0, started_ms=0, ended_ms=1_000, outcome="finished"),),
         totals=from_status_totals(),
         source="a test",
     )

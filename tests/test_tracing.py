@@ -18,25 +18,17 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from relaystate import DONE, RelayJob, RelayPacket
-from relaystate.budget import AdaptiveBudget
 from relaystate.local import LocalLambda
-from relaystate.testing import memory_backend, sqs_event
+from relaystate.testing import UnitsPerHop, memory_backend, sqs_event
 from relaystate.tracing import ENV, enabled
 
 pytestmark = pytest.mark.functional
 
 
-class OneUnitPerHop(AdaptiveBudget):
-    """Ends every hop after one unit, so that a few units make as many hops."""
-
-    def should_continue(self, remaining_ms: float) -> bool:
-        return False
-
-
 class TracedShards(RelayJob):
     job_type = "test_tracing.TracedShards"
     function_name = "traced-worker"
-    budget = OneUnitPerHop
+    budget = UnitsPerHop.of(1)
     tracing = True
 
     def plan(self) -> list[int]:

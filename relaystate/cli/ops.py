@@ -111,10 +111,7 @@ def status(
 
 def _ledger_status(aws: AwsTarget, table_name: str, job_id: str, as_json: bool) -> None:
     with guarded():
-        conn = aws.connect()
-        if conn.backend.ledgers is None:  # pragma: no cover - every backend here has ledgers
-            raise Failure("this backend has no ledger")
-        found = conn.backend.ledgers(table_name).status(job_id)
+        found = aws.connect().ledger(table_name).status(job_id)
         if found is None:
             raise Failure(f"the ledger {table_name!r} does not know job {job_id!r}")
     if as_json:

@@ -62,10 +62,7 @@ def timeline_command(job_id: str, output: Path, ledger_table: str, aws: AwsTarge
     Exit status 1 when the ledger does not know the job, or has no hop of it.
     """
     with guarded():
-        conn = aws.connect()
-        if conn.backend.ledgers is None:  # pragma: no cover - every backend here has ledgers
-            raise Failure("this backend has no ledger")
-        status = conn.backend.ledgers(ledger_table).status(job_id)
+        status = aws.connect().ledger(ledger_table).status(job_id)
     if status is None:
         raise Failure(
             f"the ledger {ledger_table!r} does not know job {job_id!r} (a wrong --ledger-table, "

@@ -31,7 +31,7 @@ import attrs
 
 from ..frozen import FrozenDict
 from ..pricing import Cost, cost_usd, usage_of_calls
-from ..timeline import TIMELINE_HOPS
+from ..timeline import TIMELINE_HOPS, HopEntry
 
 if TYPE_CHECKING:
     from ..ledger import JobStatus
@@ -78,26 +78,19 @@ _TEARDOWN = {
 
 
 @attrs.frozen(kw_only=True)
-class Bar:
-    """One hop (or, in the lane of failed invocations, one invocation that failed).
+class Bar(HopEntry):
+    """One hop of a shard: its :class:`~relaystate.timeline.HopEntry` and the shard's number.
 
-    ``shard`` is ``-1`` for a failed invocation: which shard it ran is not known.
+    In the lane of failed invocations, a bar is one invocation that failed: ``shard`` is
+    ``-1``, as which shard it ran is not known.
     """
 
     shard: int
-    hop: int
-    start_ms: int
-    end_ms: int
-    outcome: str
-    units: int = 0
-    work_ms: int = 0
-    utilization: float = 0.0
-    delay_s: int = 0
-    error: str = ""
 
-    @property
-    def duration_ms(self) -> int:
-        return max(self.end_ms - self.start_ms, 0)
+    @classmethod
+    def of(cls, shard: int, entry: HopEntry) -> Bar:
+        """The bar of a shard's entry."""
+        return cls(shard=shard, **attrs.asdict(entry, recurse=False))
 
 
 @attrs.frozen
@@ -147,16 +140,16 @@ class Timeline:
 
     @property
     def start_ms(self) -> int:
-        return min((b.start_ms for b in (*self.bars, *self.failed)), default=0)
+        return min((b.started_ms for b in (*self.bars, *self.failed)), default=0)
 
     @property
     def end_ms(self) -> int:
-        return max((b.end_ms for b in (*self.bars, *self.failed)), default=0)
+        return max((b.ended_ms for b in (*self.bars, *self.failed)), default=0)
 
     def lanes(self) -> dict[int, list[Bar]]:
         """Each shard's bars, in hop order (shards without a bar have an empty lane)."""
         lanes: dict[int, list[Bar]] = {shard: [] for shard in range(self.shards)}
-        for bar in sorted(self.bars, key=lambda b: (b.shard, b.hop, b.start_ms)):
+        for bar in sorted(self.bars, key=lambda b: (b.shard, b.hop, b.started_ms)):
             lanes.setdefault(bar.shard, []).append(bar)
         return lanes
 
@@ -165,9 +158,9 @@ class Timeline:
         found: list[Gap] = []
         for shard, bars in self.lanes().items():
             for before, after in itertools.pairwise(bars):
-                if after.start_ms > before.end_ms:
+                if after.started_ms > before.ended_ms:
                     kind, why = _why(before)
-                    found.append(Gap(shard, before.end_ms, after.start_ms, kind, why))
+                    found.append(Gap(shard, before.ended_ms, after.started_ms, kind, why))
         return found
 
 
@@ -196,20 +189,7 @@ def from_status(status: JobStatus, *, table: str) -> Timeline:
     for shard in status.shard_status:
         for entry in shard.timeline:
             memory.append(entry.memory_mb)
-            bars.append(
-                Bar(
-                    shard=shard.shard,
-                    hop=entry.hop,
-                    start_ms=entry.started_ms,
-                    end_ms=entry.ended_ms,
-                    outcome=entry.outcome,
-                    units=entry.units,
-                    work_ms=entry.work_ms,
-                    utilization=entry.utilization,
-                    delay_s=entry.delay_s,
-                    error=entry.error,
-                )
-            )
+            bars.append(Bar.of(shard.shard, entry))
         if shard.timeline and shard.timeline[0].hop > 0:
             notes.append(
                 f"shard {shard.shard}: the ledger keeps the last {TIMELINE_HOPS} hops; the "
@@ -257,8 +237,8 @@ def from_run(
         Bar(
             shard=-1,
             hop=n,
-            start_ms=i.started_ms,
-            end_ms=i.started_ms + round(i.duration_ms),
+            started_ms=i.started_ms,
+            ended_ms=i.started_ms + round(i.duration_ms),
             outcome=f"invocation {i.outcome}",
             error=i.error,
         )
@@ -285,8 +265,8 @@ def _bar(record: Mapping[str, Any]) -> Bar:
     return Bar(
         shard=int(record.get("shard", 0)),
         hop=int(record.get("hop", 0)),
-        start_ms=int(record["started_ms"]),
-        end_ms=int(record.get("ended_ms", record["started_ms"])),
+        started_ms=int(record["started_ms"]),
+        ended_ms=int(record.get("ended_ms", record["started_ms"])),
         outcome=str(record.get("outcome", "")),
         units=int(record.get("units", 0)),
         work_ms=int(record.get("work_ms", 0)),

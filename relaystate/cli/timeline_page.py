@@ -245,12 +245,12 @@ def _svg(timeline: Timeline) -> str:
 
 
 def _bar(scale: _Scale, bar: Bar, y: int, t0: int) -> str:
-    x = scale.x(bar.start_ms)
-    width = max(scale.x(bar.end_ms) - x, 2.0)
+    x = scale.x(bar.started_ms)
+    width = max(scale.x(bar.ended_ms) - x, 2.0)
     colour = OUTCOME_COLOURS.get(bar.outcome, "#888")
     lines = [
         f"shard {bar.shard} · hop {bar.hop} · {bar.outcome}",
-        f"{_s(bar.start_ms - t0)} to {_s(bar.end_ms - t0)} ({_s(bar.duration_ms)})",
+        f"{_s(bar.started_ms - t0)} to {_s(bar.ended_ms - t0)} ({_s(bar.duration_ms)})",
         f"{bar.units:,} units · {_s(bar.work_ms)} in step() · utilization {bar.utilization:.0%}",
     ]
     if bar.delay_s:
@@ -277,10 +277,10 @@ def _gap(scale: _Scale, gap: Gap, y: int) -> str:
 
 
 def _failed(scale: _Scale, bar: Bar, y: int, t0: int) -> str:
-    x = scale.x(bar.start_ms)
-    width = max(scale.x(bar.end_ms) - x, 2.0)
+    x = scale.x(bar.started_ms)
+    width = max(scale.x(bar.ended_ms) - x, 2.0)
     tip = (
-        f"{bar.outcome} at {_s(bar.start_ms - t0)} after {_s(bar.duration_ms)}: SQS delivers "
+        f"{bar.outcome} at {_s(bar.started_ms - t0)} after {_s(bar.duration_ms)}: SQS delivers "
         f"its packet again{': ' + bar.error if bar.error else ''}"
     )
     return (
