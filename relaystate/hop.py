@@ -45,11 +45,11 @@ from .retry import Retry, retry_transient
 from .signals import WaitFor
 from .sleep import Sleep, delay_until
 from .states import DONE, JobState
-from .timeline import HopEntry
 
 if TYPE_CHECKING:
     from .budget import Budget
     from .ratelimit import RateLimit
+    from .timeline import HopEntry
 
 __all__ = ["Hop", "HopJob", "remaining_ms"]
 
@@ -171,7 +171,7 @@ class Hop:
         #: Units run and ms spent in them, once the units are over (the timeline's).
         self.progress = (0, 0)
         #: The hop's span (one that does nothing when the job is not traced).
-        self.span = tracing.HopSpan()
+        self.span: tracing.HopSpan = tracing.UNTRACED
 
     def run(self) -> None:
         """Claim the hop, run its units, end it (relay, finish or fail), log its record --
@@ -449,6 +449,8 @@ class Hop:
 
     def _entry(self, end: _End) -> HopEntry:
         """The hop's timeline entry, as of now (its end is the ledger write that follows)."""
+        from .timeline import HopEntry  # only jobs that keep a timeline pay for its import
+
         state, packet = self.state, self.job.packet
         assert packet is not None
         units, work_ms = self.progress
@@ -523,14 +525,18 @@ class Hop:
             print(emf_line(record, retries=max(retries, 0)), flush=True)
 
 
-@attrs.frozen
 class _End:
-    """How a hop ends: its outcome, error and relay delay, and the transition that does it."""
+    """How a hop ends: its outcome, error and relay delay, and the transition that does it.
 
-    outcome: str
-    error: Exception | None
-    delay: int
-    fire: Callable[[], object]
+    (A plain class: an attrs class is made at import, which a worker's cold start pays for.)
+    """
+
+    __slots__ = ("delay", "error", "fire", "outcome")
+
+    def __init__(
+        self, outcome: str, error: Exception | None, delay: int, fire: Callable[[], object]
+    ) -> None:
+        self.outcome, self.error, self.delay, self.fire = outcome, error, delay, fire
 
 
 def _memory_mb(context: Any) -> int:

@@ -27,6 +27,9 @@ recorded as the span's exception event. Spans go to the global tracer provider, 
 exporter works; at the end of each invocation the provider is flushed (``force_flush``), as a
 Lambda is frozen between invocations. Only ``traceparent`` travels, not ``tracestate``.
 
+This module only decides, and is all an untraced worker imports; :mod:`relaystate.otel` makes
+the spans, imported (with OpenTelemetry) once a job is traced.
+
 Example:
     >>> class CopyRows(RelayJob):  # doctest: +SKIP
     ...     tracing = True
@@ -40,17 +43,22 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, cast
-
-import attrs
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span
-
     from .ports import Backend, LedgerPort
 
-__all__ = ["ENV", "HopSpan", "enabled", "flush", "hop_span", "start_span", "traced_ports"]
+__all__ = [
+    "ENV",
+    "UNTRACED",
+    "HopSpan",
+    "enabled",
+    "flush",
+    "hop_span",
+    "start_span",
+    "traced_ports",
+]
 
 log = logging.getLogger("relaystate")
 
@@ -58,60 +66,6 @@ log = logging.getLogger("relaystate")
 ENV = "RELAYSTATE_TRACING"
 _ON = frozenset({"1", "true", "yes", "on"})
 _OFF = frozenset({"0", "false", "no", "off"})
-_TRACER = "relaystate"
-
-#: Each port method: the AWS service and operation it calls (its first, for the ledger's).
-_OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
-    "queues": (
-        "SQS",
-        {
-            "create": "CreateQueue",
-            "set_attributes": "SetQueueAttributes",
-            "delete": "DeleteQueue",
-            "describe": "GetQueueAttributes",
-            "find": "GetQueueUrl",
-            "tags": "ListQueueTags",
-            "receive": "ReceiveMessage",
-            "delete_messages": "DeleteMessageBatch",
-            "send": "SendMessage",
-            "send_batch": "SendMessageBatch",
-        },
-    ),
-    "mappings": (
-        "Lambda",
-        {
-            "function_timeout_s": "GetFunctionConfiguration",
-            "create": "CreateEventSourceMapping",
-            "set_enabled": "UpdateEventSourceMapping",
-            "get": "GetEventSourceMapping",
-            "delete": "DeleteEventSourceMapping",
-            "list_for_queue": "ListEventSourceMappings",
-            "allow_recursion": "PutFunctionRecursionConfig",
-        },
-    ),
-    "ledger": (
-        "DynamoDB",
-        {
-            "open_job": "UpdateItem",
-            "abandon_job": "DeleteItem",
-            "claim": "UpdateItem",
-            "checkpoint": "UpdateItem",
-            "finish": "TransactWriteItems",
-            "claim_teardown": "UpdateItem",
-            "mark_torn_down": "UpdateItem",
-            "reopen": "TransactWriteItems",
-            "results": "Query",
-            "put_signal": "TransactWriteItems",
-            "signals": "Query",
-            "waiting_for": "Query",
-            "set_paused": "UpdateItem",
-            "park": "BatchWriteItem",
-            "parked": "Query",
-            "forget_parked": "BatchWriteItem",
-            "status": "Query",
-        },
-    ),
-}
 
 
 def enabled(job: Any) -> bool:
@@ -145,149 +99,65 @@ def _installed() -> bool:
     return True
 
 
-@contextlib.contextmanager
-def start_span(job: Any) -> Iterator[str]:
-    """The span of a job's start, under the caller's current span; gives its traceparent
-    (``""`` when the job is not traced), for the first packets."""
-    if not enabled(job):
-        yield ""
-        return
-    from opentelemetry import trace
-
-    tracer = trace.get_tracer(_TRACER)
-    name = f"relaystate start {job.type_name()}"
-    with tracer.start_as_current_span(
-        name, kind=trace.SpanKind.PRODUCER, attributes=_job_attributes(job)
-    ) as span:
-        yield _traceparent(span)
-
-
-@contextlib.contextmanager
-def hop_span(job: Any, context: Any, receive_count: int) -> Iterator[HopSpan]:
-    """The span of one hop of ``job`` (rebuilt from its packet), the child of the span that
-    sent the packet; a :class:`HopSpan` that does nothing when the job is not traced.
-
-    The span's traceparent is given to the packets the hop sends through
-    :attr:`HopSpan.traceparent`.
-    """
-    packet = job.packet
-    if not enabled(job) or packet is None:
-        yield HopSpan()
-        return
-    from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    parent = TraceContextTextMapPropagator().extract(
-        {"traceparent": packet.traceparent} if packet.traceparent else {}
-    )
-    attributes: dict[str, Any] = {
-        **_job_attributes(job),
-        "relaystate.shard": packet.shard,
-        "relaystate.shards": packet.shards,
-        "relaystate.hop": packet.hop,
-        "relaystate.retries": max(receive_count - 1, 0),
-        "messaging.system": "aws_sqs",
-    }
-    request_id = getattr(context, "aws_request_id", None)
-    if isinstance(request_id, str) and request_id:
-        attributes["faas.invocation_id"] = request_id
-    tracer = trace.get_tracer(_TRACER)
-    with tracer.start_as_current_span(
-        f"relaystate hop {job.type_name()}",
-        context=parent,
-        kind=trace.SpanKind.CONSUMER,
-        attributes=attributes,
-    ) as span:
-        yield HopSpan(span, _traceparent(span))
-
-
-@attrs.define
-class HopSpan:
-    """A hop's span, or nothing (an untraced hop): what the hop tells it.
+class HopSpan(Protocol):
+    """A hop's span as the hop sees it (:data:`UNTRACED` for a hop that is not traced).
 
     Attributes:
-        span: the OpenTelemetry span, or ``None``.
-        traceparent: its W3C traceparent, for the packets the hop sends (``""``: none).
+        traceparent: the span's W3C traceparent, for the packets the hop sends (``""``: none).
     """
 
-    span: Span | None = None
-    traceparent: str = ""
+    traceparent: str
 
     def outcome(self, outcome: str) -> None:
         """A hop that ran no unit: how its delivery was dealt with (``duplicate``...)."""
-        if self.span is not None:
-            self.span.set_attribute("relaystate.outcome", outcome)
 
     def record(self, record: Mapping[str, Any], error: BaseException | None) -> None:
-        """The hop's record (:meth:`relaystate.hop.Hop._record`'s fields) as attributes."""
-        span = self.span
-        if span is None:
-            return
-        for key, name in _RECORD_ATTRIBUTES.items():
-            value = record.get(key)
-            if isinstance(value, bool | int | float | str):
-                span.set_attribute(name, value)
-        if error is not None:
-            span.record_exception(error)
-        if record.get("outcome") == "failed":
-            from opentelemetry.trace import Status, StatusCode
-
-            span.set_status(Status(StatusCode.ERROR, str(record.get("error", ""))[:200]))
+        """The hop's record (its outcome, units, utilization, delay...) and its error."""
 
 
-#: Hop record field -> span attribute.
-_RECORD_ATTRIBUTES = {
-    "units": "relaystate.units",
-    "utilization": "relaystate.utilization",
-    "outcome": "relaystate.outcome",
-    "delay_s": "relaystate.relay_delay_s",
-    "work_ms": "relaystate.work_ms",
-}
+class _Untraced:
+    """The span of a hop that is not traced: it does nothing."""
+
+    traceparent = ""
+
+    def outcome(self, outcome: str) -> None:
+        pass
+
+    def record(self, record: Mapping[str, Any], error: BaseException | None) -> None:
+        pass
+
+
+#: The span of every hop that is not traced.
+UNTRACED: HopSpan = _Untraced()
+
+
+def start_span(job: Any) -> contextlib.AbstractContextManager[str]:
+    """The span of a job's start, under the caller's current span; gives its traceparent
+    (``""`` when the job is not traced), for the first packets."""
+    if not enabled(job):
+        return contextlib.nullcontext("")
+    from . import otel
+
+    return otel.start_span(job)
+
+
+def hop_span(
+    job: Any, context: Any, receive_count: int
+) -> contextlib.AbstractContextManager[HopSpan]:
+    """The span of one hop of ``job`` (rebuilt from its packet), the child of the span that
+    sent the packet; a :class:`HopSpan` that does nothing when the job is not traced."""
+    if job.packet is None or not enabled(job):
+        return contextlib.nullcontext(UNTRACED)
+    from . import otel
+
+    return otel.hop_span(job, context, receive_count)
 
 
 def traced_ports(backend: Backend, ledger: LedgerPort | None) -> tuple[Backend, LedgerPort | None]:
-    """The backend and ledger with a span around each call of their ports."""
-    traced = attrs.evolve(
-        backend,
-        queues=cast("Any", _Traced(backend.queues, "queues")),
-        mappings=cast("Any", _Traced(backend.mappings, "mappings")),
-    )
-    if ledger is None:
-        return traced, None
-    return traced, cast("LedgerPort", _Traced(ledger, "ledger"))
+    """The backend and ledger with a span around each call of their ports (tracing on)."""
+    from . import otel
 
-
-class _Traced:
-    """A port whose method calls are each a CLIENT span (the AWS call they make)."""
-
-    def __init__(self, port: Any, kind: str) -> None:
-        self._port = port
-        self._service, self._operations = _OPERATIONS[kind]
-        self._kind = kind
-
-    def __getattr__(self, name: str) -> Any:
-        found = getattr(self._port, name)
-        if name.startswith("_") or not callable(found):
-            return found
-        return functools.partial(self._call, name, found)
-
-    def _call(self, name: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        from opentelemetry import trace
-
-        operation = self._operations.get(name, name)
-        attributes: dict[str, Any] = {
-            "rpc.system": "aws-api",
-            "rpc.service": self._service,
-            "rpc.method": operation,
-        }
-        if self._kind == "ledger":
-            attributes["relaystate.ledger.operation"] = name
-            attributes["aws.dynamodb.table_names"] = [str(getattr(self._port, "table_name", ""))]
-        tracer = trace.get_tracer(_TRACER)
-        with tracer.start_as_current_span(
-            f"{self._service}.{operation}", kind=trace.SpanKind.CLIENT, attributes=attributes
-        ):
-            return method(*args, **kwargs)
+    return otel.traced_ports(backend, ledger)
 
 
 def flush(job: Any) -> None:
@@ -295,23 +165,9 @@ def flush(job: Any) -> None:
     ``force_flush``, where it has one); nothing when the job is not traced."""
     if not enabled(job):
         return
-    from opentelemetry import trace
+    from . import otel
 
-    force_flush = getattr(trace.get_tracer_provider(), "force_flush", None)
-    if callable(force_flush):
-        try:
-            force_flush()
-        except Exception:  # an exporter's trouble must not fail the hops that ran
-            log.warning("relaystate: flushing the trace's spans failed", exc_info=True)
-
-
-def _job_attributes(job: Any) -> dict[str, Any]:
-    return {"relaystate.job.id": str(job.job_id), "relaystate.job.type": job.type_name()}
-
-
-def _traceparent(span: Span) -> str:
-    """The span's W3C traceparent (``""`` for a span that is not recording a valid context)."""
-    found = span.get_span_context()
-    if not found.is_valid:
-        return ""
-    return f"00-{found.trace_id:032x}-{found.span_id:016x}-{int(found.trace_flags):02x}"
+    try:
+        otel.flush()
+    except Exception:  # an exporter's trouble must not fail the hops that ran
+        log.warning("relaystate: flushing the trace's spans failed", exc_info=True)

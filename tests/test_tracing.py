@@ -178,7 +178,7 @@ def test_the_environment_turns_tracing_on_and_off(monkeypatch: pytest.MonkeyPatc
     assert not enabled(TracedShards)
 
 
-def test_an_untraced_worker_imports_nothing_of_opentelemetry() -> None:
+def test_an_untraced_worker_imports_nothing_of_opentelemetry_nor_the_spans() -> None:
     code = (
         "import sys, relaystate\n"
         "from relaystate.testing import memory_backend, sqs_event\n"
@@ -189,7 +189,8 @@ def test_an_untraced_worker_imports_nothing_of_opentelemetry() -> None:
         "backend = memory_backend()\n"
         "job = Job(backend=backend).start()\n"
         "Job.handle(sqs_event(backend.queues.pop(job.packet.queue_url)), None, backend=backend)\n"
-        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+        "spans = ('opentelemetry', 'relaystate.otel')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(spans)))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_env()
