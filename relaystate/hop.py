@@ -9,7 +9,12 @@ A hop is one worker invocation for one packet::
                policy; a rate limit paces the units, or ends the hop with a delayed relay
     end        DONE -> finish (the last shard tears down); more to do -> relay; a unit error
                -> relay with a retry delay, then fail; max_hops reached -> fail
-    record     one structured log record (and, optionally, one CloudWatch EMF line)
+    record     one structured log record (and, optionally, one CloudWatch EMF line); with
+               ``timeline`` on the job class, the ledger write that ends the hop keeps its
+               entry (:mod:`relaystate.timeline`)
+
+A traced job's hop runs in its span (:mod:`relaystate.tracing`), whose traceparent the packets
+it sends carry.
 
 The hop is handed what it calls: the job (as the :class:`HopJob` protocol), the backend and the
 ledger; it never imports the job class. Its per-hop state lives in a
@@ -352,7 +357,7 @@ class Hop:
 
     def _fire(self, end: _End) -> tuple[str, Exception | None, int]:
         """Keep the hop's timeline entry (the transition's ledger write takes it), then fire."""
-        if self.job.timeline:
+        if self.job.timeline and self.ledger is not None:
             self.state.entry = self._entry(end)
         end.fire()
         return end.outcome, end.error, end.delay

@@ -25,7 +25,8 @@ A hop span's attributes: ``relaystate.job.id``, ``relaystate.job.type``, ``relay
 ``faas.invocation_id``). A hop that failed its shard has status ERROR; a unit error is
 recorded as the span's exception event. Spans go to the global tracer provider, so any SDK
 exporter works; at the end of each invocation the provider is flushed (``force_flush``), as a
-Lambda is frozen between invocations. Only ``traceparent`` travels, not ``tracestate``.
+Lambda is frozen between invocations. Only ``traceparent`` travels, not ``tracestate``; a
+resumed packet goes on in the trace it was in.
 
 This module only decides, and is all an untraced worker imports; :mod:`relaystate.otel` makes
 the spans, imported (with OpenTelemetry) once a job is traced.
