@@ -202,3 +202,15 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != ENV}
+
+
+def test_a_packet_carries_a_traceparent_on_the_wire_and_refuses_a_malformed_one() -> None:
+    from relaystate import InvalidPacketError
+
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    packet = RelayPacket(job_id="j", job_type="T", function_name="f", traceparent=traceparent)
+    assert traceparent == RelayPacket.from_json(packet.to_json()).traceparent
+    assert "traceparent" not in packet.evolve(traceparent="").to_dict()
+    raw = {**packet.to_dict(), "traceparent": "00-not-a-trace-01"}
+    with pytest.raises(InvalidPacketError, match="traceparent"):
+        RelayPacket.from_dict(raw)
