@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from transitions import EventData
 
-from . import lifecycle, pause, signals
+from . import lifecycle, pause, signals, tracing
 from .lifecycle import HopState
 from .machine import Callback, JobMachine
 from .packet import RelayPacket
@@ -42,7 +42,8 @@ def _enqueue(job: ControlledJob, event: EventData) -> None:
         fresh = requeue(job, backend, ledger, job._resume_from, until=until)
         job.packet, job.packets, job._resume_from = fresh, (fresh,), None
         return
-    opened = open_job(job, backend, ledger, until=until)
+    with tracing.start_span(job) as traceparent:
+        opened = open_job(job, backend, ledger, until=until, traceparent=traceparent)
     job.packets = opened.packets
     job.packet = job.packets[0]
     job.cursor = job.packet.cursor

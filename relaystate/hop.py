@@ -12,7 +12,12 @@ A hop is one worker invocation for one packet::
     end        DONE -> finish (the last shard tears down); more to do -> relay; a unit error
                -> relay with a retry delay, then fail; max_hops reached -> fail; the shard's
                progress mark taken (the job's ``progress`` hook), for packet and ledger
-    record     one structured log record (and, optionally, one CloudWatch EMF line)
+    record     one structured log record (and, optionally, one CloudWatch EMF line); with
+               ``timeline`` on the job class, the ledger write that ends the hop keeps its
+               entry (:mod:`relaystate.timeline`)
+
+A traced job's hop runs in its span (:mod:`relaystate.tracing`), whose traceparent the packets
+it sends carry.
 
 The hop is handed what it calls: the job (as the :class:`HopJob` protocol), the backend and the
 ledger; it never imports the job class. Its per-hop state lives in a
@@ -30,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from . import clock, lifecycle
+from . import clock, lifecycle, tracing
 from .budget import SEND_LATENCIES
 from .errors import (
     ConfigurationError,
@@ -53,6 +58,7 @@ if TYPE_CHECKING:
     from .budget import Budget
     from .offload import S3Offload
     from .ratelimit import RateLimit
+    from .timeline import HopEntry
 
 __all__ = ["Hop", "HopJob", "remaining_ms"]
 
@@ -99,6 +105,14 @@ class HopJob(Protocol):
     @property
     def offload(self) -> S3Offload | None:
         """Where data and cursors too large for a packet are kept, if anywhere."""
+
+    @property
+    def timeline(self) -> bool:
+        """Whether the ledger keeps each hop's timeline entry (:mod:`relaystate.timeline`)."""
+
+    @property
+    def tracing(self) -> bool:
+        """Whether each hop is an OpenTelemetry span (:mod:`relaystate.tracing`)."""
 
     def step(self, cursor: Any) -> Any:
         """One unit of work."""
@@ -170,20 +184,27 @@ class Hop:
         self.context = context
         self.receive_count = receive_count
         remaining = remaining_ms(context, job.hop_time_s)
-        self.state = HopState(remaining=remaining, started_ms=remaining())
-        self.began_ms = clock.now_ms()  # a shard's first progress mark counts from here
+        self.state = HopState(remaining=remaining, started_ms=remaining(), began_ms=clock.now_ms())
+        #: Units run and ms spent in them, once the units are over (the timeline's).
+        self.worked = (0, 0)
+        #: The hop's span (one that does nothing when the job is not traced).
+        self.span: tracing.HopSpan = tracing.UNTRACED
 
     def run(self) -> None:
-        """Claim the hop, run its units, end it (relay, finish or fail), log its record."""
+        """Claim the hop, run its units, end it (relay, finish or fail), log its record --
+        in the hop's span when the job is traced."""
         job, state = self.job, self.state
         assert job.packet is not None
         job.hop = state
         try:
-            if not self._claim():
-                return
-            self._load()
-            job.begin_hop()
-            self._units_and_end(job.packet)
+            with tracing.hop_span(job, self.context, self.receive_count) as span:
+                self.span = span
+                state.traceparent = span.traceparent
+                if not self._claim():
+                    return
+                self._load()
+                job.begin_hop()
+                self._units_and_end(job.packet)
         finally:
             job.hop = None
 
@@ -221,6 +242,7 @@ class Hop:
         )
         if claim.outcome == "run":
             return True
+        self.span.outcome(claim.outcome)
         if claim.outcome == "busy":
             raise HopBusyError(
                 f"hop {packet.hop} of job {packet.job_id} shard {packet.shard} is running in "
@@ -312,12 +334,15 @@ class Hop:
             retries=old.retries + max(self.receive_count - 1, 0),
         )
         finished = done and unit_error is None
-        anchor = (self.began_ms, first)
+        anchor = (state.began_ms, first)  # a shard's first progress mark counts from here
         state.progress = take(job.progress, cursor, packet.progress, anchor, finished=finished)
+        self.worked = (units, round(work_ms))
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
         left = remaining()
         self._record(
             hop=packet.hop,
+            started_ms=state.began_ms,
+            ended_ms=clock.now_ms(),
             outcome=outcome,
             units=units,
             work_ms=round(work_ms),
@@ -337,7 +362,8 @@ class Hop:
         pending: Sleep | WaitFor | None = None,
         units: int = 0,
     ) -> tuple[str, Exception | None, int]:
-        """Fire the transition the hop ends in; its outcome, error and relay delay.
+        """Decide how the hop ends, keep its timeline entry, then fire that transition; its
+        outcome, error and relay delay.
 
         An error no redelivery can cure (:data:`PERMANENT_ERRORS`), raised while the hop's
         result is turned into a packet, fails the shard: ``on_failed`` runs and the packet the
@@ -347,8 +373,10 @@ class Hop:
         job = self.job
         try:
             if pending is not None and unit_error is None:
-                return self._pause_end(pending, idle=units == 0)
-            return self._planned_end(packet, unit_error, done, delay)
+                end = self._pause_end(pending, idle=units == 0)
+            else:
+                end = self._planned_end(packet, unit_error, done, delay)
+            return self._fire(end)
         except PERMANENT_ERRORS as exc:
             if job.state is not JobState.RUNNING:
                 raise  # the failure path itself failed: SQS delivers the hop again
@@ -358,8 +386,15 @@ class Hop:
                 _where(packet),
                 exc,
             )
-            job.fail(error=exc)
-            return "failed", exc, 0
+            failure: Exception = exc
+            return self._fire(_End("failed", failure, 0, lambda: job.fail(error=failure)))
+
+    def _fire(self, end: _End) -> tuple[str, Exception | None, int]:
+        """Keep the hop's timeline entry (the transition's ledger write takes it), then fire."""
+        if self.job.timeline and self.ledger is not None:
+            self.state.entry = self._entry(end)
+        end.fire()
+        return end.outcome, end.error, end.delay
 
     def _held(self, packet: RelayPacket) -> Sleep | WaitFor | None:
         """The sleep or wait the packet is in, if it is not over: then the hop runs no unit.
@@ -388,7 +423,7 @@ class Hop:
             job.signals.update(retry_transient(lambda: ledger.signals(job.job_id)))
         return name in job.signals
 
-    def _pause_end(self, pending: Sleep | WaitFor, *, idle: bool) -> tuple[str, None, int]:
+    def _pause_end(self, pending: Sleep | WaitFor, *, idle: bool) -> _End:
         """End the hop in a sleep (a delayed relay, chained by 900 s) or a wait (parked)."""
         job = self.job
         if idle:  # a wake-up that found it not over yet: not a hop of work
@@ -397,56 +432,80 @@ class Hop:
         if isinstance(pending, Sleep):
             wake_ms = now + math.ceil(pending.seconds * 1000)
             delay = delay_until(wake_ms, now)
-            job.relay(delay_seconds=delay, wake_ms=wake_ms if wake_ms - now > delay * 1000 else 0)
-            return "sleeping", None, delay
+            wake = wake_ms if wake_ms - now > delay * 1000 else 0
+            return _End(
+                "sleeping", None, delay, lambda: job.relay(delay_seconds=delay, wake_ms=wake)
+            )
         if self.ledger is None:
             raise ConfigurationError(
                 f"{type(job).__name__}.step returned WaitFor({pending.name!r}), which needs a "
                 "ledger (the packet waits in it for the signal): give the job a ledger"
             )
+        name = pending.name
         deadline = now + math.ceil(pending.timeout_s * 1000) if pending.timeout_s else 0
-        job.wait(name=pending.name, deadline_ms=deadline)
-        return "waiting", None, delay_until(deadline, now) if deadline else 0
+        delay = delay_until(deadline, now) if deadline else 0
+        return _End("waiting", None, delay, lambda: job.wait(name=name, deadline_ms=deadline))
 
     def _planned_end(
         self, packet: RelayPacket, unit_error: Exception | None, done: bool, delay: int
-    ) -> tuple[str, Exception | None, int]:
+    ) -> _End:
         job = self.job
         if packet.finishing and packet.error:  # the hop before handed its failure on
             handed = RelayError(f"{packet.error} (handed on by hop {packet.hop - 1})")
-            job.fail(error=handed)
-            return "failed", handed, 0
+            return _End("failed", handed, 0, lambda: job.fail(error=handed))
         if unit_error is not None:
             failed_hops = packet.attempt
             if failed_hops < job.retry.hop_retries:
-                delay = job.retry.hop_delay(failed_hops)
+                retry_delay = job.retry.hop_delay(failed_hops)
                 job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
-                job.relay(delay_seconds=delay, attempt=failed_hops + 1)
-                return "retrying", unit_error, delay
+                return _End(
+                    "retrying",
+                    unit_error,
+                    retry_delay,
+                    lambda: job.relay(delay_seconds=retry_delay, attempt=failed_hops + 1),
+                )
             if not self.state.teardown_fits():
                 # Too little time is left to fail the shard (park, count, tear down): a Lambda
                 # killed half-way would leave the queues. A fresh hop does it.
-                job.relay(finishing=True, error=repr(unit_error))
-                return "finishing", unit_error, 0
-            job.fail(error=unit_error)
-            return "failed", unit_error, delay
+                why = repr(unit_error)
+                return _End(
+                    "finishing", unit_error, 0, lambda: job.relay(finishing=True, error=why)
+                )
+            return _End("failed", unit_error, delay, lambda: job.fail(error=unit_error))
         if done:
             if not packet.finishing and not self.state.teardown_fits():
                 # Too little time is left to delete the mapping and the queues: a Lambda killed
                 # half-way would leave them behind. The next hop, with a whole timeout, does it.
-                job.relay(finishing=True)
-                return "finishing", None, 0
-            job.finish()
-            return "finished", None, delay
+                return _End("finishing", None, 0, lambda: job.relay(finishing=True))
+            return _End("finished", None, delay, job.finish)
         if packet.hop + 1 - job.stats.waits >= job.max_hops:
             error = HopLimitError(
                 f"job {job.job_id} reached max_hops={job.max_hops} without finishing; "
                 "raise max_hops if the job really needs more hops, or make units bigger"
             )
-            job.fail(error=error)
-            return "failed", error, delay
-        job.relay(delay_seconds=delay)
-        return "relayed", None, delay
+            return _End("failed", error, delay, lambda: job.fail(error=error))
+        return _End("relayed", None, delay, lambda: job.relay(delay_seconds=delay))
+
+    def _entry(self, end: _End) -> HopEntry:
+        """The hop's timeline entry, as of now (its end is the ledger write that follows)."""
+        from .timeline import HopEntry  # only jobs that keep a timeline pay for its import
+
+        state, packet = self.state, self.job.packet
+        assert packet is not None
+        units, work_ms = self.worked
+        had_ms = max(state.started_ms, 1.0)
+        return HopEntry(
+            hop=packet.hop,
+            started_ms=state.began_ms,
+            ended_ms=clock.now_ms(),
+            units=units,
+            work_ms=work_ms,
+            utilization=round(min(work_ms / had_ms, 1.0), 4),
+            outcome=end.outcome,
+            delay_s=end.delay,
+            memory_mb=_memory_mb(self.context),
+            error=repr(end.error) if end.error else "",
+        )
 
     def _step_with_retries(self, cursor: Any, budget: Budget) -> Any:
         """``step(cursor)`` -- DONE or the next cursor, frozen -- tried again after a jittered
@@ -491,6 +550,7 @@ class Hop:
         marked = self.state.progress
         if marked is not None:
             record["done"], record["total"] = marked["done"], marked["total"]
+        self.span.record(record, exc)
         level = _LEVELS.get(str(fields.get("outcome")), logging.INFO)
         logger = job.logger if job.logger is not None else log
         if logger.isEnabledFor(level):
@@ -505,6 +565,28 @@ class Hop:
 
             retries = job.stats.retries - self.state.retries_at_start
             print(emf_line(record, retries=max(retries, 0)), flush=True)
+
+
+class _End:
+    """How a hop ends: its outcome, error and relay delay, and the transition that does it.
+
+    (A plain class: an attrs class is made at import, which a worker's cold start pays for.)
+    """
+
+    __slots__ = ("delay", "error", "fire", "outcome")
+
+    def __init__(
+        self, outcome: str, error: Exception | None, delay: int, fire: Callable[[], object]
+    ) -> None:
+        self.outcome, self.error, self.delay, self.fire = outcome, error, delay, fire
+
+
+def _memory_mb(context: Any) -> int:
+    """The Lambda's memory size from its context (0 when it does not say)."""
+    try:
+        return int(getattr(context, "memory_limit_in_mb", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 #: The level of a hop record by outcome (INFO for the rest).

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
+from . import tracing
 from .errors import (
     HopBusyError,
     InvalidEventError,
@@ -54,6 +55,9 @@ BatchResponse = dict[str, list[dict[str, str]]]
 
 class Worker(HopJob, Protocol):
     """A job as a worker runs it: a hop's job, with its ports."""
+
+    backend: Backend | None
+    ledger: str | LedgerPort | None
 
     def _ports(self) -> tuple[Backend, LedgerPort | None]:
         """The job's backend and ledger (made on first use)."""
@@ -210,6 +214,7 @@ class Intake:
                 )
                 if isinstance(message_id, str):
                     failures.append({"itemIdentifier": message_id})
+        tracing.flush(self.job_class)
         return {"batchItemFailures": failures}
 
     def run(self, record: Mapping[str, Any], context: Any) -> None:
@@ -217,6 +222,8 @@ class Intake:
         packet = self.packet_of(record)
         job = self.job_class.from_packet(packet, backend=self.backend)
         backend, ledger = job._ports()
+        if tracing.enabled(job):  # a span around each AWS call the hop makes
+            backend, ledger = job.backend, job.ledger = tracing.traced_ports(backend, ledger)
         Hop(job, backend, ledger, context, receive_count(record)).run()
 
     def packet_of(self, record: Mapping[str, Any]) -> RelayPacket:

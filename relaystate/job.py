@@ -111,6 +111,13 @@ class RelayJob(Triggers):
     #: Print one CloudWatch embedded-metric-format line per hop (Hops, Units, Utilization,
     #: Retries by JobType) to stdout, where Lambda turns it into metrics.
     metrics: ClassVar[bool] = False
+    #: With a ledger: keep each hop's record (start, end, units, utilization, outcome, delay)
+    #: in the ledger write that ends the hop, for ``relaystate timeline`` (see
+    #: :mod:`relaystate.timeline`: no extra write, a bigger record).
+    timeline: ClassVar[bool] = False
+    #: One OpenTelemetry trace per job, a span per hop (the ``otel`` extra; or set
+    #: ``RELAYSTATE_TRACING=1`` in the environment; see :mod:`relaystate.tracing`).
+    tracing: ClassVar[bool] = False
     #: Sign every packet and run only validly signed ones (see :mod:`relaystate.signing`).
     signer: ClassVar[PacketSigner | None] = None
     #: What a hop does when a unit raises (see :class:`~relaystate.retry.Retry`).

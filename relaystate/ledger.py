@@ -85,6 +85,7 @@ from .states import JobState
 
 if TYPE_CHECKING:
     from .progress import Progress
+    from .timeline import HopEntry
 
 __all__ = [
     "CONFLICT_TRIES",
@@ -172,6 +173,9 @@ class ShardStatus:
     waiting: str = ""
     #: The shard's latest progress mark (:mod:`relaystate.progress`); ``None`` without a hook.
     progress: Mapping[str, int] | None = None
+    #: With ``timeline = True`` on the job class: the shard's last hops, in hop order (see
+    #: :mod:`relaystate.timeline`).
+    timeline: tuple[HopEntry, ...] = ()
 
 
 @attrs.frozen

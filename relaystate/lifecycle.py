@@ -41,10 +41,12 @@ if TYPE_CHECKING:
     from .offload import Offloader, S3Offload
     from .ratelimit import Limiter
     from .signing import PacketSigner
+    from .timeline import HopEntry
 
 __all__ = [
     "HopState",
     "Job",
+    "entry_of",
     "fail",
     "finish",
     "join_teardown",
@@ -140,6 +142,11 @@ class HopState:
         retries_at_start: the packet's retry count when the hop began (for the hop's metrics).
         offloader: the job's offload at work, knowing the objects this hop read.
         progress: the shard's progress mark as the hop ended, for its packets and the ledger.
+        began_ms: when the hop began, in ms since the epoch.
+        entry: the hop's timeline entry once its end is decided (a job with ``timeline``):
+            the ledger write that ends the hop keeps it (:mod:`relaystate.timeline`).
+        traceparent: the hop span's W3C traceparent (tracing on): the packets the hop sends
+            carry it, so that the next hop's span is its child (:mod:`relaystate.tracing`).
     """
 
     remaining: Callable[[], float]
@@ -151,6 +158,9 @@ class HopState:
     retries_at_start: int = 0
     offloader: Offloader | None = None
     progress: dict[str, int] | None = None
+    began_ms: int = 0
+    entry: HopEntry | None = None
+    traceparent: str = ""
 
     def teardown_reserve_ms(self) -> float:
         """The time a teardown (about a dozen AWS calls: the mapping's and the queues' deletes
@@ -189,6 +199,8 @@ def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any
         changes.setdefault("rate", running.limiter.state())
     if running is not None and running.progress is not None:
         changes.setdefault("progress", running.progress)
+    if running is not None and running.traceparent:
+        changes.setdefault("traceparent", running.traceparent)
     return job.packet.evolve(state=state, cursor=job.cursor, data=job.data, **changes)
 
 
@@ -261,6 +273,7 @@ def relay(
                 cursor_json=json.dumps(thaw(nxt.cursor)),
                 delay_seconds=delay,
                 progress=thaw(nxt.progress) or None,
+                timeline=entry_of(hop),
             ),
             until=_hard(hop),
         )
@@ -386,6 +399,7 @@ def _end_shard(
             error=error,
             result_json="" if final.result is None else json.dumps(thaw(final.result)),
             progress=thaw(final.progress) or None,
+            timeline=entry_of(hop),
         ),
         until=_hard(hop),
     )
@@ -466,6 +480,11 @@ def release(
         gone = Offloader(offload, backend, packet.job_id).delete()
         if gone:
             log.info("relaystate: deleted %d offloaded object(s) of job %s", gone, packet.job_id)
+
+
+def entry_of(hop: HopState | None) -> HopEntry | None:
+    """The hop's timeline entry for the ledger write that ends it (``None``: none kept)."""
+    return hop.entry if hop is not None else None
 
 
 def _hard(hop: HopState | None) -> float | None:

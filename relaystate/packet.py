@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
@@ -129,6 +130,19 @@ def _freeze_progress(value: Mapping[str, Any] | None) -> FrozenDict:
     return _freeze_object(value, "progress")
 
 
+#: A W3C ``traceparent`` header: version, trace id, parent span id, flags (lower-case hex).
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def _traceparent(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value and not (isinstance(value, str) and _TRACEPARENT.fullmatch(value)):
+        raise InvalidPacketError(
+            f"traceparent must be empty or a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>), "
+            f"got {value!r}",
+            field="traceparent",
+        )
+
+
 @attrs.frozen(kw_only=True)
 class RelayPacket:
     """An immutable snapshot of a relay job: what the next hop needs to go on.
@@ -194,6 +208,11 @@ class RelayPacket:
     #: "total", "since_ms", "since_done"}`` (see :mod:`relaystate.progress`).
     progress: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_progress)
 
+    # -- tracing (relaystate.tracing) --
+    #: The W3C ``traceparent`` of the span that sent this packet (the start, or the hop
+    #: before): the next hop's span is its child, so that a job is one trace. ``""``: untraced.
+    traceparent: str = attrs.field(default="", validator=_traceparent)
+
     def __attrs_post_init__(self) -> None:
         if self.version != WIRE_VERSION:
             raise InvalidPacketError(
@@ -249,6 +268,7 @@ class RelayPacket:
             "updated_ms": self.updated_ms,
             **({"offloaded": thaw(self.offloaded)} if self.offloaded else {}),
             **({"progress": thaw(self.progress)} if self.progress else {}),
+            **({"traceparent": self.traceparent} if self.traceparent else {}),
         }
 
     def to_json(self, signer: PacketSigner | None = None) -> str:
@@ -396,6 +416,7 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("updated_ms", "updated_ms", int),
     ("offloaded", "offloaded", dict),
     ("progress", "progress", dict),
+    ("traceparent", "traceparent", str),
 )
 _WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
 _KIND_NAMES: dict[Any, str] = {

@@ -18,6 +18,7 @@ import attrs
 
 if TYPE_CHECKING:
     from .ledger import Claim, JobStatus, Parked, ShardResult
+    from .timeline import HopEntry
 
 __all__ = [
     "Backend",
@@ -215,6 +216,7 @@ class LedgerPort(Protocol):
         waiting: str = "",
         wake_ms: int = 0,
         progress: Mapping[str, int] | None = None,
+        timeline: HopEntry | None = None,
     ) -> None:
         """Hop ``hop`` is done: record its stats, cursor, progress mark (``progress``, see
         :mod:`relaystate.progress`; ``None`` keeps the one recorded) and the next packet
@@ -225,6 +227,8 @@ class LedgerPort(Protocol):
         that signal instead: its outbox is kept for :meth:`waiting_for`, and no duplicate
         re-sends it. ``wake_ms`` (ms since the epoch) is when the next hop is due -- a sleep's
         end, a wait's deadline -- as :meth:`status` shows it; 0: now.
+        ``timeline``: the hop's :class:`~relaystate.timeline.HopEntry`, kept in the shard's
+        record in the same write (its slot, :func:`relaystate.timeline.slot`).
 
         Raises:
             LeaseLostError: ``owner`` no longer holds hop ``hop`` (its lease ran out and another
@@ -248,12 +252,14 @@ class LedgerPort(Protocol):
         error: str = "",
         result_json: str = "",
         progress: Mapping[str, int] | None = None,
+        timeline: HopEntry | None = None,
     ) -> bool:
         """The shard ended at hop ``hop`` (done, or ``failed`` with ``error``): count it in the
         job, in one atomic write with the shard, which records its result (``result_json``,
-        JSON text; ``""``: none) for :meth:`results` and its last progress mark (``None``:
-        keep the one recorded). True for the one shard that ended the
-        job: of shards that end at once, exactly one sees it ended (the join).
+        JSON text; ``""``: none) for :meth:`results`, its last progress mark (``None``: keep the
+        one recorded) and the hop's ``timeline`` entry as :meth:`checkpoint` does. True for the
+        one shard that ended the job: of shards that end at once, exactly one sees it ended (the
+        join).
 
         Raises:
             PacketTooLargeError: the result, compressed, exceeds
@@ -350,8 +356,8 @@ class LedgerPort(Protocol):
 
     def status(self, job_id: str) -> JobStatus | None:
         """The job's state and each shard's hop, status, stats, cursor, wake-up time, the
-        signal it waits for and its progress mark, whether it is paused, and its signals;
-        ``None`` if unknown."""
+        signal it waits for and its progress mark, whether it is paused, and its signals (and,
+        for a job that keeps one, each shard's hop timeline); ``None`` if unknown."""
 
 
 @attrs.frozen

@@ -179,6 +179,7 @@ def park(
             waiting=name,
             wake_ms=deadline_ms,
             progress=thaw(nxt.progress) or None,
+            timeline=lifecycle.entry_of(hop),
         ),
         until=hop.deadline() if hop is not None else None,
     )

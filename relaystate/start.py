@@ -74,7 +74,12 @@ def fingerprint(job_type: str, data: Mapping[str, Any], options: Mapping[str, An
 
 
 def open_job(
-    job: Job, backend: Backend, ledger: LedgerPort | None, *, until: float | None = None
+    job: Job,
+    backend: Backend,
+    ledger: LedgerPort | None,
+    *,
+    until: float | None = None,
+    traceparent: str = "",
 ) -> Opened:
     """Create the job's queue, DLQ and mapping, record it in the ledger, send its first packets.
 
@@ -82,7 +87,8 @@ def open_job(
     half-way deletes what it created -- and only that -- and re-raises. A fan-out that takes
     more than one send is staged: its mapping is created disabled and enabled once every
     packet is in the queue, so a failed start never leaves shards running. ``until`` (a
-    ``clock.monotonic()`` value) bounds the wait for the mapping (see :func:`deadline_for`).
+    ``clock.monotonic()`` value) bounds the wait for the mapping (see :func:`deadline_for`);
+    ``traceparent``, the start's span (:mod:`relaystate.tracing`), goes into every packet.
 
     The job id is an idempotency key, as Step Functions' execution names are: a start whose
     job (same id, type, data and options) is running already returns it and touches nothing.
@@ -112,6 +118,7 @@ def open_job(
         data=job.data,
         options=options,
         job_version=job.version or "",
+        traceparent=traceparent,
     )
     offloader = None
     if job.offload is not None:

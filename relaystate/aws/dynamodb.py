@@ -40,6 +40,7 @@ from ..ledger import (
     unknown_job,
 )
 from ..states import JobState
+from ..timeline import HopEntry
 from .dynamodb_control import JobControlTable
 from .dynamodb_items import (
     JOB_SK,
@@ -57,6 +58,7 @@ from .dynamodb_items import (
     shard_sk,
     shard_status_of,
     text,
+    timeline_values,
 )
 from .dynamodb_table import condition_failed, refused_item
 from .errors import map_aws_errors
@@ -174,24 +176,27 @@ class DynamoDBLedger(JobControlTable):
         waiting: str = "",
         wake_ms: int = 0,
         progress: Mapping[str, int] | None = None,
+        timeline: HopEntry | None = None,
     ) -> None:
         """Record the hop's checkpoint and the next packet (to be sent, or kept for a signal
-        when the shard waits), fenced by the lease."""
+        when the shard waits), fenced by the lease; the hop's timeline entry, if given."""
         if waiting:
             check_signal_name(waiting)
         now = now_ms()
         marked = progress_values(progress)
+        keep, kept = timeline_values(timeline)
         refused = self._update(
             job_id,
             shard_sk(shard),
             "SET hop = :next, #status = :next_status, outbox = :outbox, outbox_delay = :delay, "
             "waiting_for = :waiting, wake_ms = :wake, "
-            "stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl"
+            f"stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl{keep}"
             f"{', progress = :progress' if marked else ''} "
             "REMOVE #owner, lease_until",
             "#owner = :owner AND hop = :hop AND #status = :running",
             {
                 **marked,
+                **kept,
                 ":next": n(hop + 1),
                 ":next_status": s("waiting" if waiting else "queued"),
                 ":outbox": {"B": pack_outbox(outbox)},
@@ -223,6 +228,7 @@ class DynamoDBLedger(JobControlTable):
         error: str = "",
         result_json: str = "",
         progress: Mapping[str, int] | None = None,
+        timeline: HopEntry | None = None,
     ) -> bool:
         """The shard is done (or failed), with its result; count it. True when every shard
         has ended and this one ended last."""
@@ -230,6 +236,7 @@ class DynamoDBLedger(JobControlTable):
         marked = progress_values(progress)
         # A reopened shard that ends again keeps only its new result.
         set_result, remove_result = (", #result = :result", "") if result else ("", ", #result")
+        keep, kept = timeline_values(timeline)
         now = now_ms()
         refused = self._transact(
             [
@@ -237,13 +244,14 @@ class DynamoDBLedger(JobControlTable):
                     job_id,
                     shard_sk(shard),
                     "SET #status = :status, stats = :stats, #cursor = :cursor, "
-                    "updated_ms = :now, #error = :error, #ttl = :ttl"
+                    f"updated_ms = :now, #error = :error, #ttl = :ttl{keep}"
                     f"{', progress = :progress' if marked else ''}"
                     f"{set_result} REMOVE #owner, lease_until{remove_result}",
                     "#owner = :owner AND hop = :hop AND #status = :running",
                     {
                         **result,
                         **marked,
+                        **kept,
                         ":status": s("failed" if failed else "done"),
                         ":stats": s(json.dumps(dict(stats))),
                         ":cursor": s(cursor_json[:CURSOR_CHARS]),

@@ -11,7 +11,8 @@ One table serves all jobs of an account and region::
                                               and its delay, until the next hop's claim; the
                                               signal it waits for and when it wakes; its
                                               progress mark (JSON); its result (zlib,
-                                              binary) and error once ended; ttl
+                                              binary) and error once ended; ttl; with a
+                                              timeline, its last 100 hops (tl00..tl99)
     pk = "job#<job id>", sk = "signal#<name>" a signal's payload (zlib, binary); ttl
 
 The keys sort ``#job`` < ``parked#`` < ``shard#`` < ``signal#``: a job's status reads its
@@ -37,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..ledger import ShardResult, ShardStatus, parse_cursor, unpack_outbox
+from ..timeline import HopEntry, entries, is_slot, slot
 
 __all__ = [
     "JOB_SK",
@@ -139,7 +141,16 @@ def shard_status_of(item: Mapping[str, Any]) -> ShardStatus:
         wake_ms=number(item, "wake_ms"),
         waiting=text(item, "waiting_for"),
         progress=json.loads(text(item, "progress", "null")),
+        timeline=entries((name, text(item, name)) for name in item if is_slot(name)),
     )
+
+
+def timeline_values(entry: HopEntry | None) -> tuple[str, dict[str, Any]]:
+    """The ``SET`` clause and value that keep a hop's timeline entry in its slot (none
+    without one): the same write as the hop's end, so a hop still costs two writes."""
+    if entry is None:
+        return "", {}
+    return f", {slot(entry.hop)} = :timeline", {":timeline": s(entry.encode())}
 
 
 def progress_values(progress: Mapping[str, int] | None) -> dict[str, Any]:

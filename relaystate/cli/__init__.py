@@ -10,6 +10,7 @@
     relaystate cancel JOB_ID                        stop a job: mapping and queue deleted
     relaystate pause | unpause JOB_ID               stop and go on (packets kept)
     relaystate signal JOB_ID NAME [--data JSON]     wake a job that waits (WaitFor)
+    relaystate timeline JOB_ID [-o FILE]            its hops drawn as one HTML page
     relaystate serve [MODULE[:JobClass] ...]        a local AWS endpoint that runs their hops
     relaystate diagram | iam-policy --function F    the state machine; least-privilege IAM
 
@@ -33,6 +34,7 @@ from .resume import resume_command
 from .serve import serve
 from .simulate import simulate
 from .status import status
+from .timeline import timeline_command
 
 __all__ = ["cli", "main"]
 
@@ -73,6 +75,7 @@ for _command in (
     pause,
     unpause,
     signal,
+    timeline_command,
     diagram_command,
     iam_policy,
 ):

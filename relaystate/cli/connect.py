@@ -18,7 +18,8 @@ import attrs
 import click
 
 from ..aws import aws_backend, map_aws_errors
-from ..ports import Backend
+from ..ports import Backend, LedgerPort
+from .output import Failure
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -40,6 +41,12 @@ class Connection:
     sqs: SQSClient
     backend: Backend
     region: str
+
+    def ledger(self, table_name: str) -> LedgerPort:
+        """The progress ledger in the DynamoDB table ``table_name``, where the backend is."""
+        if self.backend.ledgers is None:  # pragma: no cover - every backend here has ledgers
+            raise Failure("this backend has no ledger")
+        return self.backend.ledgers(table_name)
 
 
 @attrs.frozen

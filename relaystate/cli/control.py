@@ -22,7 +22,7 @@ from ..packet import RelayPacket
 from ..ports import LedgerPort
 from ..signals import send_signal
 from .connect import AwsTarget, Connection, aws_options, json_option
-from .output import Failure, guarded, print_json
+from .output import guarded, print_json
 from .params import json_value, prefix_option
 
 __all__ = ["pause", "signal", "unpause"]
@@ -47,11 +47,7 @@ def _find(conn: Connection, job_id: str, prefix: str, table: str | None) -> Rela
 
 
 def _ledger(conn: Connection, table: str | None) -> LedgerPort | None:
-    if not table:
-        return None
-    if conn.backend.ledgers is None:  # pragma: no cover - every backend here has ledgers
-        raise Failure("this backend has no ledger")
-    return conn.backend.ledgers(table)
+    return conn.ledger(table) if table else None
 
 
 def _report(result: dict[str, Any], line: str, as_json: bool) -> None:

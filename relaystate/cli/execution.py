@@ -38,6 +38,7 @@ from .instrument import UnitCounter, has_progress, instrumented
 from .output import one_line, plural
 from .parked import Parked, save_parked
 from .progress import Reading, progress_bar
+from .timeline_model import Timeline, from_run
 
 if TYPE_CHECKING:
     from ..local import LocalLambda
@@ -77,6 +78,7 @@ class RunResult:
             empty.
         interrupted: the run was stopped with Ctrl-C.
         extra: more rows for the summary, ``(name, value)`` (the demo's rows copied).
+        timeline: the run's hops, for ``--timeline`` (``None`` unless asked for).
 
     Example:
         >>> result = execute(Count, {}, console=Console(), timeout_s=2.0, concurrency=1,
@@ -98,6 +100,7 @@ class RunResult:
     error: str = ""
     interrupted: bool = False
     extra: tuple[tuple[str, str], ...] = ()
+    timeline: Timeline | None = None
 
     @property
     def shards(self) -> int:
@@ -139,6 +142,7 @@ def execute(
     total: int | None = None,
     probe: Callable[[RelayJob], int] | None = None,
     skip_time: bool = False,
+    timeline: bool = False,
 ) -> RunResult:
     """Deploy ``job_class`` on a fresh LocalLambda, start it with ``data``, run it to idle.
 
@@ -156,6 +160,8 @@ def execute(
         probe: a live count of the units done (default: the units that returned so far).
         skip_time: run on a virtual clock that skips the time in which nothing is due
             (``LocalLambda(skip_time=True)``); the result's ``extra`` says how much it skipped.
+        timeline: keep the run's hops and invocations for a timeline page
+            (:attr:`RunResult.timeline`).
 
     Returns:
         What the run did. A run that gave up, was interrupted, or whose teardown failed,
@@ -220,6 +226,8 @@ def execute(
         result = _collect(lam, job, log, timeout_s=timeout_s, error=error)
         if skip_time:
             result = attrs.evolve(result, extra=(("time skipped", _span(lam.skipped_s)),))
+        if timeline:
+            result = attrs.evolve(result, timeline=_timeline(lam, job, log, result))
         # After the counts: reading the packets out is this command's doing, not the job's.
         parked = _save_parked(lam, job, list(result.left))
         result = attrs.evolve(result, parked=parked)
@@ -358,6 +366,20 @@ def _span(seconds: float) -> str:
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     return f"{days} d {hours} h {minutes} min" if days else f"{hours} h {minutes} min"
+
+
+def _timeline(lam: LocalLambda, job: RelayJob, log: HopLog, result: RunResult) -> Timeline:
+    """The run's hops as a timeline: its hop records, invocations and AWS calls."""
+    return from_run(
+        job_id=job.job_id,
+        job_type=job.type_name(),
+        state="done" if result.ok else "failed",
+        shards=result.shards,
+        records=log.records,
+        invocations=lam.invocations,
+        aws_calls=lam.aws_calls,
+        memory_mb=lam.memory_mb,
+    )
 
 
 def _safely(probe: Callable[[RelayJob], int], job: RelayJob) -> int:

@@ -76,6 +76,8 @@ class HopLog(logging.Handler):
         #: When SQS delivers a failed invocation's packet again, and why then.
         self.redelivery_s = 0.0
         self.redelivery_why = ""
+        #: Every hop record of the job, as logged (what ``run --timeline`` draws).
+        self.records: list[dict[str, object]] = []
         self._clock = clock
         self._lock = threading.Lock()
         self._waits: dict[Hashable, tuple[float, str]] = {}
@@ -158,6 +160,7 @@ class HopLog(logging.Handler):
         delay = int(str(hop.get("delay_s", 0) or 0))
         tries = 0
         with self._lock:
+            self.records.append(dict(hop))
             self.hops += 1
             self.units += int(str(hop.get("units", 0)))
             self._waits.pop(("shard", shard), None)  # the shard's wait, if any, is over

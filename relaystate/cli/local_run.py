@@ -32,6 +32,7 @@ from .execution import execute
 from .output import Failure, guarded
 from .params import concurrency_option, is_missing, job_class_and_data, timeout_option
 from .summary import Interrupted, report
+from .timeline import write_page
 
 __all__ = ["demo", "run"]
 
@@ -132,6 +133,13 @@ def demo(rows: int, timeout: float) -> None:
     "through relaystate.clock; a job that sleeps for a day runs in seconds. The summary "
     "says how much time was skipped.",
 )
+@click.option(
+    "--timeline",
+    "timeline_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the run's hops to this file as one HTML page: a lane per shard, a bar per "
+    "hop, the waits between, the totals and the estimated cost on AWS.",
+)
 def run(
     job_class: type[RelayJob],
     data: dict[str, Any],
@@ -141,6 +149,7 @@ def run(
     retry_delay: int | None,
     total: int | None,
     skip_time: bool,
+    timeline_file: Path | None,
 ) -> None:
     """Run a RelayJob subclass on the local Lambda runtime, to the end.
 
@@ -188,7 +197,11 @@ def run(
             retry_delay_s=retry_delay,
             total=total,
             skip_time=skip_time,
+            timeline=timeline_file is not None,
         )
+    if timeline_file is not None and result.timeline is not None:
+        write_page(result.timeline, timeline_file)
+        console.print(f"timeline: {timeline_file}", markup=False, highlight=False)
     report(console, result)
 
 

@@ -119,9 +119,7 @@ def _ledger_frame(
     conn: Connection, table_name: str, job_id: str, as_json: bool
 ) -> Callable[[], Frame]:
     """Looks at the job in the ledger; a look fails when the ledger does not know it."""
-    if conn.backend.ledgers is None:  # pragma: no cover - every backend here has ledgers
-        raise Failure("this backend has no ledger")
-    ledger = conn.backend.ledgers(table_name)
+    ledger = conn.ledger(table_name)
 
     def frame() -> Frame:
         found = ledger.status(job_id)

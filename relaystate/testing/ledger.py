@@ -58,6 +58,7 @@ from ..ledger import (
     unpack_outbox,
 )
 from ..states import JobState
+from ..timeline import HopEntry, entries, slot
 
 __all__ = ["MemoryJob", "MemoryLedger", "MemoryRecord", "MemoryShard"]
 
@@ -123,6 +124,9 @@ class MemoryShard:
     result: bytes | None = None
     #: The shard's latest progress mark (see :mod:`relaystate.progress`).
     progress: Mapping[str, int] | None = None
+    #: Its hop timeline: slot -> encoded entry (:mod:`relaystate.timeline`), as DynamoDB keeps
+    #: them in the record's attributes.
+    timeline: dict[str, str] = attrs.Factory(dict)
 
     def held_by(self, owner: str, hop: int) -> bool:
         """``owner`` holds hop ``hop`` (the fence of a checkpoint and a finish)."""
@@ -226,6 +230,7 @@ class MemoryLedger:
         waiting: str = "",
         wake_ms: int = 0,
         progress: Mapping[str, int] | None = None,
+        timeline: HopEntry | None = None,
     ) -> None:
         """Record the hop's checkpoint and the next packet (to be sent, or kept for a signal
         when the shard waits), fenced by the lease."""
@@ -234,6 +239,7 @@ class MemoryLedger:
         packed = pack_outbox(outbox)
         with self._call("checkpoint", job_id) as now:
             found = self._held(job_id, shard, hop, owner)
+            _keep(found, timeline)
             found.hop, found.updated_ms = hop + 1, now
             found.status = "waiting" if waiting else "queued"
             found.waiting_for, found.wake_ms = waiting, wake_ms
@@ -257,6 +263,7 @@ class MemoryLedger:
         error: str = "",
         result_json: str = "",
         progress: Mapping[str, int] | None = None,
+        timeline: HopEntry | None = None,
     ) -> bool:
         """The shard is done (or failed), with its result; count it. True when every shard
         has ended and this one ended last."""
@@ -268,6 +275,7 @@ class MemoryLedger:
                 job = self.jobs.get(job_id)
                 if job is None:
                     raise unknown_job(job_id, "this MemoryLedger")
+                _keep(found, timeline)
                 found.status, found.updated_ms = ("failed" if failed else "done"), now
                 found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
                 found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
@@ -427,6 +435,7 @@ class MemoryLedger:
                     wake_ms=found.wake_ms,
                     waiting=found.waiting_for,
                     progress=dict(found.progress) if found.progress is not None else None,
+                    timeline=entries(found.timeline),
                 )
                 for (of_job, shard), found in sorted(self.shards.items())
                 if of_job == job_id
@@ -479,6 +488,12 @@ class MemoryLedger:
         if found is None or not found.held_by(owner, hop):
             raise lease_lost(job_id, shard, hop)
         return found
+
+
+def _keep(found: MemoryShard, entry: HopEntry | None) -> None:
+    """Keep a hop's timeline entry in its slot, as DynamoDB's write of the record does."""
+    if entry is not None:
+        found.timeline[slot(entry.hop)] = entry.encode()
 
 
 def _claimable(found: MemoryShard, hop: int, owner: str, now: int) -> bool:
