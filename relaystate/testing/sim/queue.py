@@ -17,12 +17,19 @@ import attrs
 from ...names import TAG_PREFIX
 from ..memory import FakeQueue
 
-__all__ = ["SimMessage", "SimQueue"]
+__all__ = ["DEFAULT_RETENTION_S", "SimMessage", "SimQueue"]
+
+#: SQS's MessageRetentionPeriod when a queue sets none (4 days).
+DEFAULT_RETENTION_S = 345_600
 
 
 @attrs.define(eq=False)
 class SimMessage:
-    """One copy of a message in a :class:`SimQueue` (a duplicate is another copy, same id)."""
+    """One copy of a message in a :class:`SimQueue` (a duplicate is another copy, same id).
+
+    ``sent_at`` is when it was first sent: a copy, and a message moved to a dead-letter queue,
+    keep it, as SQS keeps a standard queue's enqueue time (its retention counts from it).
+    """
 
     key: int
     id: str
@@ -71,6 +78,11 @@ class SimQueue(FakeQueue):
             return str(policy["deadLetterTargetArn"]), int(policy["maxReceiveCount"])
         except (ValueError, KeyError, TypeError):
             return None
+
+    def expired(self, now: float) -> list[SimMessage]:
+        """The messages past the queue's ``MessageRetentionPeriod`` at ``now`` (SQS drops them)."""
+        oldest = now - self.number("MessageRetentionPeriod", DEFAULT_RETENTION_S)
+        return [m for m in self.held.values() if m.sent_at <= oldest]
 
     def counts(self, now: float) -> tuple[int, int, int]:
         """``(visible, in flight, delayed)`` messages, exactly, at ``now``."""
