@@ -24,6 +24,9 @@ The invariants (:data:`INVARIANTS`), each a promise relaystate makes with a ledg
       reachable                         where RelayJob.resume finds it
     the run settles                     the run ended by itself, not cut short by its limits
 
+and, between the two last, those of job control -- signals, waits, sleeps and pauses -- in
+:mod:`~relaystate.testing.sim.control_checks`.
+
 Each run yields at most one :class:`Violation` per invariant, naming its first case (and how
 many more there were): short enough to read in a list of seeds, and the seed replays it.
 """
@@ -37,6 +40,14 @@ from typing import Any
 import attrs
 
 from ...states import DONE
+from .control_checks import (
+    NO_EARLY_WAKE,
+    PAUSE_HOLDS,
+    RETENTION_KEPT,
+    SIGNAL_KEPT,
+    SLEEP_COST,
+    control_checks,
+)
 from .ledger import SimLedger
 from .mappings import SimMappings
 from .record import Commit, PacketRef, Record, packet_ref, who
@@ -49,10 +60,15 @@ __all__ = [
     "HOOKS_ONCE",
     "INVARIANTS",
     "NOTHING_LEFT",
+    "NO_EARLY_WAKE",
     "NO_RERUN",
     "ONE_CHAIN",
     "ONE_TEARDOWN",
+    "PAUSE_HOLDS",
+    "RETENTION_KEPT",
     "SETTLES",
+    "SIGNAL_KEPT",
+    "SLEEP_COST",
     "Violation",
     "check",
 ]
@@ -76,6 +92,11 @@ INVARIANTS = (
     NOTHING_LEFT,
     DLQ_KEPT,
     FAILED_PARKED,
+    SIGNAL_KEPT,
+    NO_EARLY_WAKE,
+    PAUSE_HOLDS,
+    RETENTION_KEPT,
+    SLEEP_COST,
     SETTLES,
 )
 
@@ -159,6 +180,8 @@ class _Checker:
         for invariant, cases, needs_end in checks:
             if self.settled or not needs_end:
                 found[invariant].extend(cases())
+        for invariant, cases in control_checks(self):
+            found[invariant].extend(cases())
 
     # -- the invariants ------------------------------------------------------------------------
 
@@ -312,6 +335,10 @@ class _Checker:
         ]
         return commits
 
+    def outcome(self, shard: int) -> str:
+        """``done``, ``failed``, or empty (running, stuck, never claimed)."""
+        return self._outcome(shard)
+
     def _outcome(self, shard: int) -> str:
         """``done``, ``failed``, or empty (running, stuck, never claimed)."""
         if self.ledger is not None:
@@ -383,6 +410,9 @@ class _Checker:
                 f"{progress}; its packet (hop {s.packet.hop}) was sent by {who(s.by)} at "
                 f"{s.at:.3f} s to a queue being deleted, and vanished"
             )
+        expired = [e for e in record.expired if e.packet.shard == shard]
+        if expired:
+            return f"{progress}; its packet (hop {expired[-1].packet.hop}) expired in its queue"
         for deleted in record.deletes:
             if any(p.shard == shard for p in deleted.packets):
                 return (
