@@ -21,11 +21,15 @@ and pauses (:func:`control_checks`), checked with :mod:`~relaystate.testing.sim.
     nothing lost to retention           no packet a shard still needed outlived its queue's
                                         retention: a pause longer than SQS keeps a message
                                         parks them
-    at most one wake-up per 900 s of    a sleeping or waiting shard is delivered at most one
-      sleep                             new hop per 900 s (SQS's longest delay), plus one, and
-                                        one per unpause: redeliveries of a hop already
-                                        delivered (duplicates, crashes) are the faults' cost,
-                                        not the sleep's, and are not counted
+    at most one wake-up per 900 s of    a sleeping or waiting shard is sent at most one
+      sleep                             message per 900 s (SQS's longest delay), plus one --
+                                        and one more for each signal, two for each unpause
+                                        (parked packets are sent back), and one for each hop
+                                        committed by an invocation that then failed (it may
+                                        have died before its send, which the redelivery
+                                        makes): counted where delivered, each message once
+                                        (a duplicate delivery or a redelivery after a crash
+                                        is the fault's cost, not the sleep's)
 
 Times compare on the virtual clock, to the millisecond the ledger and the packets keep.
 """
@@ -223,24 +227,26 @@ class _Checks:
 
     def sleep_cost(self) -> Iterator[str]:
         delivered = self._delivered()
-        unpauses = [p.unpausing for p in self.record.pauses if p.unpausing is not None]
+        resends = [p.unpausing for p in self.record.pauses if p.unpausing is not None] * 2
+        resends += [sent.at for sent in self.record.signals_sent]
+        resends += self._unsent()
         for pause in self.effective:
             wakes = self._wakes(pause)
             end = min((u.at for u in wakes), default=math.inf)
-            hops = [
-                (at, hop)
+            messages = [
+                at
                 for at, hop in delivered.get(pause.shard, ())
                 if hop > pause.hop and pause.ended < at <= end
             ]
-            if not hops:
+            if not messages:
                 continue
-            slept = max(at for at, _ in hops) - pause.ended
+            slept = max(messages) - pause.ended
             allowed = math.ceil(slept / MAX_DELAY_S) + 1
-            allowed += sum(1 for t in unpauses if pause.ended < t <= end)
-            if len(hops) > allowed:
+            allowed += sum(1 for t in resends if pause.ended < t <= end)
+            if len(messages) > allowed:
                 yield (
                     f"shard {pause.shard}: the {_what(pause)} of hop {pause.hop} cost "
-                    f"{len(hops)} wake-ups in {slept:.0f} s (at most {allowed})"
+                    f"{len(messages)} wake-ups in {slept:.0f} s (at most {allowed})"
                 )
 
     # -- what the run did ---------------------------------------------------------------------
@@ -338,21 +344,30 @@ class _Checks:
                 yield shard, unit
 
     def _delivered(self) -> dict[int, list[tuple[float, int]]]:
-        """Per shard, each hop's first delivery: when, and which hop."""
+        """Per shard, each message's first delivery: when, and the hop of its packet.
+
+        A message delivered again (a duplicate, a redelivery after a crash) is one message:
+        its cost is the fault's. A packet sent again is another message.
+        """
         if self._first is not None:
             return self._first
         job_id = self.record.job_id
-        seen: set[tuple[int, int]] = set()
+        seen: set[str] = set()
         found: dict[int, list[tuple[float, int]]] = collections.defaultdict(list)
         for inv in self.record.invocations:
-            for body in inv.bodies:
-                ref = packet_ref(body)
-                if ref is None or ref.job_id != job_id or (ref.shard, ref.hop) in seen:
-                    continue
-                seen.add((ref.shard, ref.hop))
-                found[ref.shard].append((inv.received, ref.hop))
+            for message_id, body in zip(inv.message_ids, inv.bodies, strict=True):
+                ref = packet_ref(body) if message_id not in seen else None
+                seen.add(message_id)
+                if ref is not None and ref.job_id == job_id:
+                    found[ref.shard].append((inv.received, ref.hop))
         self._first = found
         return found
+
+    def _unsent(self) -> list[float]:
+        """When a hop was committed by an invocation that then failed: it may have died before
+        it sent the next packet, which the hop's redelivery then sends again."""
+        failed = {inv.id for inv in self.record.invocations if inv.outcome != "ok"}
+        return [c.at for c in self.view.commits if c.by in failed]
 
 
 def _due(pause: UnitRun) -> float | None:
