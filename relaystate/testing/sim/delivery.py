@@ -128,7 +128,7 @@ class Deliveries(MemoryQueues):
             ref = packet_ref(message.body)
             if ref is None or ref.job_id != world.record.job_id:
                 continue
-            at = message.sent_at + keep_s
+            at = max(message.sent_at + keep_s, queue.retention_set_at)
             world.record.expired.append(Expired(queue.url, queue.role, ref, message.sent_at, at))
             world.record.faults["expired"] += 1
             world.record.say(

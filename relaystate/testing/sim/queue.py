@@ -54,6 +54,8 @@ class SimQueue(FakeQueue):
     created_at: float = 0.0
     #: When DeleteQueue took effect (it still answers for a while); ``None`` while it lives.
     deleted_at: float | None = None
+    #: When its MessageRetentionPeriod was last set (a cut drops older messages from then).
+    retention_set_at: float = 0.0
     held: dict[int, SimMessage] = attrs.Factory(dict)
     #: When the counts changed, and ``(visible, in flight, delayed)`` from then on.
     history_at: list[float] = attrs.Factory(list)

@@ -80,7 +80,11 @@ class SimQueues(Deliveries):
 
     def set_attributes(self, url: str, attributes: Mapping[str, str]) -> None:
         def apply() -> None:
-            self._existing(url).attributes.update(attributes)
+            queue = self._existing(url)
+            if "MessageRetentionPeriod" in attributes:
+                self.expire(queue)  # under the period that held until now
+                queue.retention_set_at = self.world.now
+            queue.attributes.update(attributes)
 
         self.world.call("sqs", "SetQueueAttributes", apply)
 
