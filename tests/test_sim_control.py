@@ -44,70 +44,57 @@ from relaystate.testing.sim.invariants import (
 from relaystate.testing.sim.mappings import SimMapping
 from relaystate.testing.sim.sqs import SimQueues
 from relaystate.testing.sim.world import World
+from tests.test_sim import CHAOS, LEDGER, Tally
 
 SEEDS = int(os.environ.get("RELAYSTATE_SIM_SEEDS", "200"))
-CHAOS = SimFaults(duplicate_rate=0.3, crash_rate=0.1, throttle_rate=0.05, conflict_rate=0.05)
-LEDGER = "relaystate-ledger"
 DAY = 86_400.0
 
 
-class Napper(RelayJob):
-    """``data["units"]`` units, 3 a hop; the unit at ``data["nap_at"]`` sleeps
-    ``data["sleep_s"]``."""
+class Walk(RelayJob):
+    """``data["units"]`` units, 3 a hop; a unit may pause instead (:meth:`pause_at`)."""
+
+    job_type = "test_sim_control.Walk"
+    function_name = "walk-worker"
+    budget = UnitsPerHop.of(3)
+
+    def plan(self) -> int:
+        return 0
+
+    def step(self, cursor: int) -> Any:
+        if cursor + 1 >= self.data["units"]:
+            return DONE
+        return self.pause_at(cursor) or cursor + 1
+
+    def pause_at(self, cursor: int) -> Sleep | WaitFor | None:
+        """What the unit at ``cursor`` returns instead of the next cursor, if it pauses."""
+        return None
+
+
+class Napper(Walk):
+    """The unit at ``data["nap_at"]`` sleeps ``data["sleep_s"]``."""
 
     job_type = "test_sim_control.Napper"
-    function_name = "napper-worker"
-    budget = UnitsPerHop.of(3)
 
-    def plan(self) -> int:
-        return 0
-
-    def step(self, cursor: int) -> Any:
-        if cursor + 1 >= self.data["units"]:
-            return DONE
+    def pause_at(self, cursor: int) -> Sleep | WaitFor | None:
         if cursor == self.data["nap_at"]:
             return Sleep(self.data["sleep_s"], cursor + 1)
-        return cursor + 1
+        return None
 
 
-class Gate(RelayJob):
-    """``data["units"]`` units, 3 a hop; the unit at ``data["wait_at"]`` waits for ``go``
-    (``data["timeout_s"]`` at most), the next records what came."""
+class Gate(Walk):
+    """The unit at ``data["wait_at"]`` waits for ``go`` (``data["timeout_s"]`` at most)."""
 
     job_type = "test_sim_control.Gate"
-    function_name = "gate-worker"
-    budget = UnitsPerHop.of(3)
 
-    def plan(self) -> int:
-        return 0
-
-    def step(self, cursor: int) -> Any:
-        if cursor + 1 >= self.data["units"]:
-            return DONE
+    def pause_at(self, cursor: int) -> Sleep | WaitFor | None:
         if cursor == self.data["wait_at"]:
             return WaitFor("go", cursor + 1, timeout_s=self.data.get("timeout_s"))
-        if cursor == self.data["wait_at"] + 1:
-            self.data["got"] = self.signals.get("go")
-        return cursor + 1
-
-
-class Tally(RelayJob):
-    """``data["shards"]`` shards of ``data["units"]`` units, 10 units a hop."""
-
-    job_type = "test_sim_control.Tally"
-    function_name = "tally-worker"
-    budget = UnitsPerHop.of(10)
-
-    def plan(self) -> list[int]:
-        return [0] * self.data["shards"]
-
-    def step(self, cursor: int) -> Any:
-        return DONE if cursor + 1 >= self.data["units"] else cursor + 1
+        return None
 
 
 NAP = {"units": 8, "nap_at": 4}
 GATE = {"units": 8, "wait_at": 4}
-TALLY = {"shards": 2, "units": 60}
+TALLY = {"shards": 2, "units": 60}  # 25 units a hop
 #: A user who signals "go" twice, soon, with two payloads: the first stands.
 TWICE = SimControl(
     signals=[SimSignal("go", {"by": "ann"}, at_s=(0, 30)), SimSignal("go", "bob", at_s=(0, 30))]
