@@ -32,15 +32,14 @@ from relaystate.testing import (
     Simulation,
     UnitsPerHop,
 )
-from relaystate.testing.sim.invariants import (
-    EVERY_UNIT,
+from relaystate.testing.sim.control_checks import (
     NO_EARLY_WAKE,
-    ONE_CHAIN,
     PAUSE_HOLDS,
     RETENTION_KEPT,
     SIGNAL_KEPT,
     SLEEP_COST,
 )
+from relaystate.testing.sim.invariants import EVERY_UNIT, ONE_CHAIN
 from relaystate.testing.sim.mappings import SimMapping
 from relaystate.testing.sim.sqs import SimQueues
 from relaystate.testing.sim.world import World

@@ -50,6 +50,7 @@ from .record import Commit, Record, SignalRecorded, UnitRun, packet_ref, who
 from .world import EPOCH_S
 
 __all__ = [
+    "CONTROL_INVARIANTS",
     "NO_EARLY_WAKE",
     "PAUSE_HOLDS",
     "RETENTION_KEPT",
@@ -64,6 +65,8 @@ NO_EARLY_WAKE = "a wait or sleep wakes once, never early"
 PAUSE_HOLDS = "a paused job runs no hop"
 RETENTION_KEPT = "nothing lost to retention"
 SLEEP_COST = "at most one wake-up per 900 s of sleep"
+#: The invariants of job control, in the order they are checked and reported.
+CONTROL_INVARIANTS = (SIGNAL_KEPT, NO_EARLY_WAKE, PAUSE_HOLDS, RETENTION_KEPT, SLEEP_COST)
 
 #: Packets and the ledger keep whole milliseconds.
 _TOLERANCE_S = 0.002

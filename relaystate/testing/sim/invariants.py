@@ -40,14 +40,7 @@ from typing import Any
 import attrs
 
 from ...states import DONE
-from .control_checks import (
-    NO_EARLY_WAKE,
-    PAUSE_HOLDS,
-    RETENTION_KEPT,
-    SIGNAL_KEPT,
-    SLEEP_COST,
-    control_checks,
-)
+from .control_checks import CONTROL_INVARIANTS, control_checks
 from .ledger import SimLedger
 from .mappings import SimMappings
 from .record import Commit, PacketRef, Record, packet_ref, who
@@ -60,15 +53,10 @@ __all__ = [
     "HOOKS_ONCE",
     "INVARIANTS",
     "NOTHING_LEFT",
-    "NO_EARLY_WAKE",
     "NO_RERUN",
     "ONE_CHAIN",
     "ONE_TEARDOWN",
-    "PAUSE_HOLDS",
-    "RETENTION_KEPT",
     "SETTLES",
-    "SIGNAL_KEPT",
-    "SLEEP_COST",
     "Violation",
     "check",
 ]
@@ -92,11 +80,7 @@ INVARIANTS = (
     NOTHING_LEFT,
     DLQ_KEPT,
     FAILED_PARKED,
-    SIGNAL_KEPT,
-    NO_EARLY_WAKE,
-    PAUSE_HOLDS,
-    RETENTION_KEPT,
-    SLEEP_COST,
+    *CONTROL_INVARIANTS,
     SETTLES,
 )
 
@@ -164,7 +148,7 @@ class _Checker:
         self._graph = self._units_graph()
         self._finished: dict[int, bool] = {}
         self.commits = self._commits()
-        self.failed = {s for s in self.shards if self._outcome(s) == "failed"}
+        self.failed = {s for s in self.shards if self.outcome(s) == "failed"}
 
     def run(self, found: dict[str, list[str]]) -> None:
         checks: tuple[tuple[str, Callable[[], Iterable[str]], bool], ...] = (
@@ -236,7 +220,7 @@ class _Checker:
         ends = {(c.shard, c.by) for c in self.record.commits if c.kind in ("finish", "fail")}
         for shard in self.shards:
             calls = [h for h in self.record.hooks if h.shard == shard]
-            outcome = self._outcome(shard)
+            outcome = self.outcome(shard)
             kind = {"done": "on_done", "failed": "on_failed"}.get(outcome)
             wrong = [h for h in calls if h.kind != kind] if kind else []
             recorded = [h for h in calls if h.kind == kind and (shard, h.by) in ends]
@@ -269,7 +253,7 @@ class _Checker:
         for deleted in self.record.deletes:
             # A stale copy of a hop of a shard that finished is no loss: only a packet of a
             # shard that did not finish (failed, or stuck) is.
-            live = [p for p in deleted.packets if self._outcome(p.shard) != "done"]
+            live = [p for p in deleted.packets if self.outcome(p.shard) != "done"]
             if deleted.role == "dlq" and deleted.effective and live:
                 shards = sorted({p.shard for p in live})
                 yield (
@@ -337,10 +321,6 @@ class _Checker:
 
     def outcome(self, shard: int) -> str:
         """``done``, ``failed``, or empty (running, stuck, never claimed)."""
-        return self._outcome(shard)
-
-    def _outcome(self, shard: int) -> str:
-        """``done``, ``failed``, or empty (running, stuck, never claimed)."""
         if self.ledger is not None:
             found = self.ledger.shards.get((self.record.job_id, shard))
             status = found.status if found is not None else ""
@@ -376,7 +356,7 @@ class _Checker:
                     f"ended {inv.how()}"
                 )
         for shard in self.shards:
-            if self.ledger is not None and self._outcome(shard) == "":
+            if self.ledger is not None and self.outcome(shard) == "":
                 return f"shard {shard}'s end was never committed: {self._whereabouts(shard)}"
         return "no invocation began it"
 
