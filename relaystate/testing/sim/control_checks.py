@@ -19,8 +19,9 @@ and pauses (:func:`control_checks`), checked with :mod:`~relaystate.testing.sim.
                                         finish); after unpause the job goes on (the other
                                         invariants hold it to every unit, run once)
     nothing lost to retention           no packet a shard still needed outlived its queue's
-                                        retention: a pause longer than SQS keeps a message
-                                        parks them
+                                        retention (a copy is stale once another message
+                                        carried its packet, or a later one of its shard): a
+                                        pause longer than SQS keeps a message parks them
     at most one wake-up per 900 s of    a sleeping or waiting shard is sent at most one
       sleep                             message per 900 s (SQS's longest delay), plus one --
                                         and one more for each signal, two for each unpause
@@ -212,11 +213,26 @@ class _Checks:
                     )
 
     def retention_kept(self) -> Iterator[str]:
-        reached = {shard: max(hop for _, hop in hops) for shard, hops in self._delivered().items()}
+        if not self.record.expired:
+            return
+        job_id = self.record.job_id
+        delivered = [
+            (ref.shard, ref.hop, message_id, inv.received)
+            for inv in self.record.invocations
+            for message_id, ref in zip(inv.message_ids, map(packet_ref, inv.bodies), strict=True)
+            if ref is not None and ref.job_id == job_id
+        ]
         for gone in self.record.expired:
             ref = gone.packet
-            if self.view.outcome(ref.shard) == "done" or reached.get(ref.shard, -1) > ref.hop:
-                continue  # a stale copy: the chain went on past it
+            went_on = any(
+                shard == ref.shard
+                and hop >= ref.hop
+                and at >= gone.enqueued
+                and (message_id != gone.message_id or at > gone.at)
+                for shard, hop, message_id, at in delivered
+            )
+            if went_on or self.view.outcome(ref.shard) == "done":
+                continue  # a stale copy: another message carried the packet, or its successor
             pausing = [
                 p for p in self.record.pauses if p.at <= gone.at <= (p.unpausing or math.inf)
             ]

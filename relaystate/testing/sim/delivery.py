@@ -129,7 +129,8 @@ class Deliveries(MemoryQueues):
             if ref is None or ref.job_id != world.record.job_id:
                 continue
             at = max(message.sent_at + keep_s, queue.retention_set_at)
-            world.record.expired.append(Expired(queue.url, queue.role, ref, message.sent_at, at))
+            lost = Expired(queue.url, queue.role, ref, message.sent_at, at, message.id)
+            world.record.expired.append(lost)
             world.record.faults["expired"] += 1
             world.record.say(
                 at, -1, f"message {message.id} (hop {ref.hop}) expired in {queue.name}"

@@ -256,6 +256,7 @@ class Expired:
     packet: PacketRef
     enqueued: float
     at: float
+    message_id: str = ""
 
 
 @attrs.define
