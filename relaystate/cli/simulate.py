@@ -136,8 +136,10 @@ def simulate(
     Nothing leaves this process: SQS, Lambda and the ledger are simulated in memory, on a
     virtual clock (a run of minutes takes milliseconds). Every run is checked: every unit ran,
     no unit of a committed hop ran again, one chain per shard, one teardown, on_done and
-    on_failed once per outcome, nothing left but DLQs holding packets. A broken invariant is
-    printed with the seed that replays it.
+    on_failed once per outcome, nothing left but DLQs holding packets -- and for job control
+    (--signal, --pause, a step that returns Sleep or WaitFor): no signal lost, a wait or sleep
+    woken once and never early, no hop while paused, nothing lost to SQS's retention, at most
+    one wake-up per 900 s of sleep. A broken invariant is printed with the seed that replays it.
 
     \b
     Examples:

@@ -131,7 +131,7 @@ class _Checks:
             u for u in self.pauses if (u.shard, u.hop, u.by) in by and self._next_in_run(u) is None
         ]
         self._wakes_of: dict[int, list[UnitRun]] = {}
-        self._first: dict[int, list[tuple[float, int]]] | None = None
+        self._messages: dict[int, list[tuple[float, int]]] | None = None
 
     # -- the invariants ------------------------------------------------------------------------
 
@@ -183,9 +183,8 @@ class _Checks:
                     f"shard {pause.shard}: the {_what(pause)} of hop {pause.hop} woke into hop "
                     f"{hop}, which was committed {self.commits[(pause.shard, hop)]} times: forked"
                 )
-        if (
-            self.view.settled
-        ):  # nothing was due any more: a sleep or a timeout had nothing to wake it
+        if self.view.settled:
+            # Nothing was due any more: a sleep or a timeout was left with nothing to wake it.
             for shard, last in self._unwoken():
                 due = _due(last)
                 if due is not None:
@@ -368,8 +367,8 @@ class _Checks:
         A message delivered again (a duplicate, a redelivery after a crash) is one message:
         its cost is the fault's. A packet sent again is another message.
         """
-        if self._first is not None:
-            return self._first
+        if self._messages is not None:
+            return self._messages
         job_id = self.record.job_id
         seen: set[str] = set()
         found: dict[int, list[tuple[float, int]]] = collections.defaultdict(list)
@@ -379,7 +378,7 @@ class _Checks:
                 seen.add(message_id)
                 if ref is not None and ref.job_id == job_id:
                     found[ref.shard].append((inv.received, ref.hop))
-        self._first = found
+        self._messages = found
         return found
 
     def _unsent(self) -> list[float]:
