@@ -90,6 +90,10 @@ class SimSignal:
         name: the signal's name.
         payload: its payload (JSON).
         at_s: when, in seconds after the start: a number or a range ``(low, high)``.
+
+    Example:
+        >>> SimSignal("approved", {"by": "ann"}, at_s=60).at_s
+        (60.0, 60.0)
     """
 
     name: str = attrs.field(validator=_name)
@@ -109,6 +113,10 @@ class SimPause:
     Args:
         at_s: when it pauses, in seconds after the start: a number or a range.
         for_s: how long the pause lasts, from ``job.pause()`` to ``job.unpause()``.
+
+    Example:
+        >>> SimPause(at_s=(0, 60), for_s=15 * 86_400).for_s
+        (1296000.0, 1296000.0)
     """
 
     at_s: Span = attrs.field(converter=span)
@@ -134,6 +142,10 @@ class SimControl:
     Args:
         signals: the signals it sends, in any order.
         pauses: the pauses it makes, each unpaused in its turn.
+
+    Example:
+        >>> bool(SimControl()), bool(SimControl(pauses=[SimPause(10, 600)]))
+        (False, True)
     """
 
     signals: tuple[SimSignal, ...] = attrs.field(default=(), converter=_signals)
