@@ -7,8 +7,9 @@
                (SQS's most) instead of 4. With a ledger the job is recorded paused and the
                packets in the queue are parked in the ledger, so a pause may last longer than
                any queue keeps a message.
-    unpause    parked packets are sent back, the queue's retention restored, the mapping
-               enabled (waited until Enabled)
+    unpause    what came into the queue while it was paused is parked too; parked packets
+               are sent back, the queue's retention restored, the mapping enabled (waited
+               until Enabled)
 
 Without a ledger nothing is parked: packets in the queue of a job paused longer than 14 days are
 lost, and ``pause()`` says so in its log line.
@@ -59,14 +60,7 @@ def pause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> i
         )
         return 0
     ledger.set_paused(packet.job_id, True)
-    parked = 0
-    while packet.queue_url:
-        got = backend.queues.receive(packet.queue_url, 10, _PARKING_VISIBILITY_S)
-        if not got:
-            break
-        ledger.park(packet.job_id, [body for body, _ in got])
-        backend.queues.delete_messages(packet.queue_url, [receipt for _, receipt in got])
-        parked += len(got)
+    parked = _park(backend, ledger, packet)
     log.info(
         "relaystate: job %s is paused; %d packet(s) parked in the ledger (any length of pause)",
         packet.job_id,
@@ -84,6 +78,10 @@ def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) ->
     _check_found(packet, "unpause")
     sent = 0
     if ledger is not None:
+        # What came into the queue while it was paused (relays of hops that were in flight,
+        # signals' wake-ups, timers) goes back with the rest, sent anew: the retention restored
+        # below would drop at once what is older than that.
+        _park(backend, ledger, packet)
         bodies = ledger.parked(packet.job_id)
         for body in bodies:
             backend.queues.send(packet.queue_url, body, 0)
@@ -114,3 +112,16 @@ def _check_found(packet: RelayPacket, verb: str) -> None:
         "(RelayJob.attach(job_id, queue_prefix=...)); a job that has ended has nothing to "
         f"{verb}"
     )
+
+
+def _park(backend: Backend, ledger: LedgerPort, packet: RelayPacket) -> int:
+    """Move every visible message of the job's queue into the ledger; how many."""
+    parked = 0
+    while packet.queue_url:
+        got = backend.queues.receive(packet.queue_url, 10, _PARKING_VISIBILITY_S)
+        if not got:
+            break
+        ledger.park(packet.job_id, [body for body, _ in got])
+        backend.queues.delete_messages(packet.queue_url, [receipt for _, receipt in got])
+        parked += len(got)
+    return parked

@@ -4,13 +4,18 @@
 
     relaystate simulate MODULE:JobClass [--data JSON] [--seeds N] [--seed-start S]
         [--duplicate-rate R] [--crash-rate R] [--throttle-rate R] [--conflict-rate R]
-        [--ledger NAME | --no-ledger] [--timeout S] [--unit-ms MS] [--trace] [-v]
+        [--ledger NAME | --no-ledger] [--timeout S] [--unit-ms MS]
+        [--signal NAME[=JSON]@AT ...] [--pause AT:FOR ...] [--trace] [-v]
 
 Each seed is one run of the job in a simulated AWS (:mod:`relaystate.testing.sim`): SQS,
 Lambda and the ledger in memory, on a virtual clock, every choice drawn from the seed. A
 progress bar shows the seeds done; then each invariant that some run broke, with the first
 seed that breaks it and how to replay that seed; the last line is ``simulate: N seeds,
 V violations`` (V counts one per invariant per seed). Exit status 0 only when V is 0.
+
+``--signal`` and ``--pause`` script a user who controls the job from outside
+(:mod:`relaystate.testing.sim.control`): each time is a duration after the start (``90s``,
+``2h``, ``20d``) or a range ``LOW..HIGH`` from which each run draws its own.
 
 Example:
     >>> main(["simulate", "examples.fan_out:CountPrimes", "--ledger", "t"])  # doctest: +SKIP
@@ -29,10 +34,12 @@ from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..errors import RelayError
 from ..job import RelayJob
 from ..testing.sim import SimFaults, SimRun, SimTiming, Simulation, SimulationError
+from ..testing.sim.control import SimControl, SimPause, SimSignal, Span
 from .output import Failure, guarded, plural
-from .params import job_class_and_data
+from .params import Duration, job_class_and_data
 
 __all__ = ["simulate"]
 
@@ -87,6 +94,23 @@ def _rate(name: str, default: float, help: str) -> Callable[[F], F]:
     type=click.FloatRange(min=0),
     help="The median time of one unit of work, in (virtual) milliseconds.",
 )
+@click.option(
+    "--signal",
+    "signals",
+    multiple=True,
+    metavar="NAME[=JSON]@AT",
+    help="Send the job signal NAME with payload JSON (default null) AT after the start: a "
+    "duration (90s, 2h) or a range LOW..HIGH drawn in each run. Repeat it to send more; a "
+    "second of one name with another payload is refused (the first stands).",
+)
+@click.option(
+    "--pause",
+    "pauses",
+    multiple=True,
+    metavar="AT:FOR",
+    help="Pause the job AT after the start and unpause it FOR later (each a duration or a "
+    "range LOW..HIGH, e.g. 0..60s:15d). Repeat it to pause more often.",
+)
 @click.option("--trace", is_flag=True, help="Print what happened in each run (for one seed).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every violation, seed by seed.")
 def simulate(
@@ -102,6 +126,8 @@ def simulate(
     no_ledger: bool,
     timeout: float,
     unit_ms: float,
+    signals: tuple[str, ...],
+    pauses: tuple[str, ...],
     trace: bool,
     verbose: bool,
 ) -> None:
@@ -110,14 +136,18 @@ def simulate(
     Nothing leaves this process: SQS, Lambda and the ledger are simulated in memory, on a
     virtual clock (a run of minutes takes milliseconds). Every run is checked: every unit ran,
     no unit of a committed hop ran again, one chain per shard, one teardown, on_done and
-    on_failed once per outcome, nothing left but DLQs holding packets. A broken invariant is
-    printed with the seed that replays it.
+    on_failed once per outcome, nothing left but DLQs holding packets -- and for job control
+    (--signal, --pause, a step that returns Sleep or WaitFor): no signal lost, a wait or sleep
+    woken once and never early, no hop while paused, nothing lost to SQS's retention, at most
+    one wake-up per 900 s of sleep. A broken invariant is printed with the seed that replays it.
 
     \b
     Examples:
       relaystate simulate examples.fan_out:CountPrimes --data '{"n": 20000}' --ledger t
       relaystate simulate jobs:CopyRows --seeds 1000 --crash-rate 0.2
       relaystate simulate jobs:CopyRows --seed-start 17 --seeds 1 --trace
+      relaystate simulate examples.approval:Refund --signal 'approved={"by": "ann"}@0..1h'
+      relaystate simulate jobs:CopyRows --ledger t --pause 0..60s:1h..3d
 
     Units run for real, once per call, with the given data: give data that keeps them fast
     (their time is drawn, not measured). Exit status: 0 when no run broke an invariant, 1
@@ -135,7 +165,10 @@ def simulate(
         conflict_rate=conflict_rate,
     )
     timing = SimTiming(function_timeout_s=timeout, unit_ms=unit_ms)
-    sim = Simulation(job_class, data, faults=faults, timing=timing, **chosen)
+    control = SimControl(
+        signals=[_signal(text) for text in signals], pauses=[_pause(text) for text in pauses]
+    )
+    sim = Simulation(job_class, data, faults=faults, timing=timing, control=control, **chosen)
     console = Console(stderr=True)
     first: dict[str, SimRun] = {}
     columns = (
@@ -182,6 +215,54 @@ def simulate(
         raise SystemExit(1)
 
 
+def _signal(text: str) -> SimSignal:
+    """``NAME[=JSON]@AT`` as a scripted signal.
+
+    Example:
+        >>> _signal('approved={"by": "ann"}@10s..1h')
+        SimSignal(name='approved', payload=FrozenDict({'by': 'ann'}), at_s=(10.0, 3600.0))
+    """
+    what, at, when = text.rpartition("@")
+    name, _, payload = what.partition("=")
+    if not at or not name:
+        raise click.BadParameter(f"{text!r}: write NAME[=JSON]@AT", param_hint="--signal")
+    try:
+        value = json.loads(payload) if payload else None
+    except ValueError as exc:
+        why = f"{text!r}: the payload is not JSON ({exc})"
+        raise click.BadParameter(why, param_hint="--signal") from None
+    try:
+        return SimSignal(name, value, _span(when, "--signal"))
+    except RelayError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}", param_hint="--signal") from None
+
+
+def _pause(text: str) -> SimPause:
+    """``AT:FOR`` as a scripted pause.
+
+    Example:
+        >>> _pause("0..60s:2d")
+        SimPause(at_s=(0.0, 60.0), for_s=(172800.0, 172800.0))
+    """
+    at, colon, length = text.partition(":")
+    if not colon:
+        raise click.BadParameter(f"{text!r}: write AT:FOR", param_hint="--pause")
+    return SimPause(_span(at, "--pause"), _span(length, "--pause"))
+
+
+def _span(text: str, option: str) -> Span:
+    """A duration, or a range ``LOW..HIGH`` of durations."""
+    low, dots, high = text.partition("..")
+    ends = (low, high) if dots else (low, low)
+    try:
+        first, last = (Duration().convert(end, None, None) for end in ends)
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, param_hint=option) from None
+    if first > last:
+        raise click.BadParameter(f"{text!r}: a range is LOW..HIGH", param_hint=option)
+    return first, last
+
+
 def _replay(seed: int) -> str:
     """The command line that replays ``seed``: this one's arguments, for that seed alone."""
     ctx = click.get_current_context()
@@ -196,6 +277,8 @@ def _replay(seed: int) -> str:
         value = ctx.params[name]
         if param.is_flag:
             words += [param.opts[0]] if value else []
+        elif param.multiple:
+            words += [word for item in value for word in (param.opts[0], str(item))]
         else:
             words += [param.opts[0], json.dumps(value) if name == "data" else str(value)]
     return shlex.join([*words, "--seed-start", str(seed), "--seeds", "1", "--trace"])

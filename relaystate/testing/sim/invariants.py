@@ -24,6 +24,9 @@ The invariants (:data:`INVARIANTS`), each a promise relaystate makes with a ledg
       reachable                         where RelayJob.resume finds it
     the run settles                     the run ended by itself, not cut short by its limits
 
+and, between the two last, those of job control -- signals, waits, sleeps and pauses -- in
+:mod:`~relaystate.testing.sim.control_checks`.
+
 Each run yields at most one :class:`Violation` per invariant, naming its first case (and how
 many more there were): short enough to read in a list of seeds, and the seed replays it.
 """
@@ -37,6 +40,7 @@ from typing import Any
 import attrs
 
 from ...states import DONE
+from .control_checks import CONTROL_INVARIANTS, control_checks
 from .ledger import SimLedger
 from .mappings import SimMappings
 from .record import Commit, PacketRef, Record, packet_ref, who
@@ -76,6 +80,7 @@ INVARIANTS = (
     NOTHING_LEFT,
     DLQ_KEPT,
     FAILED_PARKED,
+    *CONTROL_INVARIANTS,
     SETTLES,
 )
 
@@ -143,7 +148,7 @@ class _Checker:
         self._graph = self._units_graph()
         self._finished: dict[int, bool] = {}
         self.commits = self._commits()
-        self.failed = {s for s in self.shards if self._outcome(s) == "failed"}
+        self.failed = {s for s in self.shards if self.outcome(s) == "failed"}
 
     def run(self, found: dict[str, list[str]]) -> None:
         checks: tuple[tuple[str, Callable[[], Iterable[str]], bool], ...] = (
@@ -159,6 +164,8 @@ class _Checker:
         for invariant, cases, needs_end in checks:
             if self.settled or not needs_end:
                 found[invariant].extend(cases())
+        for invariant, cases in control_checks(self):
+            found[invariant].extend(cases())
 
     # -- the invariants ------------------------------------------------------------------------
 
@@ -213,7 +220,7 @@ class _Checker:
         ends = {(c.shard, c.by) for c in self.record.commits if c.kind in ("finish", "fail")}
         for shard in self.shards:
             calls = [h for h in self.record.hooks if h.shard == shard]
-            outcome = self._outcome(shard)
+            outcome = self.outcome(shard)
             kind = {"done": "on_done", "failed": "on_failed"}.get(outcome)
             wrong = [h for h in calls if h.kind != kind] if kind else []
             recorded = [h for h in calls if h.kind == kind and (shard, h.by) in ends]
@@ -246,7 +253,7 @@ class _Checker:
         for deleted in self.record.deletes:
             # A stale copy of a hop of a shard that finished is no loss: only a packet of a
             # shard that did not finish (failed, or stuck) is.
-            live = [p for p in deleted.packets if self._outcome(p.shard) != "done"]
+            live = [p for p in deleted.packets if self.outcome(p.shard) != "done"]
             if deleted.role == "dlq" and deleted.effective and live:
                 shards = sorted({p.shard for p in live})
                 yield (
@@ -312,7 +319,7 @@ class _Checker:
         ]
         return commits
 
-    def _outcome(self, shard: int) -> str:
+    def outcome(self, shard: int) -> str:
         """``done``, ``failed``, or empty (running, stuck, never claimed)."""
         if self.ledger is not None:
             found = self.ledger.shards.get((self.record.job_id, shard))
@@ -349,7 +356,7 @@ class _Checker:
                     f"ended {inv.how()}"
                 )
         for shard in self.shards:
-            if self.ledger is not None and self._outcome(shard) == "":
+            if self.ledger is not None and self.outcome(shard) == "":
                 return f"shard {shard}'s end was never committed: {self._whereabouts(shard)}"
         return "no invocation began it"
 
@@ -383,6 +390,9 @@ class _Checker:
                 f"{progress}; its packet (hop {s.packet.hop}) was sent by {who(s.by)} at "
                 f"{s.at:.3f} s to a queue being deleted, and vanished"
             )
+        expired = [e for e in record.expired if e.packet.shard == shard]
+        if expired:
+            return f"{progress}; its packet (hop {expired[-1].packet.hop}) expired in its queue"
         for deleted in record.deletes:
             if any(p.shard == shard for p in deleted.packets):
                 return (

@@ -2,12 +2,13 @@
 operation is an AWS call of the running invocation.
 
 Each operation goes through the world's gate (:meth:`~relaystate.testing.sim.world.World.call`)
-as the DynamoDB call it is (``UpdateItem``, ``TransactWriteItems``, ``PutItem``, ``Query``):
-it takes time, may be throttled, and may be the call at which its invocation is killed, before
-or after it took effect. A transaction (a shard's end, a reopen) may meet concurrent ones and
-be cancelled (``SimFaults.conflict_rate``), which the ledger tries again as it would on
-DynamoDB. What the ledger accepts is written to the run's record: a hop's checkpoint or
-finish is its *commit*, which the invariants hold the run to.
+as the DynamoDB call it is (``UpdateItem``, ``TransactWriteItems``, ``PutItem``, ``Query``,
+``BatchWriteItem``...): it takes time, may be throttled, and may be the call at which its
+invocation is killed, before or after it took effect. A transaction (a shard's end, a reopen,
+a signal) may meet concurrent ones and be cancelled (``SimFaults.conflict_rate``), which the
+ledger tries again as it would on DynamoDB. What the ledger accepts is written to the run's
+record: a hop's checkpoint, wait or finish is its *commit*, which the invariants hold the run
+to, and the first signal of each name is the one that stands.
 
 Example:
     >>> from relaystate.testing.sim import SimFaults, SimTiming
@@ -20,12 +21,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ...ledger import Claim, JobStatus
+from ...ledger import Claim, JobStatus, Parked, ShardResult
 from ...states import JobState
 from ..ledger import MemoryLedger
-from .record import Commit
+from .record import Commit, SignalRecorded
 from .world import World
 
 __all__ = ["SimLedger"]
@@ -56,12 +58,16 @@ class SimLedger(MemoryLedger):
             "dynamodb", "UpdateItem", lambda: claim(job_id, shard, hop, owner, lease_ms)
         )
 
+    def abandon_job(self, job_id: str) -> None:
+        abandon_job = super().abandon_job
+        self.world.call("dynamodb", "DeleteItem", lambda: abandon_job(job_id))
+
     def checkpoint(self, job_id: str, shard: int, hop: int, owner: str, **values: Any) -> None:
         checkpoint = super().checkpoint
 
         def apply() -> None:
             checkpoint(job_id, shard, hop, owner, **values)
-            self._commit(job_id, shard, hop, "checkpoint")
+            self._commit(job_id, shard, hop, "wait" if values.get("waiting") else "checkpoint")
 
         self.world.call("dynamodb", "UpdateItem", apply)
 
@@ -108,6 +114,48 @@ class SimLedger(MemoryLedger):
     def status(self, job_id: str) -> JobStatus | None:
         status = super().status
         return self.world.call("dynamodb", "Query", lambda: status(job_id))
+
+    def results(self, job_id: str) -> Iterator[ShardResult]:
+        results = super().results
+        return iter(self.world.call("dynamodb", "Query", lambda: list(results(job_id))))
+
+    def put_signal(self, job_id: str, name: str, payload_json: str) -> bool:
+        put_signal = super().put_signal
+
+        def apply() -> bool:
+            self.conflicts = self.world.conflicts()
+            recorded = put_signal(job_id, name, payload_json)
+            if recorded and job_id == self.world.record.job_id:
+                world = self.world
+                world.record.signals.append(SignalRecorded(name, payload_json, world.now))
+                world.record.say(world.now, world.by(), f"signal {name!r} recorded")
+            return recorded
+
+        return self.world.call("dynamodb", "TransactWriteItems", apply)
+
+    def signals(self, job_id: str) -> dict[str, Any]:
+        signals = super().signals
+        return self.world.call("dynamodb", "Query", lambda: signals(job_id))
+
+    def waiting_for(self, job_id: str, name: str) -> list[Parked]:
+        waiting_for = super().waiting_for
+        return self.world.call("dynamodb", "Query", lambda: waiting_for(job_id, name))
+
+    def set_paused(self, job_id: str, paused: bool) -> None:
+        set_paused = super().set_paused
+        self.world.call("dynamodb", "UpdateItem", lambda: set_paused(job_id, paused))
+
+    def park(self, job_id: str, bodies: Sequence[str]) -> None:
+        park = super().park
+        self.world.call("dynamodb", "BatchWriteItem", lambda: park(job_id, bodies))
+
+    def parked(self, job_id: str) -> list[str]:
+        parked = super().parked
+        return self.world.call("dynamodb", "Query", lambda: parked(job_id))
+
+    def forget_parked(self, job_id: str, bodies: Sequence[str]) -> None:
+        forget_parked = super().forget_parked
+        self.world.call("dynamodb", "BatchWriteItem", lambda: forget_parked(job_id, bodies))
 
     def _commit(self, job_id: str, shard: int, hop: int, kind: str) -> None:
         world = self.world

@@ -10,7 +10,9 @@ and the time each transition takes (drawn from the run's seed)::
     delete       Deleting -> gone; refused (ResourceInUseException) while Creating,
                  Enabling, Disabling or Updating; a mapping already Deleting stays so
 
-Only an ``Enabled`` mapping polls its queue (:mod:`~relaystate.testing.sim.poller`). A
+Only an ``Enabled`` mapping polls its queue (:mod:`~relaystate.testing.sim.poller`) -- and a
+``Disabling`` one, whose pollers have not all stopped yet (AWS documents no instant at which
+they do: what ``pause()`` promises begins at ``Disabled``); an ``Enabling`` one does not yet. A
 function is deployed with its handler, timeout and concurrency; its recursion setting starts
 as ``Terminate`` (Lambda stops a Lambda-SQS-Lambda loop after 16 invocations) until
 ``allow_recursion`` sets ``Allow``.
@@ -41,12 +43,14 @@ from ..memory import ACCOUNT, MemoryMappings
 from .sqs import SimQueues
 from .world import World
 
-__all__ = ["Handler", "SimFunction", "SimMapping", "SimMappings"]
+__all__ = ["DELIVERING", "Handler", "SimFunction", "SimMapping", "SimMappings"]
 
 #: A Lambda handler: ``handler(event, context)``.
 Handler = Callable[[Mapping[str, Any], Any], Any]
 #: States in which a mapping refuses to be deleted or updated (ResourceInUseException).
 BUSY = ("Creating", "Enabling", "Disabling", "Updating")
+#: States in which a mapping's poller delivers.
+DELIVERING = ("Enabled", "Disabling")
 
 
 @attrs.define(eq=False)
@@ -87,6 +91,10 @@ class SimMapping:
     def info(self) -> MappingInfo:
         """As GetEventSourceMapping reports it."""
         return MappingInfo(self.id, self.state, self.queue_arn, self.function.arn)
+
+    def delivers(self) -> bool:
+        """Whether its poller receives and invokes (Enabled, or still Disabling)."""
+        return self.state in DELIVERING
 
     def room(self) -> bool:
         """Whether another invocation may start (its MaximumConcurrency, the function's)."""

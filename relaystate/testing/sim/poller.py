@@ -2,9 +2,9 @@
 
 What the event-source mapping does with a queue, on the virtual clock::
 
-    poll        an Enabled mapping receives up to its BatchSize of visible messages, soon
-                after they become visible, while its MaximumConcurrency and the function's
-                concurrency allow another invocation
+    poll        an Enabled (or still Disabling) mapping receives up to its BatchSize of
+                visible messages, soon after they become visible, while its MaximumConcurrency
+                and the function's concurrency allow another invocation
     recursion   a batch whose chain would invoke a function that does not allow recursion a
                 17th time is not delivered: it moves to the queue's dead-letter queue
     invoke      the handler runs in a process of its own, with an SQS event and a Lambda
@@ -98,7 +98,7 @@ class Poller:
 
     def _wake(self, queue_arn: str) -> None:
         for mapping in self.mappings.live.values():
-            if mapping.queue_arn == queue_arn and mapping.state == "Enabled":
+            if mapping.queue_arn == queue_arn and mapping.delivers():
                 self._poll_soon(mapping)
 
     def _poll_soon(self, mapping: SimMapping) -> None:
@@ -110,7 +110,7 @@ class Poller:
 
     def _poll(self, mapping: SimMapping) -> None:
         mapping.poll_due = False
-        if self.mappings.live.get(mapping.id) is not mapping or mapping.state != "Enabled":
+        if self.mappings.live.get(mapping.id) is not mapping or not mapping.delivers():
             return
         queue = self.queues.live(mapping.queue_arn)
         while queue is not None and mapping.room():
@@ -142,6 +142,8 @@ class Poller:
             tuple(message.id for message in batch),
             depth,
             crash=world.crash_plan(function.name),
+            received=world.now,
+            bodies=tuple(message.body for message in batch),
         )
         record.invocations.append(inv)
         mapping.running += 1
@@ -195,7 +197,7 @@ class Poller:
             for message, receipt in handled:
                 if message.id not in failed:
                     self.queues.delete_message(queue, message, receipt)
-            if self.mappings.live.get(mapping.id) is mapping and mapping.state == "Enabled":
+            if self.mappings.live.get(mapping.id) is mapping and mapping.delivers():
                 self._poll_soon(mapping)
 
         sched.at(settle_at, settle)

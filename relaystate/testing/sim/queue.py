@@ -17,12 +17,19 @@ import attrs
 from ...names import TAG_PREFIX
 from ..memory import FakeQueue
 
-__all__ = ["SimMessage", "SimQueue"]
+__all__ = ["DEFAULT_RETENTION_S", "SimMessage", "SimQueue"]
+
+#: SQS's MessageRetentionPeriod when a queue sets none (4 days).
+DEFAULT_RETENTION_S = 345_600
 
 
 @attrs.define(eq=False)
 class SimMessage:
-    """One copy of a message in a :class:`SimQueue` (a duplicate is another copy, same id)."""
+    """One copy of a message in a :class:`SimQueue` (a duplicate is another copy, same id).
+
+    ``sent_at`` is when it was first sent: a copy, and a message moved to a dead-letter queue,
+    keep it, as SQS keeps a standard queue's enqueue time (its retention counts from it).
+    """
 
     key: int
     id: str
@@ -47,6 +54,8 @@ class SimQueue(FakeQueue):
     created_at: float = 0.0
     #: When DeleteQueue took effect (it still answers for a while); ``None`` while it lives.
     deleted_at: float | None = None
+    #: When its MessageRetentionPeriod was last set (a cut drops older messages from then).
+    retention_set_at: float = 0.0
     held: dict[int, SimMessage] = attrs.Factory(dict)
     #: When the counts changed, and ``(visible, in flight, delayed)`` from then on.
     history_at: list[float] = attrs.Factory(list)
@@ -71,6 +80,11 @@ class SimQueue(FakeQueue):
             return str(policy["deadLetterTargetArn"]), int(policy["maxReceiveCount"])
         except (ValueError, KeyError, TypeError):
             return None
+
+    def expired(self, now: float) -> list[SimMessage]:
+        """The messages past the queue's ``MessageRetentionPeriod`` at ``now`` (SQS drops them)."""
+        oldest = now - self.number("MessageRetentionPeriod", DEFAULT_RETENTION_S)
+        return [m for m in self.held.values() if m.sent_at <= oldest]
 
     def counts(self, now: float) -> tuple[int, int, int]:
         """``(visible, in flight, delayed)`` messages, exactly, at ``now``."""

@@ -1,9 +1,10 @@
 """What happened in one simulated run: units, commits, packets sent, hooks, deletes, faults.
 
-The simulation's twins and its wrapper of the job class write here as the run goes; the
-invariants (:mod:`~relaystate.testing.sim.invariants`) read it when the run is over, with
-the world's final state. Times are the run's virtual seconds; ``by`` names who did it: an
-invocation's number, or 0 for the starter (code run outside any invocation).
+The simulation's twins, its wrapper of the job class and its user (job control driven from
+outside, :mod:`~relaystate.testing.sim.user`) write here as the run goes; the invariants
+(:mod:`~relaystate.testing.sim.invariants`) read it when the run is over, with the world's final
+state. Times are the run's virtual seconds; ``by`` names who did it: an invocation's number, 0
+for the starter, -1 for AWS itself, -2 for the user.
 
 Example:
     >>> record = Record()
@@ -23,26 +24,36 @@ import attrs
 __all__ = [
     "Commit",
     "CrashPlan",
+    "Expired",
     "HookCall",
     "Invocation",
     "PacketRef",
+    "PauseSpan",
     "QueueDeleted",
     "Record",
     "Sent",
+    "SignalRecorded",
+    "SignalSent",
     "UnitRun",
     "packet_ref",
     "who",
 ]
 
+#: ``by`` of the user: job control driven from outside (signals, pause, unpause).
+USER = -2
+
 
 def who(by: int) -> str:
-    """Who did something: ``invocation 7``, ``the starter`` (0) or ``AWS`` (-1).
+    """Who did something: ``invocation 7``, ``the starter`` (0), ``AWS`` (-1) or ``the user``
+    (-2).
 
     Example:
-        >>> who(7), who(0), who(-1)
-        ('invocation 7', 'the starter', 'AWS')
+        >>> who(7), who(0), who(-1), who(-2)
+        ('invocation 7', 'the starter', 'AWS', 'the user')
     """
-    return f"invocation {by}" if by > 0 else ("the starter" if by == 0 else "AWS")
+    if by > 0:
+        return f"invocation {by}"
+    return {0: "the starter", USER: "the user"}.get(by, "AWS")
 
 
 @attrs.frozen
@@ -110,6 +121,10 @@ class Invocation:
     unmapped: bool = False
     #: The last fault injected into it (a throttled call...), for the story.
     fault: str = ""
+    #: When the poller received its batch (it is in flight from then on).
+    received: float = 0.0
+    #: The bodies of its batch (read by the checks that need to know which packets ran).
+    bodies: tuple[str, ...] = ()
 
     @property
     def killed(self) -> bool:
@@ -125,7 +140,13 @@ class Invocation:
 @attrs.define(eq=False)
 class UnitRun:
     """A call of ``step``: the shard and hop of the packet, the cursor, when and by whom;
-    ``result`` (the next cursor, or DONE) once it ``completed`` (returned, not killed)."""
+    ``result`` (the next cursor, or DONE) once it ``completed`` (returned, not killed).
+
+    A unit that returned a ``Sleep`` or a ``WaitFor`` keeps it in ``pause`` (its
+    ``next_cursor`` is the ``result``). ``waited`` and ``wake_ms`` are the hop's packet's: the
+    signal it waited for and when it was due (ms since the epoch; 0: now). ``signals`` are the
+    job's signals as the unit saw them (``self.signals``), if it had any.
+    """
 
     shard: int
     hop: int
@@ -134,6 +155,11 @@ class UnitRun:
     by: int
     result: Any = None
     completed: bool = False
+    ended: float = 0.0
+    pause: Any = None
+    waited: str = ""
+    wake_ms: int = 0
+    signals: Any = None
 
 
 @attrs.frozen
@@ -186,6 +212,53 @@ class QueueDeleted:
     effective: bool = True
 
 
+@attrs.frozen
+class SignalSent:
+    """The user's ``job.signal(name, payload)``, from ``at`` to ``ended``, and what came of it
+    (``woke 1``, ``refused: ...``, ``failed: ...``)."""
+
+    name: str
+    payload: Any
+    at: float
+    ended: float
+    outcome: str
+
+
+@attrs.frozen
+class SignalRecorded:
+    """A signal the ledger recorded (the first of its name: the one that stands)."""
+
+    name: str
+    payload_json: str
+    at: float
+
+
+@attrs.define(eq=False)
+class PauseSpan:
+    """The user's ``job.pause()`` at ``at``, which returned at ``paused`` (``None``: it did not
+    pause the job), and ``job.unpause()`` called at ``unpausing`` and returned at ``unpaused``;
+    ``outcome`` says how each went."""
+
+    at: float
+    paused: float | None = None
+    unpausing: float | None = None
+    unpaused: float | None = None
+    outcome: str = ""
+
+
+@attrs.frozen
+class Expired:
+    """A message SQS dropped when it outlived the queue's ``MessageRetentionPeriod``: the
+    packet it carried, when it was first sent (``enqueued``) and when it was dropped (``at``)."""
+
+    url: str
+    role: str
+    packet: PacketRef
+    enqueued: float
+    at: float
+    message_id: str = ""
+
+
 @attrs.define
 class Record:
     """Everything the invariants read of a run, and its story."""
@@ -207,6 +280,13 @@ class Record:
     faults: collections.Counter[str] = attrs.Factory(collections.Counter)
     #: AWS calls that took effect, by operation.
     calls: collections.Counter[str] = attrs.Factory(collections.Counter)
+    #: The user's signals, as sent; the ledger's, as recorded.
+    signals_sent: list[SignalSent] = attrs.Factory(list)
+    signals: list[SignalRecorded] = attrs.Factory(list)
+    #: The user's pauses.
+    pauses: list[PauseSpan] = attrs.Factory(list)
+    #: Packets of the job that SQS dropped (retention).
+    expired: list[Expired] = attrs.Factory(list)
     _story: list[tuple[float, int, str]] = attrs.Factory(list)
 
     def say(self, at: float, by: int, text: str) -> None:

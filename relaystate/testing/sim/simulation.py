@@ -37,6 +37,7 @@ from ...errors import ThrottledError
 from ...frozen import freeze
 from ..blobs import blobs_per_bucket
 from ..memory import MemoryBackend
+from .control import SimControl
 from .faults import SimFaults
 from .invariants import INVARIANTS, Violation, check
 from .ledger import SimLedger
@@ -46,6 +47,7 @@ from .record import Record
 from .scheduler import Proc, SimulationError
 from .sqs import SimQueues
 from .timing import SimTiming
+from .user import User
 from .world import World
 
 if TYPE_CHECKING:  # the simulator runs the job class it is given; it needs none of its own
@@ -151,6 +153,8 @@ class Simulation:
         max_invocations: a run with more is cut short (a job that forks without end).
         max_time_s: a run past this virtual time is cut short.
         quiet: silence the ``relaystate`` loggers while a run goes on.
+        control: what a user does to the job from outside, at drawn times: signals, pauses
+            (see :mod:`~relaystate.testing.sim.control`).
 
     Example:
         >>> report = Simulation(Count, ledger="t").run_many(range(100))  # doctest: +SKIP
@@ -171,6 +175,7 @@ class Simulation:
         max_invocations: int = 20_000,
         max_time_s: float = 30 * 86_400.0,
         quiet: bool = True,
+        control: SimControl | None = None,
     ) -> None:
         self.job_class = job_class
         self.data = dict(data or {})
@@ -185,6 +190,7 @@ class Simulation:
         self.max_invocations = max_invocations
         self.max_time_s = max_time_s
         self.quiet = quiet
+        self.control = control or SimControl()
 
     def run(self, seed: int) -> SimRun:
         """Run the job once, with the world drawn from ``seed``, and check the run.
@@ -255,6 +261,9 @@ class _Run:
         )
         world.record.job_id = f"sim-{seed}"
         self.start_error: BaseException | None = None
+        self.user = (
+            User(world, job_class, backend, sim.ledger, sim.control) if sim.control else None
+        )
 
     def go(self) -> SimRun:
         world = self.world
@@ -265,6 +274,7 @@ class _Run:
             raise SimulationError(
                 f"seed {self.seed}: the job did not start: {self.start_error!r}"
             ) from self.start_error
+        self.queues.expire_all()  # what SQS would have dropped by the end of the run
         record = world.record
         ledger = self.ledgers.get(self.sim.ledger) if self.sim.ledger else None
         violations = check(
@@ -300,6 +310,8 @@ class _Run:
         record.first_cursors = [freeze(cursor, "cursor") for cursor in cursors]
         record.shards = len(record.first_cursors)
         record.ledgered = job.ledger is not None
+        if self.user is not None:
+            self.user.begin(job.job_id)
         idle_teardown = sim.tear_down_when_idle
         if idle_teardown is None:
             idle_teardown = not record.ledgered and record.shards > 1
@@ -311,6 +323,9 @@ class _Run:
         """Until the job's queue holds no message and no invocation of its mapping runs."""
         assert job.packet is not None
         url, mapping_id = job.packet.queue_url, job.packet.mapping_id
+        user, sched = self.user, self.world.sched
+        while user is not None and user.pending:  # a paused job is not idle: wait for the user
+            sched.sleep(max(IDLE_POLL_S, user.last_due - sched.now))
         while True:
             self.world.sched.sleep(IDLE_POLL_S)
             queue = self.queues.queues.get(url)

@@ -1,16 +1,10 @@
 """SQS in a simulation: :class:`SimQueues`, the queue port, with what AWS documents.
 
 On top of :class:`~relaystate.testing.MemoryQueues`' port, its queues keep what a relay meets
-on AWS, on the run's virtual clock::
+on AWS, on the run's virtual clock -- receipts, duplicates, redrive and retention as
+:mod:`~relaystate.testing.sim.delivery` describes, and::
 
-    delivery     at least once: a received message may be delivered once more, at once or
-                 after it was handled and deleted (SimFaults.duplicate_rate); visible
-                 messages are received in no particular order
-    visibility   a received message is invisible for the queue's VisibilityTimeout, then
-                 delivered again unless deleted with its latest receipt; DelaySeconds (the
-                 queue's, or the message's) holds a new one back
-    redrive      a message received maxReceiveCount times moves to the RedrivePolicy's
-                 dead-letter queue on its next receipt (it is lost if that queue is gone)
+    delay        DelaySeconds (the queue's, or the message's) holds a new message back
     counts       the Approximate* counts are those of a moment up to a minute ago
     deletion     DeleteQueue drops the messages at once, but the queue answers for up to
                  60 s: sends "succeed" and vanish; the name is refused for 60 s after the
@@ -21,8 +15,8 @@ on AWS, on the run's virtual clock::
                  a CreateQueue of an existing name with other attributes is refused
 
 The Lambda service (:mod:`~relaystate.testing.sim.poller`) receives and deletes through
-:meth:`SimQueues.receive` and :meth:`SimQueues.delete_message`, which are not AWS calls of
-the job and never faulted.
+:meth:`~SimQueues.take` and :meth:`~SimQueues.delete_message`, which are not AWS calls of the
+job and never faulted.
 
 Example:
     >>> from relaystate.testing.sim.world import World
@@ -41,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ...errors import (
     InvalidRequestError,
@@ -50,9 +44,8 @@ from ...errors import (
     ResourceNotFoundError,
     SendError,
 )
-from ...names import queue_name_of
 from ...ports import QueueRef
-from ..memory import ACCOUNT, MemoryQueues
+from .delivery import Deliveries
 from .queue import SimMessage, SimQueue
 from .record import QueueDeleted, Sent, packet_ref
 from .world import World
@@ -66,11 +59,9 @@ _REFUSED = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _BATCH_ENTRIES = 10
 _BATCH_BYTES = 1_048_576
 _MAX_DELAY_S = 900
-#: A duplicate delivered "at once" resurfaces within this many seconds.
-_PROMPT_DUPLICATE_S = 0.2
 
 
-class SimQueues(MemoryQueues):
+class SimQueues(Deliveries):
     """:class:`~relaystate.ports.QueuePort` of a simulation (see the module's documentation).
 
     Args:
@@ -78,18 +69,9 @@ class SimQueues(MemoryQueues):
     """
 
     def __init__(self, world: World) -> None:
-        super().__init__()
-        self.world = world
-        #: Called with a queue and the time at which a message of it becomes visible (the
-        #: Lambda service wakes its poller then).
-        self.on_visible: Callable[[SimQueue, float], None] = lambda queue, when: None
+        super().__init__(world)
         self._deleted: dict[str, float] = {}
-        self._keys = itertools.count(1)
         self._message_ids = itertools.count(1)
-
-    def arn(self, name: str) -> str:
-        """The ARN of the queue named ``name``."""
-        return f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"
 
     # -- the port: the job's AWS calls --------------------------------------------------------
 
@@ -98,7 +80,11 @@ class SimQueues(MemoryQueues):
 
     def set_attributes(self, url: str, attributes: Mapping[str, str]) -> None:
         def apply() -> None:
-            self._existing(url).attributes.update(attributes)
+            queue = self._existing(url)
+            if "MessageRetentionPeriod" in attributes:
+                self.expire(queue)  # under the period that held until now
+                queue.retention_set_at = self.world.now
+            queue.attributes.update(attributes)
 
         self.world.call("sqs", "SetQueueAttributes", apply)
 
@@ -144,6 +130,7 @@ class SimQueues(MemoryQueues):
     def pop(self, url: str) -> str:
         """Take the oldest visible message's body off the queue (a test's consumer)."""
         queue = self._existing(url)
+        self.expire(queue)
         now = self.world.now
         visible = [m for m in queue.held.values() if m.visible_at <= now]
         if not visible:
@@ -153,108 +140,7 @@ class SimQueues(MemoryQueues):
         self._note(queue)
         return oldest.body
 
-    # -- the Lambda service's side ------------------------------------------------------------
-
-    def live(self, arn: str) -> SimQueue | None:
-        """The queue of ``arn`` if it exists and is not being deleted."""
-        queue = self._get(self.url(queue_name_of(arn)))
-        return queue if queue is not None and queue.deleted_at is None else None
-
-    def everything(self) -> list[SimQueue]:
-        """Every queue that still answers (being deleted or not)."""
-        return [q for q in self.queues.values() if isinstance(q, SimQueue)]
-
-    def take(self, queue: SimQueue, limit: int) -> list[SimMessage]:
-        """Receive up to ``limit`` visible messages, in no particular order.
-
-        Each becomes invisible for the queue's visibility timeout; one received
-        maxReceiveCount times already moves to the dead-letter queue instead; one may be
-        duplicated (the world's draw).
-        """
-        world = self.world
-        now = world.now
-        visible = [m for m in queue.held.values() if m.visible_at <= now]
-        redrive = queue.redrive()
-        hold = queue.number("VisibilityTimeout", 30)
-        batch: list[SimMessage] = []
-        while visible and len(batch) < limit:
-            message = visible.pop(world.order.randrange(len(visible)))
-            if redrive is not None and message.receive_count >= redrive[1]:
-                world.record.faults["redrive"] += 1
-                self.dead_letter(queue, message, f"received {message.receive_count} times")
-                continue
-            message.receive_count += 1
-            message.receipt += 1
-            message.visible_at = now + hold
-            if message.first_received_at is None:
-                message.first_received_at = now
-            self.on_visible(queue, message.visible_at)
-            batch.append(message)
-            if world.duplicate():
-                self._duplicate(queue, message)
-        if batch:
-            self._note(queue)
-        return batch
-
-    def receive(self, url: str, max_messages: int, visibility_s: int) -> list[tuple[str, str]]:
-        """QueuePort's receive (what ``pause()`` parks with): bodies and receipts, hidden for
-        ``visibility_s``."""
-        queue = self._get(url)
-        if not isinstance(queue, SimQueue):
-            return []
-        now = self.world.now
-        taken: list[tuple[str, str]] = []
-        for message in sorted(queue.held.values(), key=lambda m: (m.sent_at, m.key)):
-            if len(taken) >= min(max_messages, 10):
-                break
-            if message.visible_at <= now:
-                message.receive_count += 1
-                message.receipt += 1
-                message.visible_at = now + visibility_s
-                taken.append((message.body, f"{message.key}:{message.receipt}"))
-        self._note(queue)
-        return taken
-
-    def delete_messages(self, url: str, receipts: Sequence[str]) -> None:
-        """QueuePort's delete by receipt handle (``key:receipt``); stale ones are ignored."""
-        queue = self._get(url)
-        if not isinstance(queue, SimQueue):
-            return
-        for handle in receipts:
-            key, _, receipt = handle.partition(":")
-            message = queue.held.get(int(key))
-            if message is not None and str(message.receipt) == receipt:
-                self.delete_message(queue, message, message.receipt)
-
-    def delete_message(self, queue: SimQueue, message: SimMessage, receipt: int) -> None:
-        """Delete a received message, if ``receipt`` is still its latest (SQS ignores a
-        delete with an older one)."""
-        if queue.held.get(message.key) is message and message.receipt == receipt:
-            del queue.held[message.key]
-            self._note(queue)
-
-    def dead_letter(self, queue: SimQueue, message: SimMessage, why: str) -> None:
-        """Move ``message`` to the queue's dead-letter queue (lost if it has none)."""
-        world = self.world
-        queue.held.pop(message.key, None)
-        self._note(queue)
-        redrive = queue.redrive()
-        target = self.live(redrive[0]) if redrive is not None else None
-        where = f"moved to {target.name}" if target is not None else "lost (no DLQ)"
-        world.record.say(world.now, world.by(), f"message {message.id} {why}: {where}")
-        if target is not None:
-            moved = SimMessage(
-                next(self._keys), message.id, message.body, world.now, world.now, message.depth
-            )
-            moved.moved = why
-            target.held[moved.key] = moved
-            self._note(target)
-
     # -- helpers -----------------------------------------------------------------------------
-
-    def _get(self, url: str) -> SimQueue | None:
-        queue = self.queues.get(url)
-        return queue if isinstance(queue, SimQueue) else None
 
     def _existing(self, url: str) -> SimQueue:
         queue = self._get(url)
@@ -311,6 +197,7 @@ class SimQueues(MemoryQueues):
         if queue.deleted_at is not None:
             world.record.deletes.append(QueueDeleted(url, queue.role, (), now, world.by(), False))
             return
+        self.expire(queue)
         packets = tuple(
             ref for ref in (packet_ref(m.body) for m in queue.held.values()) if ref is not None
         )
@@ -332,6 +219,7 @@ class SimQueues(MemoryQueues):
         queue = self._get(url)
         if queue is None:
             return None
+        self.expire(queue)
         world = self.world
         lag = world.rng.uniform(0.0, world.timing.count_lag_s)
         visible, in_flight, delayed = queue.counts_at(world.now - lag)
@@ -412,30 +300,3 @@ class SimQueues(MemoryQueues):
         self._note(queue)
         self.on_visible(queue, message.visible_at)
         return message_id
-
-    def _duplicate(self, queue: SimQueue, message: SimMessage) -> None:
-        world = self.world
-        late = world.chance.random() < world.faults.late_duplicates
-        wait = world.timing.late_duplicate_s if late else _PROMPT_DUPLICATE_S
-        copy = SimMessage(
-            next(self._keys),
-            message.id,
-            message.body,
-            sent_at=message.sent_at,
-            visible_at=world.now + world.rng.uniform(0.0, wait),
-            depth=message.depth,
-            receive_count=message.receive_count,
-        )
-        queue.held[copy.key] = copy
-        world.record.faults["duplicate"] += 1
-        world.record.say(
-            world.now,
-            world.by(),
-            f"message {message.id} will be delivered again at {copy.visible_at:.3f} s",
-        )
-        self.on_visible(queue, copy.visible_at)
-
-    def _note(self, queue: SimQueue) -> None:
-        now = self.world.now
-        queue.history_at.append(now)
-        queue.history.append(queue.counts(now))

@@ -30,13 +30,15 @@ from ... import clock
 from ...budget import SEND_LATENCIES
 from ...errors import RelayError, ThrottledError
 from ...frozen import freeze
+from ...signals import WaitFor
+from ...sleep import Sleep
 from ...states import DONE
 from .faults import SimFaults
-from .record import CrashPlan, HookCall, Invocation, Record, UnitRun
+from .record import USER, CrashPlan, HookCall, Invocation, Record, UnitRun
 from .scheduler import Killed, Scheduler
 from .timing import SimTiming
 
-__all__ = ["EPOCH_S", "World"]
+__all__ = ["EPOCH_S", "USER_PROC", "World"]
 
 #: The wall-clock time at which every run starts (2026-01-01T00:00:00Z): packets' and the
 #: ledger's timestamps are the same from run to run.
@@ -45,6 +47,8 @@ EPOCH_S = 1_767_225_600.0
 FIRST_CALLS, FIRST_UNITS = 6, 4
 #: The loggers a run quiets (every hop that fails under a fault would log its traceback).
 QUIET_LOGGERS = ("relaystate",)
+#: The name of the processes of the user (job control driven from outside).
+USER_PROC = "the user"
 
 _T = TypeVar("_T")
 
@@ -84,6 +88,9 @@ class World:
         self.order = random.Random(root.getrandbits(64))
         self._random_seed = root.getrandbits(64)
         self.sched = Scheduler(random.Random(root.getrandbits(64)), max_time_s=max_time_s)
+        #: The user's draws (when it signals, pauses): a stream of its own, drawn last, so that
+        #: a run without a user is the run it always was.
+        self.user_rng = random.Random(root.getrandbits(64))
         self.record = Record()
         #: function name -> most (AWS calls, units) seen in one whole invocation.
         self.reach: dict[str, tuple[int, int]] = {}
@@ -109,13 +116,17 @@ class World:
         return found
 
     def by(self) -> int:
-        """Who runs now: an invocation's number, 0 for the starter, -1 for AWS itself."""
+        """Who runs now: an invocation's number, 0 for the starter, -1 for AWS itself, -2 for
+        the user."""
         sched = self.sched
         if not sched.holds():
             return -1
-        assert sched.current is not None
-        found: Invocation | None = sched.current.invocation
-        return found.id if found is not None else 0
+        current = sched.current
+        assert current is not None
+        found: Invocation | None = current.invocation
+        if found is not None:
+            return found.id
+        return USER if current.name == USER_PROC else 0
 
     # -- the gate -------------------------------------------------------------------------------
 
@@ -181,16 +192,25 @@ class World:
         if inv is not None and self._crash_due(inv, "unit") is not None:
             self._kill("killed before a unit")
         run = UnitRun(packet.shard, packet.hop, cursor, sched.now, inv.id if inv else 0)
+        if packet.waiting or packet.wake_ms:
+            run.waited, run.wake_ms = packet.waiting, packet.wake_ms
+        if job.signals:
+            run.signals = freeze(job.signals, "signals")
         self.record.units.append(run)
         took = self.timing.unit_s(self.rng)
         try:
             result = step(job, cursor)
         except Exception:
             sched.advance(took)
+            run.ended = sched.now
             raise
         sched.advance(took)
+        run.ended = sched.now
         try:
-            run.result = result if result is DONE else freeze(result, "cursor")
+            if isinstance(result, Sleep | WaitFor):
+                run.pause, run.result = result, result.next_cursor
+            else:
+                run.result = result if result is DONE else freeze(result, "cursor")
         except RelayError:
             run.result = repr(result)  # the hop fails it too: not a cursor
         run.completed = True
