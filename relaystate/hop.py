@@ -177,8 +177,12 @@ class Hop:
         ledger: LedgerPort | None,
         context: Any = None,
         receive_count: int = 1,
+        *,
+        body: str = "",
     ) -> None:
         self.job = job
+        #: The message body the packet came in (the ledger keeps it while the hop runs).
+        self.body = body
         self.backend = backend
         self.ledger = ledger
         self.context = context
@@ -237,7 +241,9 @@ class Hop:
         state.lease_ms = int(max(state.remaining(), 0)) + margin_ms
         lease_ms = state.lease_ms
         claim = retry_transient(
-            lambda: ledger.claim(packet.job_id, packet.shard, packet.hop, state.owner, lease_ms),
+            lambda: ledger.claim(
+                packet.job_id, packet.shard, packet.hop, state.owner, lease_ms, self.body
+            ),
             until=state.deadline(),
         )
         if claim.outcome == "run":
@@ -252,6 +258,8 @@ class Hop:
             # The hop checkpointed, then died before (or while) sending its next packet.
             if claim.outbox:
                 self.backend.queues.send(packet.queue_url, claim.outbox, claim.delay_seconds)
+                if claim.delay_seconds > 0:
+                    lifecycle.confirm_sent(ledger, packet.evolve(hop=packet.hop + 1), state)
             log.info("relaystate: re-sent the next packet of %s", _where(packet))
         elif claim.outcome == "teardown":
             if not lifecycle.join_teardown(self.backend, ledger, packet, state):

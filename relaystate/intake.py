@@ -224,7 +224,8 @@ class Intake:
         backend, ledger = job._ports()
         if tracing.enabled(job):  # a span around each AWS call the hop makes
             backend, ledger = job.backend, job.ledger = tracing.traced_ports(backend, ledger)
-        Hop(job, backend, ledger, context, receive_count(record)).run()
+        body = record.get("body")
+        Hop(job, backend, ledger, context, receive_count(record), body=str(body)).run()
 
     def packet_of(self, record: Mapping[str, Any]) -> RelayPacket:
         """The record's packet, verified, and checked to have come from the queue it names."""

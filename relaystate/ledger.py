@@ -94,6 +94,7 @@ __all__ = [
     "FINISHED_TTL_S",
     "MAX_JOB_LIFETIME_S",
     "MAX_OUTBOX_BYTES",
+    "SEND_GRACE_MS",
     "SIGNAL_NAME",
     "Claim",
     "ClaimOutcome",
@@ -257,6 +258,23 @@ class Parked:
     delay_seconds: int = 0
 
 
+#: How long after recording an outbox its hop is taken to be sending it (a send and its
+#: confirmation take well under this); a duplicate that comes sooner waits (see
+#: :func:`refused_claim`).
+SEND_GRACE_MS = 2_000
+
+
+def due_in_s(due_ms: int, now_ms: int) -> int:
+    """The delay (whole seconds, 0 to SQS's 900) to send a packet with that is due at
+    ``due_ms``; a packet due further off is sent at 900 s, and its hop relays it on.
+
+    Example:
+        >>> due_in_s(10_500, 10_000), due_in_s(5_000, 10_000), due_in_s(10**9, 0)
+        (1, 0, 900)
+    """
+    return max(0, min(900, -(-(due_ms - now_ms) // 1000)))
+
+
 def refused_claim(
     hop: int,
     *,
@@ -265,11 +283,19 @@ def refused_claim(
     outbox: str | None,
     teardown_due: Callable[[], bool],
     delay_seconds: int = 0,
+    sent: bool = False,
+    recorded_ms: int | None = None,
+    now_ms: int = 0,
 ) -> Claim:
     """What a delivery of hop ``hop`` does when its claim was refused.
 
-    The outbox is re-sent only while the next hop is ``queued``: a ``waiting`` one is sent by
-    a signal (or its timer), never by a duplicate.
+    The outbox is re-sent only while the next hop is ``queued`` and its packet is not known to
+    be sent: a ``waiting`` one is sent by a signal (or its timer), never by a duplicate; a
+    delayed one confirmed sent (:meth:`~relaystate.ports.LedgerPort.confirm_sent`) waits out
+    its delay in the queue, where a copy sent again would be a second chain; and in the
+    :data:`SEND_GRACE_MS` after the outbox was recorded, the invocation that recorded it is
+    about to send it (and confirm it): the delivery is left for later (``busy``) instead of
+    racing it with a copy.
 
     Args:
         hop: the hop the delivery carries.
@@ -278,10 +304,24 @@ def refused_claim(
         teardown_due: whether the job has ended and is not torn down (asked only when the
             shard has ended at this hop).
         delay_seconds: the outbox's delay.
+        sent: the outbox was confirmed sent.
+        recorded_ms: when the outbox was recorded (ms since the epoch; ``None``: long ago).
+        now_ms: the time of the claim (ms since the epoch).
+
+    Example:
+        >>> never = lambda: False
+        >>> refused_claim(3, found_hop=4, found_status="queued", outbox="{}",
+        ...               teardown_due=never).outcome
+        'resend'
+        >>> refused_claim(3, found_hop=4, found_status="queued", outbox="{}",
+        ...               teardown_due=never, sent=True).outcome
+        'duplicate'
     """
     if found_hop == hop and found_status == "running":
         return Claim("busy")
-    if found_hop == hop + 1 and found_status == "queued" and outbox is not None:
+    if found_hop == hop + 1 and found_status == "queued" and outbox is not None and not sent:
+        if recorded_ms is not None and now_ms < recorded_ms + SEND_GRACE_MS:
+            return Claim("busy")
         return Claim("resend", outbox=outbox, delay_seconds=delay_seconds)
     if found_hop == hop and found_status in ("done", "failed") and teardown_due():
         return Claim("teardown")

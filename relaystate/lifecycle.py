@@ -29,6 +29,8 @@ from .budget import SEND_LATENCIES
 from .errors import (
     InvalidPacketError,
     PacketTooLargeError,
+    ServiceUnavailableError,
+    ThrottledError,
 )
 from .frozen import JsonValue, thaw
 from .packet import RelayPacket, Stats
@@ -288,8 +290,25 @@ def relay(
     )
     # The next hop in this process (Lambda reuses warm ones) reserves time for its send.
     SEND_LATENCIES.record((clock.monotonic() - sent_at) * 1000.0)
+    if ledger is not None and delay > 0:
+        confirm_sent(ledger, nxt, hop)
     job.stats = stats
     return nxt
+
+
+def confirm_sent(ledger: LedgerPort, sent: RelayPacket, hop: HopState | None) -> None:
+    """Tell the ledger that the delayed packet ``sent`` is in the queue, so that a duplicate
+    of the hop before does not send it again (:meth:`LedgerPort.confirm_sent`).
+
+    Best effort: the send is done, and a confirmation lost to a throttle only leaves a later
+    duplicate to send one more copy (which the next hop's claim then refuses).
+    """
+    try:
+        retry_transient(
+            lambda: ledger.confirm_sent(sent.job_id, sent.shard, sent.hop), until=_hard(hop)
+        )
+    except (ThrottledError, ServiceUnavailableError) as exc:
+        log.warning("relaystate: could not record that hop %d was sent: %s", sent.hop, exc)
 
 
 def finish(

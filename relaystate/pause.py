@@ -8,11 +8,15 @@
                packets in the queue are parked in the ledger, so a pause may last longer than
                any queue keeps a message.
     unpause    what came into the queue while it was paused is parked too; parked packets
-               are sent back, the queue's retention restored, the mapping enabled (waited
-               until Enabled)
+               are sent back, and so is every shard's next packet that the ledger holds (one
+               that a hop in flight relayed after the pause, which a pause longer than 14 days
+               let the queue drop, comes back; a copy of one still there is a duplicate the
+               next hop's claim refuses); the queue's retention restored; the mapping enabled
+               (waited until Enabled)
 
 Without a ledger nothing is parked: packets in the queue of a job paused longer than 14 days are
-lost, and ``pause()`` says so in its log line.
+lost, and ``pause()`` says so in its log line; the queue keeps its 14 days after unpause (at 4,
+SQS would drop at once what waited longer).
 
 Example:
     >>> job = CopyRows.attach(job_id, ledger="relaystate-ledger")  # doctest: +SKIP
@@ -22,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 
 from . import mapping_state
@@ -86,11 +91,12 @@ def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) ->
         for body in bodies:
             backend.queues.send(packet.queue_url, body, 0)
             sent += 1
+        sent += _send_pending(backend, ledger, packet, {_shard_hop(body) for body in bodies})
         # Forgotten only once sent: a Lambda that dies in between sends them again next time,
         # and the ledger's claim makes the second copy a harmless duplicate.
         ledger.forget_parked(packet.job_id, bodies)
         ledger.set_paused(packet.job_id, False)
-    if packet.queue_url:
+        # Everything in the queue was just sent: 4 days of retention drop nothing now.
         backend.queues.set_attributes(
             packet.queue_url, {"MessageRetentionPeriod": str(QUEUE_RETENTION_S)}
         )
@@ -125,3 +131,25 @@ def _park(backend: Backend, ledger: LedgerPort, packet: RelayPacket) -> int:
         backend.queues.delete_messages(packet.queue_url, [receipt for _, receipt in got])
         parked += len(got)
     return parked
+
+
+def _send_pending(
+    backend: Backend, ledger: LedgerPort, packet: RelayPacket, parked: set[tuple[int, int]]
+) -> int:
+    """Send every shard's next packet that the ledger holds and that was not just sent back
+    from the parked ones; how many (see :meth:`LedgerPort.pending`)."""
+    sent = 0
+    for pending in ledger.pending(packet.job_id):
+        if (pending.shard, pending.hop) not in parked:
+            backend.queues.send(packet.queue_url, pending.outbox, pending.delay_seconds)
+            sent += 1
+    return sent
+
+
+def _shard_hop(body: str) -> tuple[int, int]:
+    """The shard and hop a parked packet carries ((-1, -1): not a packet's)."""
+    try:
+        found = json.loads(body)
+        return int(found["shard"]), int(found["hop"])
+    except (ValueError, TypeError, KeyError):
+        return -1, -1

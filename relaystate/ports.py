@@ -187,7 +187,9 @@ class LedgerPort(Protocol):
         A job that has begun (a shard ended) is kept; an unknown job is not an error.
         """
 
-    def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
+    def claim(
+        self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int, packet: str = ""
+    ) -> Claim:
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now.
 
         Accepted (``run``) when the shard is unknown, behind ``hop``, or at ``hop`` and queued
@@ -195,7 +197,10 @@ class LedgerPort(Protocol):
         queued again only by :meth:`reopen`), or running under an expired lease or for
         ``owner`` itself (a claim is idempotent for its owner, and renews its lease). An
         accepted claim confirms that the previous hop's packet was sent (it arrived), and
-        drops that hop's outbox, its wait and its wake-up time in the same write. Refused
+        drops its wait and wake-up time in the same write; that packet -- the hop's own, or
+        ``packet`` (its JSON) when the ledger holds none, as for a shard's first hop -- is
+        kept until the hop ends, so that :meth:`pending` has it if the hop's Lambda dies
+        while its job is paused. Refused
         otherwise, with what the delivery should do instead
         (:func:`relaystate.ledger.refused_claim`): a redelivered hop whose successor is still
         unclaimed and queued gets ``resend``, with the outbox and its delay; one whose
@@ -237,6 +242,16 @@ class LedgerPort(Protocol):
                 :data:`~relaystate.ledger.MAX_OUTBOX_BYTES`.
             ConfigurationError: ``waiting`` is not a signal's name
                 (:func:`~relaystate.ledger.check_signal_name`).
+        """
+
+    def confirm_sent(self, job_id: str, shard: int, hop: int) -> None:
+        """The outbox of hop ``hop`` (the packet its checkpoint recorded) was sent: a delivery
+        of hop ``hop - 1`` that comes later is a duplicate and does not send it again.
+
+        Written after a *delayed* send only (a sleep, a retry's delay, a rate limit's): such a
+        packet waits in the queue long enough for duplicates of the hop before to come, and
+        each would otherwise send another copy, a chain of its own. Nothing happens when hop
+        ``hop`` is no longer queued (it was claimed: its claim confirmed the send).
         """
 
     def finish(
@@ -327,6 +342,16 @@ class LedgerPort(Protocol):
     def waiting_for(self, job_id: str, name: str) -> list[Parked]:
         """The shards that wait for signal ``name`` now (status ``waiting``), in shard order,
         each with the packet that wakes it (sending it is the caller's). Consistent reads."""
+
+    def pending(self, job_id: str) -> list[Parked]:
+        """The shards whose next packet the ledger holds and no signal sends, in shard order:
+        those ``queued`` (their outbox, due when its delay ends), those ``waiting`` with a
+        deadline (their outbox is also the timer that ends the wait), and those ``running``
+        whose lease ran out (their hop's own packet, kept from the checkpoint before: its
+        Lambda died). Each comes with the delay
+        left until it is due (:func:`~relaystate.ledger.due_in_s`). ``unpause`` sends them
+        again: a packet the queue dropped while the job was paused is not lost (a copy of one
+        that is still there is a duplicate, which the next hop's claim refuses)."""
 
     def set_paused(self, job_id: str, paused: bool) -> None:
         """Record the job paused, or not (:attr:`JobStatus.paused

@@ -128,18 +128,25 @@ class DynamoDBLedger(JobControlTable):
                 if not condition_failed(exc.response):
                     raise
 
-    def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
+    def claim(
+        self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int, packet: str = ""
+    ) -> Claim:
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now."""
         now = now_ms()
+        kept = {":packet": {"B": pack_outbox(packet)}} if packet else {}
         old = self._update(
             job_id,
             shard_sk(shard),
             "SET #status = :running, #owner = :owner, lease_until = :until, hop = :hop, "
-            "updated_ms = :now, shard_no = :shard, #ttl = :ttl "
-            "REMOVE outbox, outbox_delay, waiting_for, wake_ms",
+            "updated_ms = :now, shard_no = :shard, #ttl = :ttl"
+            f"{', outbox = if_not_exists(outbox, :packet)' if kept else ''} "
+            # The outbox (this hop's own packet) stays until the hop's end replaces it: a hop
+            # whose Lambda died while the job was paused is sent again by unpause (pending).
+            "REMOVE outbox_delay, outbox_sent, waiting_for, wake_ms",
             "attribute_not_exists(pk) OR hop < :hop OR (hop = :hop AND (#status IN (:queued, "
             ":waiting) OR (#status = :running AND (lease_until < :now OR #owner = :owner))))",
             {
+                **kept,
                 ":running": s("running"),
                 ":queued": s("queued"),
                 ":waiting": s("waiting"),
@@ -159,6 +166,9 @@ class DynamoDBLedger(JobControlTable):
             found_status=text(old, "status"),
             outbox=outbox_of(old),
             delay_seconds=number(old, "outbox_delay"),
+            sent=flag(old, "outbox_sent"),
+            recorded_ms=number(old, "updated_ms"),
+            now_ms=now,
             teardown_due=lambda: self._teardown_due(job_id),
         )
 
@@ -192,7 +202,7 @@ class DynamoDBLedger(JobControlTable):
             "waiting_for = :waiting, wake_ms = :wake, "
             f"stats = :stats, #cursor = :cursor, updated_ms = :now, #ttl = :ttl{keep}"
             f"{', progress = :progress' if marked else ''} "
-            "REMOVE #owner, lease_until",
+            "REMOVE #owner, lease_until, outbox_sent",
             "#owner = :owner AND hop = :hop AND #status = :running",
             {
                 **marked,
@@ -214,6 +224,16 @@ class DynamoDBLedger(JobControlTable):
         )
         if refused is not None:
             raise lease_lost(job_id, shard, hop)
+
+    def confirm_sent(self, job_id: str, shard: int, hop: int) -> None:
+        """The outbox of hop ``hop`` was sent (see :meth:`LedgerPort.confirm_sent`)."""
+        self._update(
+            job_id,
+            shard_sk(shard),
+            "SET outbox_sent = :sent",
+            "hop = :hop AND #status = :queued AND attribute_exists(outbox)",
+            {":sent": {"BOOL": True}, ":hop": n(hop), ":queued": s("queued")},
+        )
 
     def finish(
         self,
@@ -246,7 +266,8 @@ class DynamoDBLedger(JobControlTable):
                     "SET #status = :status, stats = :stats, #cursor = :cursor, "
                     f"updated_ms = :now, #error = :error, #ttl = :ttl{keep}"
                     f"{', progress = :progress' if marked else ''}"
-                    f"{set_result} REMOVE #owner, lease_until{remove_result}",
+                    f"{set_result} REMOVE #owner, lease_until, outbox, outbox_delay"
+                    f"{remove_result}",
                     "#owner = :owner AND hop = :hop AND #status = :running",
                     {
                         **result,

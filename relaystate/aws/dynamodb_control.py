@@ -26,6 +26,7 @@ from ..clock import now_ms
 from ..errors import ConfigurationError, SignalConflictError
 from ..ledger import (
     Parked,
+    due_in_s,
     expires_s,
     pack_outbox,
     pack_signal,
@@ -132,6 +133,40 @@ class JobControlTable(LedgerTable):
                 {":prefix": s(SHARD_PREFIX), ":waiting": s("waiting"), ":name": s(name)},
                 filter="#status = :waiting AND waiting_for = :name AND attribute_exists(outbox)",
                 projection="shard_no, hop, outbox, outbox_delay",
+            )
+        ]
+
+    def pending(self, job_id: str) -> list[Parked]:
+        """The shards whose next packet the ledger holds and no signal sends (see
+        :meth:`LedgerPort.pending`)."""
+        now = now_ms()
+        return [
+            Parked(
+                number(item, "shard_no"),
+                number(item, "hop"),
+                unpack_outbox(item["outbox"]["B"]),
+                due_in_s(
+                    number(item, "wake_ms")
+                    if text(item, "status") == "waiting"
+                    else number(item, "updated_ms") + 1000 * number(item, "outbox_delay"),
+                    now,
+                ),
+            )
+            for item in self._query(
+                job_id,
+                "begins_with(sk, :prefix)",
+                {
+                    ":prefix": s(SHARD_PREFIX),
+                    ":queued": s("queued"),
+                    ":waiting": s("waiting"),
+                    ":running": s("running"),
+                    ":never": n(0),
+                    ":now": n(now),
+                },
+                filter="attribute_exists(outbox) AND (#status = :queued OR "
+                "(#status = :waiting AND wake_ms > :never) OR "
+                "(#status = :running AND lease_until < :now))",
+                projection="shard_no, hop, #status, outbox, outbox_delay, updated_ms, wake_ms",
             )
         ]
 

@@ -42,6 +42,7 @@ from ..ledger import (
     ShardStatus,
     WriteConflict,
     check_signal_name,
+    due_in_s,
     ended_state,
     expires_s,
     job_state,
@@ -113,6 +114,8 @@ class MemoryShard:
     #: The next packet (:func:`~relaystate.ledger.pack_outbox`), from the checkpoint of a hop
     #: until the claim of the next.
     outbox: bytes | None = None
+    #: The outbox was confirmed sent (:meth:`MemoryLedger.confirm_sent`).
+    outbox_sent: bool = False
     outbox_delay: int = 0
     error: str = ""
     #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
@@ -194,7 +197,9 @@ class MemoryLedger:
             if job is not None and job.done == 0 and job.failed == 0:
                 del self.jobs[job_id]
 
-    def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
+    def claim(
+        self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int, packet: str = ""
+    ) -> Claim:
         """Claim hop ``hop`` of a shard for ``owner`` until ``lease_ms`` from now."""
         with self._call("claim", job_id) as now:
             found = self.shards.get((job_id, shard))
@@ -208,11 +213,18 @@ class MemoryLedger:
                     found_status=found.status,
                     outbox=None if found.outbox is None else unpack_outbox(found.outbox),
                     delay_seconds=found.outbox_delay,
+                    sent=found.outbox_sent,
+                    recorded_ms=found.updated_ms,
+                    now_ms=now,
                     teardown_due=lambda: job is not None and job.teardown_due(),
                 )
             found.hop, found.status, found.updated_ms = hop, "running", now
             found.owner, found.lease_until, found.ttl = owner, now + lease_ms, expires_s(now)
-            found.outbox, found.outbox_delay = None, 0  # it arrived: this hop runs
+            # The outbox (this hop's own packet) stays until the hop's end replaces it: a hop
+            # whose Lambda died while the job was paused is sent again by unpause (pending).
+            found.outbox_delay, found.outbox_sent = 0, False
+            if found.outbox is None and packet:
+                found.outbox = pack_outbox(packet)
             found.waiting_for, found.wake_ms = "", 0
             return Claim("run")
 
@@ -245,10 +257,23 @@ class MemoryLedger:
             found.waiting_for, found.wake_ms = waiting, wake_ms
             found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
             found.outbox, found.outbox_delay = packed, delay_seconds
+            found.outbox_sent = False
             found.stats = dict(stats)
             found.cursor_json = cursor_json[:CURSOR_CHARS]
             if progress is not None:
                 found.progress = dict(progress)
+
+    def confirm_sent(self, job_id: str, shard: int, hop: int) -> None:
+        """The outbox of hop ``hop`` was sent (see :meth:`LedgerPort.confirm_sent`)."""
+        with self._call("confirm_sent", job_id):
+            found = self.shards.get((job_id, shard))
+            if (
+                found is not None
+                and found.hop == hop
+                and found.status == "queued"
+                and found.outbox is not None
+            ):
+                found.outbox_sent = True
 
     def finish(
         self,
@@ -278,6 +303,7 @@ class MemoryLedger:
                 _keep(found, timeline)
                 found.status, found.updated_ms = ("failed" if failed else "done"), now
                 found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
+                found.outbox, found.outbox_delay = None, 0
                 found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
                 found.error, found.result = error[:ERROR_CHARS], result
                 if progress is not None:
@@ -386,6 +412,32 @@ class MemoryLedger:
                 and found.status == "waiting"
                 and found.waiting_for == name
                 and found.outbox is not None
+            ]
+
+    def pending(self, job_id: str) -> list[Parked]:
+        """The shards whose next packet the ledger holds and no signal sends (see
+        :meth:`~relaystate.ports.LedgerPort.pending`)."""
+        with self._call("pending", job_id) as now:
+            return [
+                Parked(
+                    shard,
+                    found.hop,
+                    unpack_outbox(found.outbox),
+                    due_in_s(
+                        found.wake_ms
+                        if found.status == "waiting"
+                        else found.updated_ms + 1000 * found.outbox_delay,
+                        now,
+                    ),
+                )
+                for (of_job, shard), found in sorted(self.shards.items())
+                if of_job == job_id
+                and found.outbox is not None
+                and (
+                    found.status == "queued"
+                    or (found.status == "waiting" and found.wake_ms > 0)
+                    or (found.status == "running" and found.lease_until < now)
+                )
             ]
 
     def set_paused(self, job_id: str, paused: bool) -> None:

@@ -33,6 +33,7 @@ from relaystate.ledger import (
     FINISHED_TTL_S,
     MAX_JOB_LIFETIME_S,
     MAX_OUTBOX_BYTES,
+    SEND_GRACE_MS,
     Parked,
     ShardResult,
     refused_claim,
@@ -310,6 +311,7 @@ def test_a_checkpoint_by_a_holder_that_lost_its_lease_is_refused(twin: Twin, job
 
     # The new holder goes on: the old one's checkpoint wrote nothing.
     checkpoint(ledger, job, 0, "req-b")
+    twin.advance(SEND_GRACE_MS + 1)  # req-b died before its send
     assert "resend" == ledger.claim(job, 0, 0, "req-c", LEASE_MS).outcome
 
 
@@ -380,20 +382,72 @@ def test_a_hop_that_checkpointed_and_died_before_sending_resends_its_outbox(
     ledger = opened(twin, job)
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)
     checkpoint(ledger, job, 0, "req-a")  # ... and the Lambda died before its send
+    twin.advance(SEND_GRACE_MS + 1)  # past the time its send would take
 
     claim = ledger.claim(job, 0, 0, "req-b", LEASE_MS)
 
     assert ("resend", '{"hop": 1}') == (claim.outcome, claim.outbox)
 
 
+def test_a_duplicate_while_the_recording_invocation_may_still_send_waits(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a")  # req-a is about to send hop 1
+
+    # A copy sent now would race req-a's own: the duplicate comes back later instead.
+    assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
 def test_a_resent_outbox_keeps_the_relays_delay(twin: Twin, job: str) -> None:
     ledger = opened(twin, job)
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)
     checkpoint(ledger, job, 0, "req-a", delay_seconds=900)
+    twin.advance(SEND_GRACE_MS + 1)
 
     claim = ledger.claim(job, 0, 0, "req-b", LEASE_MS)
 
     assert ("resend", 900) == (claim.outcome, claim.delay_seconds)
+
+
+def test_a_delayed_packet_confirmed_sent_is_not_sent_again_by_a_duplicate(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a", delay_seconds=900)
+    ledger.confirm_sent(job, 0, 1)  # hop 1 waits out its 900 s in the queue
+
+    # A duplicate of hop 0 in those 900 s must not start a second chain.
+    assert "duplicate" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_a_confirmation_holds_only_for_the_outbox_it_confirmed(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a", delay_seconds=900)
+    ledger.confirm_sent(job, 0, 1)
+    ledger.claim(job, 0, 1, "req-b", LEASE_MS)
+    ledger.confirm_sent(job, 0, 1)  # late, after hop 1's claim: changes nothing
+    checkpoint(ledger, job, 1, "req-b", delay_seconds=900)  # ... and died before its send
+    twin.advance(SEND_GRACE_MS + 1)
+
+    assert "resend" == ledger.claim(job, 0, 1, "req-c", LEASE_MS).outcome
+
+
+def test_confirming_a_hop_that_is_not_queued_writes_nothing_and_raises_nothing(
+    twin: Twin, job: str
+) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+
+    ledger.confirm_sent(job, 0, 1)  # hop 1 was never checkpointed
+    ledger.confirm_sent("no-such-job", 0, 1)
+
+    checkpoint(ledger, job, 0, "req-a")
+    twin.advance(SEND_GRACE_MS + 1)
+    assert "resend" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
 
 
 def test_the_claim_of_the_next_hop_confirms_the_send_and_drops_the_outbox(
@@ -421,6 +475,39 @@ def test_a_reopened_shard_does_not_resend_the_packet_its_hop_was_claimed_from(
 
     # A late duplicate of hop 0 must not send hop 1's first packet beside the resumed one.
     assert "duplicate" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+
+
+def test_pending_holds_every_shards_next_packet_that_no_signal_sends(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=4)
+    for shard in range(4):
+        ledger.claim(job, shard, 0, f"req-{shard}", LEASE_MS, f'{{"shard": {shard}, "hop": 0}}')
+    checkpoint(ledger, job, 0, "req-0", shard=0, delay_seconds=900)  # queued, due in 900 s
+    ledger.checkpoint(  # waits for a signal, with a deadline in an hour
+        job, 1, 0, "req-1", outbox='{"hop": 1}', stats={}, cursor_json="1",
+        waiting="go", wake_ms=START_MS + 3_600_000,
+    )  # fmt: skip
+    ledger.checkpoint(  # waits for a signal, no deadline: only the signal sends it
+        job, 2, 0, "req-2", outbox='{"hop": 1}', stats={}, cursor_json="1", waiting="go"
+    )
+    # shard 3 runs hop 0 under its lease
+
+    assert [(0, 1, 900), (1, 1, 900)] == [
+        (p.shard, p.hop, p.delay_seconds) for p in ledger.pending(job)
+    ]
+
+    twin.advance(LEASE_MS + 1)  # shard 3's Lambda died: its own packet, kept by its claim
+    found = {p.shard: p for p in ledger.pending(job)}
+    assert [0, 1, 3] == sorted(found)
+    assert ('{"shard": 3, "hop": 0}', 0) == (found[3].outbox, found[3].delay_seconds)
+
+
+def test_a_shard_that_ended_has_nothing_pending(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS, '{"hop": 0}')
+    ledger.finish(job, 0, 0, "req-a", stats={}, cursor_json="null")
+    twin.advance(LEASE_MS + 1)
+
+    assert [] == ledger.pending(job)
 
 
 def test_an_outbox_is_resent_only_while_its_hop_is_unclaimed() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import attrs
+import pytest
 
 from relaystate import DONE, JobState, RelayJob, RelayPacket, Retry
+from relaystate import clock as relay_clock
 from relaystate.errors import ThrottledError
 from relaystate.testing import (
     MemoryBackend,
@@ -118,7 +120,9 @@ class FailsOnce(Count):
         return super().step(cursor)
 
 
-def test_a_resent_outbox_keeps_the_relays_delay() -> None:
+def test_a_resent_outbox_keeps_the_relays_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1_796_000_000.0]
+    monkeypatch.setattr(relay_clock, "wall", lambda: now[0])
     FailsOnce.failed = False
     backend = attrs.evolve(memory_backend(), queues=SendFailsOnce())
     job = FailsOnce(data={"to": 6}, backend=backend).start()
@@ -127,7 +131,8 @@ def test_a_resent_outbox_keeps_the_relays_delay() -> None:
     failed = FailsOnce.handle(sqs_event(first), None, backend=backend)
     assert [{"itemIdentifier": "msg-0"}] == failed["batchItemFailures"]  # the send failed
 
-    FailsOnce.handle(sqs_event(first), None, backend=backend)  # SQS delivers hop 0 again
+    now[0] += 30  # SQS delivers hop 0 again, after the visibility timeout
+    FailsOnce.handle(sqs_event(first), None, backend=backend)
 
     [(body, delay)] = backend.queues.queues[job.packet.queue_url].messages
     assert (1, 30) == (RelayPacket.from_json(body).hop, delay)

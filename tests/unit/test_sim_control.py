@@ -336,7 +336,9 @@ def test_a_mapping_that_delivers_while_disabled_is_reported(
 
 
 def test_a_ledger_that_loses_a_parked_packet_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both of what unpause sends back: the parked packets, and each shard's next packet.
     monkeypatch.setattr(MemoryLedger, "park", lambda self, job_id, bodies: None)
+    monkeypatch.setattr(MemoryLedger, "pending", lambda self, job_id: [])
     control = SimControl(pauses=[SimPause(at_s=(0, 5), for_s=600)])
 
     report = simulate(Tally, TALLY, control, seeds=10, faults=SimFaults())
@@ -471,14 +473,11 @@ def test_the_replay_line_repeats_the_script() -> None:
 # -- what the simulator found (issue 13) ---------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: a copy of a hop delivered while its successor waits out a sleep's "
-    "DelaySeconds (a duplicate, or a redelivery after a crash or a throttled send) gets the "
-    "ledger's 'resend' (refused_claim cannot tell a delayed packet from one never sent): each "
-    "copy is sent on at every hop of the sleep, and they multiply along the chain",
-)
 def test_a_duplicate_during_a_sleep_does_not_multiply_its_wake_ups() -> None:
+    # A copy of a hop delivered while its successor waits out a sleep's DelaySeconds (a
+    # duplicate, or a redelivery after a crash or a throttled send) found the successor
+    # queued and sent it again: each copy was sent on at every hop of the sleep. The delayed
+    # send is now confirmed in the ledger, and a confirmed packet is not sent again.
     report = simulate(
         Napper, {**NAP, "sleep_s": 4_000}, seeds=10, faults=SimFaults(duplicate_rate=0.3)
     )
@@ -486,13 +485,10 @@ def test_a_duplicate_during_a_sleep_does_not_multiply_its_wake_ups() -> None:
     assert [] == broken(report, SLEEP_COST)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: pause() parks what its queue holds then; what comes later (relays of hops "
-    "in flight, signals' wake-ups, wait timers) stays in the queue, which drops it after 14 "
-    "days: a pause longer than that loses it",
-)
 def test_a_pause_longer_than_14_days_loses_nothing_with_a_ledger() -> None:
+    # pause() parks what its queue holds then; what comes later (relays of hops in flight,
+    # signals' wake-ups, wait timers) stayed in the queue, which drops it after 14 days. The
+    # ledger holds every shard's next packet: unpause sends those again.
     control = SimControl(pauses=[SimPause(at_s=(0, 10), for_s=(15 * DAY, 20 * DAY))])
 
     report = simulate(Tally, TALLY, control, seeds=20)
@@ -500,13 +496,9 @@ def test_a_pause_longer_than_14_days_loses_nothing_with_a_ledger() -> None:
     assert [] == broken(report, RETENTION_KEPT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: without a ledger, unpause() sets the queue's retention back to 4 days, "
-    "and SQS drops at once what is older: a pause of 5 to 14 days loses the queue's packets, "
-    "where pause() says only one longer than 14 days does",
-)
 def test_without_a_ledger_a_pause_shorter_than_14_days_loses_nothing() -> None:
+    # unpause() set the queue's retention back to 4 days, and SQS drops at once what is older:
+    # a pause of 5 to 14 days lost the queue's packets. Without a ledger it keeps 14 days.
     control = SimControl(pauses=[SimPause(at_s=(0, 5), for_s=(5 * DAY, 13 * DAY))])
 
     report = simulate(Tally, TALLY, control, seeds=10, faults=SimFaults(), ledger=None)

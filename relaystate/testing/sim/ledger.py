@@ -52,10 +52,12 @@ class SimLedger(MemoryLedger):
         open_job = super().open_job
         self.world.call("dynamodb", "PutItem", lambda: open_job(job_id, **options))
 
-    def claim(self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int) -> Claim:
+    def claim(
+        self, job_id: str, shard: int, hop: int, owner: str, lease_ms: int, packet: str = ""
+    ) -> Claim:
         claim = super().claim
         return self.world.call(
-            "dynamodb", "UpdateItem", lambda: claim(job_id, shard, hop, owner, lease_ms)
+            "dynamodb", "UpdateItem", lambda: claim(job_id, shard, hop, owner, lease_ms, packet)
         )
 
     def abandon_job(self, job_id: str) -> None:
@@ -70,6 +72,10 @@ class SimLedger(MemoryLedger):
             self._commit(job_id, shard, hop, "wait" if values.get("waiting") else "checkpoint")
 
         self.world.call("dynamodb", "UpdateItem", apply)
+
+    def confirm_sent(self, job_id: str, shard: int, hop: int) -> None:
+        confirm_sent = super().confirm_sent
+        self.world.call("dynamodb", "UpdateItem", lambda: confirm_sent(job_id, shard, hop))
 
     def finish(self, job_id: str, shard: int, hop: int, owner: str, **values: Any) -> bool:
         finish = super().finish
@@ -140,6 +146,10 @@ class SimLedger(MemoryLedger):
     def waiting_for(self, job_id: str, name: str) -> list[Parked]:
         waiting_for = super().waiting_for
         return self.world.call("dynamodb", "Query", lambda: waiting_for(job_id, name))
+
+    def pending(self, job_id: str) -> list[Parked]:
+        pending = super().pending
+        return self.world.call("dynamodb", "Query", lambda: pending(job_id))
 
     def set_paused(self, job_id: str, paused: bool) -> None:
         set_paused = super().set_paused
