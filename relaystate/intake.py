@@ -18,6 +18,7 @@ A record becomes a packet only if:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
@@ -202,13 +203,17 @@ class Intake:
                 field="queue_url",
             )
         arn = record.get("eventSourceARN")
-        if isinstance(arn, str) and arn and not same_queue(packet.queue_url, arn):
+        if isinstance(arn, str) and arn and not _same_queue(packet.queue_url, arn):
             raise InvalidPacketError(
                 f"the packet names queue {packet.queue_url!r} but arrived from {arn!r}; "
                 "it is not run (a packet runs only from its own job's queue)",
                 field="queue_url",
             )
         return packet
+
+
+#: :func:`~relaystate.names.same_queue`, remembered: a worker sees the same queue hop after hop.
+_same_queue = functools.lru_cache(maxsize=256)(same_queue)
 
 
 def records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -23,10 +23,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from enum import Enum
 from functools import partial
 from typing import Any
 
-from transitions import EventData, Machine, MachineError
+from transitions import EventData, Machine, MachineError, State
 
 from .errors import InvalidTransitionError
 from .states import TRANSITIONS, JobState
@@ -41,6 +42,21 @@ Callback = Callable[[EventData], None]
 _ALLOWED: dict[str, tuple[str, ...]] = {
     trigger: tuple(s.value for s in sources) for trigger, sources, _ in TRANSITIONS
 }
+
+
+class _JobStateState(State):
+    """A machine state whose name is worked out once.
+
+    transitions' ``State.name`` is a property that checks for an enum and reads the member's
+    ``name`` (itself a property) on every access, a dozen times a trigger; here it is the
+    same text, kept as an attribute (this class attribute shadows the property).
+    """
+
+    name: str = ""
+
+    def __init__(self, name: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(name, *args, **kwargs)
+        self.name = name.name if isinstance(name, Enum) else name
 
 
 class JobMachine(Machine):
@@ -68,6 +84,17 @@ class JobMachine(Machine):
             send_event=True,
             on_exception=_reraise,
         )
+        # get_state answers by the member's name; most lookups are of JobState members.
+        self._by_member: dict[JobState, State] = {m: self.states[m.name] for m in JobState}
+
+    state_cls = _JobStateState
+
+    def get_state(self, state: Any) -> State:
+        """The machine's state for a :class:`JobState` (or its name), as transitions finds it."""
+        if type(state) is JobState:
+            return self._by_member[state]
+        found: State = super().get_state(state)
+        return found
 
     def attach(self, model: Any, initial: JobState) -> None:
         """Bind the triggers the model declares (its typed stubs) and set its state.
