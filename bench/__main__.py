@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-NAMES = ["budget", "overhead", "fanout", "ratelimit", "coldstart"]
+NAMES = ["budget", "overhead", "fanout", "scaling", "ledger", "cost", "ratelimit", "coldstart"]
 RESULTS = Path(__file__).with_name("results.md")
 
 
