@@ -12,23 +12,22 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from transitions import EventData
-
 from . import intake, lifecycle
 from .budget import AdaptiveBudget, Budget
 from .errors import ConfigurationError, InvalidPacketError
 from .frozen import JsonValue, freeze, thaw
-from .machine import JobMachine, dispatch
 from .options import OPTIONS, check_options
 from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, Stats
 from .ports import Backend, LedgerPort
 from .retry import Retry
-from .start import deadline_for, open_job, requeue
 from .states import DONE, JobState  # noqa: F401  (DONE: the docstrings' examples use it)
 
 if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
+    from transitions import EventData
+
     from .ledger import JobStatus
     from .lifecycle import HopState
+    from .machine import JobMachine
     from .ratelimit import RateLimit
     from .signing import PacketSigner
 
@@ -374,6 +373,9 @@ class RelayJob:
     # -- transition callbacks ----------------------------------------------------------------
 
     def _on_enqueue(self, event: EventData) -> None:
+        # Here, not at import: a worker never starts a job, and cold start counts every import.
+        from .start import deadline_for, open_job, requeue
+
         backend, ledger = self._ports()
         until = deadline_for(event.kwargs.get("context"))
         if self._resume_from is not None:
@@ -473,6 +475,8 @@ def _machine() -> JobMachine:
     """The one machine every job runs on, built on first use (not at import: cold start)."""
     global _MACHINE
     if _MACHINE is None:
+        from .machine import JobMachine, dispatch  # transitions too: not a cost of the import
+
         _MACHINE = JobMachine(
             {
                 "enqueue": {"before": dispatch(RelayJob._on_enqueue)},
