@@ -187,28 +187,39 @@ def run() -> list[dict[str, Any]]:
                 ours.append(relaystate_hops_per_s(lam, HOPS))
         calls = {k: v // ROUNDS for k, v in lam.aws_calls.items()}
         poller = {k: v // ROUNDS for k, v in lam.poller_calls.items()}
-    ratios = sorted(o / h for h, o in zip(hand, ours, strict=True))
     return [
-        {
-            "handler": "hand-written (json, one unit, SendMessage)",
-            "hops/s (median)": f"{statistics.median(hand):.1f}",
-            "range": f"{min(hand):.1f}-{max(hand):.1f}",
-            "RelayJob / hand-written (median of pairs)": "",
-            "ratio range": "",
-        },
-        {
-            "handler": "RelayJob.handle",
-            "hops/s (median)": f"{statistics.median(ours):.1f}",
-            "range": f"{min(ours):.1f}-{max(ours):.1f}",
-            "RelayJob / hand-written (median of pairs)": f"{statistics.median(ratios):.3f}",
-            "ratio range": f"{ratios[0]:.3f}-{ratios[-1]:.3f}",
-        },
+        *_compared(hand, ours, "hops/s", "{:.1f}", "hand-written (json, one unit, SendMessage)"),
         {"handler": f"calls of both, per {ROUNDS} pairs: job {calls}; service {poller}"}
-        | dict.fromkeys(_BLANK, ""),
+        | dict.fromkeys(
+            ("hops/s (median)", "range", "RelayJob / hand-written (median of pairs)"), ""
+        ),
     ]
 
 
-_BLANK = ("hops/s (median)", "range", "RelayJob / hand-written (median of pairs)", "ratio range")
+def _compared(
+    hand: list[float], ours: list[float], figure: str, shown: str, hand_label: str
+) -> list[dict[str, Any]]:
+    """Two rows: each handler's median and range, and the median and range of the pairs'
+    ratios (RelayJob / hand-written)."""
+    ratios = sorted(o / h for h, o in zip(hand, ours, strict=True))
+    rows = []
+    for label, found, ratio in (
+        (hand_label, hand, ""),
+        (
+            "RelayJob.handle",
+            ours,
+            f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})",
+        ),
+    ):
+        rows.append(
+            {
+                "handler": label,
+                f"{figure} (median)": shown.format(statistics.median(found)),
+                "range": f"{shown.format(min(found))}-{shown.format(max(found))}",
+                "RelayJob / hand-written (median of pairs)": ratio,
+            }
+        )
+    return rows
 
 
 def run_cpu() -> list[dict[str, Any]]:
@@ -216,23 +227,7 @@ def run_cpu() -> list[dict[str, Any]]:
     for _ in range(CPU_ROUNDS):
         hand.append(hand_written_cpu_us())
         ours.append(relaystate_cpu_us())
-    ratios = sorted(o / h for h, o in zip(hand, ours, strict=True))
-    return [
-        {
-            "handler": "hand-written",
-            "CPU us per hop (median)": f"{statistics.median(hand):.1f}",
-            "range": f"{min(hand):.1f}-{max(hand):.1f}",
-            "RelayJob / hand-written (median of pairs)": "",
-        },
-        {
-            "handler": "RelayJob.handle",
-            "CPU us per hop (median)": f"{statistics.median(ours):.1f}",
-            "range": f"{min(ours):.1f}-{max(ours):.1f}",
-            "RelayJob / hand-written (median of pairs)": (
-                f"{statistics.median(ratios):.1f} ({ratios[0]:.1f}-{ratios[-1]:.1f})"
-            ),
-        },
-    ]
+    return _compared(hand, ours, "CPU us per hop", "{:.1f}", "hand-written")
 
 
 TITLE = (

@@ -209,11 +209,16 @@ class AdaptiveBudget:
         mean = self._sum / self._n
         spread = math.sqrt(max(self._sum_sq / self._n - mean * mean, 0.0))
         fitted = math.exp(mean + self.risk_z * spread)
-        if self._n >= _TAIL_CHECK_AT and 1.5 * self._empirical(0.99) < math.exp(
-            mean + _Z_99 * spread
-        ):
-            fitted = min(fitted, self.cap * slowest)  # a lighter tail than the fit's
+        if self._caps_fit(mean, spread):
+            fitted = min(fitted, self.cap * slowest)
         return max(1.05 * self._empirical(self.high_quantile), fitted)
+
+    def _caps_fit(self, mean: float, spread: float) -> bool:
+        """Whether the slowest unit seen bounds the fit: where the units' tail is clearly
+        lighter than the fitted one (see the class docstring)."""
+        if self._n < _TAIL_CHECK_AT:
+            return False
+        return 1.5 * self._empirical(0.99) < math.exp(mean + _Z_99 * spread)
 
     def _empirical(self, quantile: float) -> float:
         above = (1.0 - quantile) * self._n

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -159,31 +157,37 @@ def test_a_send_to_a_queue_with_motos_own_lambda_mapping_still_works(
 # -- receive and delete: the same results as an unpatched moto, without walking the queue ------
 
 
+#: moto's own server, unpatched, on a free port of 127.0.0.1: prints the port, runs until stdin
+#: closes.
+_PLAIN_MOTO = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
 @pytest.fixture(scope="module")
 def plain_sqs(boto_session: Any) -> Iterator[Any]:
     """A client of moto's own server, unpatched, in a process of its own."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
+    with subprocess.Popen(
+        [sys.executable, "-c", _PLAIN_MOTO],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline
-                assert server.poll() is None
-                time.sleep(0.1)
-        yield sqs_client(f"http://127.0.0.1:{port}", session=boto_session)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        text=True,
+    ) as server:
+        assert server.stdin is not None
+        assert server.stdout is not None
+        try:
+            port = int(server.stdout.readline())
+            yield sqs_client(f"http://127.0.0.1:{port}", session=boto_session)
+        finally:
+            server.stdin.close()  # the server stops
+            server.wait(timeout=10)
 
 
 class Trace:
@@ -318,13 +322,19 @@ def _visibility_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+def _queue_of(sqs: Any, messages: int) -> str:
+    """A new queue holding ``messages`` messages, ``m0``, ``m1``..."""
+    url: str = sqs.create_queue(QueueName=f"patch-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for start in range(0, messages, 10):
+        entries: list[Any] = [{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    return url
+
+
 def test_a_receive_stops_at_the_messages_it_takes_and_does_not_count_the_queue(
     sqs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = sqs.create_queue(QueueName=f"patch-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    for start in range(0, 200, 10):
-        entries: list[Any] = [{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)]
-        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    url = _queue_of(sqs, 200)
     looked = _visibility_checks(monkeypatch)
 
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2)["Messages"]
@@ -337,10 +347,7 @@ def test_a_receive_stops_at_the_messages_it_takes_and_does_not_count_the_queue(
 def test_a_delete_finds_its_message_without_scanning_the_queue(
     sqs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = sqs.create_queue(QueueName=f"patch-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    for start in range(0, 200, 10):
-        entries: list[Any] = [{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)]
-        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    url = _queue_of(sqs, 200)
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     looked = _visibility_checks(monkeypatch)
 
