@@ -6,7 +6,9 @@ defaults (the embedded moto server in the same process, 4 invocations at once, 2
 every unit is counted, so a redelivered packet shows as a duplicate unit. Without a ledger the
 starter tears the job down at the end, and nothing may be left. Sizes are interleaved
 (1,000, 10,000, 1,000, ...) so that drift of a shared machine hits both. 100,000 shards run
-once when ``BENCH_100K=1`` is set (about 20 minutes here).
+once when ``BENCH_100K=1`` is set (about 20 minutes here). Then the same job runs once at
+each of 1,000 / 10,000 / 100,000 shards in relaystate's simulator (in memory, a virtual
+clock, no faults), where that is part of the checkout.
 
 Before issue 15 (same machine): 1,000 shards 36.2 s, 10,000 not done after 1,000 s, with 2,435
 duplicate units and no delete made.
@@ -29,6 +31,9 @@ from relaystate.testing import UnitsPerHop
 
 SIZES = (1_000, 10_000)
 ROUNDS = 3
+#: Shards run once each in relaystate's simulator (relaystate.testing.Simulation), if present.
+SIM_SIZES = (1_000, 10_000, 100_000)
+SIM_SEEDS = (1, 2, 3)
 
 
 class Fan(RelayJob):
@@ -72,9 +77,65 @@ def one_run(shards: int) -> dict[str, Any]:
         }
 
 
-def _in_a_process(shards: int) -> dict[str, Any]:
+def one_simulation(shards: int, seed: int) -> dict[str, Any]:
+    """Run the fan-out once in relaystate's simulator (no faults, a ledger), in this process."""
+    from relaystate.testing import Simulation  # type: ignore[attr-defined]
+
+    started = time.perf_counter()
+    simulation = Simulation(Fan, {"shards": shards}, ledger="ledger", max_invocations=4 * shards)
+    try:
+        run = simulation.run(seed)
+    except Exception as exc:  # the job did not start: said in the table
+        return {"shards": shards, "seed": seed, "error": str(exc)}
+    return {
+        "shards": shards,
+        "seed": seed,
+        "seconds": time.perf_counter() - started,
+        "virtual seconds": run.virtual_s,
+        "violations": len(run.violations),
+        "units": sum(Fan.ran.values()),
+        "duplicates": sum(n - 1 for n in Fan.ran.values()),
+        "peak MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _simulator_rows() -> list[dict[str, Any]]:
+    try:
+        from relaystate.testing import Simulation  # type: ignore[attr-defined]  # noqa: F401
+    except ImportError:
+        return [{"shards": "simulator: not in this checkout of relaystate"}]
+    rows = []
+    for size in SIM_SIZES:
+        refused = []
+        for seed in SIM_SEEDS:  # the first seed whose job starts
+            found = _in_a_process(size, "--simulate", str(seed))
+            if "error" not in found:
+                break
+            refused.append(f"seed {seed}: {found['error']}")
+        else:
+            rows.append({"shards": f"{size:,} in the simulator: {'; '.join(refused)}"})
+            continue
+        rows.append(
+            {
+                "shards": f"{size:,} in the simulator (seed {found['seed']})",
+                "runs": 1,
+                "ms per shard (median, range)": f"{1000 * found['seconds'] / size:.2f}",
+                "run s (median)": (
+                    f"{found['seconds']:.1f} ({found['virtual seconds']:.0f} virtual)"
+                ),
+                "peak MiB (range)": f"{found['peak MiB']:.0f}",
+                "units run / shards": f"{found['units'] / size:.4f}",
+                "duplicate units": found["duplicates"],
+                "left over": f"{found['violations']} invariant(s) broken"
+                + "".join(f"; did not start with {r}" for r in refused),
+            }
+        )
+    return rows
+
+
+def _in_a_process(shards: int, *how: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "bench.scaling", str(shards)],
+        [sys.executable, "-m", "bench.scaling", str(shards), *how],
         capture_output=True,
         text=True,
         check=True,
@@ -114,7 +175,8 @@ def run() -> list[dict[str, Any]]:
                 ),
             }
         )
-    return rows
+    blank = dict.fromkeys(rows[0], "")
+    return rows + [blank | row for row in _simulator_rows()]
 
 
 TITLE = (
@@ -124,4 +186,7 @@ TITLE = (
 
 
 if __name__ == "__main__":  # one run, as a child of run(): its figures as a JSON line
-    print(json.dumps(one_run(int(sys.argv[1]))))
+    if sys.argv[2:3] == ["--simulate"]:
+        print(json.dumps(one_simulation(int(sys.argv[1]), int(sys.argv[3]))))
+    else:
+        print(json.dumps(one_run(int(sys.argv[1]))))
