@@ -53,6 +53,9 @@ class Worker(HopJob, Protocol):
     def _ports(self) -> tuple[Backend, LedgerPort | None]:
         """The job's backend and ledger (made on first use)."""
 
+    def _release(self) -> None:
+        """The worker is done with the job (its triggers hold it: let them go)."""
+
 
 class JobClass(Protocol):
     """What intake needs of a job class."""
@@ -187,8 +190,11 @@ class Intake:
         """One record: its packet checked, its job rebuilt, its hop run."""
         packet = self.packet_of(record)
         job = self.job_class.from_packet(packet, backend=self.backend)
-        backend, ledger = job._ports()
-        Hop(job, backend, ledger, context, receive_count(record)).run()
+        try:
+            backend, ledger = job._ports()
+            Hop(job, backend, ledger, context, receive_count(record)).run()
+        finally:
+            job._release()
 
     def packet_of(self, record: Mapping[str, Any]) -> RelayPacket:
         """The record's packet, verified, and checked to have come from the queue it names."""

@@ -18,6 +18,8 @@ Example:
     True
     >>> light.state
     <JobState.QUEUED: 'queued'>
+    >>> machine.detach(light)
+    >>> light.enqueue()  # the class's own method again
 """
 
 from __future__ import annotations
@@ -107,6 +109,19 @@ class JobMachine(Machine):
             if getattr(model, trigger, None) is not None:
                 setattr(model, trigger, partial(event.trigger, model))
         model.state = initial
+
+    def detach(self, model: Any) -> None:
+        """Unbind the triggers :meth:`attach` bound; the model keeps its state.
+
+        Each bound trigger holds the model, so a model that keeps them is a reference cycle,
+        which only the cyclic garbage collector frees -- in a warm Lambda, a cycle a hop, and
+        the collector's pauses over the whole heap. A detached model is freed at once.
+        """
+        found = vars(model)
+        for trigger, event in self.events.items():
+            bound = found.get(trigger)
+            if isinstance(bound, partial) and bound.func == event.trigger:
+                del found[trigger]
 
 
 def dispatch(method: Callable[[Any, EventData], None]) -> Callback:

@@ -1,4 +1,5 @@
-"""The hop's hot path: the quick readings of packets and JSON values agree with the full ones.
+"""The hop's hot path: quick readings of packets and JSON values agree with the full ones, and
+a worker's job is freed when its hop ends.
 
 Unit tier. RelayPacket.from_dict reads a packet as relaystate writes it (exact wire types,
 ASCII text) field by field without isinstance checks; anything else goes the checked way.
@@ -7,16 +8,20 @@ freeze and thaw handle the exact JSON types first.
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from collections import OrderedDict
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from relaystate import RelayPacket
+from relaystate import RelayJob, RelayPacket
 from relaystate.errors import InvalidPacketError
 from relaystate.frozen import FrozenDict, freeze, thaw
 from relaystate.packet import Stats, _checked_fields, _plain_fields
+from relaystate.testing import UnitsPerHop, memory_backend, sqs_event
+from relaystate.testing.clock import FakeClock, FakeContext
 
 
 def _packet(**changes: Any) -> RelayPacket:
@@ -113,3 +118,32 @@ def test_freeze_still_names_where_a_value_is_not_json(value: Any, where: str) ->
         freeze(value, "v")
 
     assert raised.value.field == where or str(raised.value).startswith(f"{where}:")
+
+
+class _Once(RelayJob):
+    job_type = "test_scale_hot_path.Once"
+    function_name = "once-worker"
+    budget = UnitsPerHop.of(1)
+    seen: ClassVar[list[weakref.ref[RelayJob]]] = []
+
+    def plan(self) -> int:
+        return 0
+
+    def step(self, cursor: int) -> int:
+        _Once.seen.append(weakref.ref(self))
+        return cursor + 1
+
+
+def test_a_workers_job_is_freed_when_its_hop_ends_without_the_cyclic_collector() -> None:
+    # The machine's bound triggers hold the job: kept, they make a cycle a hop.
+    backend = memory_backend()
+    job = _Once(data={}, backend=backend).start()
+    assert job.packet is not None
+    gc.disable()
+    try:
+        context = FakeContext(FakeClock(), timeout_ms=60_000)
+        _Once.handle(sqs_event(backend.queues.pop(job.packet.queue_url)), context, backend=backend)
+
+        assert _Once.seen[-1]() is None
+    finally:
+        gc.enable()
