@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-NAMES = ["budget", "overhead", "fanout", "ratelimit", "coldstart"]
+NAMES = ["budget", "overhead", "fanout", "scaling", "ledger", "cost", "ratelimit", "coldstart"]
 RESULTS = Path(__file__).with_name("results.md")
 
 
@@ -37,12 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name in args.names or NAMES:
         module = importlib.import_module(f"bench.{name}")
-        started = time.perf_counter()
-        rows = module.run()
-        took = time.perf_counter() - started
-        text = f"## {module.TITLE}\n\n{table(rows)}\n({took:.1f} s)\n"
-        print(text, flush=True)
-        sections.append(text)
+        # A module gives one table (TITLE, run) or several (SECTIONS).
+        for title, run in getattr(module, "SECTIONS", [(module.TITLE, module.run)]):
+            started = time.perf_counter()
+            rows = run()
+            took = time.perf_counter() - started
+            text = f"## {title}\n\n{table(rows)}\n({took:.1f} s)\n"
+            print(text, flush=True)
+            sections.append(text)
     RESULTS.write_text("\n".join(sections))
     print(f"wrote {RESULTS}", file=sys.stderr)
     return 0

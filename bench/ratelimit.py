@@ -17,7 +17,7 @@ import collections
 from typing import Any, ClassVar
 
 from relaystate import DONE, RateLimit, RelayJob
-from relaystate import job as job_module
+from relaystate import clock as clock_module
 from relaystate.testing import memory_backend, sqs_event
 
 UNIT_S = 0.005
@@ -77,7 +77,7 @@ class Calls(RelayJob):
 def drive(job_cls: type[Calls], clock: Clock, n: int, timeout_s: float) -> dict[str, float]:
     """Run the job to the end; return paid Lambda seconds, seconds asleep, hops, wall seconds."""
     backend = memory_backend(timeout_s=int(timeout_s))
-    job_module._wall, job_module._sleep = (lambda: clock.now), clock.sleep
+    clock_module.wall, clock_module.sleep = (lambda: clock.now), clock.sleep
     start = clock.now
     job_cls(data={"n": n}, backend=backend).start()
     paid = 0.0
@@ -94,7 +94,7 @@ def drive(job_cls: type[Calls], clock: Clock, n: int, timeout_s: float) -> dict[
 
 
 def run() -> list[dict[str, Any]]:
-    saved = job_module._wall, job_module._sleep
+    saved = clock_module.wall, clock_module.sleep
     rows = []
     try:
         clock = Clock()
@@ -136,7 +136,7 @@ def run() -> list[dict[str, Any]]:
                 }
             )
     finally:
-        job_module._wall, job_module._sleep = saved
+        clock_module.wall, clock_module.sleep = saved
     return rows
 
 

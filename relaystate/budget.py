@@ -84,6 +84,11 @@ SEND_LATENCIES = SendLatencies()
 _PER_OCTAVE = 8
 # Past this many units the histogram is halved, so the budget follows a drifting workload.
 _HALVE_AT = 100_000
+# From this many units on, the 99th percentile seen is compared with the fitted one (whose
+# normal quantile is _Z_99): a tail clearly lighter than the fit's bounds the fit by the
+# slowest unit seen (see AdaptiveBudget).
+_TAIL_CHECK_AT = 200
+_Z_99 = 2.3263478740408408
 
 
 class AdaptiveBudget:
@@ -94,9 +99,16 @@ class AdaptiveBudget:
 
     - from a log-normal fit of all units seen (mean and spread of ``log(unit time)``), the
       ``exp(mean + risk_z x spread)`` quantile -- this covers heavy tails not seen yet;
-    - capped at ``cap`` x the slowest unit seen, since a fit overshoots light, bounded tails;
+    - capped at ``cap`` x the slowest unit seen where the units' tail is clearly lighter than
+      the fit's (their 99th percentile under 2/3 of the fitted one, from 200 units on): a fit
+      overshoots light, bounded tails. In a tail as heavy as the fit's the slowest unit seen
+      only grows, and a cap on it would loosen as a job ages: a young job would take many
+      times the risk an old one takes;
     - but never below ``1.05 x`` the empirical ``high_quantile`` of units seen (a histogram
       with 8 buckets per doubling), which covers a slow mode such as 5 % of units at 2 s.
+
+    The estimate depends on the distribution, not on how many units were seen, so a long job
+    keeps its units per hop (``python -m bench budget``: 10,000 hops of a 2-s function).
 
     The send reserve is ``1.5 x`` the slowest relay send seen, plus ``margin_ms``
     (``default_send_ms`` before any send was seen). Measured on a simulated 60 s function
@@ -197,7 +209,16 @@ class AdaptiveBudget:
         mean = self._sum / self._n
         spread = math.sqrt(max(self._sum_sq / self._n - mean * mean, 0.0))
         fitted = math.exp(mean + self.risk_z * spread)
-        return max(1.05 * self._empirical(self.high_quantile), min(fitted, self.cap * slowest))
+        if self._caps_fit(mean, spread):
+            fitted = min(fitted, self.cap * slowest)
+        return max(1.05 * self._empirical(self.high_quantile), fitted)
+
+    def _caps_fit(self, mean: float, spread: float) -> bool:
+        """Whether the slowest unit seen bounds the fit: where the units' tail is clearly
+        lighter than the fitted one (see the class docstring)."""
+        if self._n < _TAIL_CHECK_AT:
+            return False
+        return 1.5 * self._empirical(0.99) < math.exp(mean + _Z_99 * spread)
 
     def _empirical(self, quantile: float) -> float:
         above = (1.0 - quantile) * self._n

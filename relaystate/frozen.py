@@ -85,37 +85,50 @@ def freeze(value: Any, where: str = "value", _depth: int = 0) -> Any:
     not JSON: a non-``str`` key, a set, an object, NaN or infinity, a string that is not valid
     Unicode (a lone surrogate), or nesting deeper than :data:`MAX_DEPTH`.
     """
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidPacketError(
-                f"{where}: the string holds a lone surrogate, which is not valid Unicode",
-                field=where,
-            ) from None
+    kind = type(value)
+    # The exact JSON types first (a hop freezes and thaws its packet's values every time): the
+    # same answers as the general checks below, without their isinstance() of an ABC.
+    if kind is str or isinstance(value, str):
+        if not value.isascii():  # only non-ASCII text can hold a lone surrogate
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidPacketError(
+                    f"{where}: the string holds a lone surrogate, which is not valid Unicode",
+                    field=where,
+                ) from None
         return value
-    if value is None or isinstance(value, bool | int | FrozenDict):
+    if value is None or kind is int or kind is bool or kind is FrozenDict:
+        return value
+    if isinstance(value, bool | int | FrozenDict):
         return value
     if _depth >= MAX_DEPTH:
         raise InvalidPacketError(
             f"{where}: JSON nested deeper than {MAX_DEPTH} levels", field=where.split(".")[0]
         )
-    if isinstance(value, float):
+    if kind is float or (kind is not dict and isinstance(value, float)):
         if not math.isfinite(value):
             raise InvalidPacketError(f"{where}: {value!r} is not valid JSON", field=where)
         return value
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         items = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidPacketError(
                     f"{where}: JSON object keys must be strings, got {key!r}", field=where
                 )
-            freeze(key, where)  # a key must be valid Unicode too
-            items[key] = freeze(item, f"{where}.{key}", _depth + 1)
+            if not key.isascii():
+                freeze(key, where)  # a key must be valid Unicode too
+            # A plain scalar is its own frozen form: no call, no path text to make for it.
+            items[key] = item if _plain(item) else freeze(item, f"{where}.{key}", _depth + 1)
         return FrozenDict._trusted(items)
-    if isinstance(value, list | tuple):
-        return tuple([freeze(item, f"{where}[{i}]", _depth + 1) for i, item in enumerate(value)])
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
+        return tuple(
+            [
+                item if _plain(item) else freeze(item, f"{where}[{i}]", _depth + 1)
+                for i, item in enumerate(value)
+            ]
+        )
     name = type(value).__name__
     article = "an" if name[:1].lower() in "aeiou" else "a"
     raise InvalidPacketError(
@@ -125,8 +138,22 @@ def freeze(value: Any, where: str = "value", _depth: int = 0) -> Any:
     )
 
 
+def _plain(item: Any) -> bool:
+    """Whether ``freeze`` would return ``item`` as it is at any depth: an int, a bool, None or
+    ASCII text (only non-ASCII text can hold a lone surrogate)."""
+    kind = type(item)
+    return kind is int or kind is bool or item is None or (kind is str and item.isascii())
+
+
 def thaw(value: Any) -> Any:
     """The plain ``dict``/``list`` form of a frozen JSON value (for ``json.dumps``)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is FrozenDict:
+        return {key: thaw(item) for key, item in value._data.items()}
+    if kind is tuple:
+        return [thaw(item) for item in value]
     if isinstance(value, Mapping):
         return {key: thaw(item) for key, item in value.items()}
     if isinstance(value, tuple | list):

@@ -18,6 +18,7 @@ A record becomes a packet only if:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
@@ -61,6 +62,9 @@ class Worker(HopJob, Protocol):
 
     def _ports(self) -> tuple[Backend, LedgerPort | None]:
         """The job's backend and ledger (made on first use)."""
+
+    def _release(self) -> None:
+        """The worker is done with the job (its triggers hold it: let them go)."""
 
 
 class JobClass(Protocol):
@@ -221,11 +225,14 @@ class Intake:
         """One record: its packet checked, its job rebuilt, its hop run."""
         packet = self.packet_of(record)
         job = self.job_class.from_packet(packet, backend=self.backend)
-        backend, ledger = job._ports()
-        if tracing.enabled(job):  # a span around each AWS call the hop makes
-            backend, ledger = job.backend, job.ledger = tracing.traced_ports(backend, ledger)
-        body = record.get("body")
-        Hop(job, backend, ledger, context, receive_count(record), body=str(body)).run()
+        try:
+            backend, ledger = job._ports()
+            if tracing.enabled(job):  # a span around each AWS call the hop makes
+                backend, ledger = job.backend, job.ledger = tracing.traced_ports(backend, ledger)
+            body = record.get("body")
+            Hop(job, backend, ledger, context, receive_count(record), body=str(body)).run()
+        finally:
+            job._release()
 
     def packet_of(self, record: Mapping[str, Any]) -> RelayPacket:
         """The record's packet, verified, and checked to have come from the queue it names."""
@@ -240,13 +247,17 @@ class Intake:
                 field="queue_url",
             )
         arn = record.get("eventSourceARN")
-        if isinstance(arn, str) and arn and not same_queue(packet.queue_url, arn):
+        if isinstance(arn, str) and arn and not _same_queue(packet.queue_url, arn):
             raise InvalidPacketError(
                 f"the packet names queue {packet.queue_url!r} but arrived from {arn!r}; "
                 "it is not run (a packet runs only from its own job's queue)",
                 field="queue_url",
             )
         return packet
+
+
+#: :func:`~relaystate.names.same_queue`, remembered: a worker sees the same queue hop after hop.
+_same_queue = functools.lru_cache(maxsize=256)(same_queue)
 
 
 def records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:

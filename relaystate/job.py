@@ -492,6 +492,11 @@ class RelayJob(Triggers):
         self.hop = None
         machine().attach(self, state)
 
+    def _release(self) -> None:
+        """A worker is done with this job (its hop ended): unbind the machine's triggers, so
+        that the job is freed at once instead of by the cyclic garbage collector."""
+        machine().detach(self)
+
     def __repr__(self) -> str:
         hop = self.packet.hop if self.packet else 0
         return f"<{type(self).__name__} {self.job_id} {self.state.value} hop={hop}>"

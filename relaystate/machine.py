@@ -18,16 +18,19 @@ Example:
     True
     >>> light.state
     <JobState.QUEUED: 'queued'>
+    >>> machine.detach(light)
+    >>> light.enqueue()  # the class's own method again
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from enum import Enum
 from functools import partial
 from typing import Any
 
-from transitions import EventData, Machine, MachineError
+from transitions import EventData, Machine, MachineError, State
 
 from .errors import InvalidTransitionError
 from .states import TRANSITIONS, JobState
@@ -46,6 +49,21 @@ NAME = "relaystate"
 _ALLOWED: dict[str, tuple[str, ...]] = {
     trigger: tuple(s.value for s in sources) for trigger, sources, _ in TRANSITIONS
 }
+
+
+class _JobStateState(State):
+    """A machine state whose name is worked out once.
+
+    transitions' ``State.name`` is a property that checks for an enum and reads the member's
+    ``name`` (itself a property) on every access, a dozen times a trigger; here it is the
+    same text, kept as an attribute (this class attribute shadows the property).
+    """
+
+    name: str = ""
+
+    def __init__(self, name: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(name, *args, **kwargs)
+        self.name = name.name if isinstance(name, Enum) else name
 
 
 class JobMachine(Machine):
@@ -75,6 +93,17 @@ class JobMachine(Machine):
             name=NAME,
         )
         _TRANSITIONS_LOG.addFilter(_QUIET)  # the same filter object: added once
+        # get_state answers by the member's name; most lookups are of JobState members.
+        self._by_member: dict[JobState, State] = {m: self.states[m.name] for m in JobState}
+
+    state_cls = _JobStateState
+
+    def get_state(self, state: Any) -> State:
+        """The machine's state for a :class:`JobState` (or its name), as transitions finds it."""
+        if type(state) is JobState:
+            return self._by_member[state]
+        found: State = super().get_state(state)
+        return found
 
     def attach(self, model: Any, initial: JobState) -> None:
         """Bind the triggers the model declares (its typed stubs) and set its state.
@@ -87,6 +116,19 @@ class JobMachine(Machine):
             if getattr(model, trigger, None) is not None:
                 setattr(model, trigger, partial(event.trigger, model))
         model.state = initial
+
+    def detach(self, model: Any) -> None:
+        """Unbind the triggers :meth:`attach` bound; the model keeps its state.
+
+        Each bound trigger holds the model, so a model that keeps them is a reference cycle,
+        which only the cyclic garbage collector frees -- in a warm Lambda, a cycle a hop, and
+        the collector's pauses over the whole heap. A detached model is freed at once.
+        """
+        found = vars(model)
+        for trigger, event in self.events.items():
+            bound = found.get(trigger)
+            if isinstance(bound, partial) and bound.func == event.trigger:
+                del found[trigger]
 
 
 class _QuietTriggers(logging.Filter):

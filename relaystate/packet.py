@@ -34,6 +34,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is int and value >= 0:  # the common case, decided without isinstance()
+        return
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InvalidPacketError(
             f"{attribute.name} must be a whole number >= 0, got {value!r}", field=attribute.name
@@ -65,10 +67,14 @@ class Stats:
 
     def to_dict(self) -> dict[str, int]:
         """The stats as a plain ``dict`` (``waits`` only when there were any)."""
-        found = attrs.asdict(self)
+        # What attrs.asdict gives for these int fields, without its generic walk (every hop).
+        found = {name: getattr(self, name) for name in _STATS_FIELDS}
         if not self.waits:
             del found["waits"]
         return found
+
+
+_STATS_FIELDS = tuple(field.name for field in attrs.fields(Stats))
 
 
 def _state(value: JobState | str) -> JobState:
@@ -83,14 +89,24 @@ def _state(value: JobState | str) -> JobState:
         ) from None
 
 
+_EMPTY = FrozenDict()
+
+
+def _empty() -> FrozenDict:
+    """The default of an object field: one empty FrozenDict (immutable, so it can be shared)."""
+    return _EMPTY
+
+
 def _freeze_cursor(value: JsonValue) -> JsonValue:
     return freeze(value, "cursor")
 
 
 def _freeze_object(value: Mapping[str, Any] | None, field: str) -> FrozenDict:
+    if type(value) is FrozenDict:  # an evolved packet's unchanged field: frozen already
+        return value
     if value is None:
         return FrozenDict()
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise InvalidPacketError(
             f"{field} must be a JSON object (a dict), got {type(value).__name__}", field=field
         )
@@ -172,14 +188,14 @@ class RelayPacket:
     hop: int = attrs.field(default=0, validator=_non_negative)
     state: JobState = attrs.field(default=JobState.QUEUED, converter=_state)
     cursor: JsonValue = attrs.field(default=None, converter=_freeze_cursor)
-    data: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_data)
+    data: FrozenDict = attrs.field(factory=_empty, converter=_freeze_data)
     stats: Stats = attrs.field(factory=Stats)
     #: What the hop budget learned (unit-time histogram, send latency), for the next hop.
-    timing: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_timing)
+    timing: FrozenDict = attrs.field(factory=_empty, converter=_freeze_timing)
     #: The rate limiter's state (next permit time, quota window and use), for the next hop.
-    rate: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_rate)
+    rate: FrozenDict = attrs.field(factory=_empty, converter=_freeze_rate)
     #: Job options given to the starter's constructor (``max_hops``...), applied on the worker.
-    options: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_options)
+    options: FrozenDict = attrs.field(factory=_empty, converter=_freeze_options)
     #: Hops in a row that ended in a unit error (the retry policy's count; 0 after a good hop).
     attempt: int = attrs.field(default=0, validator=_non_negative)
     #: The hop that sent this packet ended its work (``step`` returned DONE) with too little
@@ -238,7 +254,7 @@ class RelayPacket:
 
     def to_dict(self) -> dict[str, Any]:
         """The packet as plain JSON-ready values (``dict``/``list``)."""
-        return {
+        raw = {
             "v": self.version,
             "job_id": self.job_id,
             "job_type": self.job_type,
@@ -253,23 +269,39 @@ class RelayPacket:
             "cursor": thaw(self.cursor),
             "data": thaw(self.data),
             "stats": self.stats.to_dict(),
-            **({"timing": thaw(self.timing)} if self.timing else {}),
-            **({"rate": thaw(self.rate)} if self.rate else {}),
-            **({"options": thaw(self.options)} if self.options else {}),
-            **({"attempt": self.attempt} if self.attempt else {}),
-            **({"finishing": True} if self.finishing else {}),
-            **({"wake_ms": self.wake_ms} if self.wake_ms else {}),
-            **({"waiting": self.waiting} if self.waiting else {}),
-            **({"signals": thaw(self.signals)} if self.signals else {}),
-            **({"result": thaw(self.result)} if self.result is not None else {}),
-            **({"job_version": self.job_version} if self.job_version else {}),
-            **({"error": self.error} if self.error else {}),
-            "created_ms": self.created_ms,
-            "updated_ms": self.updated_ms,
-            **({"offloaded": thaw(self.offloaded)} if self.offloaded else {}),
-            **({"progress": thaw(self.progress)} if self.progress else {}),
-            **({"traceparent": self.traceparent} if self.traceparent else {}),
         }
+        # The optional fields only when set, in this order (the JSON text keeps it).
+        if self.timing:
+            raw["timing"] = thaw(self.timing)
+        if self.rate:
+            raw["rate"] = thaw(self.rate)
+        if self.options:
+            raw["options"] = thaw(self.options)
+        if self.attempt:
+            raw["attempt"] = self.attempt
+        if self.finishing:
+            raw["finishing"] = True
+        if self.wake_ms:
+            raw["wake_ms"] = self.wake_ms
+        if self.waiting:
+            raw["waiting"] = self.waiting
+        if self.signals:
+            raw["signals"] = thaw(self.signals)
+        if self.result is not None:
+            raw["result"] = thaw(self.result)
+        if self.job_version:
+            raw["job_version"] = self.job_version
+        if self.error:
+            raw["error"] = self.error
+        raw["created_ms"] = self.created_ms
+        raw["updated_ms"] = self.updated_ms
+        if self.offloaded:
+            raw["offloaded"] = thaw(self.offloaded)
+        if self.progress:
+            raw["progress"] = thaw(self.progress)
+        if self.traceparent:
+            raw["traceparent"] = self.traceparent
+        return raw
 
     def to_json(self, signer: PacketSigner | None = None) -> str:
         """The packet as compact JSON text: what goes into the SQS message body.
@@ -279,7 +311,7 @@ class RelayPacket:
         raw = self.to_dict()
         if signer is not None:
             raw = signer.sign(raw)
-        return sqs_safe(json.dumps(raw, separators=(",", ":"), ensure_ascii=False))
+        return sqs_safe(_ENCODER.encode(raw))
 
     def size_bytes(self) -> int:
         """The size of :meth:`to_json` in UTF-8 bytes, as SQS counts it."""
@@ -316,26 +348,9 @@ class RelayPacket:
                 f"unknown field(s) {sorted(unknown)} in a version-{raw['v']!r} packet",
                 field=sorted(unknown)[0],
             )
-        kwargs: dict[str, Any] = {}
-        for wire, name, kind in _WIRE_FIELDS:
-            if wire not in raw:
-                if wire in _REQUIRED:
-                    raise InvalidPacketError(f"missing field {wire!r}", field=wire)
-                continue
-            value = raw[wire]
-            if kind is not None and not (
-                isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-            ):
-                raise InvalidPacketError(
-                    f"field {wire!r} must be {_KIND_NAMES[kind]}, got {type(value).__name__}",
-                    field=wire,
-                )
-            kwargs[name] = value
-        if "stats" in kwargs:
-            kwargs["stats"] = _stats_from(kwargs["stats"], relays_key="relays")
-        for name, value in kwargs.items():
-            if isinstance(value, str):
-                freeze(value, name)  # refuses a lone surrogate: it could never be sent
+        kwargs = _plain_fields(raw)
+        if kwargs is None:  # something to refuse, or to look at closer: field by field
+            kwargs = _checked_fields(raw)
         try:
             return cls(**kwargs)
         except TypeError as exc:  # pragma: no cover - guarded by the checks above
@@ -382,6 +397,8 @@ def sqs_safe(text: str) -> str:
         >>> sqs_safe(json.dumps({"a": "x" + chr(0xFFFF)}, ensure_ascii=False))
         '{"a": "x\\uffff"}'
     """
+    if "\ufffe" not in text and "\uffff" not in text:  # nearly always: no copy made
+        return text
     return text.translate(_SQS_REFUSES)
 
 
@@ -419,6 +436,10 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
     ("traceparent", "traceparent", str),
 )
 _WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
+#: wire name -> (field name, the exact type relaystate writes it as; ``None``: any JSON).
+_WIRE_SPECS = {wire: (name, kind) for wire, name, kind in _WIRE_FIELDS}
+#: What :meth:`RelayPacket.to_json` writes with: compact, UTF-8 as it is.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _KIND_NAMES: dict[Any, str] = {
     int: "a whole number",
     str: "a string",
@@ -449,6 +470,57 @@ def _stats_from(raw: Any, *, relays_key: str) -> Stats:
                 )
             values[name] = value
     return Stats(**values)
+
+
+def _plain_fields(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The constructor arguments of a packet whose fields are all of their exact wire type,
+    with ASCII text (as relaystate writes them); ``None`` for anything else, which
+    :func:`_checked_fields` then reads field by field (and refuses with the same error)."""
+    if not _REQUIRED <= raw.keys():
+        return None
+    kwargs: dict[str, Any] = {}
+    for wire, value in raw.items():
+        spec = _WIRE_SPECS.get(wire)
+        if spec is None:
+            continue  # the signature
+        name, kind = spec
+        if kind is not None and type(value) is not kind:
+            return None
+        if kind is str and not value.isascii():
+            return None
+        kwargs[name] = value
+    if "stats" in kwargs:
+        kwargs["stats"] = _stats_from(kwargs["stats"], relays_key="relays")
+    return kwargs
+
+
+def _checked_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of a packet, checked field by field in wire order.
+
+    Raises:
+        InvalidPacketError: the first field that is missing or of the wrong type.
+    """
+    kwargs: dict[str, Any] = {}
+    for wire, name, kind in _WIRE_FIELDS:
+        if wire not in raw:
+            if wire in _REQUIRED:
+                raise InvalidPacketError(f"missing field {wire!r}", field=wire)
+            continue
+        value = raw[wire]
+        if kind is not None and not (
+            isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        ):
+            raise InvalidPacketError(
+                f"field {wire!r} must be {_KIND_NAMES[kind]}, got {type(value).__name__}",
+                field=wire,
+            )
+        kwargs[name] = value
+    if "stats" in kwargs:
+        kwargs["stats"] = _stats_from(kwargs["stats"], relays_key="relays")
+    for name, value in kwargs.items():
+        if isinstance(value, str):
+            freeze(value, name)  # refuses a lone surrogate: it could never be sent
+    return kwargs
 
 
 _NPM_KEYS = frozenset({"QueueUrl", "UUID", "stats"})

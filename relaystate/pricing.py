@@ -30,9 +30,16 @@ __all__ = [
     "DYNAMODB_READ_UNITS",
     "DYNAMODB_WRITE_UNITS",
     "LAMBDA_GB_SECONDS",
+    "LAMBDA_GB_SECONDS_ARM",
     "LAMBDA_REQUESTS",
+    "OTHER_PRICES",
     "PRICES",
     "REGION",
+    "S3_GETS",
+    "S3_PUTS",
+    "SFN_EXPRESS_GB_SECONDS",
+    "SFN_EXPRESS_REQUESTS",
+    "SFN_STANDARD_TRANSITIONS",
     "SQS_REQUESTS",
     "Cost",
     "Price",
@@ -87,6 +94,33 @@ DYNAMODB_READ_UNITS = Price(
     "DynamoDB read request units (on demand)",
     "https://aws.amazon.com/dynamodb/pricing/on-demand/",
 )
+LAMBDA_GB_SECONDS_ARM = Price(
+    0.0000133334, 1, "Lambda GB-seconds (arm64)", "https://aws.amazon.com/lambda/pricing/"
+)
+S3_PUTS = Price(0.005, 1_000, "S3 PUT requests (Standard)", "https://aws.amazon.com/s3/pricing/")
+S3_GETS = Price(0.0004, 1_000, "S3 GET requests (Standard)", "https://aws.amazon.com/s3/pricing/")
+#: Step Functions, for comparison (``python -m bench cost``): Standard bills each state
+#: transition; Express bills each execution and its duration (memory in 64-MB steps, at least
+#: 64 MB; time in 100-ms steps).
+SFN_STANDARD_TRANSITIONS = Price(
+    0.025,
+    1_000,
+    "Step Functions Standard state transitions",
+    "https://aws.amazon.com/step-functions/pricing/",
+)
+SFN_EXPRESS_REQUESTS = Price(
+    1.00,
+    1_000_000,
+    "Step Functions Express requests",
+    "https://aws.amazon.com/step-functions/pricing/",
+)
+SFN_EXPRESS_GB_SECONDS = Price(
+    0.00001667,
+    1,
+    "Step Functions Express GB-seconds",
+    "https://aws.amazon.com/step-functions/pricing/",
+)
+
 #: Every price, in the order a page lists them.
 PRICES = (
     LAMBDA_REQUESTS,
@@ -94,6 +128,16 @@ PRICES = (
     SQS_REQUESTS,
     DYNAMODB_WRITE_UNITS,
     DYNAMODB_READ_UNITS,
+)
+
+#: The prices a relaystate job is not billed, kept here so that there is one price table.
+OTHER_PRICES = (
+    LAMBDA_GB_SECONDS_ARM,
+    S3_PUTS,
+    S3_GETS,
+    SFN_STANDARD_TRANSITIONS,
+    SFN_EXPRESS_REQUESTS,
+    SFN_EXPRESS_GB_SECONDS,
 )
 
 #: SQS's API actions: each call is a request.

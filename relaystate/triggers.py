@@ -68,4 +68,7 @@ class Triggers:
 
 
 def _unbound() -> RuntimeError:
-    return RuntimeError("trigger called before the job's state machine was attached")
+    return RuntimeError(
+        "trigger called on a job whose state machine is not attached: before it was, or on "
+        "a worker's job after its hop let it go"
+    )

@@ -10,7 +10,10 @@ things make that more than one call::
                       :data:`DELETE_WAIT_S` after the handler returned, and at most half the
                       function's timeout after the receive (the queue's visibility timeout is
                       at least that timeout), so a handled message is never received again.
-                      The poll loop flushes them (:meth:`Settler.flush`).
+                      Each settle deletes what is due then (a full batch, a deadline passed),
+                      and the poll loop flushes the rest (:meth:`Settler.flush`): a poll
+                      loop kept busy receiving a long backlog would let deletes wait past
+                      the visibility timeout, and the messages come back as duplicates.
     retry delay       ``LocalLambda(retry_delay_s=...)`` makes failed messages visible sooner
                       than the queue's ``VisibilityTimeout``: whole seconds at once with
                       ``ChangeMessageVisibility``, a fraction held here until it is due
@@ -139,6 +142,8 @@ class Settler:
                 with self._lock:
                     due, receipts = self._deletes.get(queue_url, (by, []))
                     self._deletes[queue_url] = (min(due, by), [*receipts, *done])
+            # Here, not only from the poll loop: it may be busy receiving for a long while.
+            self.flush()
         delay = self._retry_delay_s
         if not retry or delay is None:
             return

@@ -1,14 +1,19 @@
-"""The local SQS endpoint's moto speed-up: sends stop counting the queue; nothing else changes."""
+"""The local SQS endpoint's moto speed-ups: calls stop walking whole queues; results stay moto's."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from relaystate.local import moto_patch
+from relaystate.local.server import sqs_client
 
 
 def _counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -145,3 +150,210 @@ def test_a_send_to_a_queue_with_motos_own_lambda_mapping_still_works(
     sqs.send_message(QueueUrl=url, MessageBody="x")
 
     assert [1] == invoked
+
+
+# -- receive and delete: the same results as an unpatched moto, without walking the queue ------
+
+
+#: moto's own server, unpatched, on a free port of 127.0.0.1: prints the port, runs until stdin
+#: closes.
+_PLAIN_MOTO = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+@pytest.fixture(scope="module")
+def plain_sqs(boto_session: Any) -> Iterator[Any]:
+    """A client of moto's own server, unpatched, in a process of its own."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _PLAIN_MOTO],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as server:
+        assert server.stdin is not None
+        assert server.stdout is not None
+        try:
+            port = int(server.stdout.readline())
+            yield sqs_client(f"http://127.0.0.1:{port}", session=boto_session)
+        finally:
+            server.stdin.close()  # the server stops
+            server.wait(timeout=10)
+
+
+class Trace:
+    """What an SQS client saw, with message ids and receipt handles left out."""
+
+    def __init__(self, sqs: Any) -> None:
+        self.sqs = sqs
+        self.seen: list[Any] = []
+
+    def receive(self, url: str, count: int = 10, **options: Any) -> list[dict[str, Any]]:
+        got = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=count, MessageSystemAttributeNames=["All"], **options
+        ).get("Messages", [])
+        self.seen.append([(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in got])
+        return list(got)
+
+    def delete(self, url: str, *receipts: str) -> None:
+        entries = [{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)]
+        found = self.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        self.seen.append(
+            (
+                sorted(e["Id"] for e in found.get("Successful", [])),
+                sorted((e["Id"], e["Code"]) for e in found.get("Failed", [])),
+            )
+        )
+
+    def delete_one(self, url: str, receipt: str) -> None:
+        try:
+            self.sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt)
+            self.seen.append("deleted")
+        except ClientError as exc:
+            self.seen.append(exc.response["Error"]["Code"])
+
+    def attributes(self, url: str, *names: str) -> None:
+        found = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))
+        shown = dict(found.get("Attributes", {}))
+        for moment in ("CreatedTimestamp", "LastModifiedTimestamp"):
+            shown.pop(moment, None)
+        self.seen.append(shown)
+
+
+def _standard_queue_scenario(sqs: Any, name: str) -> list[Any]:
+    seen = Trace(sqs)
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": 2}
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={"VisibilityTimeout": "30", "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    other = sqs.create_queue(QueueName=f"{name}-other")["QueueUrl"]
+    for start in range(0, 30, 10):
+        entries: list[Any] = [{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    sqs.send_message(QueueUrl=url, MessageBody="late", DelaySeconds=60)
+
+    first = seen.receive(url, 4)
+    seen.attributes(url, "All")
+    seen.delete(url, first[0]["ReceiptHandle"], first[1]["ReceiptHandle"])
+    seen.delete_one(url, first[0]["ReceiptHandle"])  # again: moto lets it be
+    seen.delete(url, "not-a-receipt-handle", first[2]["ReceiptHandle"])
+    seen.delete_one(other, first[3]["ReceiptHandle"])  # a handle of another queue
+    again = seen.receive(url, 3, VisibilityTimeout=0)  # visible again at once
+    retaken = seen.receive(url, 1)
+    seen.delete_one(url, again[0]["ReceiptHandle"])  # a handle it had before its last receive
+    seen.receive(url, 10)
+    seen.attributes(url, "ApproximateNumberOfMessages", "VisibilityTimeout")
+    seen.attributes(url, "MessageRetentionPeriod", "QueueArn", "RedrivePolicy")
+    seen.attributes(url, "ApproximateNumberOfMessagesNotVisible")
+    seen.delete_one(url, retaken[0]["ReceiptHandle"])
+    # Past maxReceiveCount, a receive moves a message to the dead-letter queue.
+    doomed = sqs.create_queue(
+        QueueName=f"{name}-doomed", Attributes={"RedrivePolicy": json.dumps(redrive)}
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=doomed, MessageBody="doomed")
+    for _ in range(3):
+        seen.receive(doomed, 10, VisibilityTimeout=0)
+    moved = seen.receive(dlq, 10)
+    seen.delete_one(dlq, moved[0]["ReceiptHandle"])
+    seen.attributes(dlq, "All")
+    seen.attributes(doomed, "All")
+    sqs.purge_queue(QueueUrl=url)
+    seen.delete_one(url, retaken[0]["ReceiptHandle"])
+    seen.attributes(url, "All")
+    return seen.seen
+
+
+def _fifo_queue_scenario(sqs: Any, name: str) -> list[Any]:
+    seen = Trace(sqs)
+    url = sqs.create_queue(
+        QueueName=f"{name}.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    for body, group in [("a1", "a"), ("a2", "a"), ("b1", "b"), ("a1", "a"), ("b2", "b")]:
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group)
+    first = seen.receive(url, 1)  # a1: group a is now held
+    seen.receive(url, 10)  # b1 and b2 only
+    seen.delete(url, first[0]["ReceiptHandle"])
+    seen.receive(url, 10)  # a2
+    seen.attributes(url, "All")
+    return seen.seen
+
+
+@pytest.mark.parametrize("scenario", [_standard_queue_scenario, _fifo_queue_scenario])
+def test_receives_and_deletes_give_what_an_unpatched_moto_gives(
+    sqs: Any, plain_sqs: Any, scenario: Any
+) -> None:
+    name = f"same-{uuid.uuid4().hex[:8]}"
+
+    assert scenario(plain_sqs, name) == scenario(sqs, name)
+
+
+def _visibility_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each time moto looks at whether a message is visible, or at its handles."""
+    from moto.sqs.models import Message
+
+    seen: list[str] = []
+    visible = Message.visible
+
+    def counting(self: Any) -> bool:
+        seen.append("visible")
+        return bool(visible.fget(self))  # type: ignore[attr-defined]
+
+    had = Message.had_receipt_handle
+
+    def had_receipt_handle(self: Any, receipt_handle: str) -> bool:
+        seen.append("had_receipt_handle")
+        return bool(had(self, receipt_handle))
+
+    monkeypatch.setattr(Message, "visible", property(counting))
+    monkeypatch.setattr(Message, "had_receipt_handle", had_receipt_handle)
+    return seen
+
+
+def _queue_of(sqs: Any, messages: int) -> str:
+    """A new queue holding ``messages`` messages, ``m0``, ``m1``..."""
+    url: str = sqs.create_queue(QueueName=f"patch-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for start in range(0, messages, 10):
+        entries: list[Any] = [{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    return url
+
+
+def test_a_receive_stops_at_the_messages_it_takes_and_does_not_count_the_queue(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _queue_of(sqs, 200)
+    looked = _visibility_checks(monkeypatch)
+
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2)["Messages"]
+
+    assert ["m0", "m1"] == [m["Body"] for m in got]
+    # Two messages, each looked at twice by moto; a count of the queue would look at 200.
+    assert len(looked) <= 4
+
+
+def test_a_delete_finds_its_message_without_scanning_the_queue(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _queue_of(sqs, 200)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    looked = _visibility_checks(monkeypatch)
+
+    sqs.delete_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+    )
+
+    assert [] == looked
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert "190" == counts["Attributes"]["ApproximateNumberOfMessages"]

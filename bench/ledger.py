@@ -1,0 +1,209 @@
+"""Ledger cost: what the progress ledger adds to a hop -- time, AWS calls, DynamoDB write units.
+
+Hops per second: a chain of one-unit hops on one LocalLambda over moto's server in a process
+of its own (SQS and DynamoDB on one endpoint), without and with ``ledger=``, paired and
+interleaved (the order within a pair alternating); timed from the first packet sent to the
+end of the last unit.
+
+Calls and write units per hop: the same chain on the embedded endpoint, at two lengths; the
+difference divided by the difference in hops is the per-hop cost (the job's setup and teardown
+fall out). Write request units are DynamoDB's on-demand rule: per written item, the larger of
+its size before and after the write, in started KB (a transaction: twice that); the sizes are
+moto's, of the stored items (attribute names plus values).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections import Counter
+from typing import Any
+
+from relaystate import DONE, RelayJob
+from relaystate.local import LocalLambda, moto_process
+from relaystate.testing import UnitsPerHop
+
+HOPS = 200
+ROUNDS = 7
+LENGTHS = (50, 250)
+TABLE = "bench-ledger"
+
+
+class Chain(RelayJob):
+    function_name = "ledger-bench-worker"
+    job_type = "bench.ledger.Chain"
+    budget = UnitsPerHop.of(1)
+    lease_margin_s = 0.0
+    finished_at = 0.0
+
+    def plan(self) -> Any:
+        return 0
+
+    def step(self, cursor: Any) -> Any:
+        if cursor + 1 >= self.data["hops"]:
+            Chain.finished_at = time.perf_counter()
+            return DONE
+        return cursor + 1
+
+
+def hops_per_s(lam: LocalLambda, hops: int, ledger: str | None) -> float:
+    job = Chain(data={"hops": hops}, backend=lam.backend, ledger=ledger)
+    job.start()
+    started = time.perf_counter()
+    lam.run_until_idle(timeout_s=600)
+    return hops / (Chain.finished_at - started)
+
+
+class WriteUnits:
+    """Counts DynamoDB write (and read) request units of a client's calls, from moto's items."""
+
+    def __init__(self, client: Any) -> None:
+        from moto.dynamodb.models import dynamodb_backends
+
+        self._backend = dynamodb_backends["123456789012"]["us-east-1"]
+        self.write_units = 0
+        self.read_units = 0.0
+        self.item_bytes: list[int] = []
+        events = client.meta.events
+        events.register("before-parameter-build.dynamodb", self._before)
+        events.register("after-call.dynamodb", self._after)
+
+    def _size(self, table: str, key: dict[str, Any]) -> int:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        found = self._backend.get_table(table).get_item(
+            DynamoType(key["pk"]), DynamoType(key["sk"])
+        )
+        return int(found.size()) if found is not None else 0
+
+    def _items(self, model: Any, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
+        """(table, key, units per KB) of each item the call writes or reads."""
+        name = model.name
+        if name in ("UpdateItem", "PutItem", "DeleteItem"):
+            key = params.get("Key") or {k: params["Item"][k] for k in ("pk", "sk")}
+            return [(params["TableName"], key, 1)]
+        if name == "TransactWriteItems":
+            found = []
+            for entry in params["TransactItems"]:
+                ((_, spec),) = entry.items()
+                key = spec.get("Key") or {k: spec["Item"][k] for k in ("pk", "sk")}
+                found.append((spec["TableName"], key, 2))
+            return found
+        return []
+
+    def _before(
+        self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        items = self._items(model, params)
+        context["bench_items"] = [(t, k, u, self._size(t, k)) for t, k, u in items]
+        if model.name == "GetItem":
+            context["bench_read"] = (
+                params["TableName"],
+                params["Key"],
+                params.get("ConsistentRead"),
+            )
+
+    def _after(self, context: dict[str, Any], **_: Any) -> None:
+        for table, key, units, before in context.get("bench_items", ()):
+            size = max(before, self._size(table, key))
+            self.item_bytes.append(size)
+            self.write_units += units * max(1, math.ceil(size / 1024))
+        read = context.get("bench_read")
+        if read is not None:
+            table, key, consistent = read
+            self.read_units += max(1, math.ceil(self._size(table, key) / 4096)) * (
+                1.0 if consistent else 0.5
+            )
+
+
+def per_hop_costs() -> dict[str, Any]:
+    """Calls and units per hop, without and with the ledger (embedded endpoint)."""
+    found: dict[str, Any] = {}
+    with LocalLambda(timeout_s=5.0, concurrency=1) as lam:
+        lam.deploy(Chain)
+        ledger = lam.ledger(TABLE)
+        units = WriteUnits(ledger.client)
+        for name, table in (("without", None), ("with", TABLE)):
+            seen = []
+            for hops in LENGTHS:
+                calls_before = Counter(lam.aws_calls)
+                written, read = units.write_units, units.read_units
+                sizes = len(units.item_bytes)
+                hops_per_s(lam, hops, table)
+                seen.append(
+                    (
+                        Counter(lam.aws_calls) - calls_before,
+                        units.write_units - written,
+                        units.read_units - read,
+                        units.item_bytes[sizes:],
+                    )
+                )
+            (short, w_short, r_short, _), (long, w_long, r_long, sizes_long) = seen
+            span = LENGTHS[1] - LENGTHS[0]
+            calls = {op: (long[op] - short[op]) / span for op in long if long[op] != short[op]}
+            write_units, read_units = (w_long - w_short) / span, (r_long - r_short) / span
+            found[name] = {
+                "calls": calls,
+                "write units": write_units,
+                "read units": read_units,
+                "fixed write units": w_short - write_units * LENGTHS[0],
+                "fixed read units": r_short - read_units * LENGTHS[0],
+                "item bytes": statistics.median(sizes_long) if sizes_long else 0,
+                "fixed calls": {
+                    op: short[op] - round(calls.get(op, 0) * LENGTHS[0]) for op in short
+                },
+            }
+    return found
+
+
+def run() -> list[dict[str, Any]]:
+    with (
+        moto_process() as endpoint,
+        LocalLambda(timeout_s=5.0, concurrency=1, endpoint_url=endpoint) as lam,
+    ):
+        lam.deploy(Chain)
+        lam.ledger(TABLE)
+        plain, ledgered = [], []
+        for i in range(ROUNDS):
+            first, second = (None, TABLE) if i % 2 == 0 else (TABLE, None)
+            for table in (first, second):
+                (ledgered if table else plain).append(hops_per_s(lam, HOPS, table))
+    ratios = sorted(w / p for p, w in zip(plain, ledgered, strict=True))
+    costs = per_hop_costs()
+    rows = []
+    for name, speeds in (("without", plain), ("with", ledgered)):
+        cost = costs[name]
+        calls = cost["calls"]
+        rows.append(
+            {
+                "ledger": name,
+                "hops/s (median, range)": (
+                    f"{statistics.median(speeds):.1f} ({min(speeds):.1f}-{max(speeds):.1f})"
+                ),
+                "/ without (median of pairs, range)": (
+                    "1"
+                    if name == "without"
+                    else f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+                ),
+                "AWS calls per hop": f"{sum(calls.values()):.2f}",
+                "of which": ", ".join(f"{op} {n:.2f}" for op, n in sorted(calls.items())),
+                "write units per hop": f"{cost['write units']:.2f}",
+                "read units per hop": f"{cost['read units']:.2f}",
+                "ledger item bytes (median)": f"{cost['item bytes']:.0f}",
+            }
+        )
+    for name in ("without", "with"):
+        fixed = {op: n for op, n in sorted(costs[name]["fixed calls"].items()) if n}
+        rows.append(
+            {"ledger": f"a job's own calls {name} the ledger (setup, teardown): {fixed}"}
+            | dict.fromkeys(list(rows[0])[1:], "")
+        )
+    return rows
+
+
+TITLE = (
+    f"ledger cost: one-unit hops without and with ledger=, {ROUNDS} interleaved pairs of "
+    f"{HOPS}-hop chains on one endpoint (moto in its own process); calls and DynamoDB write "
+    f"units per hop from chains of {LENGTHS[0]} and {LENGTHS[1]} hops (embedded endpoint)"
+)
