@@ -258,9 +258,10 @@ class Parked:
     delay_seconds: int = 0
 
 
-#: How long after recording an outbox its hop is taken to be sending it (a send and its
-#: confirmation take well under this); a duplicate that comes sooner waits (see
-#: :func:`refused_claim`).
+#: How long after recording a *delayed* outbox its hop is taken to be sending it (a send and
+#: its confirmation take well under this); a duplicate that comes sooner waits (see
+#: :func:`refused_claim`). An outbox without a delay is re-sent at once: the next hop's claim
+#: fences a second copy, and a wait would spend the duplicate's receive counts.
 SEND_GRACE_MS = 2_000
 
 
@@ -293,9 +294,10 @@ def refused_claim(
     be sent: a ``waiting`` one is sent by a signal (or its timer), never by a duplicate; a
     delayed one confirmed sent (:meth:`~relaystate.ports.LedgerPort.confirm_sent`) waits out
     its delay in the queue, where a copy sent again would be a second chain; and in the
-    :data:`SEND_GRACE_MS` after the outbox was recorded, the invocation that recorded it is
-    about to send it (and confirm it): the delivery is left for later (``busy``) instead of
-    racing it with a copy.
+    :data:`SEND_GRACE_MS` after a delayed outbox was recorded, the invocation that recorded it
+    is about to send it (and confirm it): the delivery is left for later (``busy``) instead of
+    racing it with a copy. An outbox without a delay is re-sent at once (a copy of it is fenced
+    by the next hop's claim).
 
     Args:
         hop: the hop the delivery carries.
@@ -320,7 +322,7 @@ def refused_claim(
     if found_hop == hop and found_status == "running":
         return Claim("busy")
     if found_hop == hop + 1 and found_status == "queued" and outbox is not None and not sent:
-        if recorded_ms is not None and now_ms < recorded_ms + SEND_GRACE_MS:
+        if delay_seconds > 0 and recorded_ms is not None and now_ms < recorded_ms + SEND_GRACE_MS:
             return Claim("busy")
         return Claim("resend", outbox=outbox, delay_seconds=delay_seconds)
     if found_hop == hop and found_status in ("done", "failed") and teardown_due():

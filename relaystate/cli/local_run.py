@@ -201,7 +201,7 @@ def run(
         )
     if timeline_file is not None and result.timeline is not None:
         write_page(result.timeline, timeline_file)
-        console.print(f"timeline: {timeline_file}", markup=False, highlight=False)
+        console.print(f"timeline: {timeline_file}", markup=False, highlight=False, soft_wrap=True)
     report(console, result)
 
 

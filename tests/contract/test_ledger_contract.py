@@ -389,15 +389,28 @@ def test_a_hop_that_checkpointed_and_died_before_sending_resends_its_outbox(
     assert ("resend", '{"hop": 1}') == (claim.outcome, claim.outbox)
 
 
-def test_a_duplicate_while_the_recording_invocation_may_still_send_waits(
+def test_a_duplicate_while_the_recording_invocation_may_still_send_a_delayed_packet_waits(
     twin: Twin, job: str
 ) -> None:
     ledger = opened(twin, job)
     ledger.claim(job, 0, 0, "req-a", LEASE_MS)
-    checkpoint(ledger, job, 0, "req-a")  # req-a is about to send hop 1
+    checkpoint(ledger, job, 0, "req-a", delay_seconds=900)  # req-a is about to send hop 1
 
-    # A copy sent now would race req-a's own: the duplicate comes back later instead.
+    # A copy sent now would race req-a's own, and would wait 900 s in the queue beside it
+    # before any claim could fence it: the duplicate comes back later instead.
     assert "busy" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
+def test_a_duplicate_resends_an_undelayed_outbox_at_once(twin: Twin, job: str) -> None:
+    # Its copy reaches the next hop's claim at once, which fences it; waiting would only spend
+    # the duplicate's receive counts (a hop whose send failed is redelivered within seconds).
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS)
+    checkpoint(ledger, job, 0, "req-a")
+
+    claim = ledger.claim(job, 0, 0, "req-b", LEASE_MS)
+
+    assert ("resend", '{"hop": 1}', 0) == (claim.outcome, claim.outbox, claim.delay_seconds)
 
 
 def test_a_resent_outbox_keeps_the_relays_delay(twin: Twin, job: str) -> None:

@@ -170,7 +170,8 @@ def test_relaystate_timeline_says_when_the_job_kept_no_hops(
 
 
 def test_relaystate_run_writes_the_timeline_of_a_local_run(tmp_path: Path) -> None:
-    page = tmp_path / "run.html"
+    # A path longer than a terminal line is printed whole on one line (to copy it).
+    page = tmp_path / f"{'a-long-file-name-' * 6}run.html"
     done = CliRunner().invoke(
         cli,
         [
