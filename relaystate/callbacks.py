@@ -10,16 +10,16 @@ Lambda's cold start pays for.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
-
-from transitions import EventData
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import lifecycle, pause, signals, tracing
 from .lifecycle import HopState
 from .machine import Callback, JobMachine
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
-from .start import deadline_for, open_job, requeue
+
+if TYPE_CHECKING:
+    from transitions import EventData
 
 __all__ = ["ControlledJob", "machine"]
 
@@ -36,6 +36,8 @@ class ControlledJob(lifecycle.Job, Protocol):
 
 
 def _enqueue(job: ControlledJob, event: EventData) -> None:
+    from .start import deadline_for, open_job, requeue  # only a starter needs it
+
     backend, ledger = job._ports()
     until = deadline_for(event.kwargs.get("context"))
     if job._resume_from is not None:

@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from . import intake
-from .attach import locate
 from .budget import AdaptiveBudget, Budget
-from .callbacks import machine
 from .errors import ConfigurationError, InvalidPacketError
 from .frozen import JsonValue, freeze, thaw
 from .options import OPTIONS, check_options
@@ -29,6 +27,7 @@ from .triggers import Triggers
 if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
     from .ledger import JobStatus, ShardResult
     from .lifecycle import HopState
+    from .machine import JobMachine
     from .offload import S3Offload
     from .ratelimit import RateLimit
     from .signing import PacketSigner
@@ -278,6 +277,8 @@ class RelayJob(Triggers):
         probe.backend = backend or cls.backend
         probe.ledger = ledger if ledger is not None else cls.ledger
         ports = probe._ports()
+        from .attach import locate  # a starter's or operator's: not on a worker's import
+
         packet = locate(
             job_id,
             job_type=cls.type_name(),
@@ -490,13 +491,22 @@ class RelayJob(Triggers):
         """Per-run state to its start, the machine attached in ``state``."""
         self._resume_from = None
         self.hop = None
-        machine().attach(self, state)
+        _machine().attach(self, state)
 
     def _release(self) -> None:
         """A worker is done with this job (its hop ended): unbind the machine's triggers, so
         that the job is freed at once instead of by the cyclic garbage collector."""
-        machine().detach(self)
+        _machine().detach(self)
 
     def __repr__(self) -> str:
         hop = self.packet.hop if self.packet else 0
         return f"<{type(self).__name__} {self.job_id} {self.state.value} hop={hop}>"
+
+
+def _machine() -> JobMachine:
+    """The machine every job runs on. Imported on first use, not with relaystate: it brings
+    transitions and the modules only a starter needs (:mod:`relaystate.start`), which a
+    worker's cold import would otherwise pay for."""
+    from .callbacks import machine
+
+    return machine()

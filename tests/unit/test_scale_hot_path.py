@@ -147,3 +147,23 @@ def test_a_workers_job_is_freed_when_its_hop_ends_without_the_cyclic_collector()
         assert _Once.seen[-1]() is None
     finally:
         gc.enable()
+
+
+def test_a_workers_import_leaves_out_what_only_a_starter_needs() -> None:
+    # Cold start pays for every import: `import relaystate` must not bring transitions (the
+    # machine loads on first use), the starter's modules or attach's.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, relaystate\n"
+        "from relaystate.testing import memory_backend, sqs_event\n"
+        "heavy = ('transitions', 'relaystate.start', 'relaystate.attach', 'relaystate.callbacks')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert "[]" == out.stdout.strip()
