@@ -16,7 +16,6 @@ from tests.unit.test_sim import CHAOS
 from tests.unit.test_sim_control import DAY, GATE, Gate, broken, simulate
 
 
-@pytest.mark.xfail(strict=True, reason="unpause does not re-send a signalled shard's wake-up")
 def test_a_signal_sent_during_a_pause_longer_than_14_days_wakes_the_shard() -> None:
     # The job waits for "go" (no timeout) and is paused; the signal comes on day 1 or 2 and
     # sends the parked packet into the disabled queue, which drops it after 14 days. The
