@@ -10,8 +10,9 @@
     unpause    what came into the queue while it was paused is parked too; parked packets
                are sent back, and so is every shard's next packet that the ledger holds (one
                that a hop in flight relayed after the pause, which a pause longer than 14 days
-               let the queue drop, comes back; a copy of one still there is a duplicate the
-               next hop's claim refuses); the queue's retention restored; the mapping enabled
+               let the queue drop, comes back; so does the wake-up of a shard whose signal
+               came while it was paused; a copy of one still there is a duplicate the next
+               hop's claim refuses); the queue's retention restored; the mapping enabled
                (waited until Enabled)
 
 Without a ledger nothing is parked: packets in the queue of a job paused longer than 14 days are
@@ -137,11 +138,23 @@ def _send_pending(
     backend: Backend, ledger: LedgerPort, packet: RelayPacket, parked: set[tuple[int, int]]
 ) -> int:
     """Send every shard's next packet that the ledger holds and that was not just sent back
-    from the parked ones; how many (see :meth:`LedgerPort.pending`)."""
+    from the parked ones; how many (see :meth:`LedgerPort.pending`).
+
+    A shard that waits for a signal already recorded goes at once: the wake-up its signal sent
+    into the paused queue may have expired there (a pause longer than 14 days), and its
+    record still says ``waiting`` -- nothing else would wake it (or only its timer, late).
+    """
+    done = set(parked)
     sent = 0
-    for pending in ledger.pending(packet.job_id):
-        if (pending.shard, pending.hop) not in parked:
-            backend.queues.send(packet.queue_url, pending.outbox, pending.delay_seconds)
+    woken = [
+        waiting
+        for name in ledger.signals(packet.job_id)
+        for waiting in ledger.waiting_for(packet.job_id, name)
+    ]
+    for due in [*woken, *ledger.pending(packet.job_id)]:
+        if (due.shard, due.hop) not in done:
+            done.add((due.shard, due.hop))
+            backend.queues.send(packet.queue_url, due.outbox, due.delay_seconds)
             sent += 1
     return sent
 
