@@ -19,9 +19,9 @@ A hop is one worker invocation for one packet::
 A traced job's hop runs in its span (:mod:`relaystate.tracing`), whose traceparent the packets
 it sends carry.
 
-The hop is handed what it calls: the job (as the :class:`HopJob` protocol), the backend and the
-ledger; it never imports the job class. Its per-hop state lives in a
-:class:`~relaystate.lifecycle.HopState` that the job's transitions read while it runs.
+The hop is handed what it calls: the job (as the :class:`~relaystate.job_protocols.HopJob`
+protocol), the backend and the ledger; it never imports the job class. Its per-hop state lives in
+a :class:`~relaystate.hop_state.HopState` that the job's transitions read while it runs.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -45,22 +45,21 @@ from .errors import (
     PacketTooLargeError,
     RelayError,
 )
-from .frozen import JsonValue, freeze, thaw
-from .lifecycle import HopState
-from .packet import RelayPacket, Stats
+from .frozen import freeze, thaw
+from .hop_state import HopState
+from .packet import RelayPacket
 from .ports import Backend, LedgerPort
-from .retry import Retry, retry_transient
+from .retry import retry_transient
 from .signals import WaitFor
 from .sleep import Sleep, delay_until
 from .states import DONE, JobState
 
 if TYPE_CHECKING:
     from .budget import Budget
-    from .offload import S3Offload
-    from .ratelimit import RateLimit
+    from .job_protocols import HopJob
     from .timeline import HopEntry
 
-__all__ = ["Hop", "HopJob", "remaining_ms"]
+__all__ = ["Hop", "remaining_ms"]
 
 log = logging.getLogger("relaystate")
 
@@ -68,83 +67,6 @@ log = logging.getLogger("relaystate")
 #: JSON, grown past the queue's or the ledger's limit). The shard fails instead, its last good
 #: packet parked in the DLQ, rather than be delivered again to re-run its units for nothing.
 PERMANENT_ERRORS = (InvalidPacketError, PacketTooLargeError, ConfigurationError)
-
-
-class HopJob(Protocol):
-    """What a hop needs of its job: the unit of work, its progress, its options and triggers."""
-
-    job_id: str
-    packet: RelayPacket | None
-    data: dict[str, Any]
-    cursor: JsonValue
-    signals: dict[str, Any]
-    stats: Stats
-    state: JobState
-    hop: HopState | None
-    max_hops: int
-    hop_time_s: float
-    lease_margin_s: float
-    budget: Callable[[Mapping[str, Any] | None], Budget]
-
-    @property
-    def retry(self) -> Retry:
-        """The retry policy for units that raise."""
-
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        """Limits on the unit rate, if any."""
-
-    @property
-    def logger(self) -> Any:
-        """Where the hop's record goes (``None``: the ``relaystate`` logger)."""
-
-    @property
-    def metrics(self) -> bool:
-        """Whether to print a CloudWatch EMF line per hop."""
-
-    @property
-    def offload(self) -> S3Offload | None:
-        """Where data and cursors too large for a packet are kept, if anywhere."""
-
-    @property
-    def timeline(self) -> bool:
-        """Whether the ledger keeps each hop's timeline entry (:mod:`relaystate.timeline`)."""
-
-    @property
-    def tracing(self) -> bool:
-        """Whether each hop is an OpenTelemetry span (:mod:`relaystate.tracing`)."""
-
-    def step(self, cursor: Any) -> Any:
-        """One unit of work."""
-
-    def progress(self, cursor: Any) -> tuple[int, int] | None:
-        """How far the shard is at ``cursor``: ``(done, total)``, or ``None``."""
-
-    def type_name(self) -> str:
-        """The job type packets carry."""
-
-    def begin_hop(self) -> bool:
-        """queued | relaying -> running."""
-
-    def relay(
-        self,
-        *,
-        delay_seconds: int = 0,
-        attempt: int = 0,
-        finishing: bool = False,
-        error: str = "",
-        wake_ms: int = 0,
-    ) -> bool:
-        """running -> relaying."""
-
-    def wait(self, *, name: str, deadline_ms: int = 0) -> bool:
-        """running -> waiting."""
-
-    def finish(self) -> bool:
-        """running -> torn_down."""
-
-    def fail(self, *, error: BaseException | None = None) -> bool:
-        """-> failed."""
 
 
 def remaining_ms(context: Any, default_s: float) -> Callable[[], float]:

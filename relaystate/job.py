@@ -25,8 +25,8 @@ from .states import DONE, JobState  # noqa: F401  (DONE: the docstrings' example
 from .triggers import Triggers
 
 if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
+    from .hop_state import HopState
     from .ledger import JobStatus, ShardResult
-    from .lifecycle import HopState
     from .machine import JobMachine
     from .offload import S3Offload
     from .ratelimit import RateLimit
