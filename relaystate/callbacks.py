@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import lifecycle, pause, signals, tracing
-from .lifecycle import HopState
+from .hop_state import HopState
+from .job_protocols import Job
 from .machine import Callback, JobMachine
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["ControlledJob", "machine"]
 
 
-class ControlledJob(lifecycle.Job, Protocol):
+class ControlledJob(Job, Protocol):
     """What the callbacks need of a job, beyond what the lifecycle needs."""
 
     hop: HopState | None

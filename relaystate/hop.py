@@ -19,48 +19,46 @@ A hop is one worker invocation for one packet::
 A traced job's hop runs in its span (:mod:`relaystate.tracing`), whose traceparent the packets
 it sends carry.
 
-The hop is handed what it calls: the job (as the :class:`HopJob` protocol), the backend and the
-ledger; it never imports the job class. Its per-hop state lives in a
-:class:`~relaystate.lifecycle.HopState` that the job's transitions read while it runs.
+The hop is handed what it calls: the job (as the :class:`~relaystate.job_protocols.HopJob`
+protocol), the backend and the ledger; it never imports the job class. Its per-hop state lives in
+a :class:`~relaystate.hop_state.HopState` that the job's transitions read while it runs. The
+claim is in :mod:`relaystate.hop_claim`, the record in :mod:`relaystate.hop_record`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import uuid
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import clock, lifecycle, tracing
+from . import clock, tracing
 from .budget import SEND_LATENCIES
 from .errors import (
     ConfigurationError,
-    HopBusyError,
     HopLimitError,
     InvalidPacketError,
     PacketTooLargeError,
     RelayError,
 )
-from .frozen import JsonValue, freeze, thaw
-from .lifecycle import HopState
-from .packet import RelayPacket, Stats
+from .frozen import freeze, thaw
+from .hop_claim import claim_hop
+from .hop_record import record_hop, timeline_entry, where
+from .hop_state import HopState
+from .packet import RelayPacket
 from .ports import Backend, LedgerPort
-from .retry import Retry, retry_transient
+from .retry import retry_transient
 from .signals import WaitFor
 from .sleep import Sleep, delay_until
 from .states import DONE, JobState
 
 if TYPE_CHECKING:
     from .budget import Budget
-    from .offload import S3Offload
-    from .ratelimit import RateLimit
-    from .timeline import HopEntry
+    from .job_protocols import HopJob
 
-__all__ = ["Hop", "HopJob", "remaining_ms"]
+__all__ = ["Hop", "remaining_ms"]
 
 log = logging.getLogger("relaystate")
 
@@ -68,83 +66,6 @@ log = logging.getLogger("relaystate")
 #: JSON, grown past the queue's or the ledger's limit). The shard fails instead, its last good
 #: packet parked in the DLQ, rather than be delivered again to re-run its units for nothing.
 PERMANENT_ERRORS = (InvalidPacketError, PacketTooLargeError, ConfigurationError)
-
-
-class HopJob(Protocol):
-    """What a hop needs of its job: the unit of work, its progress, its options and triggers."""
-
-    job_id: str
-    packet: RelayPacket | None
-    data: dict[str, Any]
-    cursor: JsonValue
-    signals: dict[str, Any]
-    stats: Stats
-    state: JobState
-    hop: HopState | None
-    max_hops: int
-    hop_time_s: float
-    lease_margin_s: float
-    budget: Callable[[Mapping[str, Any] | None], Budget]
-
-    @property
-    def retry(self) -> Retry:
-        """The retry policy for units that raise."""
-
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        """Limits on the unit rate, if any."""
-
-    @property
-    def logger(self) -> Any:
-        """Where the hop's record goes (``None``: the ``relaystate`` logger)."""
-
-    @property
-    def metrics(self) -> bool:
-        """Whether to print a CloudWatch EMF line per hop."""
-
-    @property
-    def offload(self) -> S3Offload | None:
-        """Where data and cursors too large for a packet are kept, if anywhere."""
-
-    @property
-    def timeline(self) -> bool:
-        """Whether the ledger keeps each hop's timeline entry (:mod:`relaystate.timeline`)."""
-
-    @property
-    def tracing(self) -> bool:
-        """Whether each hop is an OpenTelemetry span (:mod:`relaystate.tracing`)."""
-
-    def step(self, cursor: Any) -> Any:
-        """One unit of work."""
-
-    def progress(self, cursor: Any) -> tuple[int, int] | None:
-        """How far the shard is at ``cursor``: ``(done, total)``, or ``None``."""
-
-    def type_name(self) -> str:
-        """The job type packets carry."""
-
-    def begin_hop(self) -> bool:
-        """queued | relaying -> running."""
-
-    def relay(
-        self,
-        *,
-        delay_seconds: int = 0,
-        attempt: int = 0,
-        finishing: bool = False,
-        error: str = "",
-        wake_ms: int = 0,
-    ) -> bool:
-        """running -> relaying."""
-
-    def wait(self, *, name: str, deadline_ms: int = 0) -> bool:
-        """running -> waiting."""
-
-    def finish(self) -> bool:
-        """running -> torn_down."""
-
-    def fail(self, *, error: BaseException | None = None) -> bool:
-        """-> failed."""
 
 
 def remaining_ms(context: Any, default_s: float) -> Callable[[], float]:
@@ -204,7 +125,16 @@ class Hop:
             with tracing.hop_span(job, self.context, self.receive_count) as span:
                 self.span = span
                 state.traceparent = span.traceparent
-                if not self._claim():
+                claimed = claim_hop(
+                    job,
+                    self.backend,
+                    self.ledger,
+                    state,
+                    context=self.context,
+                    body=self.body,
+                    span=span,
+                )
+                if not claimed:
                     return
                 self._load()
                 job.begin_hop()
@@ -225,49 +155,6 @@ class Hop:
             job.packet, job.offload, self.backend, job.type_name()
         )
         job.packet, job.data, job.cursor = loaded, thaw(loaded.data), loaded.cursor
-
-    # -- the claim ------------------------------------------------------------------------------
-
-    def _claim(self) -> bool:
-        """With a ledger, claim this hop; False when the delivery is dealt with without a hop."""
-        ledger, packet = self.ledger, self.job.packet
-        if ledger is None:
-            return True
-        assert packet is not None
-        state = self.state
-        state.owner = str(getattr(self.context, "aws_request_id", "") or uuid.uuid4().hex)
-        # The lease outlives the Lambda's own timeout: a holder past it is surely dead.
-        margin_ms = int(self.job.lease_margin_s * 1000)
-        state.lease_ms = int(max(state.remaining(), 0)) + margin_ms
-        lease_ms = state.lease_ms
-        claim = retry_transient(
-            lambda: ledger.claim(
-                packet.job_id, packet.shard, packet.hop, state.owner, lease_ms, self.body
-            ),
-            until=state.deadline(),
-        )
-        if claim.outcome == "run":
-            return True
-        self.span.outcome(claim.outcome)
-        if claim.outcome == "busy":
-            raise HopBusyError(
-                f"hop {packet.hop} of job {packet.job_id} shard {packet.shard} is running in "
-                "another invocation (a duplicate delivery); left for redelivery"
-            )
-        if claim.outcome == "resend":
-            # The hop checkpointed, then died before (or while) sending its next packet.
-            if claim.outbox:
-                self.backend.queues.send(packet.queue_url, claim.outbox, claim.delay_seconds)
-                if claim.delay_seconds > 0:
-                    lifecycle.confirm_sent(ledger, packet.evolve(hop=packet.hop + 1), state)
-            log.info("relaystate: re-sent the next packet of %s", _where(packet))
-        elif claim.outcome == "teardown":
-            if not lifecycle.join_teardown(self.backend, ledger, packet, state):
-                # Another invocation holds the teardown; if it dies, this delivery takes over.
-                raise HopBusyError(f"the teardown of job {packet.job_id} runs elsewhere")
-        else:
-            log.info("relaystate: duplicate delivery of %s acknowledged", _where(packet))
-        return False
 
     # -- the units and the end -------------------------------------------------------------------
 
@@ -347,7 +234,10 @@ class Hop:
         self.worked = (units, round(work_ms))
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
         left = remaining()
-        self._record(
+        record_hop(
+            job,
+            state,
+            self.span,
             hop=packet.hop,
             started_ms=state.began_ms,
             ended_ms=clock.now_ms(),
@@ -391,7 +281,7 @@ class Hop:
             log.error(
                 "relaystate: %s cannot go on: %s; the shard fails (its packet is parked in the "
                 "DLQ; fix the job, then resume it)",
-                _where(packet),
+                where(packet),
                 exc,
             )
             failure: Exception = exc
@@ -400,7 +290,15 @@ class Hop:
     def _fire(self, end: _End) -> tuple[str, Exception | None, int]:
         """Keep the hop's timeline entry (the transition's ledger write takes it), then fire."""
         if self.job.timeline and self.ledger is not None:
-            self.state.entry = self._entry(end)
+            self.state.entry = timeline_entry(
+                self.job,
+                self.state,
+                self.context,
+                self.worked,
+                outcome=end.outcome,
+                delay=end.delay,
+                error=end.error,
+            )
         end.fire()
         return end.outcome, end.error, end.delay
 
@@ -494,27 +392,6 @@ class Hop:
             return _End("failed", error, delay, lambda: job.fail(error=error))
         return _End("relayed", None, delay, lambda: job.relay(delay_seconds=delay))
 
-    def _entry(self, end: _End) -> HopEntry:
-        """The hop's timeline entry, as of now (its end is the ledger write that follows)."""
-        from .timeline import HopEntry  # only jobs that keep a timeline pay for its import
-
-        state, packet = self.state, self.job.packet
-        assert packet is not None
-        units, work_ms = self.worked
-        had_ms = max(state.started_ms, 1.0)
-        return HopEntry(
-            hop=packet.hop,
-            started_ms=state.began_ms,
-            ended_ms=clock.now_ms(),
-            units=units,
-            work_ms=work_ms,
-            utilization=round(min(work_ms / had_ms, 1.0), 4),
-            outcome=end.outcome,
-            delay_s=end.delay,
-            memory_mb=_memory_mb(self.context),
-            error=repr(end.error) if end.error else "",
-        )
-
     def _step_with_retries(self, cursor: Any, budget: Budget) -> Any:
         """``step(cursor)`` -- DONE or the next cursor, frozen -- tried again after a jittered
         pause while the policy and time allow. A cursor that is not JSON counts as a failed try:
@@ -537,43 +414,6 @@ class Hop:
                 job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
                 clock.sleep(pause)
 
-    def _record(self, *, exc: BaseException | None = None, **fields: Any) -> None:
-        """One structured line per hop: JSON text, and the same dict as ``record.relaystate_hop``.
-
-        Example of a line: ``relaystate hop {"job_id": "9f...", "shard": 0, "hop": 3,
-        "outcome": "relayed", "units": 120, ...}``. A hop that ended in an error (``exc``: the
-        unit's exception, retried or failing the shard) logs it as the record's ``exc_info``,
-        so that its traceback follows the line: a WARNING while the Retry policy tries again,
-        an ERROR when the shard failed.
-        """
-        job = self.job
-        assert job.packet is not None
-        record = {
-            "job_id": job.job_id,
-            "job_type": job.type_name(),
-            "shard": job.packet.shard,
-            "state": job.state.value,
-            **fields,
-        }
-        marked = self.state.progress
-        if marked is not None:
-            record["done"], record["total"] = marked["done"], marked["total"]
-        self.span.record(record, exc)
-        level = _LEVELS.get(str(fields.get("outcome")), logging.INFO)
-        logger = job.logger if job.logger is not None else log
-        if logger.isEnabledFor(level):
-            text = json.dumps(record)
-            # Only when there is one: a logger object on the class may not take exc_info.
-            traceback: dict[str, Any] = {"exc_info": exc} if exc is not None else {}
-            logger.log(
-                level, "relaystate hop %s", text, extra={"relaystate_hop": record}, **traceback
-            )
-        if job.metrics:
-            from .metrics import emf_line
-
-            retries = job.stats.retries - self.state.retries_at_start
-            print(emf_line(record, retries=max(retries, 0)), flush=True)
-
 
 class _End:
     """How a hop ends: its outcome, error and relay delay, and the transition that does it.
@@ -587,19 +427,3 @@ class _End:
         self, outcome: str, error: Exception | None, delay: int, fire: Callable[[], object]
     ) -> None:
         self.outcome, self.error, self.delay, self.fire = outcome, error, delay, fire
-
-
-def _memory_mb(context: Any) -> int:
-    """The Lambda's memory size from its context (0 when it does not say)."""
-    try:
-        return int(getattr(context, "memory_limit_in_mb", 0) or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-#: The level of a hop record by outcome (INFO for the rest).
-_LEVELS = {"failed": logging.ERROR, "retrying": logging.WARNING}
-
-
-def _where(packet: RelayPacket) -> str:
-    return f"hop {packet.hop} of job {packet.job_id} shard {packet.shard}"

@@ -31,7 +31,8 @@ from .errors import (
     LeaseLostError,
     VersionMismatchError,
 )
-from .hop import Hop, HopJob
+from .hop import Hop
+from .job_protocols import HopJob
 from .names import same_queue
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort

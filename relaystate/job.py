@@ -1,55 +1,53 @@
-"""RelayJob: the facade users subclass -- the contract, the options, the triggers, the verbs.
+"""RelayJob: the facade users subclass -- the contract, the triggers, the verbs.
 
-Where the rest lives: one hop's loop in :mod:`relaystate.hop`; an SQS event turned into packets
-in :mod:`relaystate.intake`; what each transition does to the job's queues, mapping and ledger in
-:mod:`relaystate.lifecycle`; the machine in :mod:`relaystate.machine`, built once from the table
-in :mod:`relaystate.states`.
+Where the rest lives: its settings (the class attributes, with their defaults) in
+:mod:`relaystate.settings`; one hop's loop in :mod:`relaystate.hop`; an SQS event turned into
+packets in :mod:`relaystate.intake`; what each transition does to the job's queues, mapping and
+ledger in :mod:`relaystate.lifecycle`; the machine in :mod:`relaystate.machine`, built once from
+the table in :mod:`relaystate.states`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Self
 
 from . import intake
-from .budget import AdaptiveBudget, Budget
 from .errors import ConfigurationError, InvalidPacketError
 from .frozen import JsonValue, freeze, thaw
 from .options import OPTIONS, check_options
-from .packet import DEFAULT_MAX_MESSAGE_BYTES, RelayPacket, Stats
+from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
-from .retry import Retry
+from .settings import JobSettings
 from .signals import send_signal
 from .states import DONE, JobState  # noqa: F401  (DONE: the docstrings' examples use it)
 from .triggers import Triggers
 
 if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
+    from .hop_state import HopState
     from .ledger import JobStatus, ShardResult
-    from .lifecycle import HopState
     from .machine import JobMachine
-    from .offload import S3Offload
-    from .ratelimit import RateLimit
-    from .signing import PacketSigner
 
 __all__ = ["RelayJob"]
 
 
-class RelayJob(Triggers):
+class RelayJob(Triggers, JobSettings):
     """A long job run as a relay of Lambda hops through a private SQS queue.
 
     Subclass it: set :attr:`function_name` (the worker Lambda), write :meth:`step` (one unit of
     work: the next cursor, or :data:`~relaystate.DONE`), and optionally :meth:`plan` (the first
     cursor, or a list of cursors to fan out), :meth:`on_done` and :meth:`on_failed`.
 
-    Each class attribute below is a default that the constructor can override by keyword.
+    Its settings -- class attributes such as ``max_hops`` and ``ledger``, most of which the
+    constructor can override by keyword -- are in :class:`~relaystate.settings.JobSettings`.
 
     Args:
         data: the job's custom data, a JSON object; ``self.data`` in :meth:`step`, carried
             from hop to hop (changes made to it in a hop travel on).
         backend: where the queues and mappings live (default: real AWS, default session).
         job_id: the job's id (default: a new random one).
-        options: a class attribute below, e.g. ``function_name=``, ``max_hops=``; JSON
+        options: a setting that is an option, e.g. ``function_name=``, ``max_hops=``; JSON
             values, carried in the packet so that the worker applies them too.
 
     Example:
@@ -63,74 +61,6 @@ class RelayJob(Triggers):
         >>> job.state
         <JobState.CREATED: 'created'>
     """
-
-    #: The worker Lambda's name (or ARN) that the queue's mapping invokes.
-    function_name: str | None = None
-    #: The name packets carry to find this class on the worker (default: the class's qualified
-    #: name). It names the class that sets it only: a subclass has a type of its own.
-    job_type: ClassVar[str | None] = None
-    #: Queue names are ``queue_prefix + job_id`` (the DLQ adds ``-dlq``); ``[A-Za-z0-9_-]``.
-    queue_prefix: str = "relay-"
-    #: A fixed queue name instead of prefix + job id.
-    queue_name: str | None = None
-    #: Guard-rail: a job that has not finished after this many hops fails instead of relaying.
-    max_hops: int = 10_000
-    #: Deliveries of one packet before SQS moves it to the DLQ.
-    max_receive_count: int = 5
-    #: The mapping's ``ScalingConfig.MaximumConcurrency`` (2..1000), or ``None``.
-    max_concurrency: int | None = None
-    #: The worker's timeout; ``None`` looks it up with ``GetFunctionConfiguration``.
-    function_timeout_s: int | None = None
-    #: The queue's ``MaximumMessageSize``; packets above it are refused before any AWS call.
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    #: Call ``PutFunctionRecursionConfig(RecursiveLoop="Allow")`` at setup (else AWS stops the
-    #: relay after 16 hops).
-    allow_recursion: bool = True
-    #: A hop's length when :meth:`handle` gets no Lambda context.
-    hop_time_s: float = 60.0
-    #: Makes the budget that decides, unit by unit, whether a hop may go on: called with the
-    #: previous hop's ``timing`` state (a class, or a ``functools.partial``; set it on the class).
-    budget: Callable[[Mapping[str, Any] | None], Budget] = AdaptiveBudget
-    #: The progress ledger (exactly-once hops, fan-out join): a DynamoDB table name, or a
-    #: :class:`~relaystate.ports.LedgerPort` (e.g. a ``DynamoDBLedger``); ``None`` runs without
-    #: one (see README).
-    ledger: str | LedgerPort | None = None
-    #: With a ledger: shards that may fail with the job still done -- a count, or a fraction of
-    #: the shards (``0.05``); the job ends ``failed`` beyond it (see :meth:`on_join`).
-    tolerated_failures: int | float = 0
-    #: The alias or version the mapping invokes (``"live"``, ``"7"``): a deploy that moves
-    #: ``$LATEST`` does not change the code under running jobs.
-    function_qualifier: str | None = None
-    #: With a ledger, a hop's lease lasts this long beyond its Lambda's remaining time (room for
-    #: clock skew between Lambda hosts and DynamoDB) before another invocation may take over.
-    lease_margin_s: float = 30.0
-    #: Where hop records go: a ``logging.Logger`` or a Powertools ``Logger`` (default: the
-    #: ``relaystate`` logger).
-    logger: ClassVar[Any] = None
-    #: Print one CloudWatch embedded-metric-format line per hop (Hops, Units, Utilization,
-    #: Retries by JobType) to stdout, where Lambda turns it into metrics.
-    metrics: ClassVar[bool] = False
-    #: With a ledger: keep each hop's record (start, end, units, utilization, outcome, delay)
-    #: in the ledger write that ends the hop, for ``relaystate timeline`` (see
-    #: :mod:`relaystate.timeline`: no extra write, a bigger record).
-    timeline: ClassVar[bool] = False
-    #: One OpenTelemetry trace per job, a span per hop (the ``otel`` extra; or set
-    #: ``RELAYSTATE_TRACING=1`` in the environment; see :mod:`relaystate.tracing`).
-    tracing: ClassVar[bool] = False
-    #: Sign every packet and run only validly signed ones (see :mod:`relaystate.signing`).
-    signer: ClassVar[PacketSigner | None] = None
-    #: What a hop does when a unit raises (see :class:`~relaystate.retry.Retry`).
-    retry: ClassVar[Retry] = Retry()
-    #: Limits on the unit rate (one unit = one call of a limited API) that hold across hops.
-    rate_limit: ClassVar[RateLimit | None] = None
-    #: This class's version: it travels in the packet, and a worker whose class has another
-    #: version runs the packet only through :meth:`migrate`.
-    version: ClassVar[str | None] = None
-    #: Keep ``data`` or a cursor too large for a packet in S3, the packet carrying its key and
-    #: SHA-256 (see :class:`~relaystate.S3Offload`); ``None``: packets carry everything.
-    offload: ClassVar[S3Offload | None] = None
-    #: The backend; ``None`` means real AWS through the default boto3 session.
-    backend: Backend | None = None
 
     #: The job's state, kept by the machine.
     state: JobState

@@ -12,7 +12,9 @@ the progress ledger)::
     fail       the packet parked in the DLQ with its error; counted and released the same way
     tear down  mapping, queue and (empty) DLQ released; the ledger told, once
 
-The job is handed in as the small protocols below, so this module never imports the job class.
+The job is handed in as the small protocol :class:`~relaystate.job_protocols.Job`, and a running
+hop's state as a :class:`~relaystate.hop_state.HopState`, so this module never imports the job
+class.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -32,22 +34,19 @@ from .errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
-from .frozen import JsonValue, thaw
-from .packet import RelayPacket, Stats
+from .frozen import thaw
+from .hop_state import HopState
+from .packet import RelayPacket
 from .ports import Backend, LedgerPort
 from .retry import retry_transient
 from .states import JobState
 
 if TYPE_CHECKING:
-    from .budget import Budget
+    from .job_protocols import Job
     from .offload import Offloader, S3Offload
-    from .ratelimit import Limiter
-    from .signing import PacketSigner
     from .timeline import HopEntry
 
 __all__ = [
-    "HopState",
-    "Job",
     "entry_of",
     "fail",
     "finish",
@@ -63,126 +62,8 @@ __all__ = [
 
 log = logging.getLogger("relaystate")
 
-#: Kept for the queue and DLQ deletes of a teardown in a hop (see :func:`release`), at most a
-#: quarter of the time left.
-TEARDOWN_RESERVE_S = 1.0
-#: A hop whose last unit leaves it less than this (at most a quarter of the hop) hands its
-#: teardown to a fresh invocation (see :meth:`HopState.teardown_fits`).
-TEARDOWN_HANDOFF_S = 3.0
 #: The longest error text a FAILED packet carries.
 MAX_ERROR_CHARS = 2_000
-
-
-class Job(Protocol):
-    """What the lifecycle needs of a job: its identity, options, data and progress."""
-
-    job_id: str
-    function_name: str | None
-    queue_prefix: str
-    queue_name: str | None
-    max_hops: int
-    max_receive_count: int
-    max_concurrency: int | None
-    function_timeout_s: int | None
-    max_message_bytes: int
-    allow_recursion: bool
-    function_qualifier: str | None
-    options: dict[str, Any]
-    data: dict[str, Any]
-    signals: dict[str, Any]
-    cursor: JsonValue
-    stats: Stats
-    packet: RelayPacket | None
-
-    @property
-    def signer(self) -> PacketSigner | None:
-        """Signs the job's packets, if it signs."""
-
-    @property
-    def version(self) -> str | None:
-        """The job class's version."""
-
-    @property
-    def offload(self) -> S3Offload | None:
-        """Where data and cursors too large for a packet go, if anywhere."""
-
-    @property
-    def tolerated_failures(self) -> int | float:
-        """Shards that may fail with the job still done (a count, or a fraction)."""
-
-    @property
-    def result(self) -> Any:
-        """The shard's result, for ``on_join``."""
-
-    def on_join(self, results: Any) -> None:
-        """Once, on the last shard, with every shard's result."""
-
-    def on_done(self) -> None:
-        """The shard finished."""
-
-    def on_failed(self, error: BaseException | None) -> None:
-        """The shard failed."""
-
-    def plan(self) -> Any:
-        """The first cursor(s)."""
-
-    def type_name(self) -> str:
-        """The job type packets carry."""
-
-
-@attrs.define(eq=False)
-class HopState:
-    """What a running hop knows that its transitions need: time left, budget, limiter, lease.
-
-    Attributes:
-        remaining: the hop's time left in milliseconds (from the Lambda context).
-        started_ms: the time the hop had left when it began (about the function's timeout).
-        budget: the budget deciding whether another unit fits (its state rides in the packet).
-        limiter: the rate limiter, if the job has a rate limit (its state rides too).
-        owner: with a ledger, the invocation holding the hop's lease (its request id).
-        lease_ms: that lease's length.
-        retries_at_start: the packet's retry count when the hop began (for the hop's metrics).
-        offloader: the job's offload at work, knowing the objects this hop read.
-        progress: the shard's progress mark as the hop ended, for its packets and the ledger.
-        began_ms: when the hop began, in ms since the epoch.
-        entry: the hop's timeline entry once its end is decided (a job with ``timeline``):
-            the ledger write that ends the hop keeps it (:mod:`relaystate.timeline`).
-        traceparent: the hop span's W3C traceparent (tracing on): the packets the hop sends
-            carry it, so that the next hop's span is its child (:mod:`relaystate.tracing`).
-    """
-
-    remaining: Callable[[], float]
-    started_ms: float = 0.0
-    budget: Budget | None = None
-    limiter: Limiter | None = None
-    owner: str = ""
-    lease_ms: int | None = None
-    retries_at_start: int = 0
-    offloader: Offloader | None = None
-    progress: dict[str, int] | None = None
-    began_ms: int = 0
-    entry: HopEntry | None = None
-    traceparent: str = ""
-
-    def teardown_reserve_ms(self) -> float:
-        """The time a teardown (about a dozen AWS calls: the mapping's and the queues' deletes
-        and checks, the ledger's join) should have: :data:`TEARDOWN_HANDOFF_S`, at most a quarter
-        of the hop -- but at least a dozen relay sends as this process has measured them."""
-        reserve_ms = min(TEARDOWN_HANDOFF_S * 1000.0, self.started_ms / 4)
-        worst_send = SEND_LATENCIES.worst()
-        if worst_send is not None:
-            reserve_ms = max(reserve_ms, min(12 * worst_send, self.started_ms / 2))
-        return reserve_ms
-
-    def teardown_fits(self) -> bool:
-        """Whether the time left is enough for a teardown (:meth:`teardown_reserve_ms`)."""
-        return self.remaining() >= self.teardown_reserve_ms()
-
-    def deadline(self) -> float:
-        """The ``clock.monotonic()`` time by which a teardown in this hop must have deleted the
-        queues: the time left, less a reserve for those deletes."""
-        left_s = max(self.remaining(), 0.0) / 1000.0
-        return clock.monotonic() + left_s - min(TEARDOWN_RESERVE_S, left_s / 4)
 
 
 # -- the ends of a hop ---------------------------------------------------------------------------
@@ -243,7 +124,7 @@ def relay(
     With a ledger the next packet is first recorded (the outbox), fenced by the hop's lease, so
     a crash between the record and the send is repaired by the redelivered hop instead of losing
     the chain; the next hop's claim confirms the send (two ledger writes a hop). ``finishing``:
-    the next hop only finishes (see :meth:`HopState.teardown_fits`).
+    the next hop only finishes (see :meth:`~relaystate.hop_state.HopState.teardown_fits`).
     """
     assert job.packet is not None
     delay = sending.check_delay(delay_seconds)

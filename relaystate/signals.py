@@ -39,7 +39,8 @@ import attrs
 from . import clock, lifecycle, sending
 from .errors import ConfigurationError
 from .frozen import JsonValue, freeze, thaw
-from .lifecycle import HopState, Job
+from .hop_state import HopState
+from .job_protocols import Job
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
 from .retry import retry_transient

@@ -8,7 +8,7 @@
              enabled only once all its packets are in) -> the first packet(s), by tens
     resume   the packet's queue and mapping made to exist again, the packet re-sent
 
-The job is handed in as :class:`relaystate.lifecycle.Job`; this module never imports the job
+The job is handed in as :class:`relaystate.job_protocols.Job`; this module never imports the job
 class.
 """
 
@@ -25,8 +25,8 @@ import attrs
 from . import clock, mapping_state, resources, sending
 from .errors import ConfigurationError, JobConflictError, PacketTooLargeError
 from .frozen import freeze, thaw
+from .job_protocols import Job
 from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
-from .lifecycle import Job
 from .names import fresh_queue_name, queue_name_for
 from .packet import RelayPacket, ShardPackets
 from .ports import Backend, LedgerPort

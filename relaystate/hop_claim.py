@@ -1,0 +1,102 @@
+"""A hop's claim: the ledger's side of a delivery, before any unit runs.
+
+With a ledger, each delivery of a packet first claims its hop under a lease (at least once
+delivery must not fork the chain). The ledger answers with an outcome, and each is dealt with
+here::
+
+    run        the hop is this invocation's: its units run (:mod:`relaystate.hop`)
+    busy       another invocation holds the hop's lease: left for redelivery
+    resend     the hop checkpointed, then died before (or while) sending its next packet: the
+               outbox is sent again
+    teardown   the job's last shard ended and its teardown was begun: it is finished here
+    duplicate  the hop is done: the delivery is acknowledged
+
+Without a ledger every delivery runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from . import lifecycle
+from .errors import HopBusyError
+from .hop_record import where
+from .retry import retry_transient
+
+if TYPE_CHECKING:
+    from .hop_state import HopState
+    from .job_protocols import HopJob
+    from .ports import Backend, LedgerPort
+    from .tracing import HopSpan
+
+__all__ = ["claim_hop"]
+
+log = logging.getLogger("relaystate")
+
+
+def claim_hop(
+    job: HopJob,
+    backend: Backend,
+    ledger: LedgerPort | None,
+    state: HopState,
+    *,
+    context: Any,
+    body: str,
+    span: HopSpan,
+) -> bool:
+    """With a ledger, claim this hop; False when the delivery is dealt with without a hop.
+
+    Args:
+        job: the job rebuilt from the delivered packet.
+        backend: the job's backend (a resend goes through its queues).
+        ledger: the job's progress ledger, or ``None`` (then the hop runs).
+        state: the hop's state: its owner and lease are set here.
+        context: the Lambda context (its request id owns the lease).
+        body: the message body the packet came in (the ledger keeps it while the hop runs).
+        span: the hop's span, told the outcome of a claim that runs no hop.
+
+    Raises:
+        HopBusyError: the hop, or the job's teardown, runs in another invocation.
+
+    Example:
+        >>> claim_hop(job, backend, ledger, state,
+        ...           context=context, body=body, span=span)  # doctest: +SKIP
+        True
+    """
+    packet = job.packet
+    if ledger is None:
+        return True
+    assert packet is not None
+    state.owner = str(getattr(context, "aws_request_id", "") or uuid.uuid4().hex)
+    # The lease outlives the Lambda's own timeout: a holder past it is surely dead.
+    margin_ms = int(job.lease_margin_s * 1000)
+    state.lease_ms = int(max(state.remaining(), 0)) + margin_ms
+    lease_ms = state.lease_ms
+    claim = retry_transient(
+        lambda: ledger.claim(packet.job_id, packet.shard, packet.hop, state.owner, lease_ms, body),
+        until=state.deadline(),
+    )
+    if claim.outcome == "run":
+        return True
+    span.outcome(claim.outcome)
+    if claim.outcome == "busy":
+        raise HopBusyError(
+            f"hop {packet.hop} of job {packet.job_id} shard {packet.shard} is running in "
+            "another invocation (a duplicate delivery); left for redelivery"
+        )
+    if claim.outcome == "resend":
+        # The hop checkpointed, then died before (or while) sending its next packet.
+        if claim.outbox:
+            backend.queues.send(packet.queue_url, claim.outbox, claim.delay_seconds)
+            if claim.delay_seconds > 0:
+                lifecycle.confirm_sent(ledger, packet.evolve(hop=packet.hop + 1), state)
+        log.info("relaystate: re-sent the next packet of %s", where(packet))
+    elif claim.outcome == "teardown":
+        if not lifecycle.join_teardown(backend, ledger, packet, state):
+            # Another invocation holds the teardown; if it dies, this delivery takes over.
+            raise HopBusyError(f"the teardown of job {packet.job_id} runs elsewhere")
+    else:
+        log.info("relaystate: duplicate delivery of %s acknowledged", where(packet))
+    return False
