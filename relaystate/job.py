@@ -435,8 +435,14 @@ class RelayJob(Triggers, JobSettings):
 
 def _machine() -> JobMachine:
     """The machine every job runs on. Imported on first use, not with relaystate: it brings
-    transitions and the modules only a starter needs (:mod:`relaystate.start`), which a
-    worker's cold import would otherwise pay for."""
-    from .callbacks import machine
+    transitions, which a worker's cold import would otherwise pay for; then kept (each hop
+    attaches and releases a job: an import statement there costs a dict lookup and a lock)."""
+    global _MACHINE
+    if _MACHINE is None:
+        from .callbacks import machine
 
-    return machine()
+        _MACHINE = machine()
+    return _MACHINE
+
+
+_MACHINE: JobMachine | None = None
