@@ -49,10 +49,11 @@ without bound: while its job runs, each write puts a record's expiry
 teardown that wrote every shard would cost a write per shard); ``status`` reads them only
 through the job's record.
 
-This module holds what every ledger returns (:class:`Claim`, :class:`ShardStatus`,
-:class:`JobStatus`, :class:`ShardResult`, :class:`Parked`) and the rules every ledger applies
-alike (what a refused claim means, when a job is due for teardown, what state a job is in,
-what a signal may be called, how a record's packets are stored). The port is
+This module holds the rules every ledger applies alike (what a refused claim means, when a
+job is due for teardown, what state a job is in, what a signal may be called, how a record's
+packets are stored); what every ledger returns (:class:`Claim`, :class:`ShardStatus`,
+:class:`JobStatus`, :class:`ShardResult`, :class:`Parked`) is in
+:mod:`relaystate.ledger_records`, and importable from here. The port is
 :class:`relaystate.ports.LedgerPort`; :class:`relaystate.aws.DynamoDBLedger` keeps the ledger in
 one DynamoDB table, :class:`relaystate.testing.MemoryLedger` in memory, for tests.
 
@@ -68,10 +69,8 @@ import json
 import random
 import re
 import zlib
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-
-import attrs
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from . import clock
 from .errors import (
@@ -81,11 +80,8 @@ from .errors import (
     RelayError,
     ResourceNotFoundError,
 )
+from .ledger_records import Claim, ClaimOutcome, JobStatus, Parked, ShardResult, ShardStatus
 from .states import JobState
-
-if TYPE_CHECKING:
-    from .progress import Progress
-    from .timeline import HopEntry
 
 __all__ = [
     "CONFLICT_TRIES",
@@ -137,125 +133,6 @@ ERROR_CHARS = 2000
 CONFLICT_TRIES = 6
 #: What a signal may be called: it is part of a record's key (``signal#<name>``).
 SIGNAL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-
-ClaimOutcome = Literal["run", "duplicate", "busy", "resend", "teardown"]
-
-
-@attrs.frozen
-class Claim:
-    """What a hop may do with its delivery.
-
-    ``run``: work the hop. ``duplicate``: acknowledge, do nothing. ``busy``: the same hop runs
-    elsewhere now; leave the message for redelivery. ``resend``: the hop checkpointed but may
-    not have sent its next packet: send ``outbox`` again, delayed by ``delay_seconds``.
-    ``teardown``: every shard has ended but the teardown did not complete: do it.
-    """
-
-    outcome: ClaimOutcome
-    outbox: str = ""
-    delay_seconds: int = 0
-
-
-@attrs.frozen
-class ShardStatus:
-    """One shard as the ledger has it."""
-
-    shard: int
-    hop: int
-    status: str
-    stats: Mapping[str, int]
-    cursor: Any
-    updated_ms: int
-    error: str = ""
-    #: When the shard's next hop is due, in ms since the epoch (a sleep's end, a wait's
-    #: deadline); 0 when it is due now or runs.
-    wake_ms: int = 0
-    #: The signal the shard waits for (status ``waiting``), or ``""``.
-    waiting: str = ""
-    #: The shard's latest progress mark (:mod:`relaystate.progress`); ``None`` without a hook.
-    progress: Mapping[str, int] | None = None
-    #: With ``timeline = True`` on the job class: the shard's last hops, in hop order (see
-    #: :mod:`relaystate.timeline`).
-    timeline: tuple[HopEntry, ...] = ()
-
-
-@attrs.frozen
-class JobStatus:
-    """A job as the ledger has it: its state and every shard that has run."""
-
-    job_id: str
-    state: JobState
-    shards: int
-    done: int
-    failed: int
-    job_type: str
-    function_name: str
-    created_ms: int
-    updated_ms: int
-    shard_status: tuple[ShardStatus, ...] = ()
-    #: What the job is (its type, data and options, hashed), as its start recorded it.
-    fingerprint: str = ""
-    #: The job is paused (``job.pause()``) and has not ended.
-    paused: bool = False
-    #: Every signal recorded for the job: name -> payload (parsed JSON). A plain mapping, as
-    #: ``stats`` is: ``attrs.asdict`` (``relaystate status --json``) serializes it.
-    signals: Mapping[str, Any] = attrs.Factory(dict)
-
-    @property
-    def units(self) -> int:
-        """Units done, summed over the shards."""
-        return sum(s.stats.get("units", 0) for s in self.shard_status)
-
-    @property
-    def progress(self) -> Progress | None:
-        """Percent done, units per second and the time left, as of now, from the shards'
-        progress marks (:mod:`relaystate.progress`); ``None`` without a ``progress`` hook.
-
-        Example:
-            >>> CopyRows.status_of(job_id, ledger="t").progress.eta_s  # doctest: +SKIP
-            412.5
-        """
-        from .progress import estimate
-
-        return estimate(
-            ((s.progress, s.status in ("done", "failed")) for s in self.shard_status),
-            shards=self.shards,
-            now_ms=clock.now_ms(),
-        )
-
-
-@attrs.frozen
-class ShardResult:
-    """How a shard ended, as the join reads it (:meth:`~relaystate.ports.LedgerPort.results`).
-
-    Example:
-        >>> ShardResult(0, "done", {"sum": 45})
-        ShardResult(shard=0, status='done', result={'sum': 45}, error='')
-    """
-
-    shard: int
-    #: ``"done"``, ``"failed"``, or ``""`` when the shard has not ended.
-    status: str
-    #: The shard's result (parsed JSON), ``None`` if it set none.
-    result: Any = None
-    error: str = ""
-
-
-@attrs.frozen
-class Parked:
-    """A waiting shard's packet: what to send to wake it.
-
-    Example:
-        >>> Parked(shard=0, hop=4, outbox='{"hop": 4}').delay_seconds
-        0
-    """
-
-    shard: int
-    #: The hop the shard waits at (the one ``outbox`` carries).
-    hop: int
-    #: The packet to send (JSON text, uncompressed).
-    outbox: str
-    delay_seconds: int = 0
 
 
 #: How long after recording a *delayed* outbox its hop is taken to be sending it (a send and

@@ -1,4 +1,14 @@
-"""The relay packet: the checkpoint a hop hands to the next, and its JSON wire format."""
+"""The relay packet: the checkpoint a hop hands to the next, and the size guard of its JSON.
+
+:class:`RelayPacket` writes itself (:meth:`~RelayPacket.to_dict`, :meth:`~RelayPacket.to_json`);
+what its JSON text may hold and how it is read back are :mod:`relaystate.wire`'s, and
+:class:`Stats` is :mod:`relaystate.stats`'; both are importable from here too.
+
+Example:
+    >>> p = RelayPacket(job_id="j1", job_type="T", function_name="f", stats=Stats(units=3))
+    >>> RelayPacket.from_json(p.to_json()).stats.units
+    3
+"""
 
 from __future__ import annotations
 
@@ -12,8 +22,17 @@ import attrs
 from .clock import now_ms
 from .errors import InvalidPacketError, PacketTooLargeError
 from .frozen import FrozenDict, JsonValue, freeze, thaw
-from .names import queue_name_of
 from .states import JobState
+from .stats import Stats, _non_negative
+from .wire import (
+    _ENCODER,
+    _WIRE_KEYS,
+    WIRE_VERSION,
+    _checked_fields,
+    _npm_fields,
+    _plain_fields,
+    sqs_safe,
+)
 
 if TYPE_CHECKING:
     from .signing import PacketSigner
@@ -27,54 +46,8 @@ __all__ = [
     "sqs_safe",
 ]
 
-#: The wire format this version writes and reads.
-WIRE_VERSION = 1
 #: SQS's largest message, the default ``MaximumMessageSize`` of new queues since 2025.
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is int and value >= 0:  # the common case, decided without isinstance()
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidPacketError(
-            f"{attribute.name} must be a whole number >= 0, got {value!r}", field=attribute.name
-        )
-
-
-@attrs.frozen(kw_only=True)
-class Stats:
-    """What a job has done so far, summed over its hops.
-
-    Example:
-        >>> Stats(units=3).units
-        3
-    """
-
-    #: Hops that ran (a hop is one worker invocation for one packet).
-    hops: int = attrs.field(default=0, validator=_non_negative)
-    #: Packets sent to the queue after the first (the npm library's ``sqsCount``).
-    relays: int = attrs.field(default=0, validator=_non_negative)
-    #: Units of work done (calls of ``step`` that returned).
-    units: int = attrs.field(default=0, validator=_non_negative)
-    #: Milliseconds spent inside ``step``.
-    work_ms: int = attrs.field(default=0, validator=_non_negative)
-    #: Hops that ended in an error and were retried from the same packet.
-    retries: int = attrs.field(default=0, validator=_non_negative)
-    #: Hops that only waited (the wake-ups of a long ``Sleep``, of a ``WaitFor``'s timeout):
-    #: they run no unit and do not count against ``max_hops``.
-    waits: int = attrs.field(default=0, validator=_non_negative)
-
-    def to_dict(self) -> dict[str, int]:
-        """The stats as a plain ``dict`` (``waits`` only when there were any)."""
-        # What attrs.asdict gives for these int fields, without its generic walk (every hop).
-        found = {name: getattr(self, name) for name in _STATS_FIELDS}
-        if not self.waits:
-            del found["waits"]
-        return found
-
-
-_STATS_FIELDS = tuple(field.name for field in attrs.fields(Stats))
 
 
 def _state(value: JobState | str) -> JobState:
@@ -339,7 +312,7 @@ class RelayPacket:
                 f"a relay packet is a JSON object, got {type(raw).__name__}", field=None
             )
         if "v" not in raw and "QueueUrl" in raw:
-            return _from_npm(raw)
+            return cls(**_npm_fields(raw))
         if "v" not in raw:
             raise InvalidPacketError("not a relay packet: no 'v' (wire version) field", field="v")
         unknown = set(raw) - _WIRE_KEYS - {"sig"}  # a signature is checked by the job
@@ -380,175 +353,6 @@ class RelayPacket:
             return json.loads(text)
         except (ValueError, TypeError, RecursionError) as exc:
             raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
-
-
-#: What SQS refuses in a message body (``InvalidMessageContents``) and ``json.dumps`` with
-#: ``ensure_ascii=False`` would still write raw: SQS allows only #x9, #xA, #xD, #x20-#xD7FF,
-#: #xE000-#xFFFD and #x10000-#x10FFFF; JSON escapes the other control characters itself, and
-#: lone surrogates are refused when a value is frozen.
-_SQS_REFUSES = str.maketrans({"\ufffe": "\\ufffe", "\uffff": "\\uffff"})
-
-
-def sqs_safe(text: str) -> str:
-    r"""JSON text with the characters SQS refuses written as ``\uXXXX`` escapes: still the
-    same JSON value, since they can only stand inside strings.
-
-    Example:
-        >>> sqs_safe(json.dumps({"a": "x" + chr(0xFFFF)}, ensure_ascii=False))
-        '{"a": "x\\uffff"}'
-    """
-    if "\ufffe" not in text and "\uffff" not in text:  # nearly always: no copy made
-        return text
-    return text.translate(_SQS_REFUSES)
-
-
-_REQUIRED = frozenset({"v", "job_id", "job_type", "function"})
-_WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
-    ("v", "version", int),
-    ("job_id", "job_id", str),
-    ("job_type", "job_type", str),
-    ("function", "function_name", str),
-    ("queue_url", "queue_url", str),
-    ("dlq_url", "dlq_url", str),
-    ("mapping_id", "mapping_id", str),
-    ("shard", "shard", int),
-    ("shards", "shards", int),
-    ("hop", "hop", int),
-    ("state", "state", str),
-    ("cursor", "cursor", None),
-    ("data", "data", dict),
-    ("stats", "stats", dict),
-    ("timing", "timing", dict),
-    ("rate", "rate", dict),
-    ("options", "options", dict),
-    ("attempt", "attempt", int),
-    ("finishing", "finishing", bool),
-    ("wake_ms", "wake_ms", int),
-    ("waiting", "waiting", str),
-    ("signals", "signals", dict),
-    ("result", "result", None),
-    ("job_version", "job_version", str),
-    ("error", "error", str),
-    ("created_ms", "created_ms", int),
-    ("updated_ms", "updated_ms", int),
-    ("offloaded", "offloaded", dict),
-    ("progress", "progress", dict),
-    ("traceparent", "traceparent", str),
-)
-_WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
-#: wire name -> (field name, the exact type relaystate writes it as; ``None``: any JSON).
-_WIRE_SPECS = {wire: (name, kind) for wire, name, kind in _WIRE_FIELDS}
-#: What :meth:`RelayPacket.to_json` writes with: compact, UTF-8 as it is.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_KIND_NAMES: dict[Any, str] = {
-    int: "a whole number",
-    str: "a string",
-    dict: "a JSON object",
-    bool: "true or false",
-}
-
-
-def _stats_from(raw: Any, *, relays_key: str) -> Stats:
-    if not isinstance(raw, Mapping):
-        raise InvalidPacketError("stats must be a JSON object", field="stats")
-    names = {
-        "hops": "hops",
-        relays_key: "relays",
-        "units": "units",
-        "work_ms": "work_ms",
-        "retries": "retries",
-        "waits": "waits",
-    }
-    values = {}
-    for wire, name in names.items():
-        if wire in raw:
-            value = raw[wire]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InvalidPacketError(
-                    f"stats.{wire} must be a whole number >= 0, got {value!r}",
-                    field=f"stats.{wire}",
-                )
-            values[name] = value
-    return Stats(**values)
-
-
-def _plain_fields(raw: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The constructor arguments of a packet whose fields are all of their exact wire type,
-    with ASCII text (as relaystate writes them); ``None`` for anything else, which
-    :func:`_checked_fields` then reads field by field (and refuses with the same error)."""
-    if not _REQUIRED <= raw.keys():
-        return None
-    kwargs: dict[str, Any] = {}
-    for wire, value in raw.items():
-        spec = _WIRE_SPECS.get(wire)
-        if spec is None:
-            continue  # the signature
-        name, kind = spec
-        if kind is not None and type(value) is not kind:
-            return None
-        if kind is str and not value.isascii():
-            return None
-        kwargs[name] = value
-    if "stats" in kwargs:
-        kwargs["stats"] = _stats_from(kwargs["stats"], relays_key="relays")
-    return kwargs
-
-
-def _checked_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The constructor arguments of a packet, checked field by field in wire order.
-
-    Raises:
-        InvalidPacketError: the first field that is missing or of the wrong type.
-    """
-    kwargs: dict[str, Any] = {}
-    for wire, name, kind in _WIRE_FIELDS:
-        if wire not in raw:
-            if wire in _REQUIRED:
-                raise InvalidPacketError(f"missing field {wire!r}", field=wire)
-            continue
-        value = raw[wire]
-        if kind is not None and not (
-            isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        ):
-            raise InvalidPacketError(
-                f"field {wire!r} must be {_KIND_NAMES[kind]}, got {type(value).__name__}",
-                field=wire,
-            )
-        kwargs[name] = value
-    if "stats" in kwargs:
-        kwargs["stats"] = _stats_from(kwargs["stats"], relays_key="relays")
-    for name, value in kwargs.items():
-        if isinstance(value, str):
-            freeze(value, name)  # refuses a lone surrogate: it could never be sent
-    return kwargs
-
-
-_NPM_KEYS = frozenset({"QueueUrl", "UUID", "stats"})
-
-
-def _from_npm(raw: Mapping[str, Any]) -> RelayPacket:
-    """A packet written by the npm ``awsLambdaRelay`` helper: QueueUrl, UUID, stats.sqsCount."""
-    queue_url = raw["QueueUrl"]
-    if not isinstance(queue_url, str) or not queue_url:
-        raise InvalidPacketError("QueueUrl must be a non-empty string", field="QueueUrl")
-    mapping_id = raw.get("UUID", "")
-    if not isinstance(mapping_id, str):
-        raise InvalidPacketError("UUID must be a string", field="UUID")
-    freeze(queue_url, "QueueUrl")
-    freeze(mapping_id, "UUID")
-    stats = _stats_from(raw.get("stats", {}), relays_key="sqsCount")
-    data = {key: value for key, value in raw.items() if key not in _NPM_KEYS}
-    return RelayPacket(
-        job_id=queue_name_of(queue_url),
-        job_type="npm",
-        function_name=str(raw.get("FunctionName", "")) or "unknown",
-        queue_url=queue_url,
-        mapping_id=mapping_id,
-        hop=stats.relays,
-        state=JobState.RELAYING if stats.relays else JobState.QUEUED,
-        data=data,
-        stats=stats,
-    )
 
 
 class ShardPackets(Sequence[RelayPacket]):

@@ -1,13 +1,14 @@
 """LocalLambda: the Lambda service's SQS poller, emulated in process, over a real SQS endpoint.
 
-This module wires the parts together and runs the poll loop; each part is a module of its own,
-handed what it calls (none of them imports this one)::
+This module wires the parts together and hands ``run_until_idle`` to the poll loop; each part is
+a module of its own, handed what it calls (none of them imports this one)::
 
     options.py      the options checked before anything starts
     clients.py      the runtime's SQS clients and ledgers, each hooked for its role
     registry.py     deployed functions and event-source mappings (the mapping port)
     deployment.py   what ``deploy`` serves: a job class's handle, or a handler
     poller.py       the service's own SQS calls: receive, delete, change visibility, DLQ move
+    polling.py      the poll loop of ``run_until_idle``, over the four parts below
     dispatch.py     receiving for the mappings that have room; the invocations' threads
     slots.py        concurrency: which invocations run, which received batches are open
     invocation.py   one received batch: the recursion stop, the handler run, its record
@@ -41,18 +42,16 @@ from .accounting import CallAccounting
 from .clients import RuntimeClients
 from .consistency import Consistency
 from .deployment import what_to_serve
-from .dispatch import Dispatcher
-from .errors import IdleTimeoutError, LocalLambdaClosedError
+from .errors import LocalLambdaClosedError
 from .faults import FaultInjector, Faults
-from .invocation import Invocation, Invoker
+from .invocation import Invocation
 from .latency import Latency
 from .options import check_options
+from .polling import PollLoop
 from .profiles import consistency_of, latency_of, mapping_transitions
 from .registry import Handler, LocalFunction, MappingRegistry
-from .remaining import busy_report, is_idle, left_over
+from .remaining import left_over
 from .server import LOCAL_REGION, EmbeddedSqs
-from .settling import Settler
-from .slots import Slots
 from .virtual_time import VirtualClock
 
 if TYPE_CHECKING:
@@ -188,7 +187,6 @@ class LocalLambda:
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._closed = False
-        self._slots = Slots(concurrency, on_change=self._wake.set)
         #: The faults this runtime injects (all rates 0 unless ``faults=`` was given).
         self.faults = faults or Faults()
         self._injector = FaultInjector(self.faults)
@@ -228,16 +226,6 @@ class LocalLambda:
                 delete_transition_s=delete_s,
                 clock=monotonic,
             )
-            self._settler = Settler(
-                self._poller, retry_delay_s=retry_delay_s, running=lambda: self._slots.running
-            )
-            self._invoker = Invoker(
-                functions=self.mappings.function,
-                poller=self._poller,
-                settler=self._settler,
-                injector=self._injector,
-                region=region_name,
-            )
             self.backend = Backend(
                 queues=SqsQueues(self._clients.job_sqs),
                 mappings=self.mappings,
@@ -247,20 +235,23 @@ class LocalLambda:
                 mapping_poll_s=0.01,
                 mapping_poll_max_s=0.1,
             )
-            self._dispatcher = Dispatcher(
+            self._loop = PollLoop(
                 self.mappings,
-                self._slots,
                 self._poller,
                 self._injector,
-                self._invoker,
+                region=region_name,
                 concurrency=concurrency,
+                retry_delay_s=retry_delay_s,
+                wake=self._wake,
+                consistency=self._clients.sqs_consistency,
+                virtual=self._virtual,
             )
             # While open, the process's AWS clients come here and nothing leaves the machine;
             # given back only once the invocations have ended (see close()).
             self._confinement = isolation.confine(endpoint_url, region_name)
             stack.callback(self._confinement.release)
             stack.callback(override_default_backend(self.backend))
-            stack.callback(self._stop_invocations)
+            stack.callback(self._loop.stop)
             self._cleanup = stack.pop_all()
 
     def ledger(self, table_name: str = "relaystate-ledger") -> DynamoDBLedger:
@@ -297,7 +288,7 @@ class LocalLambda:
     @property
     def invocations(self) -> list[Invocation]:
         """Every invocation that has ended, in the order their messages were received."""
-        return self._invoker.invocations
+        return self._loop.invocations
 
     @property
     def aws_calls(self) -> collections.Counter[str]:
@@ -442,58 +433,7 @@ class LocalLambda:
         self._check_open()
         if timeout_s <= 0:
             raise ConfigurationError(f"timeout_s must be > 0, got {timeout_s!r}")
-        deadline = time.monotonic() + timeout_s
-        while True:
-            self._wake.clear()
-            if self._clients.sqs_consistency is not None:
-                self._clients.sqs_consistency.settle()
-            self._settler.release_due_retries()
-            self._settler.flush(overdue_only=True)  # before a receive could see them again
-            dispatched = self._dispatcher.dispatch()
-            next_delete = self._settler.flush()
-            if not dispatched and is_idle(self._slots, self._settler, self.mappings, self._poller):
-                return
-            now = time.monotonic()
-            if now >= deadline:
-                self._settler.flush(everything=True)
-                raise IdleTimeoutError(
-                    busy_report(
-                        timeout_s,
-                        running=self._slots.running,
-                        mappings=self.mappings,
-                        poller=self._poller,
-                        invocations=self.invocations,
-                    )
-                )
-            if not dispatched and self._skip_ahead():
-                continue
-            if not dispatched:
-                wake_at = min(now + self.poll_interval_s, deadline, next_delete)
-                self._wake.wait(max(0.0, wake_at - now))
-
-    def _skip_ahead(self) -> bool:
-        """With ``skip_time``: jump the clock to what is due next, if nothing is due now.
-
-        Not while an invocation runs or a batch is open (its messages' visibility would run
-        out under it), while handled messages wait for their delete, or while failed ones
-        wait here for a fractional ``retry_delay_s``; nor past a visible message. True if it
-        jumped.
-        """
-        virtual = self._virtual
-        if virtual is None or self._slots.open:
-            return False
-        if self._settler.pending or self._settler.holding_retries:
-            return False
-        waits = (
-            virtual_time.seconds_to_next_message(m.queue_arn for m in self.mappings.active()),
-            self.mappings.next_transition_in(),
-        )
-        wait = min((w for w in waits if w is not None), default=None)
-        if wait is None or wait <= 0:
-            return False
-        # A millisecond past it: moto's delays end at, and its visibility after, the time.
-        virtual.skip(wait + 0.001)
-        return True
+        self._loop.run_until_idle(timeout_s, poll_interval_s=self.poll_interval_s)
 
     # -- lifetime --------------------------------------------------------------------------------
 
@@ -503,12 +443,6 @@ class LocalLambda:
                 "this LocalLambda is closed; create a new one (or use it as a context manager "
                 "and do the work inside the with block)"
             )
-
-    def _stop_invocations(self) -> None:
-        # Running invocations end within their timeouts; timed-out handler threads are cut off.
-        self._dispatcher.shutdown()
-        self._invoker.kill_running()
-        self._settler.flush(everything=True)  # what the invocations that just ended handled
 
     def close(self) -> None:
         """Wait for running invocations, close the clients, stop the embedded server.

@@ -5,6 +5,13 @@ It keeps the records :class:`relaystate.aws.DynamoDBLedger` keeps and applies th
 DynamoDB decides each conditional write, and a shard's end counts in the job in the same step,
 as a transaction. Leases run on an injectable clock, so a test says when one runs out, and
 :attr:`MemoryLedger.conflicts` makes transactions meet concurrent ones, as they do on DynamoDB.
+The twin is three modules, each on what it holds, as :mod:`relaystate.aws.dynamodb` is::
+
+    ledger.py          MemoryLedger: a job's and its shards' lifecycle -- open, claim,
+                       checkpoint, finish, teardown, reopen -- and its status and results
+    ledger_control.py  what job control keeps: signals, parked packets, the pause flag
+    ledger_table.py    the records (a job's, a shard's, a packed text's) and the lock every
+                       operation takes
 
 Example:
     >>> from relaystate.testing import FakeClock, MemoryLedger
@@ -22,121 +29,37 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping
 
-import attrs
-
-from ..clock import now_ms
-from ..errors import ConfigurationError, ResourceConflictError, SignalConflictError
 from ..ledger import (
     CURSOR_CHARS,
     ERROR_CHARS,
     Claim,
     JobStatus,
-    Parked,
     ShardResult,
     ShardStatus,
-    WriteConflict,
     check_signal_name,
-    due_in_s,
     ended_state,
     expires_s,
     job_state,
     lease_lost,
     pack_outbox,
-    pack_signal,
-    parked_key,
     parse_cursor,
     refused_claim,
     retry_conflicts,
-    same_payload,
-    teardown_due,
     unknown_job,
     unpack_outbox,
 )
 from ..states import JobState
 from ..timeline import HopEntry, entries, slot
+from .ledger_control import MemoryJobControl
+from .ledger_table import MemoryJob, MemoryRecord, MemoryShard
 
 __all__ = ["MemoryJob", "MemoryLedger", "MemoryRecord", "MemoryShard"]
 
 
-@attrs.define
-class MemoryRecord:
-    """A packed text a :class:`MemoryLedger` keeps on its own record: a signal's payload, a
-    parked packet (:func:`~relaystate.ledger.pack_outbox`)."""
-
-    packed: bytes
-    #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
-    ttl: int
-
-
-@attrs.define
-class MemoryJob:
-    """A job's record in a :class:`MemoryLedger`."""
-
-    shards: int
-    job_type: str
-    function_name: str
-    created_ms: int
-    updated_ms: int
-    done: int = 0
-    failed: int = 0
-    state: str = JobState.QUEUED.value
-    teardown_owner: str | None = None
-    teardown_until: int | None = None
-    fingerprint: str = ""
-    #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
-    ttl: int | None = None
-    paused: bool = False
-    #: Each signal recorded for the job, by name.
-    signals: dict[str, MemoryRecord] = attrs.Factory(dict)
-
-    def teardown_due(self) -> bool:
-        """Every shard has ended and the teardown is not recorded."""
-        return teardown_due(self.state, shards=self.shards, done=self.done, failed=self.failed)
-
-
-@attrs.define
-class MemoryShard:
-    """A shard's record in a :class:`MemoryLedger`."""
-
-    hop: int
-    status: str
-    updated_ms: int
-    owner: str | None = None
-    lease_until: int = 0
-    stats: Mapping[str, int] = attrs.Factory(dict)
-    cursor_json: str = "null"
-    #: The next packet (:func:`~relaystate.ledger.pack_outbox`), from the checkpoint of a hop
-    #: until the claim of the next.
-    outbox: bytes | None = None
-    #: The outbox was confirmed sent (:meth:`MemoryLedger.confirm_sent`).
-    outbox_sent: bool = False
-    outbox_delay: int = 0
-    error: str = ""
-    #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
-    ttl: int | None = None
-    #: The signal a ``waiting`` shard waits for.
-    waiting_for: str = ""
-    wake_ms: int = 0
-    #: The shard's result (:func:`~relaystate.ledger.pack_outbox`), recorded by its end.
-    result: bytes | None = None
-    #: The shard's latest progress mark (see :mod:`relaystate.progress`).
-    progress: Mapping[str, int] | None = None
-    #: Its hop timeline: slot -> encoded entry (:mod:`relaystate.timeline`), as DynamoDB keeps
-    #: them in the record's attributes.
-    timeline: dict[str, str] = attrs.Factory(dict)
-
-    def held_by(self, owner: str, hop: int) -> bool:
-        """``owner`` holds hop ``hop`` (the fence of a checkpoint and a finish)."""
-        return self.owner == owner and self.hop == hop and self.status == "running"
-
-
-class MemoryLedger:
+class MemoryLedger(MemoryJobControl):
     """:class:`~relaystate.ports.LedgerPort` in memory; every call is recorded in ``calls``.
 
     Args:
@@ -145,26 +68,6 @@ class MemoryLedger:
 
     Its records are in :attr:`jobs` and :attr:`shards`, for tests to read.
     """
-
-    def __init__(
-        self, table_name: str = "relaystate-ledger", *, clock: Callable[[], int] = now_ms
-    ) -> None:
-        self.table_name = table_name
-        #: Each job's record, by job id.
-        self.jobs: dict[str, MemoryJob] = {}
-        #: Each shard's record, by (job id, shard).
-        self.shards: dict[tuple[str, int], MemoryShard] = {}
-        #: Each parked packet, by (job id, :func:`~relaystate.ledger.parked_key` of its body).
-        self.parking: dict[tuple[str, str], MemoryRecord] = {}
-        #: ``(operation, job id)`` of every call, in order (a retried write once a try).
-        self.calls: list[tuple[str, str]] = []
-        #: The next this many transactions (a shard's end, a reopen, a signal) meet a
-        #: concurrent one and are not applied, as DynamoDB cancels them
-        #: (``TransactionConflict``); the ledger tries them again
-        #: (:func:`~relaystate.ledger.retry_conflicts`).
-        self.conflicts = 0
-        self._clock = clock
-        self._lock = threading.Lock()
 
     def open_job(
         self,
@@ -373,102 +276,6 @@ class MemoryLedger:
         for shard in range(0 if job is None else job.shards):
             yield ended.get(shard, ShardResult(shard, ""))
 
-    def put_signal(self, job_id: str, name: str, payload_json: str) -> bool:
-        """Record a signal for the job; False if the same payload was recorded before."""
-        packed = pack_signal(name, payload_json)
-
-        def write() -> bool:  # a transaction: the job is checked as the signal is written
-            with self._call("put_signal", job_id, transaction=True) as now:
-                job = self.jobs.get(job_id)
-                if job is None:
-                    raise ConfigurationError(
-                        f"job {job_id} is not in the ledger {self.table_name} (never started "
-                        "with it, or expired): it has no signals"
-                    )
-                found = job.signals.get(name)
-                if found is None:
-                    job.signals[name] = MemoryRecord(packed, expires_s(now))
-                    return True
-                if same_payload(unpack_outbox(found.packed), payload_json):
-                    return False
-                raise SignalConflictError(name, job_id)
-
-        return retry_conflicts(write)
-
-    def signals(self, job_id: str) -> dict[str, Any]:
-        """Every signal recorded for the job: name -> payload."""
-        with self._call("signals", job_id):
-            job = self.jobs.get(job_id)
-            recorded = {} if job is None else dict(sorted(job.signals.items()))
-        return {name: json.loads(unpack_outbox(r.packed)) for name, r in recorded.items()}
-
-    def waiting_for(self, job_id: str, name: str) -> list[Parked]:
-        """The shards that wait for signal ``name`` now, with the packet that wakes each."""
-        with self._call("waiting_for", job_id):
-            return [
-                Parked(shard, found.hop, unpack_outbox(found.outbox), found.outbox_delay)
-                for (of_job, shard), found in sorted(self.shards.items())
-                if of_job == job_id
-                and found.status == "waiting"
-                and found.waiting_for == name
-                and found.outbox is not None
-            ]
-
-    def pending(self, job_id: str) -> list[Parked]:
-        """The shards whose next packet the ledger holds and no signal sends (see
-        :meth:`~relaystate.ports.LedgerPort.pending`)."""
-        with self._call("pending", job_id) as now:
-            return [
-                Parked(
-                    shard,
-                    found.hop,
-                    unpack_outbox(found.outbox),
-                    due_in_s(
-                        found.wake_ms
-                        if found.status == "waiting"
-                        else found.updated_ms + 1000 * found.outbox_delay,
-                        now,
-                    ),
-                )
-                for (of_job, shard), found in sorted(self.shards.items())
-                if of_job == job_id
-                and found.outbox is not None
-                and (
-                    found.status == "queued"
-                    or (found.status == "waiting" and found.wake_ms > 0)
-                    or (found.status == "running" and found.lease_until < now)
-                )
-            ]
-
-    def set_paused(self, job_id: str, paused: bool) -> None:
-        """Record the job paused, or not; one that has ended (or is unknown) is left as it is."""
-        with self._call("set_paused", job_id) as now:
-            job = self.jobs.get(job_id)
-            ended = (JobState.TORN_DOWN.value, JobState.FAILED.value)
-            if job is not None and job.state not in ended:
-                job.paused, job.updated_ms, job.ttl = paused, now, expires_s(now)
-
-    def park(self, job_id: str, bodies: Sequence[str]) -> None:
-        """Keep packets in the ledger; a body parked twice is kept once."""
-        packed = {parked_key(body): pack_outbox(body) for body in bodies}
-        with self._call("park", job_id) as now:
-            for key, data in packed.items():
-                self.parking[(job_id, key)] = MemoryRecord(data, expires_s(now))
-
-    def parked(self, job_id: str) -> list[str]:
-        """Every body parked for the job; they stay parked until :meth:`forget_parked`."""
-        with self._call("parked", job_id):
-            found = [
-                r.packed for (of_job, _), r in sorted(self.parking.items()) if of_job == job_id
-            ]
-        return [unpack_outbox(packed) for packed in found]
-
-    def forget_parked(self, job_id: str, bodies: Sequence[str]) -> None:
-        """Forget parked bodies; one not parked is not an error."""
-        with self._call("forget_parked", job_id):
-            for body in bodies:
-                self.parking.pop((job_id, parked_key(body)), None)
-
     def status(self, job_id: str) -> JobStatus | None:
         """The job's state and each shard's hop, status, stats and cursor; None if unknown."""
         with self._call("status", job_id):
@@ -514,26 +321,6 @@ class MemoryLedger:
             )
 
     # -- helpers -------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _call(self, operation: str, job_id: str, *, transaction: bool = False) -> Iterator[int]:
-        """One operation, atomic under the ledger's lock; gives its time.
-
-        A ``transaction`` meets a concurrent one while :attr:`conflicts` says so.
-        """
-        with self._lock:
-            self.calls.append((operation, job_id))
-            if transaction and self.conflicts > 0:
-                self.conflicts -= 1
-                raise WriteConflict(
-                    ResourceConflictError(
-                        f"{operation} of job {job_id} met a concurrent transaction",
-                        service="dynamodb",
-                        operation="TransactWriteItems",
-                        code="TransactionCanceledException",
-                    )
-                )
-            yield int(self._clock())
 
     def _held(self, job_id: str, shard: int, hop: int, owner: str) -> MemoryShard:
         found = self.shards.get((job_id, shard))

@@ -1,0 +1,62 @@
+"""A job's stats: what it has done so far, summed over its hops, as its packets carry them.
+
+:class:`Stats` is a field of every :class:`~relaystate.packet.RelayPacket` (and importable from
+:mod:`relaystate.packet` and :mod:`relaystate`); it lives here, under the packet and its wire
+format (:mod:`relaystate.wire`), because both build it.
+
+Example:
+    >>> Stats(hops=2, units=40).to_dict()
+    {'hops': 2, 'relays': 0, 'units': 40, 'work_ms': 0, 'retries': 0}
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from .errors import InvalidPacketError
+
+__all__ = ["Stats"]
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is int and value >= 0:  # the common case, decided without isinstance()
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidPacketError(
+            f"{attribute.name} must be a whole number >= 0, got {value!r}", field=attribute.name
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Stats:
+    """What a job has done so far, summed over its hops.
+
+    Example:
+        >>> Stats(units=3).units
+        3
+    """
+
+    #: Hops that ran (a hop is one worker invocation for one packet).
+    hops: int = attrs.field(default=0, validator=_non_negative)
+    #: Packets sent to the queue after the first (the npm library's ``sqsCount``).
+    relays: int = attrs.field(default=0, validator=_non_negative)
+    #: Units of work done (calls of ``step`` that returned).
+    units: int = attrs.field(default=0, validator=_non_negative)
+    #: Milliseconds spent inside ``step``.
+    work_ms: int = attrs.field(default=0, validator=_non_negative)
+    #: Hops that ended in an error and were retried from the same packet.
+    retries: int = attrs.field(default=0, validator=_non_negative)
+    #: Hops that only waited (the wake-ups of a long ``Sleep``, of a ``WaitFor``'s timeout):
+    #: they run no unit and do not count against ``max_hops``.
+    waits: int = attrs.field(default=0, validator=_non_negative)
+
+    def to_dict(self) -> dict[str, int]:
+        """The stats as a plain ``dict`` (``waits`` only when there were any)."""
+        # What attrs.asdict gives for these int fields, without its generic walk (every hop).
+        found = {name: getattr(self, name) for name in _STATS_FIELDS}
+        if not self.waits:
+            del found["waits"]
+        return found
+
+
+_STATS_FIELDS = tuple(field.name for field in attrs.fields(Stats))
