@@ -20,14 +20,16 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from . import lifecycle
+from . import clock, lifecycle, signals
 from .errors import HopBusyError
 from .hop_record import where
+from .packet import RelayPacket
 from .retry import retry_transient
 
 if TYPE_CHECKING:
     from .hop_state import HopState
     from .job_protocols import HopJob
+    from .ledger_records import Claim
     from .ports import Backend, LedgerPort
     from .tracing import HopSpan
 
@@ -89,9 +91,7 @@ def claim_hop(
     if claim.outcome == "resend":
         # The hop checkpointed, then died before (or while) sending its next packet.
         if claim.outbox:
-            backend.queues.send(packet.queue_url, claim.outbox, claim.delay_seconds)
-            if claim.delay_seconds > 0:
-                lifecycle.confirm_sent(ledger, packet.evolve(hop=packet.hop + 1), state)
+            _resend(backend, ledger, packet, claim, state)
         log.info("relaystate: re-sent the next packet of %s", where(packet))
     elif claim.outcome == "teardown":
         if not lifecycle.join_teardown(backend, ledger, packet, state):
@@ -100,3 +100,21 @@ def claim_hop(
     else:
         log.info("relaystate: duplicate delivery of %s acknowledged", where(packet))
     return False
+
+
+def _resend(
+    backend: Backend, ledger: LedgerPort, packet: RelayPacket, claim: Claim, state: HopState
+) -> None:
+    """Send the outbox of a hop that died before (or while) sending it, as the hop would have:
+    a queued packet with its delay; a waiting one as its wait decides (at once if its signal
+    came, its timer if it has one, else nothing). Confirm a delayed or waiting send."""
+    delay: int | None = claim.delay_seconds
+    if claim.waiting:
+        parked = RelayPacket.from_json(claim.outbox)
+        delay = retry_transient(
+            lambda: signals.wake_delay(ledger, parked, clock.now_ms()), until=state.deadline()
+        )
+    if delay is not None:
+        backend.queues.send(packet.queue_url, claim.outbox, delay)
+    if claim.waiting or claim.delay_seconds > 0:
+        lifecycle.confirm_sent(ledger, packet.evolve(hop=packet.hop + 1), state)

@@ -59,7 +59,7 @@ one DynamoDB table, :class:`relaystate.testing.MemoryLedger` in memory, for test
 
 Example:
     >>> refused_claim(3, found_hop=3, found_status="running", outbox=None, teardown_due=bool)
-    Claim(outcome='busy', outbox='', delay_seconds=0)
+    Claim(outcome='busy', outbox='', delay_seconds=0, waiting=False)
 """
 
 from __future__ import annotations
@@ -142,15 +142,8 @@ SIGNAL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 SEND_GRACE_MS = 2_000
 
 
-def due_in_s(due_ms: int, now_ms: int) -> int:
-    """The delay (whole seconds, 0 to SQS's 900) to send a packet with that is due at
-    ``due_ms``; a packet due further off is sent at 900 s, and its hop relays it on.
-
-    Example:
-        >>> due_in_s(10_500, 10_000), due_in_s(5_000, 10_000), due_in_s(10**9, 0)
-        (1, 0, 900)
-    """
-    return max(0, min(900, -(-(due_ms - now_ms) // 1000)))
+#: Statuses of a shard whose next packet may still have to be sent.
+_SENDABLE = ("queued", "waiting")
 
 
 def refused_claim(
@@ -167,14 +160,17 @@ def refused_claim(
 ) -> Claim:
     """What a delivery of hop ``hop`` does when its claim was refused.
 
-    The outbox is re-sent only while the next hop is ``queued`` and its packet is not known to
-    be sent: a ``waiting`` one is sent by a signal (or its timer), never by a duplicate; a
-    delayed one confirmed sent (:meth:`~relaystate.ports.LedgerPort.confirm_sent`) waits out
-    its delay in the queue, where a copy sent again would be a second chain; and in the
-    :data:`SEND_GRACE_MS` after a delayed outbox was recorded, the invocation that recorded it
-    is about to send it (and confirm it): the delivery is left for later (``busy``) instead of
-    racing it with a copy. An outbox without a delay is re-sent at once (a copy of it is fenced
-    by the next hop's claim).
+    The outbox is re-sent only while the next hop is ``queued`` or ``waiting`` and its packet
+    is not known to be sent: a delayed one confirmed sent
+    (:meth:`~relaystate.ports.LedgerPort.confirm_sent`) waits out its delay in the queue, where
+    a copy sent again would be a second chain; a ``waiting`` one confirmed by its wait (its
+    timer sent, or nothing to send) is woken by a signal, never by a duplicate; and in the
+    :data:`SEND_GRACE_MS` after a delayed or waiting outbox was recorded, the invocation that
+    recorded it is about to send it (and confirm it): the delivery is left for later (``busy``)
+    instead of racing it with a copy. An outbox without a delay is re-sent at once (a copy of
+    it is fenced by the next hop's claim). A waiting outbox that was never confirmed -- its
+    hop died, or its timer's send failed, after the wait was recorded -- is handed back
+    (``resend`` with ``waiting``) for its wait's sends to be made again.
 
     Args:
         hop: the hop the delivery carries.
@@ -195,13 +191,18 @@ def refused_claim(
         >>> refused_claim(3, found_hop=4, found_status="queued", outbox="{}",
         ...               teardown_due=never, sent=True).outcome
         'duplicate'
+        >>> refused_claim(3, found_hop=4, found_status="waiting", outbox="{}",
+        ...               teardown_due=never).waiting
+        True
     """
     if found_hop == hop and found_status == "running":
         return Claim("busy")
-    if found_hop == hop + 1 and found_status == "queued" and outbox is not None and not sent:
-        if delay_seconds > 0 and recorded_ms is not None and now_ms < recorded_ms + SEND_GRACE_MS:
+    if found_hop == hop + 1 and found_status in _SENDABLE and outbox is not None and not sent:
+        waiting = found_status == "waiting"
+        recent = recorded_ms is not None and now_ms < recorded_ms + SEND_GRACE_MS
+        if recent and (waiting or delay_seconds > 0):
             return Claim("busy")
-        return Claim("resend", outbox=outbox, delay_seconds=delay_seconds)
+        return Claim("resend", outbox=outbox, delay_seconds=delay_seconds, waiting=waiting)
     if found_hop == hop and found_status in ("done", "failed") and teardown_due():
         return Claim("teardown")
     return Claim("duplicate")

@@ -36,13 +36,16 @@ class Claim:
 
     ``run``: work the hop. ``duplicate``: acknowledge, do nothing. ``busy``: the same hop runs
     elsewhere now; leave the message for redelivery. ``resend``: the hop checkpointed but may
-    not have sent its next packet: send ``outbox`` again, delayed by ``delay_seconds``.
+    not have sent its next packet: send ``outbox`` again, delayed by ``delay_seconds`` (for a
+    ``waiting`` outbox, as its wait decides: :func:`relaystate.signals.wake_delay`).
     ``teardown``: every shard has ended but the teardown did not complete: do it.
     """
 
     outcome: ClaimOutcome
     outbox: str = ""
     delay_seconds: int = 0
+    #: The outbox is a packet parked waiting for a signal (not one in the queue's way).
+    waiting: bool = False
 
 
 @attrs.frozen

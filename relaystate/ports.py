@@ -250,8 +250,11 @@ class LedgerPort(Protocol):
 
         Written after a *delayed* send only (a sleep, a retry's delay, a rate limit's): such a
         packet waits in the queue long enough for duplicates of the hop before to come, and
-        each would otherwise send another copy, a chain of its own. Nothing happens when hop
-        ``hop`` is no longer queued (it was claimed: its claim confirmed the send).
+        each would otherwise send another copy, a chain of its own. Written too once a wait
+        has made its sends (its timer, or the packet at once when its signal came while it
+        parked, or none): a duplicate then leaves the waiting packet to its signal. Nothing
+        happens when hop ``hop`` is no longer queued or waiting (it was claimed: its claim
+        confirmed the send).
         """
 
     def finish(
@@ -349,7 +352,7 @@ class LedgerPort(Protocol):
         deadline (their outbox is also the timer that ends the wait), and those ``running``
         whose lease ran out (their hop's own packet, kept from the checkpoint before: its
         Lambda died). Each comes with the delay
-        left until it is due (:func:`~relaystate.ledger.due_in_s`). ``unpause`` sends them
+        left until it is due (:func:`~relaystate.sleep.delay_until`). ``unpause`` sends them
         again: a packet the queue dropped while the job was paused is not lost (a copy of one
         that is still there is a duplicate, which the next hop's claim refuses)."""
 

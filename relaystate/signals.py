@@ -130,6 +130,33 @@ def send_signal(
     return woken
 
 
+def wake_delay(ledger: LedgerPort, packet: RelayPacket, now_ms: int) -> int | None:
+    """What a wait sends of its parked ``packet``: ``0`` (at once) when its signal has come,
+    the delay of its timer when it has a deadline, ``None`` when nothing (a signal wakes it).
+
+    Decided alike when the wait begins (:func:`park`) and when a duplicate finds that its
+    sends were never confirmed (:func:`relaystate.hop_claim.claim_hop`).
+
+    Example:
+        >>> from relaystate.testing import MemoryLedger
+        >>> ledger = MemoryLedger()
+        >>> ledger.open_job("j", shards=1, job_type="T", function_name="f")
+        >>> packet = RelayPacket(job_id="j", job_type="T", function_name="f",
+        ...                      queue_url="https://q", waiting="go", wake_ms=90_000)
+        >>> wake_delay(ledger, packet, now_ms=0)
+        90
+        >>> ledger.put_signal("j", "go", "{}")
+        True
+        >>> wake_delay(ledger, packet, now_ms=0)
+        0
+    """
+    if packet.waiting in ledger.signals(packet.job_id):
+        return 0
+    if packet.wake_ms:
+        return delay_until(packet.wake_ms, now_ms)
+    return None
+
+
 def park(
     job: Job,
     backend: Backend,
@@ -184,19 +211,9 @@ def park(
         ),
         until=hop.deadline() if hop is not None else None,
     )
-    if name in retry_transient(
-        lambda: ledger.signals(nxt.job_id), until=hop.deadline() if hop is not None else None
-    ):
-        # it came while this hop parked the packet
-        sending.send_packets(
-            backend,
-            nxt.queue_url,
-            [sent],
-            max_message_bytes=job.max_message_bytes,
-            signer=job.signer,
-        )
-    elif deadline_ms:
-        delay = delay_until(deadline_ms, clock.now_ms())
+    until = hop.deadline() if hop is not None else None
+    delay = retry_transient(lambda: wake_delay(ledger, nxt, clock.now_ms()), until=until)
+    if delay is not None:  # its signal came while this hop parked it, or a timer is due
         sending.send_packets(
             backend,
             nxt.queue_url,
@@ -205,4 +222,7 @@ def park(
             max_message_bytes=job.max_message_bytes,
             signer=job.signer,
         )
+    # The wait's sends are made: a duplicate of this hop must not make them again. Until this
+    # is written, one does (a hop that died here, a timer whose send failed: see refused_claim).
+    lifecycle.confirm_sent(ledger, nxt, hop)
     return nxt

@@ -231,8 +231,13 @@ class DynamoDBLedger(JobControlTable):
             job_id,
             shard_sk(shard),
             "SET outbox_sent = :sent",
-            "hop = :hop AND #status = :queued AND attribute_exists(outbox)",
-            {":sent": {"BOOL": True}, ":hop": n(hop), ":queued": s("queued")},
+            "hop = :hop AND #status IN (:queued, :waiting) AND attribute_exists(outbox)",
+            {
+                ":sent": {"BOOL": True},
+                ":hop": n(hop),
+                ":queued": s("queued"),
+                ":waiting": s("waiting"),
+            },
         )
 
     def finish(

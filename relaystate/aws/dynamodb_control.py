@@ -26,7 +26,6 @@ from ..clock import now_ms
 from ..errors import ConfigurationError, SignalConflictError
 from ..ledger import (
     Parked,
-    due_in_s,
     expires_s,
     pack_outbox,
     pack_signal,
@@ -34,6 +33,7 @@ from ..ledger import (
     same_payload,
     unpack_outbox,
 )
+from ..sleep import delay_until
 from ..states import JobState
 from .dynamodb_items import (
     JOB_SK,
@@ -145,7 +145,7 @@ class JobControlTable(LedgerTable):
                 number(item, "shard_no"),
                 number(item, "hop"),
                 unpack_outbox(item["outbox"]["B"]),
-                due_in_s(
+                delay_until(
                     number(item, "wake_ms")
                     if text(item, "status") == "waiting"
                     else number(item, "updated_ms") + 1000 * number(item, "outbox_delay"),

@@ -173,7 +173,7 @@ class MemoryLedger(MemoryJobControl):
             if (
                 found is not None
                 and found.hop == hop
-                and found.status == "queued"
+                and found.status in ("queued", "waiting")
                 and found.outbox is not None
             ):
                 found.outbox_sent = True

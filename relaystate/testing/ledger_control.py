@@ -30,7 +30,6 @@ from typing import Any
 from ..errors import ConfigurationError, SignalConflictError
 from ..ledger import (
     Parked,
-    due_in_s,
     expires_s,
     pack_outbox,
     pack_signal,
@@ -39,6 +38,7 @@ from ..ledger import (
     same_payload,
     unpack_outbox,
 )
+from ..sleep import delay_until
 from ..states import JobState
 from .ledger_table import MemoryRecord, MemoryTable
 
@@ -104,7 +104,7 @@ class MemoryJobControl(MemoryTable):
                     shard,
                     found.hop,
                     unpack_outbox(found.outbox),
-                    due_in_s(
+                    delay_until(
                         found.wake_ms
                         if found.status == "waiting"
                         else found.updated_ms + 1000 * found.outbox_delay,

@@ -1010,13 +1010,34 @@ def test_a_wait_woken_twice_runs_its_next_hop_once(twin: Twin, job: str) -> None
     assert "busy" == ledger.claim(job, 0, 1, "req-timer", LEASE_MS).outcome
 
 
-def test_a_duplicate_of_the_hop_before_a_wait_is_acknowledged_not_resent(
+def test_a_duplicate_of_the_hop_before_a_wait_whose_sends_were_made_is_acknowledged(
     twin: Twin, job: str
 ) -> None:
     ledger = waiting(twin, job)
+    ledger.confirm_sent(job, 0, 1)  # the wait sent its timer (or had nothing to send)
+    twin.advance(SEND_GRACE_MS + 1)
 
-    # A re-sent outbox would end the wait without its signal.
+    # The waiting packet is its signal's to send now.
     assert "duplicate" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+
+
+def test_a_duplicate_while_the_wait_may_still_make_its_sends_waits(twin: Twin, job: str) -> None:
+    ledger = waiting(twin, job)
+
+    assert "busy" == ledger.claim(job, 0, 0, "req-late", LEASE_MS).outcome
+
+
+def test_a_duplicate_hands_back_a_wait_whose_sends_were_never_confirmed(
+    twin: Twin, job: str
+) -> None:
+    # The hop died after recording the wait, or its timer's send failed: without this, no
+    # timer would ever be in the queue and a shard no signal wakes would wait for good.
+    ledger = waiting(twin, job, wake_ms=START_MS + DAY_MS)
+    twin.advance(SEND_GRACE_MS + 1)
+
+    claim = ledger.claim(job, 0, 0, "req-late", LEASE_MS)
+
+    assert ("resend", '{"hop": 1}', True) == (claim.outcome, claim.outbox, claim.waiting)
 
 
 def test_waiting_for_names_the_shards_that_wait_for_a_signal_with_their_packets(

@@ -2,12 +2,10 @@
 
 Each test names the fault that broke a promise of README's "What is guaranteed" and the seeds
 that reproduce it (``relaystate simulate ... --seed-start S --seeds 1 --trace`` replays one).
-A test marked ``xfail(strict=True)`` is a finding not fixed yet.
+Each failed before its fix.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from relaystate.testing import SimControl, SimFaults, SimPause, SimSignal
 from relaystate.testing.sim.control_checks import NO_EARLY_WAKE, RETENTION_KEPT, SIGNAL_KEPT
@@ -34,18 +32,14 @@ def test_a_signal_sent_during_a_pause_longer_than_14_days_wakes_the_shard() -> N
     assert [] == broken(chaos, SIGNAL_KEPT, RETENTION_KEPT, EVERY_UNIT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a wait's timer whose send failed after the wait was recorded is never sent again",
-)
 def test_a_wait_whose_timer_send_failed_still_times_out() -> None:
     # park() records the shard "waiting" (hop + 1, the timer as its outbox), then sends the
     # delayed timer. When that send is throttled, or the Lambda dies before it, the hop's
-    # redelivery finds the next hop "waiting" and refused_claim() acknowledges it as a
-    # duplicate ("a waiting one is sent by a signal (or its timer), never by a duplicate"):
-    # no timer is in the queue, and a shard that no signal wakes waits for good. Seed 0 under
-    # CHAOS: invocation 6 (the 900 s wake-up) re-parks hop 2, its SendMessage is throttled,
-    # invocation 7 (the redelivery) is acknowledged; 11 of 50 seeds break it.
+    # redelivery found the next hop "waiting" and refused_claim() acknowledged it as a
+    # duplicate: no timer was in the queue, and a shard that no signal wakes waited for good.
+    # Seed 0 under CHAOS: invocation 6 (the 900 s wake-up) re-parks hop 2, its SendMessage is
+    # throttled, invocation 7 (the redelivery) was acknowledged; 11 of 50 seeds broke it. Now
+    # the wait confirms its sends, and a duplicate that finds them unconfirmed makes them.
     report = simulate(Gate, {**GATE, "timeout_s": 2_000}, seeds=50, faults=CHAOS)
 
     assert [] == broken(report, NO_EARLY_WAKE, EVERY_UNIT)
