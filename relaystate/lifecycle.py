@@ -143,23 +143,7 @@ def relay(
     )
     sent = wire(job, backend, hop, nxt)
     if ledger is not None:
-        outbox = sent.check_size(job.max_message_bytes, job.signer)
-        done_hop = job.packet.hop
-        retry_transient(
-            lambda: ledger.checkpoint(
-                nxt.job_id,
-                nxt.shard,
-                done_hop,
-                hop.owner if hop is not None else "",
-                outbox=outbox,
-                stats=stats.to_dict(),
-                cursor_json=json.dumps(thaw(nxt.cursor)),
-                delay_seconds=delay,
-                progress=thaw(nxt.progress) or None,
-                timeline=entry_of(hop),
-            ),
-            until=_hard(hop),
-        )
+        record_next(job, ledger, hop, nxt, sent=sent, delay_seconds=delay)
     sent_at = clock.monotonic()
     sending.send_packets(
         backend,
@@ -175,6 +159,47 @@ def relay(
         confirm_sent(ledger, nxt, hop)
     job.stats = stats
     return nxt
+
+
+def record_next(
+    job: Job,
+    ledger: LedgerPort,
+    hop: HopState | None,
+    nxt: RelayPacket,
+    *,
+    sent: RelayPacket,
+    delay_seconds: int = 0,
+    waiting: str = "",
+    wake_ms: int = 0,
+) -> str:
+    """Record the end of the job's hop in the ledger: the stats, cursor and progress of the
+    next packet ``nxt``, and ``sent`` (``nxt`` as it is sent: :func:`wire`) as the outbox,
+    fenced by the hop's lease; the outbox's text.
+
+    The first of a hop's two writes: a crash after it is repaired by the redelivered hop,
+    which finds the outbox (:func:`relaystate.ledger.refused_claim`).
+    """
+    assert job.packet is not None
+    outbox = sent.check_size(job.max_message_bytes, job.signer)
+    done_hop = job.packet.hop
+    retry_transient(
+        lambda: ledger.checkpoint(
+            nxt.job_id,
+            nxt.shard,
+            done_hop,
+            hop.owner if hop is not None else "",
+            outbox=outbox,
+            stats=nxt.stats.to_dict(),
+            cursor_json=json.dumps(thaw(nxt.cursor)),
+            delay_seconds=delay_seconds,
+            waiting=waiting,
+            wake_ms=wake_ms,
+            progress=thaw(nxt.progress) or None,
+            timeline=entry_of(hop),
+        ),
+        until=_hard(hop),
+    )
+    return outbox
 
 
 def confirm_sent(ledger: LedgerPort, sent: RelayPacket, hop: HopState | None) -> None:

@@ -193,24 +193,7 @@ def park(
         signals=job.signals,
     )
     sent = lifecycle.wire(job, backend, hop, nxt)
-    body = sent.check_size(job.max_message_bytes, job.signer)
-    done_hop = job.packet.hop
-    retry_transient(
-        lambda: ledger.checkpoint(
-            nxt.job_id,
-            nxt.shard,
-            done_hop,
-            hop.owner if hop is not None else "",
-            outbox=body,
-            stats=job.stats.to_dict(),
-            cursor_json=json.dumps(thaw(nxt.cursor)),
-            waiting=name,
-            wake_ms=deadline_ms,
-            progress=thaw(nxt.progress) or None,
-            timeline=lifecycle.entry_of(hop),
-        ),
-        until=hop.deadline() if hop is not None else None,
-    )
+    lifecycle.record_next(job, ledger, hop, nxt, sent=sent, waiting=name, wake_ms=deadline_ms)
     until = hop.deadline() if hop is not None else None
     delay = retry_transient(lambda: wake_delay(ledger, nxt, clock.now_ms()), until=until)
     if delay is not None:  # its signal came while this hop parked it, or a timer is due

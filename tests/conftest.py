@@ -25,6 +25,7 @@ import pytest
 
 from relaystate.local.server import EmbeddedSqs, sqs_client
 from tests.e2e.settings import remember
+from tests.sam_app import sam_app, sam_template  # noqa: F401  (fixtures, for the SAM example's tests)
 
 if TYPE_CHECKING:
     from relaystate.local import LocalLambda

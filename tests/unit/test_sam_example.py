@@ -3,11 +3,7 @@ iam-policy` prints (its handlers run on a LocalLambda in the functional tier).""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,19 +12,7 @@ import cfnlint.decode
 import pytest
 
 from relaystate.cli.policy import policies
-
-SAM = Path(__file__).resolve().parents[2] / "examples" / "sam"
-
-
-TEMPLATE = SAM / "template.yaml"
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    found, problems = cfnlint.decode.decode(TEMPLATE)
-    assert [] == problems
-    resources: dict[str, Any] = found
-    return resources
+from tests.sam_app import TEMPLATE, http_event
 
 
 def test_cfn_lint_passes_including_informational_checks() -> None:
@@ -74,36 +58,36 @@ def in_the_stack(node: Any) -> Any:
     ("role", "function"), [("starter", "StarterFunction"), ("worker", "WorkerFunction")]
 )
 def test_each_function_has_exactly_the_policy_iam_policy_prints(
-    template: dict[str, Any], role: str, function: str
+    sam_template: dict[str, Any], role: str, function: str
 ) -> None:
     printed = policies(
         "WORKER", region="REGION", account="ACCOUNT", prefix="PREFIX", ledger_table="TABLE"
     )[role]
 
-    (attached,) = template["Resources"][function]["Properties"]["Policies"]
+    (attached,) = sam_template["Resources"][function]["Properties"]["Policies"]
 
     assert in_the_stack(printed) == plain(attached)
 
 
-def test_no_statement_of_the_template_has_a_wildcard_action(template: dict[str, Any]) -> None:
-    for resource in template["Resources"].values():
+def test_no_statement_of_the_template_has_a_wildcard_action(sam_template: dict[str, Any]) -> None:
+    for resource in sam_template["Resources"].values():
         for policy in resource.get("Properties", {}).get("Policies", []):
             for statement in policy["Statement"]:
                 assert all("*" not in action for action in statement["Action"])
 
 
 def test_the_worker_allows_recursive_loops_and_has_no_trigger_of_its_own(
-    template: dict[str, Any],
+    sam_template: dict[str, Any],
 ) -> None:
-    worker = template["Resources"]["WorkerFunction"]["Properties"]
+    worker = sam_template["Resources"]["WorkerFunction"]["Properties"]
 
     assert "Allow" == worker["RecursiveLoop"]
     assert "Events" not in worker
     assert "app.worker_handler" == worker["Handler"]
 
 
-def test_the_ledger_table_is_on_demand_with_pk_sk_and_ttl(template: dict[str, Any]) -> None:
-    table = template["Resources"]["LedgerTable"]["Properties"]
+def test_the_ledger_table_is_on_demand_with_pk_sk_and_ttl(sam_template: dict[str, Any]) -> None:
+    table = sam_template["Resources"]["LedgerTable"]["Properties"]
 
     assert "PAY_PER_REQUEST" == table["BillingMode"]
     assert [("pk", "HASH"), ("sk", "RANGE")] == [
@@ -115,9 +99,9 @@ def test_the_ledger_table_is_on_demand_with_pk_sk_and_ttl(template: dict[str, An
     assert {"AttributeName": "ttl", "Enabled": True} == dict(table["TimeToLiveSpecification"])
 
 
-def test_the_starter_is_behind_an_iam_authorized_http_api(template: dict[str, Any]) -> None:
-    starter = template["Resources"]["StarterFunction"]["Properties"]
-    api = template["Resources"]["StarterApi"]["Properties"]
+def test_the_starter_is_behind_an_iam_authorized_http_api(sam_template: dict[str, Any]) -> None:
+    starter = sam_template["Resources"]["StarterFunction"]["Properties"]
+    api = sam_template["Resources"]["StarterApi"]["Properties"]
 
     (event,) = starter["Events"].values()
     assert ("HttpApi", "/jobs", "POST") == (
@@ -128,29 +112,9 @@ def test_the_starter_is_behind_an_iam_authorized_http_api(template: dict[str, An
     assert "AWS_IAM" == api["Auth"]["DefaultAuthorizer"]
 
 
-@pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """examples/sam/app.py, imported with the environment the template gives it."""
-    monkeypatch.setenv("WORKER_FUNCTION", "sam-test-worker")
-    monkeypatch.setenv("QUEUE_PREFIX", "relay-samtest-")
-    monkeypatch.setenv("LEDGER_TABLE", "")
-    spec = importlib.util.spec_from_file_location("sam_example_app", SAM / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
-
-
-def http_event(body: str) -> dict[str, Any]:
-    return {"version": "2.0", "routeKey": "POST /jobs", "body": body, "isBase64Encoded": False}
-
-
 @pytest.mark.parametrize("body", ["not json", "[]", '{"to": 0}', '{"to": "many"}', ""])
-def test_the_starter_refuses_a_bad_body_with_400(app: ModuleType, body: str) -> None:
-    response = app.start_handler(http_event(body), None)
+def test_the_starter_refuses_a_bad_body_with_400(sam_app: ModuleType, body: str) -> None:
+    response = sam_app.start_handler(http_event(body), None)
 
     assert 400 == response["statusCode"]
     assert "error" in json.loads(response["body"])
