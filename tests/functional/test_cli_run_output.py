@@ -5,8 +5,10 @@ from __future__ import annotations
 import _thread
 import json
 import re
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -188,6 +190,19 @@ def test_a_cursor_that_is_not_json_fails_promptly_and_says_why() -> None:
     assert f"--job {__name__}:NotJson --endpoint-url http://127.0.0.1:4566" in text
 
 
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Python's own Ctrl-C handler, whatever this process inherited: a process started in the
+    background of a non-interactive shell ignores SIGINT, and then ``interrupt_main()`` does
+    nothing (the run went on for ever)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_prints_the_summary_so_far_and_tears_down() -> None:
     Endless.started.clear()
 
