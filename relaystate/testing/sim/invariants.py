@@ -218,8 +218,11 @@ class _Checker:
         outcome, and again only after a run whose invocation did not record the end (it was
         killed, or failed, between the hook and the record) -- at least once, never lost."""
         ends = {(c.shard, c.by) for c in self.record.commits if c.kind in ("finish", "fail")}
+        by_shard: dict[int, list[Any]] = {}  # one pass: a fan-out has as many shards as hooks
+        for hook in self.record.hooks:
+            by_shard.setdefault(hook.shard, []).append(hook)
         for shard in self.shards:
-            calls = [h for h in self.record.hooks if h.shard == shard]
+            calls = by_shard.get(shard, [])
             outcome = self.outcome(shard)
             kind = {"done": "on_done", "failed": "on_failed"}.get(outcome)
             wrong = [h for h in calls if h.kind != kind] if kind else []
