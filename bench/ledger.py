@@ -22,6 +22,7 @@ from typing import Any
 
 from relaystate import DONE, RelayJob
 from relaystate.local import LocalLambda, moto_process
+from relaystate.local.latency import Latency
 from relaystate.testing import UnitsPerHop
 
 HOPS = 200
@@ -207,3 +208,45 @@ TITLE = (
     f"{HOPS}-hop chains on one endpoint (moto in its own process); calls and DynamoDB write "
     f"units per hop from chains of {LENGTHS[0]} and {LENGTHS[1]} hops (embedded endpoint)"
 )
+
+
+def run_aws_latency() -> list[dict[str, Any]]:
+    """The same chains with AWS's per-call latency (``LocalLambda(latency="aws")``): what the
+    ledger's two writes cost beside the send when a write takes what it takes on DynamoDB
+    (moto answers every call in about the same time, which no AWS service does)."""
+    with LocalLambda(timeout_s=5.0, concurrency=1, latency=Latency.aws(seed=1)) as lam:
+        lam.deploy(Chain)
+        lam.ledger(TABLE)
+        plain, ledgered = [], []
+        for i in range(AWS_ROUNDS):
+            first, second = (None, TABLE) if i % 2 == 0 else (TABLE, None)
+            for table in (first, second):
+                (ledgered if table else plain).append(hops_per_s(lam, AWS_HOPS, table))
+    ratios = sorted(w / p for p, w in zip(plain, ledgered, strict=True))
+    return [
+        {
+            "ledger": name,
+            "hops/s (median, range)": (
+                f"{statistics.median(speeds):.1f} ({min(speeds):.1f}-{max(speeds):.1f})"
+            ),
+            "/ without (median of pairs, range)": (
+                "1"
+                if name == "without"
+                else f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+            ),
+        }
+        for name, speeds in (("without", plain), ("with", ledgered))
+    ]
+
+
+AWS_HOPS = 100
+AWS_ROUNDS = 5
+SECTIONS = [
+    (TITLE, run),
+    (
+        f'ledger cost with AWS\'s latency: the same chains on LocalLambda(latency="aws") '
+        f"(per-call latency drawn from AWS's published and measured figures; the embedded "
+        f"endpoint), {AWS_ROUNDS} interleaved pairs of {AWS_HOPS}-hop chains",
+        run_aws_latency,
+    ),
+]
