@@ -158,18 +158,26 @@ def per_hop_costs() -> dict[str, Any]:
     return found
 
 
+def paired(lam: LocalLambda, rounds: int, hops: int) -> tuple[list[float], list[float]]:
+    """hops/s of ``rounds`` chains without and with the ledger, interleaved (the order within
+    a pair alternating, so that drift of a shared machine hits both)."""
+    lam.deploy(Chain)
+    lam.ledger(TABLE)
+    plain: list[float] = []
+    ledgered: list[float] = []
+    for i in range(rounds):
+        first, second = (None, TABLE) if i % 2 == 0 else (TABLE, None)
+        for table in (first, second):
+            (ledgered if table else plain).append(hops_per_s(lam, hops, table))
+    return plain, ledgered
+
+
 def run() -> list[dict[str, Any]]:
     with (
         moto_process() as endpoint,
         LocalLambda(timeout_s=5.0, concurrency=1, endpoint_url=endpoint) as lam,
     ):
-        lam.deploy(Chain)
-        lam.ledger(TABLE)
-        plain, ledgered = [], []
-        for i in range(ROUNDS):
-            first, second = (None, TABLE) if i % 2 == 0 else (TABLE, None)
-            for table in (first, second):
-                (ledgered if table else plain).append(hops_per_s(lam, HOPS, table))
+        plain, ledgered = paired(lam, ROUNDS, HOPS)
     ratios = sorted(w / p for p, w in zip(plain, ledgered, strict=True))
     costs = per_hop_costs()
     rows = []
@@ -215,13 +223,7 @@ def run_aws_latency() -> list[dict[str, Any]]:
     ledger's two writes cost beside the send when a write takes what it takes on DynamoDB
     (moto answers every call in about the same time, which no AWS service does)."""
     with LocalLambda(timeout_s=5.0, concurrency=1, latency=Latency.aws(seed=1)) as lam:
-        lam.deploy(Chain)
-        lam.ledger(TABLE)
-        plain, ledgered = [], []
-        for i in range(AWS_ROUNDS):
-            first, second = (None, TABLE) if i % 2 == 0 else (TABLE, None)
-            for table in (first, second):
-                (ledgered if table else plain).append(hops_per_s(lam, AWS_HOPS, table))
+        plain, ledgered = paired(lam, AWS_ROUNDS, AWS_HOPS)
     ratios = sorted(w / p for p, w in zip(plain, ledgered, strict=True))
     return [
         {
