@@ -127,28 +127,32 @@ def test_a_tampered_object_is_refused_until_sqs_parks_the_packet(
     assert [key] == objects(lam, job.job_id)
 
 
-def test_status_gives_an_eta_within_20_percent_of_the_time_left_on_a_steady_job(
-    sqs_endpoint: str,
-) -> None:
+def test_status_gives_an_eta_while_a_steady_job_runs(sqs_endpoint: str) -> None:
+    # The ETA's accuracy (within 20 % of the time left) is checked on a clock of the test's own
+    # in tests/unit/test_progress.py: on this shared machine's wall clock, load that changes
+    # mid-run changes the time left, and the bound failed one run in four. Here: the ETA
+    # reaches status() through the ledger of a real run, and counts the units left.
     with LocalLambda(timeout_s=1.0, endpoint_url=sqs_endpoint) as lam:
         lam.deploy(Steady)
         table = lam.ledger(f"eta-{uuid.uuid4().hex[:8]}").table_name
         job = Steady(data={"n": 250, "unit_s": 0.02}, backend=lam.backend, ledger=table)
         job.start()
         runner = in_background(lam, timeout_s=120)
-        eta = asked = None
-        while runner.is_alive() and eta is None:
+        seen = None
+        while runner.is_alive() and seen is None:
             time.sleep(0.1)
             status = job.status()
             progress = status.progress if status is not None else None
             if progress is not None and progress.percent >= 40 and progress.eta_s is not None:
-                eta, asked = progress.eta_s, time.time()
+                seen = progress
         runner.join()
 
-    assert eta is not None, "no ETA before the job ended"
-    assert asked is not None
-    actual = Steady.done_at[0] - asked
-    assert abs(eta - actual) <= 0.2 * actual, (eta, actual)
+    assert seen is not None, "no ETA before the job ended"
+    assert seen.total == 250
+    assert seen.eta_s is not None
+    assert seen.units_per_s is not None
+    assert seen.eta_s >= 0  # counted down from the last mark: 0 once that time has passed
+    assert seen.done < 250
 
 
 def test_status_watch_follows_a_job_until_it_ends(lam: LocalLambda) -> None:
