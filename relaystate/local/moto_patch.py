@@ -24,7 +24,8 @@ does not place in the queue goes to moto's own delete, which raises moto's error
 ``tests/test_moto_patch.py`` runs the same calls on an unpatched moto and compares. It is
 applied in the local SQS endpoints only (:class:`~relaystate.local.server.EmbeddedSqs`,
 :func:`~relaystate.local.moto_process`), and only to a moto whose names it knows; on any other
-it does nothing (calls are then just slower).
+it does nothing (calls are then just slower). :func:`apply` also makes moto's DynamoDB writes
+and SQS deletes atomic, as AWS's are (:mod:`~relaystate.local.moto_atomic`).
 
 Run as ``python -m relaystate.local.moto_patch [moto.server options]`` it starts moto's server
 with the speed-ups.
@@ -37,6 +38,8 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from . import moto_atomic
 
 __all__ = ["apply"]
 
@@ -61,13 +64,21 @@ _issued: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
 def apply() -> bool:
-    """Install the speed-ups into this process's moto (once); ``False`` if moto is unknown.
+    """Install the speed-ups into this process's moto (once), then make its DynamoDB writes
+    and SQS deletes atomic (:mod:`~relaystate.local.moto_atomic`); ``False`` if moto is
+    unknown.
 
     Example:
         >>> from relaystate.local import moto_patch
         >>> moto_patch.apply()  # doctest: +SKIP
         True
     """
+    known = _speed_up()
+    moto_atomic.apply()  # last: its lock must wrap the speed-ups' delete too
+    return known
+
+
+def _speed_up() -> bool:
     global _applied
     with _lock:
         if _applied:
