@@ -40,12 +40,12 @@ class Ranks:
             if not self._has[slot]:
                 self._has[slot] = 1
                 tree[slot + 1] = 1
-        for j in range(1, size + 1):  # built in one pass, not by adding one member at a time
+        self._count = sum(self._has)
+        for j in range(1, size + 1 if self._count else 0):  # in one pass, not member by member
             parent = j + (j & -j)
             if parent <= size:
                 tree[parent] += tree[j]
         self._tree = tree
-        self._count = sum(self._has)
         self._top = 1 << (size.bit_length() - 1) if size else 0
 
     @property
