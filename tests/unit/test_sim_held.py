@@ -10,6 +10,7 @@ step.
 from __future__ import annotations
 
 import random
+import weakref
 
 import pytest
 
@@ -175,3 +176,20 @@ def test_ranks_find_the_ith_member_as_a_sorted_list_does() -> None:
     assert sorted(members) == list(ranks)
     with pytest.raises(IndexError):
         ranks.select(len(members))
+
+
+def test_deleted_messages_are_not_kept_alive_by_the_index() -> None:
+    held = Held()
+    gone = []
+    for key in range(1, 5_001):
+        message = SimMessage(key, f"m-{key}", "a body", sent_at=0.0, visible_at=float(key))
+        held[key] = message
+        held.hide(message, key + 30.0)
+        if key % 10:
+            gone.append(weakref.ref(message))
+            del held[key]
+    del message
+
+    # Not at once (stale entries are dropped in bulk, when they outnumber the live ones), but
+    # never more of them than the queue holds, give or take a few.
+    assert sum(1 for ref in gone if ref() is not None) <= len(held) + 64

@@ -241,11 +241,21 @@ class Held(MutableMapping[int, SimMessage]):
         found = self._hidden.pop(key, None)
         if found is not None:
             self._in_flight -= found[1]  # its entry in _due is stale now
+            if len(self._due) > 2 * len(self._hidden) + _MIN_SLOTS:
+                self._due = [
+                    (self._messages[k].visible_at, e, k) for k, (e, _) in self._hidden.items()
+                ]
+                heapq.heapify(self._due)
         else:
             self._visible.discard(self._slot[key])
 
     def _forget(self, key: int) -> None:
         self._unplace(key)  # its entry in _by_age is stale now
+        if len(self._by_age) > 2 * len(self._messages) + _MIN_SLOTS:
+            # Stale entries keep deleted messages (their bodies) alive: drop them.
+            entries = self._entries
+            self._by_age = [(m.sent_at, next(entries), k, m) for k, m in self._messages.items()]
+            heapq.heapify(self._by_age)
 
     def _show(self, key: int) -> None:
         if self._receiving is not None:
