@@ -1,4 +1,5 @@
-"""A queue of the simulator's SQS and its messages: what it holds, and its counts over time.
+"""A queue of the simulator's SQS: what it holds (indexed, :mod:`~relaystate.testing.sim.held`),
+and its counts over time.
 
 Example:
     >>> queue = SimQueue("relay-1", {"VisibilityTimeout": "30"}, {"relaystate:role": "queue"})
@@ -16,33 +17,13 @@ import attrs
 
 from ...names import TAG_PREFIX
 from ..memory import FakeQueue
+from .held import Held
+from .message import SimMessage
 
 __all__ = ["DEFAULT_RETENTION_S", "SimMessage", "SimQueue"]
 
 #: SQS's MessageRetentionPeriod when a queue sets none (4 days).
 DEFAULT_RETENTION_S = 345_600
-
-
-@attrs.define(eq=False)
-class SimMessage:
-    """One copy of a message in a :class:`SimQueue` (a duplicate is another copy, same id).
-
-    ``sent_at`` is when it was first sent: a copy, and a message moved to a dead-letter queue,
-    keep it, as SQS keeps a standard queue's enqueue time (its retention counts from it).
-    """
-
-    key: int
-    id: str
-    body: str
-    sent_at: float
-    visible_at: float
-    #: The chain depth of the invocation that sent it (Lambda's recursion detection).
-    depth: int = 0
-    receive_count: int = 0
-    receipt: int = 0
-    first_received_at: float | None = None
-    #: Why it was moved to this (dead-letter) queue, if it was.
-    moved: str = ""
 
 
 @attrs.define(eq=False)
@@ -56,7 +37,7 @@ class SimQueue(FakeQueue):
     deleted_at: float | None = None
     #: When its MessageRetentionPeriod was last set (a cut drops older messages from then).
     retention_set_at: float = 0.0
-    held: dict[int, SimMessage] = attrs.Factory(dict)
+    held: Held = attrs.Factory(Held)
     #: When the counts changed, and ``(visible, in flight, delayed)`` from then on.
     history_at: list[float] = attrs.Factory(list)
     history: list[tuple[int, int, int]] = attrs.Factory(list)
@@ -83,20 +64,11 @@ class SimQueue(FakeQueue):
 
     def expired(self, now: float) -> list[SimMessage]:
         """The messages past the queue's ``MessageRetentionPeriod`` at ``now`` (SQS drops them)."""
-        oldest = now - self.number("MessageRetentionPeriod", DEFAULT_RETENTION_S)
-        return [m for m in self.held.values() if m.sent_at <= oldest]
+        return self.held.sent_by(now - self.number("MessageRetentionPeriod", DEFAULT_RETENTION_S))
 
     def counts(self, now: float) -> tuple[int, int, int]:
         """``(visible, in flight, delayed)`` messages, exactly, at ``now``."""
-        visible = in_flight = delayed = 0
-        for message in self.held.values():
-            if message.visible_at <= now:
-                visible += 1
-            elif message.receipt:
-                in_flight += 1
-            else:
-                delayed += 1
-        return visible, in_flight, delayed
+        return self.held.counts(now)
 
     def counts_at(self, when: float) -> tuple[int, int, int]:
         """The counts as they were at ``when`` (0 before the queue existed)."""
