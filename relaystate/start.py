@@ -23,7 +23,12 @@ from typing import Any
 import attrs
 
 from . import clock, mapping_state, resources, sending
-from .errors import ConfigurationError, JobConflictError, PacketTooLargeError
+from .errors import (
+    ConfigurationError,
+    JobConflictError,
+    PacketTooLargeError,
+    ResourceNotFoundError,
+)
 from .frozen import freeze, thaw
 from .job_protocols import Job
 from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
@@ -179,7 +184,7 @@ def open_job(
                 signer=job.signer,
             )
             if staged:
-                mapping_state.enable(backend, res.mapping_id, until=until)
+                _enable(backend, ledger, job.job_id, res.mapping_id, until)
     except BaseException:
         if offloader is not None and offloader.known:
             _undo_quietly(offloader.delete)
@@ -187,6 +192,35 @@ def open_job(
             _undo_quietly(lambda: ledger.abandon_job(job.job_id))
         raise
     return Opened(packets)
+
+
+def _enable(
+    backend: Backend,
+    ledger: LedgerPort | None,
+    job_id: str,
+    mapping_id: str,
+    until: float | None,
+) -> None:
+    """Enable a staged fan-out's mapping, once its packets are sent, and wait for ``Enabled``.
+
+    A mapping gone before the wait saw it ``Enabled`` was torn down by the job itself: quick
+    shards ran and the last one tore the job down between two of the wait's polls (1,000
+    one-unit shards run in seconds; the polls are up to 5 s apart). The job started, and ran:
+    this returns (a start raised here would be retried, and the job run twice). With a ledger,
+    it must say that every shard ended; else the mapping went for another reason (an
+    operator's ``reap``) and the start fails as before.
+    """
+    try:
+        mapping_state.enable(backend, mapping_id, until=until)
+    except ResourceNotFoundError:
+        if ledger is not None:
+            known = ledger.status(job_id)
+            if known is None or known.done + known.failed < known.shards:
+                raise
+        log.info(
+            "relaystate: job %s ran and was torn down before its start saw its mapping Enabled",
+            job_id,
+        )
 
 
 def _known_conflict(job_id: str, known: JobStatus, print_: str) -> str:
