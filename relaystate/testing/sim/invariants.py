@@ -217,7 +217,7 @@ class _Checker:
         """``on_done`` (``on_failed``) runs before the shard's end is recorded: once for its
         outcome, and again only after a run whose invocation did not record the end (it was
         killed, or failed, between the hook and the record) -- at least once, never lost."""
-        ends = {(c.shard, c.by) for c in self.record.commits if c.kind in ("finish", "fail")}
+        ends = {(c.shard, c.by) for c in self.commits if c.kind in ("finish", "fail")}
         by_shard: dict[int, list[Any]] = {}  # one pass: a fan-out has as many shards as hooks
         for hook in self.record.hooks:
             by_shard.setdefault(hook.shard, []).append(hook)
