@@ -4,6 +4,7 @@
 
     relaystate simulate MODULE:JobClass [--data JSON] [--seeds N] [--seed-start S]
         [--duplicate-rate R] [--crash-rate R] [--throttle-rate R] [--conflict-rate R]
+        [--shared-delete-rate R]
         [--ledger NAME | --no-ledger] [--timeout S] [--unit-ms MS]
         [--signal NAME[=JSON]@AT ...] [--pause AT:FOR ...] [--trace] [-v]
 
@@ -74,6 +75,12 @@ def _rate(name: str, default: float, help: str) -> Callable[[F], F]:
 @_rate("--crash-rate", 0.1, "Chance that an invocation is killed at an AWS call or a unit.")
 @_rate("--throttle-rate", 0.05, "Chance that an AWS call of an invocation is throttled.")
 @_rate("--conflict-rate", 0.05, "Chance that a ledger transaction meets a concurrent one.")
+@_rate(
+    "--shared-delete-rate",
+    0.5,
+    "Chance that deleting a duplicated message deletes its other copies too, one in flight "
+    "included (SQS's delete reached the copy's server).",
+)
 @click.option(
     "--ledger",
     metavar="NAME",
@@ -122,6 +129,7 @@ def simulate(
     crash_rate: float,
     throttle_rate: float,
     conflict_rate: float,
+    shared_delete_rate: float,
     ledger: str | None,
     no_ledger: bool,
     timeout: float,
@@ -163,6 +171,7 @@ def simulate(
         crash_rate=crash_rate,
         throttle_rate=throttle_rate,
         conflict_rate=conflict_rate,
+        shared_deletes=shared_delete_rate,
     )
     timing = SimTiming(function_timeout_s=timeout, unit_ms=unit_ms)
     control = SimControl(

@@ -43,7 +43,9 @@ from relaystate.testing.sim.invariants import (
 )
 
 SEEDS = int(os.environ.get("RELAYSTATE_SIM_SEEDS", "300"))
-CHAOS = SimFaults(duplicate_rate=0.3, crash_rate=0.1, throttle_rate=0.05, conflict_rate=0.05)
+CHAOS = SimFaults(
+    duplicate_rate=0.3, crash_rate=0.1, throttle_rate=0.05, conflict_rate=0.05, shared_deletes=0.5
+)
 TIMING = SimTiming(function_timeout_s=10, unit_ms=100)
 LEDGER = "relaystate-ledger"
 
@@ -116,6 +118,27 @@ def test_a_ledgered_fan_out_under_faults_keeps_every_promise(chaos: SimReport) -
     assert [] == [str(v) for v in chaos.violations]
     assert all(chaos.faults[kind] > SEEDS for kind in ("duplicate", "throttle", "crash"))
     assert chaos.units >= SEEDS * 400
+
+
+def test_no_chain_waits_on_a_copy_that_another_copys_delete_took() -> None:
+    # Every duplicate at once, every delete reaching the other copies: a copy that fails (its
+    # claim was "busy", its send throttled) never comes back if another copy was acknowledged.
+    # A delivery is acknowledged only when the chain goes on without its redelivery.
+    faults = SimFaults(
+        duplicate_rate=0.5,
+        late_duplicates=0.0,
+        shared_deletes=1.0,
+        crash_rate=0.1,
+        throttle_rate=0.1,
+    )
+    sim = Simulation(
+        Tally, {"shards": 4, "units": 100}, ledger=LEDGER, faults=faults, timing=TIMING
+    )
+
+    report = sim.run_many(range(100))
+
+    assert [] == [str(v) for v in report.violations]
+    assert (report.faults["duplicate"] > 100, report.faults["shared delete"] > 100) == (True, True)
 
 
 def test_on_done_runs_once_even_if_the_finishing_invocation_dies(chaos: SimReport) -> None:

@@ -21,7 +21,10 @@ import pytest
 from relaystate.testing import SimControl, SimFaults, SimPause, SimTiming, Simulation
 from relaystate.testing.sim.sqs import SimQueues
 from relaystate.testing.sim.world import World
-from tests.unit.test_sim import CHAOS, LEDGER, TIMING, Doomed, Tally
+from tests.unit.test_sim import LEDGER, TIMING, Doomed, Tally
+
+#: The faults the fingerprints were recorded under (test_sim's CHAOS of then).
+CHAOS = SimFaults(duplicate_rate=0.3, crash_rate=0.1, throttle_rate=0.05, conflict_rate=0.05)
 
 DAY = 86_400.0
 

@@ -216,3 +216,35 @@ def test_find_and_tags_read_an_existing_queue() -> None:
     assert queues.find("other") is None
     assert {"relaystate:role": "queue"} == queues.tags(ref.url)
     assert {} == queues.tags(queues.url("other"))
+
+
+def _duplicated(shared_deletes: float) -> tuple[World, SimQueues, SimQueue, list[object]]:
+    """A message received twice at once (a duplicate in flight with two invocations)."""
+    world, queues = make(duplicate_rate=1.0, late_duplicates=0.0, shared_deletes=shared_deletes)
+    queue = queue_of(queues, "q")
+    queues.send(queue.url, "hello")
+    (first,) = queues.take(queue, 1)
+    world.sched.now = 5.0  # the copy is visible by then (duplicates "at once": within 1 s)
+    world.faults = SimFaults(shared_deletes=shared_deletes)  # no more duplicates
+    (copy,) = queues.take(queue, 1)
+    return world, queues, queue, [first, copy]
+
+
+def test_a_delete_that_reaches_the_copy_deletes_the_one_in_flight_too() -> None:
+    world, queues, queue, (first, copy) = _duplicated(shared_deletes=1.0)
+    assert first.id == copy.id  # type: ignore[attr-defined]
+    assert first is not copy
+
+    queues.delete_message(queue, first, first.receipt)  # type: ignore[arg-type, attr-defined]
+    world.sched.now = 60.0  # the copy's invocation failed: its visibility ran out
+
+    assert [] == bodies(queues, queue)
+
+
+def test_a_delete_that_misses_the_copy_leaves_it_to_come_back() -> None:
+    world, queues, queue, (first, _) = _duplicated(shared_deletes=0.0)
+
+    queues.delete_message(queue, first, first.receipt)  # type: ignore[arg-type, attr-defined]
+    world.sched.now = 60.0
+
+    assert ["hello"] == bodies(queues, queue)

@@ -8,7 +8,9 @@ rules it applies on the way, on the run's virtual clock::
                  visible messages are received in no particular order
     duplicate    a received message may be delivered once more, at once or after it was
                  handled and deleted (SimFaults.duplicate_rate) -- to the Lambda service's
-                 poller and to a ReceiveMessage of the job's code alike
+                 poller and to a ReceiveMessage of the job's code alike; deleting one copy
+                 may delete the others, one in flight included (SimFaults.shared_deletes):
+                 a copy whose invocation fails then does not come back
     redrive      a message received maxReceiveCount times moves to the RedrivePolicy's
                  dead-letter queue on its next receipt (it is lost if that queue is gone),
                  keeping the time it was first sent
@@ -67,6 +69,8 @@ class Deliveries(MemoryQueues):
         #: Lambda service wakes its poller then).
         self.on_visible: Callable[[SimQueue, float], None] = lambda queue, when: None
         self._keys = itertools.count(1)
+        #: message id -> the keys of a duplicated message's copies (the original first).
+        self._copies: dict[str, list[int]] = {}
 
     def arn(self, name: str) -> str:
         """The ARN of the queue named ``name``."""
@@ -97,7 +101,27 @@ class Deliveries(MemoryQueues):
         delete with an older one)."""
         if queue.held.get(message.key) is message and message.receipt == receipt:
             del queue.held[message.key]
+            if message.id in self._copies and self.world.faults.shared_deletes:
+                self._reach_copies(queue, message)
             self._note(queue)
+
+    def _reach_copies(self, queue: SimQueue, message: SimMessage) -> None:
+        """The delete of ``message`` reaches each of its other copies' servers with the chance
+        ``SimFaults.shared_deletes``: those copies are deleted with it, one in flight included
+        (the failure of the invocation that holds it then brings nothing back)."""
+        world = self.world
+        keys = self._copies.pop(message.id)
+        for key in keys:
+            other = queue.held.get(key)
+            if other is not None and world.delete_rng.random() < world.faults.shared_deletes:
+                del queue.held[key]
+                world.record.faults["shared delete"] += 1
+                world.record.say(
+                    world.now, world.by(), f"message {message.id}: its delete took a copy too"
+                )
+        left = [key for key in keys if key in queue.held]
+        if len(left) > 1:
+            self._copies[message.id] = left
 
     def dead_letter(self, queue: SimQueue, message: SimMessage, why: str) -> None:
         """Move ``message`` to the queue's dead-letter queue (lost if it has none)."""
@@ -222,6 +246,7 @@ class Deliveries(MemoryQueues):
             receive_count=message.receive_count,
         )
         queue.held[copy.key] = copy
+        self._copies.setdefault(message.id, [message.key]).append(copy.key)
         world.record.faults["duplicate"] += 1
         world.record.say(
             world.now,

@@ -60,6 +60,9 @@ class SimFaults:
         conflict_rate: the chance that a ledger transaction meets a concurrent one.
         late_duplicates: the share of duplicates that arrive late (after the first copy was
             handled) rather than at once.
+        shared_deletes: the chance that deleting a duplicated message deletes each of its
+            other copies too (SQS's delete reached the copy's server), one in flight included:
+            a failure of the invocation that holds it then brings nothing back.
         crash_after_unmap: kill invocations after they deleted the job's mapping too.
         throttle_starter: throttle the starter's calls too (its start then fails, rolled
             back, and the run has nothing to check).
@@ -70,6 +73,7 @@ class SimFaults:
     throttle_rate: float = attrs.field(default=0.0, validator=_rate)
     conflict_rate: float = attrs.field(default=0.0, validator=_rate)
     late_duplicates: float = attrs.field(default=0.5, validator=_rate)
+    shared_deletes: float = attrs.field(default=0.0, validator=_rate)
     crash_after_unmap: bool = False
     throttle_starter: bool = False
 

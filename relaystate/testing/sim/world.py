@@ -91,6 +91,9 @@ class World:
         #: The user's draws (when it signals, pauses): a stream of its own, drawn last, so that
         #: a run without a user is the run it always was.
         self.user_rng = random.Random(root.getrandbits(64))
+        #: Whether a delete reaches a duplicate's other copies (SimFaults.shared_deletes): a
+        #: stream of its own, drawn last, for the same reason.
+        self.delete_rng = random.Random(root.getrandbits(64))
         self.record = Record()
         #: function name -> most (AWS calls, units) seen in one whole invocation.
         self.reach: dict[str, tuple[int, int]] = {}
