@@ -21,7 +21,7 @@ import attrs
 
 from .clock import now_ms
 from .errors import InvalidPacketError, PacketTooLargeError
-from .frozen import FrozenDict, JsonValue, freeze, thaw
+from .frozen import FrozenDict, JsonValue, evolve, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
 from .wire import (
@@ -62,12 +62,10 @@ def _state(value: JobState | str) -> JobState:
         ) from None
 
 
+#: The default of an object field: one empty FrozenDict (immutable, so every packet can share it).
 _EMPTY = FrozenDict()
-
-
-def _empty() -> FrozenDict:
-    """The default of an object field: one empty FrozenDict (immutable, so it can be shared)."""
-    return _EMPTY
+#: The default of ``stats``: frozen too, so shared the same way.
+_NO_STATS = Stats()
 
 
 def _freeze_cursor(value: JsonValue) -> JsonValue:
@@ -75,8 +73,6 @@ def _freeze_cursor(value: JsonValue) -> JsonValue:
 
 
 def _freeze_object(value: Mapping[str, Any] | None, field: str) -> FrozenDict:
-    if type(value) is FrozenDict:  # an evolved packet's unchanged field: frozen already
-        return value
     if value is None:
         return FrozenDict()
     if type(value) is not dict and not isinstance(value, Mapping):
@@ -87,20 +83,24 @@ def _freeze_object(value: Mapping[str, Any] | None, field: str) -> FrozenDict:
     return frozen
 
 
+# One converter per object field, each a single call for a value that is frozen already (an
+# evolved packet's unchanged fields, the defaults): a packet is made twice a hop.
+
+
 def _freeze_data(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "data")
+    return value if type(value) is FrozenDict else _freeze_object(value, "data")
 
 
 def _freeze_timing(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "timing")
+    return value if type(value) is FrozenDict else _freeze_object(value, "timing")
 
 
 def _freeze_rate(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "rate")
+    return value if type(value) is FrozenDict else _freeze_object(value, "rate")
 
 
 def _freeze_options(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "options")
+    return value if type(value) is FrozenDict else _freeze_object(value, "options")
 
 
 def _freeze_result(value: JsonValue) -> JsonValue:
@@ -108,15 +108,15 @@ def _freeze_result(value: JsonValue) -> JsonValue:
 
 
 def _freeze_signals(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "signals")
+    return value if type(value) is FrozenDict else _freeze_object(value, "signals")
 
 
 def _freeze_offloaded(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "offloaded")
+    return value if type(value) is FrozenDict else _freeze_object(value, "offloaded")
 
 
 def _freeze_progress(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "progress")
+    return value if type(value) is FrozenDict else _freeze_object(value, "progress")
 
 
 #: A W3C ``traceparent`` header: version, trace id, parent span id, flags (lower-case hex).
@@ -161,14 +161,14 @@ class RelayPacket:
     hop: int = attrs.field(default=0, validator=_non_negative)
     state: JobState = attrs.field(default=JobState.QUEUED, converter=_state)
     cursor: JsonValue = attrs.field(default=None, converter=_freeze_cursor)
-    data: FrozenDict = attrs.field(factory=_empty, converter=_freeze_data)
-    stats: Stats = attrs.field(factory=Stats)
+    data: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_data)
+    stats: Stats = _NO_STATS
     #: What the hop budget learned (unit-time histogram, send latency), for the next hop.
-    timing: FrozenDict = attrs.field(factory=_empty, converter=_freeze_timing)
+    timing: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_timing)
     #: The rate limiter's state (next permit time, quota window and use), for the next hop.
-    rate: FrozenDict = attrs.field(factory=_empty, converter=_freeze_rate)
+    rate: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_rate)
     #: Job options given to the starter's constructor (``max_hops``...), applied on the worker.
-    options: FrozenDict = attrs.field(factory=_empty, converter=_freeze_options)
+    options: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_options)
     #: Hops in a row that ended in a unit error (the retry policy's count; 0 after a good hop).
     attempt: int = attrs.field(default=0, validator=_non_negative)
     #: The hop that sent this packet ended its work (``step`` returned DONE) with too little
@@ -180,7 +180,7 @@ class RelayPacket:
     #: The signal the shard waits for (``WaitFor``), or ``""``.
     waiting: str = ""
     #: The signals the job has received, by name (what ``self.signals`` holds in ``step``).
-    signals: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_signals)
+    signals: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_signals)
     #: The version of the job class that made the packet (``RelayJob.version``).
     job_version: str = ""
     #: The shard's result so far (``self.result`` in ``step``), for ``on_join``.
@@ -192,10 +192,10 @@ class RelayPacket:
     # -- offload and progress (relaystate.offload, relaystate.progress) ------------------------
     #: The claim checks of what the job keeps in S3 (``S3Offload``), by field (``data``,
     #: ``cursor``): ``{"key", "sha256", "bytes"}``. A field named here is empty in the packet.
-    offloaded: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_offloaded)
+    offloaded: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_offloaded)
     #: The shard's progress when the packet was made (``RelayJob.progress``): ``{"done",
     #: "total", "since_ms", "since_done"}`` (see :mod:`relaystate.progress`).
-    progress: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_progress)
+    progress: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_progress)
 
     # -- tracing (relaystate.tracing) --
     #: The W3C ``traceparent`` of the span that sent this packet (the start, or the hop
@@ -221,7 +221,7 @@ class RelayPacket:
     def evolve(self, **changes: Any) -> RelayPacket:
         """A new snapshot with ``changes`` applied and ``updated_ms`` set to now."""
         changes.setdefault("updated_ms", now_ms())
-        return attrs.evolve(self, **changes)
+        return evolve(self, **changes)
 
     # -- wire format -------------------------------------------------------------------------
 
