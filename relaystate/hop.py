@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from . import clock, tracing
@@ -113,14 +114,16 @@ class Hop:
         #: The hop's span (one that does nothing when the job is not traced).
         self.span: tracing.HopSpan = tracing.UNTRACED
 
-    def run(self) -> None:
+    def run(self, *, traced: bool | None = None) -> None:
         """Claim the hop, run its units, end it (relay, finish or fail), log its record --
-        in the hop's span when the job is traced."""
+        in the hop's span when the job is traced (``traced``: decided already, or ``None``:
+        decide it)."""
         job, state = self.job, self.state
         assert job.packet is not None
         job.hop = state
         try:
-            with tracing.hop_span(job, self.context, self.receive_count) as span:
+            span_of = tracing.hop_span(job, self.context, self.receive_count, traced=traced)
+            with span_of as span:
                 self.span = span
                 state.traceparent = span.traceparent
                 claimed = claim_hop(
@@ -171,10 +174,9 @@ class Hop:
             else None
         )
         cursor = packet.cursor
-        from .progress import measure, take  # imported by the first hop, not at cold start
-
+        progress = _progress()
         # A shard's first hop anchors its progress rate where it starts.
-        first = None if packet.progress else measure(job.progress, cursor, job=job.job_id)
+        first = None if packet.progress else progress.measure(job.progress, cursor, job=job.job_id)
         units = 0
         work_ms = 0.0
         done = packet.finishing  # the hop before ran the last unit: this one only finishes
@@ -228,7 +230,9 @@ class Hop:
         )
         finished = done and unit_error is None
         anchor = (state.began_ms, first)  # a shard's first progress mark counts from here
-        state.progress = take(job.progress, cursor, packet.progress, anchor, finished=finished)
+        state.progress = progress.take(
+            job.progress, cursor, packet.progress, anchor, finished=finished
+        )
         self.worked = (units, round(work_ms))
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
         left = remaining()
@@ -425,3 +429,17 @@ class _End:
         self, outcome: str, error: Exception | None, delay: int, fire: Callable[[], object]
     ) -> None:
         self.outcome, self.error, self.delay, self.fire = outcome, error, delay, fire
+
+
+def _progress() -> ModuleType:
+    """:mod:`relaystate.progress`, imported by the first hop (not at cold start), then kept:
+    an import statement in the hop would cost a package lookup and a lock on every hop."""
+    global _PROGRESS
+    if _PROGRESS is None:
+        from . import progress
+
+        _PROGRESS = progress
+    return _PROGRESS
+
+
+_PROGRESS: ModuleType | None = None

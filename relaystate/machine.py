@@ -83,23 +83,19 @@ class _JobEvent(Event):
         machine = self.machine
         state = machine.get_model_state(model)
         found = self.transitions.get(state.name)
-        if (
-            not found
-            or len(found) != 1
-            or not _plain(machine, found[0])
-            or _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG)
-        ):
+        dest = None
+        if found and not _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG):
+            dest = _direct(machine, found)
+        if found is None or dest is None:
             return super().trigger(model, *args, **kwargs)
-        transition = found[0]
-        dest = transition.dest
-        assert dest is not None  # _plain: no internal transitions
         event = EventData(state, self, machine, model, args=args, kwargs=kwargs)
-        event.transition = transition
+        event.transition = transition = found[0]
         try:
             for func in transition.before:
                 machine.callback(func, event)
-            machine.set_state(dest, model)
-            event.update(getattr(model, machine.model_attribute))
+            # transitions' set_state and EventData.update, for one model and a known State
+            setattr(model, machine.model_attribute, dest.value)
+            event.state = dest
             for func in transition.after:
                 machine.callback(func, event)
             event.result = True
@@ -111,8 +107,12 @@ class _JobEvent(Event):
         return bool(event.result)
 
 
-def _plain(machine: Machine, transition: Transition) -> bool:
-    """Whether ``transition`` runs nothing but its own ``before`` and ``after`` callbacks."""
+def _direct(machine: Machine, found: list[Transition]) -> State | None:
+    """The destination of the one transition in ``found`` if it runs nothing but its own
+    ``before`` and ``after`` callbacks, else ``None``."""
+    if len(found) != 1:
+        return None
+    transition = found[0]
     if (
         machine.has_queue
         or machine.prepare_event
@@ -123,9 +123,11 @@ def _plain(machine: Machine, transition: Transition) -> bool:
         or transition.conditions
         or transition.dest is None
     ):
-        return False
+        return None
     dest = machine.states[transition.dest]
-    return not (machine.states[transition.source].on_exit or dest.on_enter or dest.final)
+    if machine.states[transition.source].on_exit or dest.on_enter or dest.final:
+        return None
+    return dest
 
 
 class JobMachine(Machine):
