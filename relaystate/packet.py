@@ -73,8 +73,8 @@ def _freeze_cursor(value: JsonValue) -> JsonValue:
 
 
 def _freeze_object(value: Mapping[str, Any] | None, field: str) -> FrozenDict:
-    if value is None:
-        return FrozenDict()
+    if value is None or (type(value) is dict and not value):  # as frozen: the empty one
+        return _EMPTY
     if type(value) is not dict and not isinstance(value, Mapping):
         raise InvalidPacketError(
             f"{field} must be a JSON object (a dict), got {type(value).__name__}", field=field
@@ -295,7 +295,7 @@ class RelayPacket:
     ) -> str:
         """Return :meth:`to_json`, or raise :class:`PacketTooLargeError` if it exceeds ``limit``."""
         body = self.to_json(signer)
-        size = len(body.encode("utf-8"))
+        size = len(body) if body.isascii() else len(body.encode("utf-8"))
         if size > limit:
             raise PacketTooLargeError(size, limit)
         return body
