@@ -23,6 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from . import clock
+from .tracing import UNTRACED
 
 if TYPE_CHECKING:
     from .hop_state import HopState
@@ -56,6 +57,11 @@ def record_hop(
     an ERROR when the shard failed.
     """
     assert job.packet is not None
+    level = _LEVELS.get(str(fields.get("outcome")), logging.INFO)
+    logger = job.logger if job.logger is not None else log
+    logged = logger.isEnabledFor(level)
+    if not (logged or job.metrics or span is not UNTRACED):
+        return  # nobody reads the record (a hop of every invocation: not made for nothing)
     record = {
         "job_id": job.job_id,
         "job_type": job.type_name(),
@@ -67,9 +73,7 @@ def record_hop(
     if marked is not None:
         record["done"], record["total"] = marked["done"], marked["total"]
     span.record(record, exc)
-    level = _LEVELS.get(str(fields.get("outcome")), logging.INFO)
-    logger = job.logger if job.logger is not None else log
-    if logger.isEnabledFor(level):
+    if logged:
         text = json.dumps(record)
         # Only when there is one: a logger object on the class may not take exc_info.
         traceback: dict[str, Any] = {"exc_info": exc} if exc is not None else {}

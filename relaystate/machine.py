@@ -160,6 +160,7 @@ class JobMachine(Machine):
         # get_state answers by the member's name; most lookups are of JobState members.
         self._by_member: dict[JobState, State] = {m: self.states[m.name] for m in JobState}
         self._fire: list[tuple[str, Callable[..., bool]]] = []
+        self._by_class: dict[type, list[tuple[str, Callable[..., bool]]]] = {}
 
     state_cls = _JobStateState
     event_cls = _JobEvent
@@ -178,8 +179,9 @@ class JobMachine(Machine):
         (``is_CREATED``, ``may_relay``...) are left out, and the model is not listed in the
         machine, so it is freed with the last reference to it.
         """
-        for trigger, fire in self._fired():
-            if getattr(model, trigger, None) is not None:
+        own = vars(model)
+        for trigger, fire in self._declared(type(model)):
+            if own.get(trigger, fire) is not None:  # an attribute of its own may unset one
                 setattr(model, trigger, partial(fire, model))
         model.state = initial
 
@@ -193,7 +195,7 @@ class JobMachine(Machine):
         found = vars(model)
         for trigger, fire in self._fired():
             bound = found.get(trigger)
-            if isinstance(bound, partial) and bound.func == fire:
+            if isinstance(bound, partial) and (bound.func is fire or bound.func == fire):
                 del found[trigger]
 
     def _fired(self) -> list[tuple[str, Callable[..., bool]]]:
@@ -201,7 +203,18 @@ class JobMachine(Machine):
         machine's events are known: a hop attaches and detaches a job, nine triggers each."""
         if len(self._fire) != len(self.events):
             self._fire = [(trigger, event.trigger) for trigger, event in self.events.items()]
+            self._by_class.clear()
         return self._fire
+
+    def _declared(self, cls: type) -> list[tuple[str, Callable[..., bool]]]:
+        """:meth:`_fired` for the triggers that ``cls`` declares (not ``None`` on the class),
+        worked out once per class: a hop attaches a job of the same class every time."""
+        fired = self._fired()
+        found = self._by_class.get(cls)
+        if found is None:
+            found = [(name, fire) for name, fire in fired if getattr(cls, name, None) is not None]
+            self._by_class[cls] = found
+        return found
 
 
 class _QuietTriggers(logging.Filter):
