@@ -66,6 +66,8 @@ def _state(value: JobState | str) -> JobState:
 _EMPTY = FrozenDict()
 #: The default of ``stats``: frozen too, so shared the same way.
 _NO_STATS = Stats()
+#: Each state's wire text (``JobState.value`` is a property: one call per packet written).
+_STATE_VALUES = {state: state.value for state in JobState}
 
 
 def _freeze_cursor(value: JsonValue) -> JsonValue:
@@ -238,17 +240,18 @@ class RelayPacket:
             "shard": self.shard,
             "shards": self.shards,
             "hop": self.hop,
-            "state": self.state.value,
+            "state": _STATE_VALUES[self.state],
             "cursor": thaw(self.cursor),
             "data": thaw(self.data),
             "stats": self.stats.to_dict(),
         }
-        # The optional fields only when set, in this order (the JSON text keeps it).
-        if self.timing:
+        # The optional fields only when set, in this order (the JSON text keeps it). An object
+        # field is mostly the shared empty one: known by identity, without a call of __len__.
+        if self.timing is not _EMPTY and self.timing:
             raw["timing"] = thaw(self.timing)
-        if self.rate:
+        if self.rate is not _EMPTY and self.rate:
             raw["rate"] = thaw(self.rate)
-        if self.options:
+        if self.options is not _EMPTY and self.options:
             raw["options"] = thaw(self.options)
         if self.attempt:
             raw["attempt"] = self.attempt
@@ -258,7 +261,7 @@ class RelayPacket:
             raw["wake_ms"] = self.wake_ms
         if self.waiting:
             raw["waiting"] = self.waiting
-        if self.signals:
+        if self.signals is not _EMPTY and self.signals:
             raw["signals"] = thaw(self.signals)
         if self.result is not None:
             raw["result"] = thaw(self.result)
@@ -268,9 +271,9 @@ class RelayPacket:
             raw["error"] = self.error
         raw["created_ms"] = self.created_ms
         raw["updated_ms"] = self.updated_ms
-        if self.offloaded:
+        if self.offloaded is not _EMPTY and self.offloaded:
             raw["offloaded"] = thaw(self.offloaded)
-        if self.progress:
+        if self.progress is not _EMPTY and self.progress:
             raw["progress"] = thaw(self.progress)
         if self.traceparent:
             raw["traceparent"] = self.traceparent
