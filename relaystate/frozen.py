@@ -2,24 +2,18 @@
 
 ``attrs.evolve`` copies shallowly: a ``dict`` inside a frozen packet could still be changed through
 any snapshot that shares it. :func:`freeze` turns JSON objects into :class:`FrozenDict` and arrays
-into tuples; :func:`thaw` turns them back for ``json.dumps``. :func:`evolve` is ``attrs.evolve``
-for the frozen values a hop advances (its packet, its stats), a class's fields read once.
+into tuples; :func:`thaw` turns them back for ``json.dumps``.
 """
 
 from __future__ import annotations
 
 import math
-import operator
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeAlias, TypeVar
-
-import attrs
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeAlias
 
 from .errors import InvalidPacketError
 
-__all__ = ["FrozenDict", "JsonValue", "evolve", "freeze", "thaw"]
-
-T = TypeVar("T", bound=attrs.AttrsInstance)
+__all__ = ["FrozenDict", "JsonValue", "freeze", "thaw"]
 
 #: Any value JSON can carry, as relaystate stores it (frozen) or accepts it (plain).
 JsonValue: TypeAlias = Any
@@ -174,43 +168,3 @@ def thaw(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [thaw(item) for item in value]
     return value
-
-
-def evolve(instance: T, **changes: Any) -> T:
-    """A copy of the attrs value ``instance`` with ``changes``: what ``attrs.evolve`` makes
-    (one call of the class, its converters and validators run), with the class's field names
-    and init names worked out once instead of on every call -- a hop evolves its stats twice
-    and its packet once, and ``attrs.evolve``'s walk over the fields was most of that.
-
-    Example:
-        >>> from relaystate.stats import Stats
-        >>> evolve(Stats(units=3), hops=1)
-        Stats(hops=1, relays=0, units=3, work_ms=0, retries=0, waits=0)
-    """
-    cls = type(instance)
-    found = _FIELDS.get(cls)
-    if found is None:
-        found = _FIELDS[cls] = _fields_of(cls)
-    names, read = found
-    made: T
-    if read is None:
-        plain: Any = instance  # attrs' mypy plugin checks evolve's argument, not a TypeVar
-        made = attrs.evolve(plain, **changes)
-        return made
-    kwargs = dict(zip(names, read(instance), strict=True))
-    kwargs.update(changes)
-    made = cls(**kwargs)
-    return made
-
-
-#: attrs class -> the init names of its fields and a reader of their values, in one tuple
-#: (``None``: a class of fewer than two init fields, left to ``attrs.evolve``).
-_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]] | None]] = {}
-
-
-def _fields_of(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]] | None]:
-    init = [field for field in attrs.fields(cls) if field.init]
-    names = tuple(field.alias for field in init)
-    if len(init) < 2:  # attrgetter of one name gives the value, not a tuple
-        return names, None
-    return names, operator.attrgetter(*(field.name for field in init))

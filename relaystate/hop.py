@@ -33,6 +33,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from . import clock, tracing
 from .budget import SEND_LATENCIES
 from .errors import (
@@ -42,7 +44,7 @@ from .errors import (
     PacketTooLargeError,
     RelayError,
 )
-from .frozen import evolve, freeze, thaw
+from .frozen import freeze, thaw
 from .hop_claim import claim_hop
 from .hop_record import record_hop, timeline_entry, where
 from .hop_state import HopState
@@ -221,7 +223,7 @@ class Hop:
             cursor = result
         old = job.stats  # the packet's, plus the retries made in this hop
         job.cursor = cursor
-        job.stats = evolve(
+        job.stats = attrs.evolve(
             old,
             hops=old.hops + 1,
             units=old.units + units,
@@ -335,7 +337,7 @@ class Hop:
         """End the hop in a sleep (a delayed relay, chained by 900 s) or a wait (parked)."""
         job = self.job
         if idle:  # a wake-up that found it not over yet: not a hop of work
-            job.stats = evolve(job.stats, waits=job.stats.waits + 1)
+            job.stats = attrs.evolve(job.stats, waits=job.stats.waits + 1)
         now = clock.now_ms()
         if isinstance(pending, Sleep):
             wake_ms = now + math.ceil(pending.seconds * 1000)
@@ -365,7 +367,7 @@ class Hop:
             failed_hops = packet.attempt
             if failed_hops < job.retry.hop_retries:
                 retry_delay = job.retry.hop_delay(failed_hops)
-                job.stats = evolve(job.stats, retries=job.stats.retries + 1)
+                job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
                 return _End(
                     "retrying",
                     unit_error,
@@ -413,7 +415,7 @@ class Hop:
                 pause = job.retry.pause_s(tries)
                 if not budget.should_continue(remaining() - pause * 1000.0):
                     raise
-                job.stats = evolve(job.stats, retries=job.stats.retries + 1)
+                job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
                 clock.sleep(pause)
 
 

@@ -24,6 +24,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from . import clock, sending, teardown
 from .budget import SEND_LATENCIES
 from .errors import (
@@ -32,7 +34,7 @@ from .errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
-from .frozen import evolve, thaw
+from .frozen import thaw
 from .hop_state import HopState
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
@@ -126,7 +128,7 @@ def relay(
     """
     assert job.packet is not None
     delay = sending.check_delay(delay_seconds)
-    stats = evolve(job.stats, relays=job.stats.relays + 1)
+    stats = attrs.evolve(job.stats, relays=job.stats.relays + 1)
     nxt = snapshot(
         job,
         hop,

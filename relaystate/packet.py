@@ -21,7 +21,7 @@ import attrs
 
 from .clock import now_ms
 from .errors import InvalidPacketError, PacketTooLargeError
-from .frozen import FrozenDict, JsonValue, evolve, freeze, thaw
+from .frozen import FrozenDict, JsonValue, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
 from .wire import (
@@ -223,7 +223,7 @@ class RelayPacket:
     def evolve(self, **changes: Any) -> RelayPacket:
         """A new snapshot with ``changes`` applied and ``updated_ms`` set to now."""
         changes.setdefault("updated_ms", now_ms())
-        return evolve(self, **changes)
+        return attrs.evolve(self, **changes)
 
     # -- wire format -------------------------------------------------------------------------
 
