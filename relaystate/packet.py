@@ -66,6 +66,8 @@ def _state(value: JobState | str) -> JobState:
 _EMPTY = FrozenDict()
 #: The default of ``stats``: frozen too, so shared the same way.
 _NO_STATS = Stats()
+#: The fields a packet's JSON text may hold: the wire format's and its signature.
+_SIGNED_KEYS = _WIRE_KEYS | {"sig"}
 #: Each state's wire text (``JobState.value`` is a property: one call per packet written).
 _STATE_VALUES = {state: state.value for state in JobState}
 
@@ -310,7 +312,7 @@ class RelayPacket:
         Raises:
             InvalidPacketError: naming the field at fault.
         """
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             raise InvalidPacketError(
                 f"a relay packet is a JSON object, got {type(raw).__name__}", field=None
             )
@@ -318,7 +320,9 @@ class RelayPacket:
             return cls(**_npm_fields(raw))
         if "v" not in raw:
             raise InvalidPacketError("not a relay packet: no 'v' (wire version) field", field="v")
-        unknown = set(raw) - _WIRE_KEYS - {"sig"}  # a signature is checked by the job
+        # A signature is checked by the job. (A subset test first: no set made for a packet
+        # with no field to name.)
+        unknown = set() if raw.keys() <= _SIGNED_KEYS else set(raw) - _SIGNED_KEYS
         if unknown:
             raise InvalidPacketError(
                 f"unknown field(s) {sorted(unknown)} in a version-{raw['v']!r} packet",

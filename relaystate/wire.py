@@ -105,13 +105,12 @@ _STATS_KEYS = frozenset(_STATS_FIELDS)
 
 
 def _stats_from(raw: Any, *, relays_key: str) -> Stats:
-    if (
-        relays_key == "relays"
-        and type(raw) is dict
-        and raw.keys() <= _STATS_KEYS
-        and all(type(value) is int and value >= 0 for value in raw.values())
-    ):
-        return Stats(**raw)  # as relaystate writes them: the checks below would pass
+    if relays_key == "relays" and type(raw) is dict and raw.keys() <= _STATS_KEYS:
+        for value in raw.values():
+            if type(value) is not int or value < 0:
+                break
+        else:
+            return Stats(**raw)  # as relaystate writes them: the checks below would pass
     if not isinstance(raw, Mapping):
         raise InvalidPacketError("stats must be a JSON object", field="stats")
     names = {
