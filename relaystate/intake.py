@@ -187,8 +187,9 @@ class Intake:
     def __init__(self, job_class: JobClass, backend: Backend | None) -> None:
         self.job_class = job_class
         self.backend = backend
-        #: The environment's tracing setting, read once for the event's hops.
-        self.tracing_env = tracing.setting()
+        #: The environment's tracing setting, read once an event for its hops (``None``:
+        #: outside :meth:`process`, each hop reads it).
+        self.tracing_env: str | None = None
 
     def process(self, event: Mapping[str, Any], context: Any = None) -> BatchResponse:
         """Run a hop for every record; the records to deliver again.
@@ -197,6 +198,7 @@ class Intake:
             InvalidEventError: the event is not an SQS event (no ``Records`` list).
         """
         failures: list[dict[str, str]] = []
+        self.tracing_env = tracing.setting()
         for record in records(event):
             message_id = record.get("messageId")
             try:
