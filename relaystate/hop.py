@@ -46,7 +46,7 @@ from .errors import (
 )
 from .frozen import freeze, thaw
 from .hop_claim import claim_hop
-from .hop_record import record_hop, timeline_entry, where
+from .hop_record import record_hop, timeline_entry, wanted, where
 from .hop_state import HopState
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
@@ -67,6 +67,8 @@ log = logging.getLogger("relaystate")
 #: JSON, grown past the queue's or the ledger's limit). The shard fails instead, its last good
 #: packet parked in the DLQ, rather than be delivered again to re-run its units for nothing.
 PERMANENT_ERRORS = (InvalidPacketError, PacketTooLargeError, ConfigurationError)
+#: What ``step`` returns to pause the shard (a tuple: ``Sleep | WaitFor`` is made at each use).
+_PAUSES = (Sleep, WaitFor)
 
 
 def remaining_ms(context: Any, default_s: float) -> Callable[[], float]:
@@ -215,7 +217,7 @@ class Hop:
             if result is DONE:
                 done = True
                 break
-            if isinstance(result, Sleep | WaitFor):
+            if isinstance(result, _PAUSES):
                 cursor = result.next_cursor
                 if not (isinstance(result, WaitFor) and self._signalled(result.name)):
                     pending = result  # the hop ends here; the unit after it runs later
@@ -237,6 +239,8 @@ class Hop:
         )
         self.worked = (units, round(work_ms))
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
+        if not wanted(job, self.span, outcome):
+            return
         left = remaining()
         record_hop(
             job,
@@ -405,7 +409,7 @@ class Hop:
         while True:
             try:
                 result = job.step(cursor)
-                if result is DONE or isinstance(result, Sleep | WaitFor):
+                if result is DONE or isinstance(result, _PAUSES):
                     return result
                 return freeze(result, "cursor")
             except Exception:
