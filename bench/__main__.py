@@ -1,4 +1,7 @@
-"""Run the benchmarks: ``python -m bench [NAME ...]``; print each table, write bench/results.md."""
+"""Run the benchmarks: ``python -m bench [NAME ...]``; print each table, write bench/results.md.
+
+All of them rewrite the file; named ones replace their own tables in it and keep the others.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-NAMES = ["budget", "overhead", "fanout", "scaling", "ledger", "cost", "ratelimit", "coldstart"]
+NAMES = [
+    "budget",
+    "overhead",
+    "hop_cpu",
+    "fanout",
+    "scaling",
+    "ledger",
+    "cost",
+    "ratelimit",
+    "coldstart",
+]
 RESULTS = Path(__file__).with_name("results.md")
 
 
@@ -45,9 +58,28 @@ def main(argv: list[str] | None = None) -> int:
             text = f"## {title}\n\n{table(rows)}\n({took:.1f} s)\n"
             print(text, flush=True)
             sections.append(text)
-    RESULTS.write_text("\n".join(sections))
+    if args.names and RESULTS.exists():
+        text = _merged(RESULTS.read_text(), sections[2:])
+    else:
+        text = "\n".join(sections)
+    RESULTS.write_text(text)
     print(f"wrote {RESULTS}", file=sys.stderr)
     return 0
+
+
+def _merged(old: str, fresh: list[str]) -> str:
+    """``old`` results with each of the ``fresh`` sections in place of the one of its title
+    (a section new to the file goes at its end)."""
+    head, *kept = old.split("\n## ")
+    parts = ["## " + part for part in kept]
+    for section in fresh:
+        title = section.split("\n", 1)[0]
+        at = next((i for i, part in enumerate(parts) if part.split("\n", 1)[0] == title), None)
+        if at is None:
+            parts.append(section)
+        else:
+            parts[at] = section
+    return "\n".join([head, *parts])
 
 
 if __name__ == "__main__":

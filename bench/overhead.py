@@ -12,8 +12,8 @@ handled message (batched, off the relay's path, for both). What differs is the h
 
 Timing runs from the first packet sent to the end of the last unit (a job's teardown after
 that is left out of both). Runs are paired and interleaved, the order within a pair
-alternating, so that drift of a shared machine hits both. The second table is the CPU time
-of the handler call alone per hop, on in-memory queues (no network, no runtime).
+alternating, so that drift of a shared machine hits both. The CPU time of the handler call
+alone is :mod:`bench.hop_cpu`'s.
 """
 
 from __future__ import annotations
@@ -27,12 +27,10 @@ from typing import Any
 from relaystate import DONE, RelayJob
 from relaystate.local import LocalLambda, moto_process
 from relaystate.ports import Backend
-from relaystate.testing import UnitsPerHop, memory_backend, sqs_event
+from relaystate.testing import UnitsPerHop, memory_backend
 
 HOPS = 300
 ROUNDS = 9
-CPU_HOPS = 2_000
-CPU_ROUNDS = 7
 
 
 class Hops(RelayJob):
@@ -117,58 +115,6 @@ def hand_written_hops_per_s(lam: LocalLambda, hops: int) -> float:
     return hops / (ended[0] - started)
 
 
-# -- CPU of the handler alone, in memory --------------------------------------------------------
-
-
-class _Context:
-    function_name = "overhead-worker"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def _cpu_us_per_hop(handler: Callable[[dict[str, Any], Any], Any], pop: Callable[[], str]) -> float:
-    context = _Context()
-    for _ in range(200):  # warm up
-        handler(sqs_event(pop()), context)
-    spent = 0.0
-    for _ in range(CPU_HOPS):
-        event = sqs_event(pop())
-        started = time.process_time()
-        handler(event, context)
-        spent += time.process_time() - started
-    return spent * 1e6 / CPU_HOPS
-
-
-def relaystate_cpu_us() -> float:
-    backend = memory_backend()
-    job = Hops(data={"hops": 10**9}, backend=backend)
-    job.start()
-    assert job.packet is not None
-    url = job.packet.queue_url
-
-    def handler(event: dict[str, Any], context: Any) -> Any:
-        backend.queues.calls.clear()
-        return Hops.handle(event, context, backend=backend)
-
-    return _cpu_us_per_hop(handler, lambda: backend.queues.pop(url))
-
-
-def hand_written_cpu_us() -> float:
-    backend = memory_backend()
-    first = _first_packet(backend, 10**9)
-    url = json.loads(first)["queue_url"]
-    backend.queues.pop(url)
-    backend.queues.send(url, first)
-
-    def send(queue_url: str, body: str) -> None:
-        backend.queues.calls.clear()
-        backend.queues.send(queue_url, body)
-
-    return _cpu_us_per_hop(hand_written(send, 10**9), lambda: backend.queues.pop(url))
-
-
 # -- the tables ---------------------------------------------------------------------------------
 
 
@@ -223,21 +169,8 @@ def _compared(
     return rows
 
 
-def run_cpu() -> list[dict[str, Any]]:
-    hand, ours = [], []
-    for _ in range(CPU_ROUNDS):
-        hand.append(hand_written_cpu_us())
-        ours.append(relaystate_cpu_us())
-    return _compared(hand, ours, "CPU us per hop", "{:.1f}", "hand-written")
-
-
 TITLE = (
     f"hop overhead: RelayJob vs a hand-written relay handler on one LocalLambda, one-unit "
     f"hops, same packet size and deletes; {ROUNDS} interleaved pairs of {HOPS} hops, moto's "
     "SQS server in its own process"
 )
-CPU_TITLE = (
-    f"hop CPU: the handler call alone, in-memory queues, {CPU_HOPS:,} hops a run, "
-    f"{CPU_ROUNDS} interleaved pairs"
-)
-SECTIONS = [(TITLE, run), (CPU_TITLE, run_cpu)]

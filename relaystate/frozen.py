@@ -88,6 +88,10 @@ def freeze(value: Any, where: str = "value", _depth: int = 0) -> Any:
     kind = type(value)
     # The exact JSON types first (a hop freezes and thaws its packet's values every time): the
     # same answers as the general checks below, without their isinstance() of an ABC.
+    if kind is int or kind is bool or value is None or kind is FrozenDict:
+        return value
+    if kind is dict and _depth < MAX_DEPTH:
+        return _freeze_items(value, where, _depth)
     if kind is str or isinstance(value, str):
         if not value.isascii():  # only non-ASCII text can hold a lone surrogate
             try:
@@ -111,17 +115,7 @@ def freeze(value: Any, where: str = "value", _depth: int = 0) -> Any:
             raise InvalidPacketError(f"{where}: {value!r} is not valid JSON", field=where)
         return value
     if kind is dict or isinstance(value, Mapping):
-        items = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidPacketError(
-                    f"{where}: JSON object keys must be strings, got {key!r}", field=where
-                )
-            if not key.isascii():
-                freeze(key, where)  # a key must be valid Unicode too
-            # A plain scalar is its own frozen form: no call, no path text to make for it.
-            items[key] = item if _plain(item) else freeze(item, f"{where}.{key}", _depth + 1)
-        return FrozenDict._trusted(items)
+        return _freeze_items(value, where, _depth)
     if kind is list or kind is tuple or isinstance(value, list | tuple):
         return tuple(
             [
@@ -136,6 +130,21 @@ def freeze(value: Any, where: str = "value", _depth: int = 0) -> Any:
         "None, lists and dicts",
         field=where,
     )
+
+
+def _freeze_items(value: Mapping[Any, Any], where: str, _depth: int) -> FrozenDict:
+    """A JSON object (``value``, at ``_depth``, not too deep) frozen: see :func:`freeze`."""
+    items = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise InvalidPacketError(
+                f"{where}: JSON object keys must be strings, got {key!r}", field=where
+            )
+        if not key.isascii():
+            freeze(key, where)  # a key must be valid Unicode too
+        # A plain scalar is its own frozen form: no call, no path text to make for it.
+        items[key] = item if _plain(item) else freeze(item, f"{where}.{key}", _depth + 1)
+    return FrozenDict._trusted(items)
 
 
 def _plain(item: Any) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -45,7 +46,7 @@ from .errors import (
 )
 from .frozen import freeze, thaw
 from .hop_claim import claim_hop
-from .hop_record import record_hop, timeline_entry, where
+from .hop_record import record_hop, timeline_entry, wanted, where
 from .hop_state import HopState
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
@@ -66,6 +67,8 @@ log = logging.getLogger("relaystate")
 #: JSON, grown past the queue's or the ledger's limit). The shard fails instead, its last good
 #: packet parked in the DLQ, rather than be delivered again to re-run its units for nothing.
 PERMANENT_ERRORS = (InvalidPacketError, PacketTooLargeError, ConfigurationError)
+#: What ``step`` returns to pause the shard (a tuple: ``Sleep | WaitFor`` is made at each use).
+_PAUSES = (Sleep, WaitFor)
 
 
 def remaining_ms(context: Any, default_s: float) -> Callable[[], float]:
@@ -115,14 +118,16 @@ class Hop:
         #: The hop's span (one that does nothing when the job is not traced).
         self.span: tracing.HopSpan = tracing.UNTRACED
 
-    def run(self) -> None:
+    def run(self, *, traced: bool | None = None) -> None:
         """Claim the hop, run its units, end it (relay, finish or fail), log its record --
-        in the hop's span when the job is traced."""
+        in the hop's span when the job is traced (``traced``: decided already, or ``None``:
+        decide it)."""
         job, state = self.job, self.state
         assert job.packet is not None
         job.hop = state
         try:
-            with tracing.hop_span(job, self.context, self.receive_count) as span:
+            span_of = tracing.hop_span(job, self.context, self.receive_count, traced=traced)
+            with span_of as span:
                 self.span = span
                 state.traceparent = span.traceparent
                 claimed = claim_hop(
@@ -173,10 +178,9 @@ class Hop:
             else None
         )
         cursor = packet.cursor
-        from .progress import measure, take  # imported by the first hop, not at cold start
-
+        progress = _progress()
         # A shard's first hop anchors its progress rate where it starts.
-        first = None if packet.progress else measure(job.progress, cursor, job=job.job_id)
+        first = None if packet.progress else progress.measure(job.progress, cursor, job=job.job_id)
         units = 0
         work_ms = 0.0
         done = packet.finishing  # the hop before ran the last unit: this one only finishes
@@ -213,7 +217,7 @@ class Hop:
             if result is DONE:
                 done = True
                 break
-            if isinstance(result, Sleep | WaitFor):
+            if isinstance(result, _PAUSES):
                 cursor = result.next_cursor
                 if not (isinstance(result, WaitFor) and self._signalled(result.name)):
                     pending = result  # the hop ends here; the unit after it runs later
@@ -230,9 +234,13 @@ class Hop:
         )
         finished = done and unit_error is None
         anchor = (state.began_ms, first)  # a shard's first progress mark counts from here
-        state.progress = take(job.progress, cursor, packet.progress, anchor, finished=finished)
+        state.progress = progress.take(
+            job.progress, cursor, packet.progress, anchor, finished=finished
+        )
         self.worked = (units, round(work_ms))
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
+        if not wanted(job, self.span, outcome):
+            return
         left = remaining()
         record_hop(
             job,
@@ -401,7 +409,7 @@ class Hop:
         while True:
             try:
                 result = job.step(cursor)
-                if result is DONE or isinstance(result, Sleep | WaitFor):
+                if result is DONE or isinstance(result, _PAUSES):
                     return result
                 return freeze(result, "cursor")
             except Exception:
@@ -427,3 +435,17 @@ class _End:
         self, outcome: str, error: Exception | None, delay: int, fire: Callable[[], object]
     ) -> None:
         self.outcome, self.error, self.delay, self.fire = outcome, error, delay, fire
+
+
+def _progress() -> ModuleType:
+    """:mod:`relaystate.progress`, imported by the first hop (not at cold start), then kept:
+    an import statement in the hop would cost a package lookup and a lock on every hop."""
+    global _PROGRESS
+    if _PROGRESS is None:
+        from . import progress
+
+        _PROGRESS = progress
+    return _PROGRESS
+
+
+_PROGRESS: ModuleType | None = None

@@ -23,6 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from . import clock
+from .tracing import UNTRACED
 
 if TYPE_CHECKING:
     from .hop_state import HopState
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from .timeline import HopEntry
     from .tracing import HopSpan
 
-__all__ = ["record_hop", "timeline_entry", "where"]
+__all__ = ["record_hop", "timeline_entry", "wanted", "where"]
 
 log = logging.getLogger("relaystate")
 
@@ -56,6 +57,10 @@ def record_hop(
     an ERROR when the shard failed.
     """
     assert job.packet is not None
+    logger, level = _logger(job, str(fields.get("outcome")))
+    logged = logger.isEnabledFor(level)
+    if not (logged or job.metrics or span is not UNTRACED):
+        return  # nobody reads the record: see wanted()
     record = {
         "job_id": job.job_id,
         "job_type": job.type_name(),
@@ -67,9 +72,7 @@ def record_hop(
     if marked is not None:
         record["done"], record["total"] = marked["done"], marked["total"]
     span.record(record, exc)
-    level = _LEVELS.get(str(fields.get("outcome")), logging.INFO)
-    logger = job.logger if job.logger is not None else log
-    if logger.isEnabledFor(level):
+    if logged:
         text = json.dumps(record)
         # Only when there is one: a logger object on the class may not take exc_info.
         traceback: dict[str, Any] = {"exc_info": exc} if exc is not None else {}
@@ -79,6 +82,24 @@ def record_hop(
 
         retries = job.stats.retries - state.retries_at_start
         print(emf_line(record, retries=max(retries, 0)), flush=True)
+
+
+def wanted(job: HopJob, span: HopSpan, outcome: str) -> bool:
+    """Whether anything reads the record of a hop that ended in ``outcome``: its log line's
+    level is enabled, the job writes metrics, or its span is traced. Every hop asks, so that
+    one nobody reads is not made (nor the figures that go into it).
+
+    Example:
+        >>> wanted(job, UNTRACED, "relayed")  # doctest: +SKIP
+        False
+    """
+    logger, level = _logger(job, outcome)
+    return bool(logger.isEnabledFor(level) or job.metrics or span is not UNTRACED)
+
+
+def _logger(job: HopJob, outcome: str) -> tuple[Any, int]:
+    """The logger a hop's record goes to, and the level of a record of ``outcome``."""
+    return job.logger if job.logger is not None else log, _LEVELS.get(outcome, logging.INFO)
 
 
 def timeline_entry(

@@ -187,6 +187,9 @@ class Intake:
     def __init__(self, job_class: JobClass, backend: Backend | None) -> None:
         self.job_class = job_class
         self.backend = backend
+        #: The environment's tracing setting, read once an event for its hops (``None``:
+        #: outside :meth:`process`, each hop reads it).
+        self.tracing_env: str | None = None
 
     def process(self, event: Mapping[str, Any], context: Any = None) -> BatchResponse:
         """Run a hop for every record; the records to deliver again.
@@ -195,6 +198,7 @@ class Intake:
             InvalidEventError: the event is not an SQS event (no ``Records`` list).
         """
         failures: list[dict[str, str]] = []
+        self.tracing_env = tracing.setting()
         for record in records(event):
             message_id = record.get("messageId")
             try:
@@ -219,7 +223,7 @@ class Intake:
                 )
                 if isinstance(message_id, str):
                     failures.append({"itemIdentifier": message_id})
-        tracing.flush(self.job_class)
+        tracing.flush(self.job_class, self.tracing_env)
         return {"batchItemFailures": failures}
 
     def run(self, record: Mapping[str, Any], context: Any) -> None:
@@ -228,10 +232,12 @@ class Intake:
         job = self.job_class.from_packet(packet, backend=self.backend)
         try:
             backend, ledger = job._ports()
-            if tracing.enabled(job):  # a span around each AWS call the hop makes
+            traced = tracing.enabled(job, self.tracing_env)
+            if traced:  # a span around each AWS call the hop makes
                 backend, ledger = job.backend, job.ledger = tracing.traced_ports(backend, ledger)
             body = record.get("body")
-            Hop(job, backend, ledger, context, receive_count(record), body=str(body)).run()
+            hop = Hop(job, backend, ledger, context, receive_count(record), body=str(body))
+            hop.run(traced=traced)
         finally:
             job._release()
 

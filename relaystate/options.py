@@ -142,6 +142,8 @@ def check_options(values: Mapping[str, Any], *, from_packet: bool = False) -> No
         ConfigurationError: an unknown option, or a value the option does not accept.
         InvalidPacketError: the same, for options read from a packet (``from_packet=True``).
     """
+    if not values:  # most packets carry none: every hop checks them
+        return
     unknown = sorted(set(values) - set(OPTIONS))
     problems = [f"unknown option(s) {unknown}; known: {sorted(OPTIONS)}"] if unknown else []
     for name, value in values.items():

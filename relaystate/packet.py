@@ -62,12 +62,14 @@ def _state(value: JobState | str) -> JobState:
         ) from None
 
 
+#: The default of an object field: one empty FrozenDict (immutable, so every packet can share it).
 _EMPTY = FrozenDict()
-
-
-def _empty() -> FrozenDict:
-    """The default of an object field: one empty FrozenDict (immutable, so it can be shared)."""
-    return _EMPTY
+#: The default of ``stats``: frozen too, so shared the same way.
+_NO_STATS = Stats()
+#: The fields a packet's JSON text may hold: the wire format's and its signature.
+_SIGNED_KEYS = _WIRE_KEYS | {"sig"}
+#: Each state's wire text (``JobState.value`` is a property: one call per packet written).
+_STATE_VALUES = {state: state.value for state in JobState}
 
 
 def _freeze_cursor(value: JsonValue) -> JsonValue:
@@ -75,10 +77,8 @@ def _freeze_cursor(value: JsonValue) -> JsonValue:
 
 
 def _freeze_object(value: Mapping[str, Any] | None, field: str) -> FrozenDict:
-    if type(value) is FrozenDict:  # an evolved packet's unchanged field: frozen already
-        return value
-    if value is None:
-        return FrozenDict()
+    if value is None or (type(value) is dict and not value):  # as frozen: the empty one
+        return _EMPTY
     if type(value) is not dict and not isinstance(value, Mapping):
         raise InvalidPacketError(
             f"{field} must be a JSON object (a dict), got {type(value).__name__}", field=field
@@ -87,20 +87,24 @@ def _freeze_object(value: Mapping[str, Any] | None, field: str) -> FrozenDict:
     return frozen
 
 
+# One converter per object field, each a single call for a value that is frozen already (an
+# evolved packet's unchanged fields, the defaults): a packet is made twice a hop.
+
+
 def _freeze_data(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "data")
+    return value if type(value) is FrozenDict else _freeze_object(value, "data")
 
 
 def _freeze_timing(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "timing")
+    return value if type(value) is FrozenDict else _freeze_object(value, "timing")
 
 
 def _freeze_rate(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "rate")
+    return value if type(value) is FrozenDict else _freeze_object(value, "rate")
 
 
 def _freeze_options(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "options")
+    return value if type(value) is FrozenDict else _freeze_object(value, "options")
 
 
 def _freeze_result(value: JsonValue) -> JsonValue:
@@ -108,15 +112,15 @@ def _freeze_result(value: JsonValue) -> JsonValue:
 
 
 def _freeze_signals(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "signals")
+    return value if type(value) is FrozenDict else _freeze_object(value, "signals")
 
 
 def _freeze_offloaded(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "offloaded")
+    return value if type(value) is FrozenDict else _freeze_object(value, "offloaded")
 
 
 def _freeze_progress(value: Mapping[str, Any] | None) -> FrozenDict:
-    return _freeze_object(value, "progress")
+    return value if type(value) is FrozenDict else _freeze_object(value, "progress")
 
 
 #: A W3C ``traceparent`` header: version, trace id, parent span id, flags (lower-case hex).
@@ -161,14 +165,14 @@ class RelayPacket:
     hop: int = attrs.field(default=0, validator=_non_negative)
     state: JobState = attrs.field(default=JobState.QUEUED, converter=_state)
     cursor: JsonValue = attrs.field(default=None, converter=_freeze_cursor)
-    data: FrozenDict = attrs.field(factory=_empty, converter=_freeze_data)
-    stats: Stats = attrs.field(factory=Stats)
+    data: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_data)
+    stats: Stats = _NO_STATS
     #: What the hop budget learned (unit-time histogram, send latency), for the next hop.
-    timing: FrozenDict = attrs.field(factory=_empty, converter=_freeze_timing)
+    timing: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_timing)
     #: The rate limiter's state (next permit time, quota window and use), for the next hop.
-    rate: FrozenDict = attrs.field(factory=_empty, converter=_freeze_rate)
+    rate: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_rate)
     #: Job options given to the starter's constructor (``max_hops``...), applied on the worker.
-    options: FrozenDict = attrs.field(factory=_empty, converter=_freeze_options)
+    options: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_options)
     #: Hops in a row that ended in a unit error (the retry policy's count; 0 after a good hop).
     attempt: int = attrs.field(default=0, validator=_non_negative)
     #: The hop that sent this packet ended its work (``step`` returned DONE) with too little
@@ -180,7 +184,7 @@ class RelayPacket:
     #: The signal the shard waits for (``WaitFor``), or ``""``.
     waiting: str = ""
     #: The signals the job has received, by name (what ``self.signals`` holds in ``step``).
-    signals: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_signals)
+    signals: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_signals)
     #: The version of the job class that made the packet (``RelayJob.version``).
     job_version: str = ""
     #: The shard's result so far (``self.result`` in ``step``), for ``on_join``.
@@ -192,10 +196,10 @@ class RelayPacket:
     # -- offload and progress (relaystate.offload, relaystate.progress) ------------------------
     #: The claim checks of what the job keeps in S3 (``S3Offload``), by field (``data``,
     #: ``cursor``): ``{"key", "sha256", "bytes"}``. A field named here is empty in the packet.
-    offloaded: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_offloaded)
+    offloaded: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_offloaded)
     #: The shard's progress when the packet was made (``RelayJob.progress``): ``{"done",
     #: "total", "since_ms", "since_done"}`` (see :mod:`relaystate.progress`).
-    progress: FrozenDict = attrs.field(factory=FrozenDict, converter=_freeze_progress)
+    progress: FrozenDict = attrs.field(default=_EMPTY, converter=_freeze_progress)
 
     # -- tracing (relaystate.tracing) --
     #: The W3C ``traceparent`` of the span that sent this packet (the start, or the hop
@@ -238,17 +242,18 @@ class RelayPacket:
             "shard": self.shard,
             "shards": self.shards,
             "hop": self.hop,
-            "state": self.state.value,
+            "state": _STATE_VALUES[self.state],
             "cursor": thaw(self.cursor),
             "data": thaw(self.data),
             "stats": self.stats.to_dict(),
         }
-        # The optional fields only when set, in this order (the JSON text keeps it).
-        if self.timing:
+        # The optional fields only when set, in this order (the JSON text keeps it). An object
+        # field is mostly the shared empty one: known by identity, without a call of __len__.
+        if self.timing is not _EMPTY and self.timing:
             raw["timing"] = thaw(self.timing)
-        if self.rate:
+        if self.rate is not _EMPTY and self.rate:
             raw["rate"] = thaw(self.rate)
-        if self.options:
+        if self.options is not _EMPTY and self.options:
             raw["options"] = thaw(self.options)
         if self.attempt:
             raw["attempt"] = self.attempt
@@ -258,7 +263,7 @@ class RelayPacket:
             raw["wake_ms"] = self.wake_ms
         if self.waiting:
             raw["waiting"] = self.waiting
-        if self.signals:
+        if self.signals is not _EMPTY and self.signals:
             raw["signals"] = thaw(self.signals)
         if self.result is not None:
             raw["result"] = thaw(self.result)
@@ -268,9 +273,9 @@ class RelayPacket:
             raw["error"] = self.error
         raw["created_ms"] = self.created_ms
         raw["updated_ms"] = self.updated_ms
-        if self.offloaded:
+        if self.offloaded is not _EMPTY and self.offloaded:
             raw["offloaded"] = thaw(self.offloaded)
-        if self.progress:
+        if self.progress is not _EMPTY and self.progress:
             raw["progress"] = thaw(self.progress)
         if self.traceparent:
             raw["traceparent"] = self.traceparent
@@ -295,7 +300,7 @@ class RelayPacket:
     ) -> str:
         """Return :meth:`to_json`, or raise :class:`PacketTooLargeError` if it exceeds ``limit``."""
         body = self.to_json(signer)
-        size = len(body.encode("utf-8"))
+        size = len(body) if body.isascii() else len(body.encode("utf-8"))
         if size > limit:
             raise PacketTooLargeError(size, limit)
         return body
@@ -307,7 +312,7 @@ class RelayPacket:
         Raises:
             InvalidPacketError: naming the field at fault.
         """
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             raise InvalidPacketError(
                 f"a relay packet is a JSON object, got {type(raw).__name__}", field=None
             )
@@ -315,7 +320,9 @@ class RelayPacket:
             return cls(**_npm_fields(raw))
         if "v" not in raw:
             raise InvalidPacketError("not a relay packet: no 'v' (wire version) field", field="v")
-        unknown = set(raw) - _WIRE_KEYS - {"sig"}  # a signature is checked by the job
+        # A signature is checked by the job. (A subset test first: no set made for a packet
+        # with no field to name.)
+        unknown = set() if raw.keys() <= _SIGNED_KEYS else set(raw) - _SIGNED_KEYS
         if unknown:
             raise InvalidPacketError(
                 f"unknown field(s) {sorted(unknown)} in a version-{raw['v']!r} packet",

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import operator
+
 import attrs
 
 from .errors import InvalidPacketError
@@ -53,10 +55,11 @@ class Stats:
     def to_dict(self) -> dict[str, int]:
         """The stats as a plain ``dict`` (``waits`` only when there were any)."""
         # What attrs.asdict gives for these int fields, without its generic walk (every hop).
-        found = {name: getattr(self, name) for name in _STATS_FIELDS}
+        found = dict(zip(_STATS_FIELDS, _read_stats(self), strict=True))
         if not self.waits:
             del found["waits"]
         return found
 
 
 _STATS_FIELDS = tuple(field.name for field in attrs.fields(Stats))
+_read_stats = operator.attrgetter(*_STATS_FIELDS)

@@ -57,6 +57,7 @@ __all__ = [
     "enabled",
     "flush",
     "hop_span",
+    "setting",
     "start_span",
     "traced_ports",
 ]
@@ -69,8 +70,23 @@ _ON = frozenset({"1", "true", "yes", "on"})
 _OFF = frozenset({"0", "false", "no", "off"})
 
 
-def enabled(job: Any) -> bool:
+def setting() -> str:
+    """What the environment says about tracing: :data:`ENV`'s value, trimmed, lower-case.
+
+    A worker reads it once an invocation and hands it to :func:`enabled` for each of its
+    hops (an environment lookup costs as much as the rest of the decision).
+
+    Example:
+        >>> setting() in ("", "0", "1")
+        True
+    """
+    return os.environ.get(ENV, "").strip().lower()
+
+
+def enabled(job: Any, env: str | None = None) -> bool:
     """Whether ``job`` (a job or its class) is traced: asked for, and OpenTelemetry installed.
+
+    ``env``: the environment's :func:`setting`, when the caller has read it already.
 
     Example:
         >>> class Plain:
@@ -78,7 +94,7 @@ def enabled(job: Any) -> bool:
         >>> enabled(Plain)  # unless RELAYSTATE_TRACING=1 is set
         False
     """
-    setting = os.environ.get(ENV, "").strip().lower()
+    setting = os.environ.get(ENV, "").strip().lower() if env is None else env
     if setting in _OFF:
         return False
     if not (setting in _ON or getattr(job, "tracing", False) is True):
@@ -143,11 +159,13 @@ def start_span(job: Any) -> contextlib.AbstractContextManager[str]:
 
 
 def hop_span(
-    job: Any, context: Any, receive_count: int
+    job: Any, context: Any, receive_count: int, *, traced: bool | None = None
 ) -> contextlib.AbstractContextManager[HopSpan]:
     """The span of one hop of ``job`` (rebuilt from its packet), the child of the span that
-    sent the packet; a :class:`HopSpan` that does nothing when the job is not traced."""
-    if job.packet is None or not enabled(job):
+    sent the packet; a :class:`HopSpan` that does nothing when the job is not traced.
+
+    ``traced``: :func:`enabled` for the job, when the caller has decided it already."""
+    if job.packet is None or not (enabled(job) if traced is None else traced):
         return contextlib.nullcontext(UNTRACED)
     from . import otel
 
@@ -161,10 +179,11 @@ def traced_ports(backend: Backend, ledger: LedgerPort | None) -> tuple[Backend, 
     return otel.traced_ports(backend, ledger)
 
 
-def flush(job: Any) -> None:
+def flush(job: Any, env: str | None = None) -> None:
     """Export what the job's hops traced before the Lambda is frozen (the global provider's
-    ``force_flush``, where it has one); nothing when the job is not traced."""
-    if not enabled(job):
+    ``force_flush``, where it has one); nothing when the job is not traced. ``env``: as for
+    :func:`enabled`."""
+    if not enabled(job, env):
         return
     from . import otel
 

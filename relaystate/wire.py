@@ -26,7 +26,7 @@ from .errors import InvalidPacketError
 from .frozen import freeze
 from .names import queue_name_of
 from .states import JobState
-from .stats import Stats
+from .stats import _STATS_FIELDS, Stats
 
 __all__ = ["WIRE_VERSION", "sqs_safe"]
 
@@ -100,7 +100,17 @@ _KIND_NAMES: dict[Any, str] = {
 }
 
 
+#: The stats' wire names as relaystate writes them: its field names.
+_STATS_KEYS = frozenset(_STATS_FIELDS)
+
+
 def _stats_from(raw: Any, *, relays_key: str) -> Stats:
+    if relays_key == "relays" and type(raw) is dict and raw.keys() <= _STATS_KEYS:
+        for value in raw.values():
+            if type(value) is not int or value < 0:
+                break
+        else:
+            return Stats(**raw)  # as relaystate writes them: the checks below would pass
     if not isinstance(raw, Mapping):
         raise InvalidPacketError("stats must be a JSON object", field="stats")
     names = {
