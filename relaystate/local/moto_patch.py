@@ -24,7 +24,8 @@ does not place in the queue goes to moto's own delete, which raises moto's error
 ``tests/test_moto_patch.py`` runs the same calls on an unpatched moto and compares. It is
 applied in the local SQS endpoints only (:class:`~relaystate.local.server.EmbeddedSqs`,
 :func:`~relaystate.local.moto_process`), and only to a moto whose names it knows; on any other
-it does nothing (calls are then just slower).
+it does nothing (calls are then just slower). The same endpoints get the DynamoDB
+speed-ups of :mod:`~relaystate.local.moto_patch_dynamodb` from :func:`apply`.
 
 Run as ``python -m relaystate.local.moto_patch [moto.server options]`` it starts moto's server
 with the speed-ups.
@@ -37,6 +38,8 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from . import moto_patch_dynamodb
 
 __all__ = ["apply"]
 
@@ -63,12 +66,16 @@ _issued: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 def apply() -> bool:
     """Install the speed-ups into this process's moto (once); ``False`` if moto is unknown.
 
+    DynamoDB's (:mod:`~relaystate.local.moto_patch_dynamodb`) are installed with them, on
+    their own terms (a moto whose DynamoDB names they know).
+
     Example:
         >>> from relaystate.local import moto_patch
         >>> moto_patch.apply()  # doctest: +SKIP
         True
     """
     global _applied
+    moto_patch_dynamodb.apply()
     with _lock:
         if _applied:
             return True
