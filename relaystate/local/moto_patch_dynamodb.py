@@ -274,27 +274,29 @@ def _walks_as_known(traverser: type) -> bool:
 def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
     original = traverser.traverse_node_recursively  # type: ignore[attr-defined]
     no_hook = traverser.pre_processing_of_child  # type: ignore[attr-defined]
-    answers: dict[tuple[type, Any], bool] = {}
+    # isinstance on an abc class asks the abc machinery each time; its answer for a type does
+    # not change (moto registers no virtual subclasses of its nodes): kept per type.
+    is_node: dict[type, bool] = {}
+    of_kinds: dict[Any, dict[type, bool]] = {}
 
-    def is_a(cls: type, kinds: Any) -> bool:
-        # isinstance on an abc class asks the abc machinery each time; its answer for a
-        # type does not change (moto registers no virtual subclasses of its nodes).
-        found = answers.get((cls, kinds))
-        if found is None:
-            found = answers[(cls, kinds)] = issubclass(cls, kinds)
-        return found
-
-    def walk(self: Any, node: Any, child_id: int, kinds: Any, hook: Any) -> Any:
-        if not is_a(type(node), node_type):
-            return node
+    def walk(self: Any, node: Any, child_id: int, kinds: Any, is_kind: Any, hook: Any) -> Any:
         parent_node = node.parent
         children = node.children
         if children is not None:
             for i, child_node in enumerate(children):
                 if hook is not None:
                     hook(node, i)
-                walk(self, child_node, i, kinds, hook)
-        if is_a(type(node), kinds):
+                cls = type(child_node)
+                found = is_node.get(cls)
+                if found is None:
+                    found = is_node[cls] = issubclass(cls, node_type)
+                if found:
+                    walk(self, child_node, i, kinds, is_kind, hook)
+        cls = type(node)
+        found = is_kind.get(cls)
+        if found is None:
+            found = is_kind[cls] = issubclass(cls, kinds)
+        if found:
             node = self.process(node)
             node.parent = parent_node
             if parent_node:
@@ -303,10 +305,15 @@ def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        if not isinstance(node, node_type):
+            return node
         kinds = self.nodes_to_be_processed()  # constant a pass: a literal map in every one
+        is_kind = of_kinds.get(kinds)
+        if is_kind is None:
+            is_kind = of_kinds[kinds] = {}
         hook = self.pre_processing_of_child
         if getattr(hook, "__func__", None) is no_hook:
             hook = None  # moto's default: does nothing
-        return walk(self, node, child_id, kinds, hook)
+        return walk(self, node, child_id, kinds, is_kind, hook)
 
     return traverse_node_recursively
