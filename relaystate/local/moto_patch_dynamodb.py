@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import pickle
 import threading
 from collections import deque
@@ -58,6 +59,13 @@ _lock = threading.Lock()
 #: Kept texts at most, per cache: a relay's ledger writes a few hundred distinct expressions
 #: (a timeline slot each), a job of the user's may write any number.
 _LIMIT = 4096
+#: moto's modules the speed-ups patch.
+_MODULES = (
+    "moto.dynamodb.comparisons",
+    "moto.dynamodb.parsing.ast_nodes",
+    "moto.dynamodb.parsing.expressions",
+    "moto.dynamodb.parsing.validators",
+)
 #: The validators that read only the expression, its attribute names and the table's keys.
 _TEXT_CHECKS = ("ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator")
 
@@ -94,42 +102,51 @@ def apply() -> bool:
     """
     global _applied
     with _lock:
-        if _applied:
-            return True
-        try:
-            from moto.dynamodb import comparisons
-            from moto.dynamodb.parsing import ast_nodes, expressions, validators
-        except ImportError:  # pragma: no cover - moto is a dependency of the local extra
-            return False
-        parser = getattr(expressions, "UpdateExpressionParser", None)
-        validator = getattr(validators, "UpdateExpressionValidator", None)
-        condition = getattr(comparisons, "ConditionExpressionParser", None)
-        traverser = getattr(ast_nodes, "DepthFirstTraverser", None)
-        node = getattr(ast_nodes, "Node", None)
-        if (
-            traverser is None
-            or node is None
-            or not _walks_as_known(traverser)
-            or parser is None
-            or validator is None
-            or condition is None
-            or not callable(getattr(parser, "make", None))
-            or getattr(validators, "deepcopy", None) is not copy.deepcopy
-            or not callable(getattr(validator, "validate", None))
-            or not all(hasattr(validators, name) for name in _TEXT_CHECKS)
-            or not callable(getattr(condition, "_lex_condition_expression", None))
-            or not hasattr(condition, "Node")
-        ):
-            return False
-        parser.make = classmethod(_parsing_once(parser, parser.make.__func__))
-        validators.deepcopy = _copying_kept_trees  # type: ignore[attr-defined]
-        checks = tuple(getattr(validators, name) for name in _TEXT_CHECKS)
-        validator.__init__ = _skipping_passed_checks(validator.__init__, checks)
-        validator.validate = _remembering_passes(validator.validate)
-        condition._lex_condition_expression = _lexing_once(condition._lex_condition_expression)
-        traverser.traverse_node_recursively = _walking(traverser, node)
-        _applied = True
-        return True
+        _applied = _applied or _install()
+        return _applied
+
+
+def _install() -> bool:
+    """Patch moto's names in place; ``False``, and nothing patched, if one is not as known."""
+    found = [_module(name) for name in _MODULES]
+    if None in found:  # pragma: no cover - moto is a dependency of the local extra
+        return False
+    comparisons, ast_nodes, expressions, validators = found
+    parser = getattr(expressions, "UpdateExpressionParser", None)
+    validator = getattr(validators, "UpdateExpressionValidator", None)
+    condition = getattr(comparisons, "ConditionExpressionParser", None)
+    traverser = getattr(ast_nodes, "DepthFirstTraverser", None)
+    node = getattr(ast_nodes, "Node", None)
+    if (
+        traverser is None
+        or node is None
+        or not _walks_as_known(traverser)
+        or parser is None
+        or validator is None
+        or condition is None
+        or not callable(getattr(parser, "make", None))
+        or getattr(validators, "deepcopy", None) is not copy.deepcopy
+        or not callable(getattr(validator, "validate", None))
+        or not all(hasattr(validators, name) for name in _TEXT_CHECKS)
+        or not callable(getattr(condition, "_lex_condition_expression", None))
+        or not hasattr(condition, "Node")
+    ):
+        return False
+    parser.make = classmethod(_parsing_once(parser, parser.make.__func__))
+    validators.deepcopy = _copying_kept_trees
+    checks = tuple(getattr(validators, name) for name in _TEXT_CHECKS)
+    validator.__init__ = _skipping_passed_checks(validator.__init__, checks)
+    validator.validate = _remembering_passes(validator.validate)
+    condition._lex_condition_expression = _lexing_once(condition._lex_condition_expression)
+    traverser.traverse_node_recursively = _walking(traverser, node)
+    return True
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 def _keep(cache: dict[str, Any], text: str, value: Any) -> None:
