@@ -1,9 +1,9 @@
 """Speed-ups for moto's DynamoDB server: an ``UpdateItem`` stops re-deriving what its text fixes.
 
-A ledger hop makes two conditional ``UpdateItem`` calls, and moto 5 spent ~10 ms of CPU on each
-(the ledger's expressions set 8 to 12 attributes; a ledgerless hop's three SQS calls take ~3 ms
-each), most of it on work that depends on the expressions' text alone, done afresh on every
-call, some of it twice a call::
+A ledger hop makes two conditional ``UpdateItem`` calls (their expressions set 8 to 12
+attributes), and moto 5's server took ~12 ms to answer each against ~3 ms for a
+``SendMessage`` (medians, whole requests, measured on its own process). Most of it went on work
+that depends on the expressions' text alone, done afresh on every call, some of it twice::
 
     UpdateExpressionParser.make   the update expression tokenized and parsed into a tree,
                                   once for the response's checks and again for the write
@@ -25,10 +25,10 @@ that passed them before -- they read nothing else, so they would pass again -- a
 tokens are kept by the condition's text (fresh nodes each call: later stages build on them).
 A pass walks the tree as moto's ``DepthFirstTraverser`` does -- children first, in order, the
 same hook before each child, the same nodes processed and re-linked -- with its kinds taken
-once a pass and each node type's answer to ``isinstance`` once a process.
-The rest -- the values substituted, the item read, the conditions evaluated, the write, every
-error -- is moto's own code, on the same inputs; a text that fails to parse or validate is
-not kept, so it fails as it does in moto every time.
+once a pass and each node type's answer to ``isinstance`` once a process. An ``UpdateItem``
+of the ledger is then answered in ~5 ms. The rest -- the values substituted, the item read,
+the conditions evaluated, the write, every error -- is moto's own code, on the same inputs; a
+text that fails to parse or validate is not kept, so it fails as it does in moto every time.
 ``tests/functional/test_moto_patch_dynamodb.py`` sends the same requests to an unpatched moto
 and compares.
 
