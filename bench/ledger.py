@@ -10,14 +10,22 @@ difference divided by the difference in hops is the per-hop cost (the job's setu
 fall out). Write request units are DynamoDB's on-demand rule: per written item, the larger of
 its size before and after the write, in started KB (a transaction: twice that); the sizes are
 moto's, of the stored items (attribute names plus values).
+
+Where a hop's time goes: the same chains on moto's process again, each AWS call of this
+process timed where botocore sends it (:class:`CallTimes`): its wall time (request, moto's
+answer, response) and the CPU the calling thread spent on it (botocore's side); what the calls
+do not account for is the local runtime's and the job's own time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
+import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from relaystate import DONE, RelayJob
@@ -158,6 +166,79 @@ def per_hop_costs() -> dict[str, Any]:
     return found
 
 
+class CallTimes:
+    """Wall and calling-thread CPU seconds of every AWS call this process makes, by operation
+    (botocore's ``Endpoint.make_request`` timed while :meth:`timing` is open)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def timing(self) -> Iterator[CallTimes]:
+        from botocore.endpoint import Endpoint
+
+        send = Endpoint.make_request
+
+        def make_request(endpoint: Any, operation_model: Any, request_dict: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return send(endpoint, operation_model, request_dict)
+            finally:
+                took = (time.perf_counter() - wall, time.thread_time() - cpu)
+                with self._lock:
+                    self.seen[operation_model.name].append(took)
+
+        Endpoint.make_request = make_request  # type: ignore[method-assign, assignment]
+        try:
+            yield self
+        finally:
+            Endpoint.make_request = send  # type: ignore[method-assign]
+
+
+def split(lam: LocalLambda, rounds: int, hops: int) -> list[dict[str, Any]]:
+    """Where a hop's time goes, without and with the ledger: per operation, calls a hop and
+    each call's wall and client CPU time (medians); the rest is outside the calls."""
+    found: dict[str | None, tuple[CallTimes, list[float]]] = {}
+    for i in range(rounds):
+        for table in (None, TABLE) if i % 2 == 0 else (TABLE, None):
+            times, speeds = found.setdefault(table, (CallTimes(), []))
+            with times.timing():
+                speeds.append(hops_per_s(lam, hops, table))
+    rows = []
+    for table, (times, speeds) in found.items():
+        hop_ms = 1000 / statistics.median(speeds)
+        in_calls = 0.0
+        for op in ("ReceiveMessage", "SendMessage", "DeleteMessageBatch", "UpdateItem"):
+            took = times.seen.get(op, [])
+            per_hop = len(took) / (rounds * hops)
+            wall = statistics.median(w for w, _ in took) * 1000 if took else 0.0
+            cpu = statistics.median(c for _, c in took) * 1000 if took else 0.0
+            in_calls += per_hop * wall
+            if took:
+                rows.append(
+                    {
+                        "ledger": "with" if table else "without",
+                        "where": op,
+                        "per hop": f"{per_hop:.2f}",
+                        "wall ms a call (median)": f"{wall:.1f}",
+                        "client CPU ms a call (median)": f"{cpu:.1f}",
+                        "ms a hop": f"{per_hop * wall:.1f}",
+                    }
+                )
+        rows.append(
+            {
+                "ledger": "with" if table else "without",
+                "where": "outside the calls (the runtime, the job, waits between)",
+                "per hop": "",
+                "wall ms a call (median)": "",
+                "client CPU ms a call (median)": "",
+                "ms a hop": f"{hop_ms - in_calls:.1f} of {hop_ms:.1f}",
+            }
+        )
+    return rows
+
+
 def paired(lam: LocalLambda, rounds: int, hops: int) -> tuple[list[float], list[float]]:
     """hops/s of ``rounds`` chains without and with the ledger, interleaved (the order within
     a pair alternating, so that drift of a shared machine hits both)."""
@@ -173,11 +254,13 @@ def paired(lam: LocalLambda, rounds: int, hops: int) -> tuple[list[float], list[
 
 
 def run() -> list[dict[str, Any]]:
+    global _split
     with (
         moto_process() as endpoint,
         LocalLambda(timeout_s=5.0, concurrency=1, endpoint_url=endpoint) as lam,
     ):
         plain, ledgered = paired(lam, ROUNDS, HOPS)
+        _split = split(lam, SPLIT_ROUNDS, HOPS)
     ratios = sorted(w / p for p, w in zip(plain, ledgered, strict=True))
     costs = per_hop_costs()
     rows = []
@@ -241,10 +324,23 @@ def run_aws_latency() -> list[dict[str, Any]]:
     ]
 
 
+def run_split() -> list[dict[str, Any]]:
+    """The rows :func:`run` measured on its endpoint (its moto process is gone by now)."""
+    return _split
+
+
 AWS_HOPS = 100
 AWS_ROUNDS = 5
+SPLIT_ROUNDS = 4
+_split: list[dict[str, Any]] = []
 SECTIONS = [
     (TITLE, run),
+    (
+        f"where a hop's time goes: {SPLIT_ROUNDS} more interleaved chains of {HOPS} hops on "
+        f"the same endpoint, each AWS call timed in botocore (wall: request, moto's answer, "
+        f"response; client CPU: botocore's side, in the calling thread)",
+        run_split,
+    ),
     (
         f'ledger cost with AWS\'s latency: the same chains on LocalLambda(latency="aws") '
         f"(per-call latency drawn from AWS's published and measured figures; the embedded "

@@ -24,8 +24,10 @@ does not place in the queue goes to moto's own delete, which raises moto's error
 ``tests/test_moto_patch.py`` runs the same calls on an unpatched moto and compares. It is
 applied in the local SQS endpoints only (:class:`~relaystate.local.server.EmbeddedSqs`,
 :func:`~relaystate.local.moto_process`), and only to a moto whose names it knows; on any other
-it does nothing (calls are then just slower). :func:`apply` also makes moto's DynamoDB writes
-and SQS deletes atomic, as AWS's are (:mod:`~relaystate.local.moto_atomic`).
+it does nothing (calls are then just slower). The same endpoints get the DynamoDB
+speed-ups of :mod:`~relaystate.local.moto_patch_dynamodb` from :func:`apply`, which also makes
+moto's DynamoDB writes and SQS deletes atomic, as AWS's are
+(:mod:`~relaystate.local.moto_atomic`).
 
 Run as ``python -m relaystate.local.moto_patch [moto.server options]`` it starts moto's server
 with the speed-ups.
@@ -39,7 +41,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import moto_atomic
+from . import moto_atomic, moto_patch_dynamodb
 
 __all__ = ["apply"]
 
@@ -68,6 +70,9 @@ def apply() -> bool:
     and SQS deletes atomic (:mod:`~relaystate.local.moto_atomic`); ``False`` if moto is
     unknown.
 
+    DynamoDB's speed-ups (:mod:`~relaystate.local.moto_patch_dynamodb`) are installed with
+    them, on their own terms (a moto whose DynamoDB names they know).
+
     Example:
         >>> from relaystate.local import moto_patch
         >>> moto_patch.apply()  # doctest: +SKIP
@@ -80,6 +85,7 @@ def apply() -> bool:
 
 def _speed_up() -> bool:
     global _applied
+    moto_patch_dynamodb.apply()
     with _lock:
         if _applied:
             return True

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -155,37 +152,10 @@ def test_a_send_to_a_queue_with_motos_own_lambda_mapping_still_works(
 # -- receive and delete: the same results as an unpatched moto, without walking the queue ------
 
 
-#: moto's own server, unpatched, on a free port of 127.0.0.1: prints the port, runs until stdin
-#: closes.
-_PLAIN_MOTO = """
-import sys
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server.get_host_and_port()[1], flush=True)
-sys.stdin.read()
-server.stop()
-"""
-
-
-@pytest.fixture(scope="module")
-def plain_sqs(boto_session: Any) -> Iterator[Any]:
+@pytest.fixture
+def plain_sqs(plain_moto_endpoint: str, boto_session: Any) -> Any:
     """A client of moto's own server, unpatched, in a process of its own."""
-    with subprocess.Popen(
-        [sys.executable, "-c", _PLAIN_MOTO],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as server:
-        assert server.stdin is not None
-        assert server.stdout is not None
-        try:
-            port = int(server.stdout.readline())
-            yield sqs_client(f"http://127.0.0.1:{port}", session=boto_session)
-        finally:
-            server.stdin.close()  # the server stops
-            server.wait(timeout=10)
+    return sqs_client(plain_moto_endpoint, session=boto_session)
 
 
 class Trace:

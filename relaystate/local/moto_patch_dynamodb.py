@@ -1,0 +1,336 @@
+"""Speed-ups for moto's DynamoDB server: an ``UpdateItem`` stops re-deriving what its text fixes.
+
+A ledger hop makes two conditional ``UpdateItem`` calls (their expressions set 8 to 12
+attributes), and moto 5's server took ~12 ms to answer each against ~3 ms for a
+``SendMessage`` (medians, whole requests, measured on its own process). Most of it went on work
+that depends on the expressions' text alone, done afresh on every call, some of it twice::
+
+    UpdateExpressionParser.make   the update expression tokenized and parsed into a tree,
+                                  once for the response's checks and again for the write
+    Validator(...)                that tree deep-copied (``copy.deepcopy``: ~100 nodes with
+                                  their parent links), for the validators to rewrite
+    UpdateExpressionValidator     ten passes over the copy; the first three only look for
+                                  errors of the text -- two SET clauses, a path set twice, a
+                                  key attribute updated -- and two of them run on every
+                                  nested node, so a pass costs O(nodes^2); every pass asks
+                                  each node twice whether it is of a kind (abc's isinstance)
+                                  and rebuilds the pass's kinds for every node
+    ConditionExpressionParser     the condition expression lexed, a pattern match a token,
+                                  once for the response's checks and again for the write
+
+Here each is done once per distinct text: a parsed tree is kept by its text, and the
+validators' copy is unpickled from the tree's pickle (what ``deepcopy`` makes, at ~1/8 of the
+cost); the three checks of the text are skipped for a (text, attribute names, key attributes)
+that passed them before -- they read nothing else, so they would pass again -- and the lexer's
+tokens are kept by the condition's text (fresh nodes each call: later stages build on them).
+A pass walks the tree as moto's ``DepthFirstTraverser`` does -- children first, in order, the
+same hook before each child, the same nodes processed and re-linked -- with its kinds taken
+once a pass and each node type's answer to ``isinstance`` once a process. An ``UpdateItem``
+of the ledger is then answered in ~5 ms. The rest -- the values substituted, the item read,
+the conditions evaluated, the write, every error -- is moto's own code, on the same inputs; a
+text that fails to parse or validate is not kept, so it fails as it does in moto every time.
+``tests/functional/test_moto_patch_dynamodb.py`` sends the same requests to an unpatched moto
+and compares.
+
+Applied with the SQS speed-ups (:func:`relaystate.local.moto_patch.apply`), in the local
+endpoints only, and only to a moto whose names it knows; on any other it does nothing.
+
+Example:
+    >>> from relaystate.local import moto_patch_dynamodb
+    >>> moto_patch_dynamodb.apply()  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import pickle
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["apply"]
+
+_applied = False
+_lock = threading.Lock()
+#: Kept texts at most, per cache: a relay's ledger writes a few hundred distinct expressions
+#: (a timeline slot each), a job of the user's may write any number.
+_LIMIT = 4096
+#: moto's modules the speed-ups patch.
+_MODULES = (
+    "moto.dynamodb.comparisons",
+    "moto.dynamodb.parsing.ast_nodes",
+    "moto.dynamodb.parsing.expressions",
+    "moto.dynamodb.parsing.validators",
+)
+#: The validators that read only the expression, its attribute names and the table's keys.
+_TEXT_CHECKS = ("ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator")
+
+
+class _Parsed:
+    """An update expression's tree as moto parsed it, never handed to code that changes it,
+    with its pickle (for copies) and its text (for the checks that passed)."""
+
+    __slots__ = ("blob", "text", "tree")
+
+    def __init__(self, text: str, tree: Any) -> None:
+        self.text = text
+        self.tree = tree
+        self.blob = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+#: Update expression text -> its tree (moto's callers only read it, or deep-copy it).
+_parsed: dict[str, _Parsed] = {}
+#: id(tree) -> the kept tree (kept alive by ``_parsed``, so the id is not reused).
+_trees: dict[int, _Parsed] = {}
+#: (text, attribute names, key attributes) whose text checks passed.
+_passed: set[tuple[Any, ...]] = set()
+#: Condition expression text -> its tokens, (nonterminal, kind, text, value) each.
+_lexed: dict[str, tuple[tuple[str, str, str, str], ...]] = {}
+
+
+def apply() -> bool:
+    """Install the speed-ups into this process's moto (once); ``False`` if moto is unknown.
+
+    Example:
+        >>> from relaystate.local import moto_patch_dynamodb
+        >>> moto_patch_dynamodb.apply()  # doctest: +SKIP
+        True
+    """
+    global _applied
+    with _lock:
+        _applied = _applied or _install()
+        return _applied
+
+
+def _install() -> bool:
+    """Patch moto's names in place; ``False``, and nothing patched, if one is not as known."""
+    found = [_module(name) for name in _MODULES]
+    if None in found:  # pragma: no cover - moto is a dependency of the local extra
+        return False
+    comparisons, ast_nodes, expressions, validators = found
+    parser = getattr(expressions, "UpdateExpressionParser", None)
+    validator = getattr(validators, "UpdateExpressionValidator", None)
+    condition = getattr(comparisons, "ConditionExpressionParser", None)
+    traverser = getattr(ast_nodes, "DepthFirstTraverser", None)
+    node = getattr(ast_nodes, "Node", None)
+    if (
+        traverser is None
+        or node is None
+        or not _walks_as_known(traverser)
+        or parser is None
+        or validator is None
+        or condition is None
+        or not callable(getattr(parser, "make", None))
+        or getattr(validators, "deepcopy", None) is not copy.deepcopy
+        or not callable(getattr(validator, "validate", None))
+        or not all(hasattr(validators, name) for name in _TEXT_CHECKS)
+        or not callable(getattr(condition, "_lex_condition_expression", None))
+        or not hasattr(condition, "Node")
+    ):
+        return False
+    parser.make = classmethod(_parsing_once(parser, parser.make.__func__))
+    validators.deepcopy = _copying_kept_trees
+    checks = tuple(getattr(validators, name) for name in _TEXT_CHECKS)
+    validator.__init__ = _skipping_passed_checks(validator.__init__, checks)
+    validator.validate = _remembering_passes(validator.validate)
+    condition._lex_condition_expression = _lexing_once(condition._lex_condition_expression)
+    traverser.traverse_node_recursively = _walking(traverser, node)
+    return True
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _keep(cache: dict[str, Any], text: str, value: Any) -> None:
+    if len(cache) >= _LIMIT:
+        cache.clear()  # rare; what is dropped is parsed again
+        if cache is _parsed:
+            _trees.clear()
+    cache[text] = value
+
+
+# -- the update expression parsed once a text ---------------------------------------------------
+
+
+def _parsing_once(patched: type, make: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(make)
+    def wrapper(cls: Any, expression_str: str) -> Any:
+        if cls is not patched or not isinstance(expression_str, str):
+            return make(cls, expression_str)  # a subclass of moto's: its own parse
+        found = _parsed.get(expression_str)
+        if found is None:
+            tree = make(cls, expression_str)  # moto's errors raised here; nothing kept
+            if not _parents_consistent(tree):
+                return tree  # not a tree the checks can be skipped on: moto's way, every time
+            found = _Parsed(expression_str, tree)
+            with _lock:
+                _keep(_parsed, expression_str, found)
+                _trees[id(tree)] = found
+        return found.tree
+
+    return wrapper
+
+
+def _parents_consistent(node: Any) -> bool:
+    """Whether every node's ``parent`` is the node that holds it: then a pass whose processors
+    return the nodes they are given leaves the tree as it was (moto's traverser re-links each
+    processed node to the parent it records)."""
+    for child in getattr(node, "children", None) or ():
+        if hasattr(child, "children") and (
+            child.parent is not node or not _parents_consistent(child)
+        ):
+            return False
+    return True
+
+
+def _copying_kept_trees(x: Any, memo: dict[int, Any] | None = None, _nil: Any = None) -> Any:
+    """``copy.deepcopy``, but a kept tree is unpickled (the same nodes, links and values)."""
+    kept = _trees.get(id(x)) if memo is None else None
+    if kept is not None and kept.tree is x:
+        return pickle.loads(kept.blob)
+    return copy.deepcopy(x, memo)
+
+
+# -- the checks of the text skipped once passed -------------------------------------------------
+
+
+def _check_key(validator: Any) -> tuple[Any, ...] | None:
+    kept = getattr(validator, "_relaystate_parsed", None)
+    if kept is None:
+        return None
+    names = validator.expression_attribute_names
+    try:
+        key = (
+            kept.text,
+            None if names is None else tuple(sorted(names.items())),
+            tuple(validator.table.table_key_attrs),
+        )
+        hash(key)
+    except TypeError:  # names that are not text: moto's checks, every time
+        return None
+    return key
+
+
+def _skipping_passed_checks(init: Callable[..., None], checks: tuple[type, ...]) -> Any:
+    @functools.wraps(init)
+    def wrapper(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, expression, *args, **kwargs)
+        kept = _trees.get(id(expression))
+        if kept is None or kept.tree is not expression:
+            return
+        self._relaystate_parsed = kept
+        if _check_key(self) in _passed:
+            self.processors = [p for p in self.processors if not isinstance(p, checks)]
+
+    return wrapper
+
+
+def _remembering_passes(validate: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    @functools.wraps(validate)
+    def wrapper(self: Any) -> Any:
+        validated = validate(self)  # an error: nothing remembered
+        key = _check_key(self)
+        if key is not None:
+            if len(_passed) >= _LIMIT:
+                _passed.clear()
+            _passed.add(key)
+        return validated
+
+    return wrapper
+
+
+# -- the condition expression lexed once a text -------------------------------------------------
+
+
+def _lexing_once(lex: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    @functools.wraps(lex)
+    def wrapper(self: Any) -> Any:
+        text = self.condition_expression
+        tokens = _lexed.get(text)
+        if tokens is None:
+            nodes = lex(self)  # moto's errors raised here; nothing kept
+            if any(node.children for node in nodes):
+                return nodes  # not what moto's lexer makes now: nothing kept
+            tokens = tuple((n.nonterminal, n.kind, n.text, n.value) for n in nodes)
+            with _lock:
+                _keep(_lexed, text, tokens)
+            return nodes
+        node = self.Node
+        return deque(node(nt, kind, txt, value, []) for nt, kind, txt, value in tokens)
+
+    return wrapper
+
+
+# -- a pass over the tree: moto's walk, its kinds and isinstance answers kept -----------------
+
+#: The methods of moto's traverser that the walk below does as moto does.
+_TRAVERSER = ("traverse", "traverse_node_recursively", "nodes_to_be_processed", "process")
+
+
+def _walks_as_known(traverser: type) -> bool:
+    """Whether no traverser of moto's changes how a pass walks (only what it processes)."""
+    if not all(callable(getattr(traverser, name, None)) for name in _TRAVERSER):
+        return False
+    subclasses: list[type] = list(traverser.__subclasses__())
+    while subclasses:
+        sub = subclasses.pop()
+        if any(name in vars(sub) for name in _TRAVERSER):
+            return False
+        subclasses.extend(sub.__subclasses__())
+    return True
+
+
+def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
+    original = traverser.traverse_node_recursively  # type: ignore[attr-defined]
+    no_hook = traverser.pre_processing_of_child  # type: ignore[attr-defined]
+    # isinstance on an abc class asks the abc machinery each time; its answer for a type does
+    # not change (moto registers no virtual subclasses of its nodes): kept per type.
+    is_node: dict[type, bool] = {}
+    of_kinds: dict[Any, dict[type, bool]] = {}
+
+    def walk(self: Any, node: Any, child_id: int, kinds: Any, is_kind: Any, hook: Any) -> Any:
+        parent_node = node.parent
+        children = node.children
+        if children is not None:
+            for i, child_node in enumerate(children):
+                if hook is not None:
+                    hook(node, i)
+                cls = type(child_node)
+                found = is_node.get(cls)
+                if found is None:
+                    found = is_node[cls] = issubclass(cls, node_type)
+                if found:
+                    walk(self, child_node, i, kinds, is_kind, hook)
+        cls = type(node)
+        found = is_kind.get(cls)
+        if found is None:
+            found = is_kind[cls] = issubclass(cls, kinds)
+        if found:
+            node = self.process(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
+    @functools.wraps(original)
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        if not isinstance(node, node_type):
+            return node
+        kinds = self.nodes_to_be_processed()  # constant a pass: a literal map in every one
+        is_kind = of_kinds.get(kinds)
+        if is_kind is None:
+            is_kind = of_kinds[kinds] = {}
+        hook = self.pre_processing_of_child
+        if getattr(hook, "__func__", None) is no_hook:
+            hook = None  # moto's default: does nothing
+        return walk(self, node, child_id, kinds, is_kind, hook)
+
+    return traverse_node_recursively

@@ -1,0 +1,309 @@
+"""The local endpoint's DynamoDB speed-ups: an expression's text is worked on once; results stay
+moto's."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from relaystate.local import moto_patch, moto_patch_dynamodb
+from relaystate.local.server import local_client
+
+
+@pytest.fixture
+def ddb(sqs_endpoint: str, boto_session: Any) -> Any:
+    """A DynamoDB client of the session's (patched) endpoint."""
+    return local_client("dynamodb", sqs_endpoint, session=boto_session)
+
+
+@pytest.fixture
+def plain_ddb(plain_moto_endpoint: str, boto_session: Any) -> Any:
+    """A DynamoDB client of moto's own server, unpatched."""
+    return local_client("dynamodb", plain_moto_endpoint, session=boto_session)
+
+
+def test_apply_is_in_effect_for_the_embedded_endpoint_and_idempotent(ddb: Any) -> None:
+    assert moto_patch_dynamodb.apply() is True
+    assert moto_patch_dynamodb.apply() is True
+
+
+def test_the_moto_process_gets_them_with_the_sqs_speed_ups() -> None:
+    # moto_process runs ``python -m relaystate.local.moto_patch``, whose main() calls apply().
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from relaystate.local import moto_patch; moto_patch.apply(); "
+            "from moto.dynamodb.parsing.expressions import UpdateExpressionParser as P; "
+            "print(hasattr(P.make, '__wrapped__'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "True" == shown.stdout.strip()
+    assert moto_patch.apply() is True
+
+
+def test_a_traverser_that_walks_its_own_way_is_not_patched() -> None:
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
+    assert moto_patch_dynamodb._walks_as_known(DepthFirstTraverser)
+
+    class Own(DepthFirstTraverser):  # type: ignore[misc]
+        def traverse(self, node: Any) -> Any:
+            return node
+
+    try:
+        assert not moto_patch_dynamodb._walks_as_known(DepthFirstTraverser)
+    finally:
+        del Own
+        import gc
+
+        gc.collect()  # __subclasses__ holds it weakly
+
+
+# -- the same answers as an unpatched moto ----------------------------------------------------
+
+
+class Trace:
+    """What a DynamoDB client saw: each answer without its metadata, or the error."""
+
+    def __init__(self, ddb: Any) -> None:
+        self.ddb = ddb
+        self.seen: list[Any] = []
+
+    def call(self, operation: str, **params: Any) -> None:
+        try:
+            found = getattr(self.ddb, operation)(**params)
+        except ClientError as exc:
+            error = exc.response["Error"]
+            item = exc.response.get("Item")
+            self.seen.append((operation, error.get("Code"), error.get("Message"), item))
+            return
+        found.pop("ResponseMetadata", None)
+        self.seen.append((operation, found))
+
+    def twice(self, operation: str, **params: Any) -> None:
+        """The call, then again: the second meets what the first left kept."""
+        self.call(operation, **params)
+        self.call(operation, **params)
+
+
+def _table(ddb: Any, name: str, *keys: str) -> None:
+    kinds = ("HASH", "RANGE")[: len(keys)]
+    schema = [{"AttributeName": k, "KeyType": t} for k, t in zip(keys, kinds, strict=True)]
+    ddb.create_table(
+        TableName=name,
+        KeySchema=schema,
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def _update(seen: Trace, table: str, key: dict[str, Any], expression: str, **more: Any) -> None:
+    seen.twice("update_item", TableName=table, Key=key, UpdateExpression=expression, **more)
+
+
+def _scenario(ddb: Any, name: str) -> list[Any]:
+    seen = Trace(ddb)
+    _table(ddb, name, "pk", "sk")
+    _table(ddb, f"{name}-k", "k")
+    key = {"pk": {"S": "job#1"}, "sk": {"S": "shard#000000"}}
+    now = {":now": {"N": "5"}, ":hop": {"N": "0"}, ":owner": {"S": "a"}}
+    # The ledger's claim: a new item, then refused (the old item comes back), then a new hop.
+    claim = (
+        "SET #status = :running, #owner = :owner, hop = :hop, updated_ms = :now, "
+        "outbox = if_not_exists(outbox, :packet) REMOVE outbox_delay, waiting_for"
+    )
+    for hop in ("0", "0", "1"):
+        seen.call(
+            "update_item",
+            TableName=name,
+            Key=key,
+            UpdateExpression=claim,
+            ConditionExpression="attribute_not_exists(pk) OR hop < :hop OR (hop = :hop AND "
+            "(#status IN (:queued, :waiting) OR #owner = :owner))",
+            ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+            ExpressionAttributeValues={
+                **now,
+                ":hop": {"N": hop},
+                ":running": {"S": "running"},
+                ":packet": {"B": b"packet"},
+                ":queued": {"S": "queued"},
+                ":waiting": {"S": "waiting"},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    # Arithmetic, lists, maps, sets, the order of REMOVEs of a list, every ReturnValues.
+    values = {
+        ":one": {"N": "1"},
+        ":l": {"L": [{"S": "x"}, {"S": "y"}, {"S": "z"}]},
+        ":m": {"M": {"a": {"N": "1"}}},
+        ":s": {"SS": ["p", "q"]},
+    }
+    _update(
+        seen,
+        name,
+        key,
+        "SET n = if_not_exists(n, :one) + :one, l = :l, m = :m ADD s :s",
+        ExpressionAttributeValues=values,
+        ReturnValues="ALL_NEW",
+    )
+    _update(
+        seen,
+        name,
+        key,
+        "SET l = list_append(l, :l), m.b = :one, n = n - :one REMOVE l[0], l[2] DELETE s :d",
+        ExpressionAttributeValues={":l": values[":l"], ":one": values[":one"], ":d": {"SS": ["p"]}},
+        ReturnValues="UPDATED_OLD",
+    )
+    _update(seen, name, key, "REMOVE m.a, outbox", ReturnValues="UPDATED_NEW")
+    _update(seen, name, key, "ADD tally :one", ExpressionAttributeValues={":one": {"N": "2"}})
+    # The checks of the text: each refusal as moto words it, every time it is asked.
+    a, ab = {":a": {"N": "1"}}, {":a": {"N": "1"}, ":b": {"N": "2"}}
+    _update(seen, name, key, "SET a = :a SET b = :b", ExpressionAttributeValues=ab)
+    _update(seen, name, key, "SET a = :a, a = :b", ExpressionAttributeValues=ab)
+    _update(seen, name, key, "SET m.a = :a, m = :b", ExpressionAttributeValues=ab)
+    _update(seen, name, key, "SET pk = :a", ExpressionAttributeValues=a)
+    _update(seen, name, key, "SET a = :missing")
+    _update(seen, name, key, "SET #missing = :a", ExpressionAttributeValues=a)
+    _update(seen, name, key, "SET a = = :a", ExpressionAttributeValues=a)
+    _update(seen, name, key, "SET a = :a", ExpressionAttributeValues={":a": {"S": ""}})
+    _update(seen, name, key, "SET x = nothing + :a", ExpressionAttributeValues=a)
+    _update(seen, name, key, "SET n = n + :a", ExpressionAttributeValues={":a": {"S": "t"}})
+    # One text, passing with one set of names and refused with another: the names count.
+    both = "SET #x = :a, #y = :b"
+    for names in ({"#x": "a", "#y": "b"}, {"#x": "a", "#y": "a"}):
+        _update(seen, name, key, both, ExpressionAttributeNames=names, ExpressionAttributeValues=ab)
+    # One text, passing on one table and refused on another, where it updates the key.
+    k = {":a": {"S": "v"}}
+    _update(seen, name, key, "SET k = :a", ExpressionAttributeValues=k)
+    _update(seen, f"{name}-k", {"k": {"S": "1"}}, "SET k = :a", ExpressionAttributeValues=k)
+    # Conditions: functions, BETWEEN, IN, NOT, size, parentheses; met, failed, not lexed.
+    lo, hi = {":lo": {"N": "0"}}, {":hi": {"N": "10"}}
+    for condition, values in (
+        ("attribute_exists(n) AND n BETWEEN :lo AND :hi", {**lo, **hi}),
+        ("NOT (size(l) > :hi) AND begins_with(pk, :p)", {**lo, **hi, ":p": {"S": "job"}}),
+        ("n IN (:lo, :hi) OR attribute_type(l, :t)", {**lo, **hi, ":t": {"S": "L"}}),
+        ("n <> :lo AND (contains(s, :q) OR n >= :hi)", {**lo, **hi, ":q": {"S": "q"}}),
+        ("n > :hi", hi),
+        ("n = :lo ;", lo),
+    ):
+        _update(
+            seen,
+            name,
+            key,
+            "SET c = :lo",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    # A transaction's updates, and a scan's filter (the condition lexer's other user).
+    for _ in range(2):
+        seen.call(
+            "transact_write_items",
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": name,
+                        "Key": key,
+                        "UpdateExpression": "ADD done :one SET #s = :s",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeNames": {"#s": "state"},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":s": {"S": "x"}},
+                    }
+                }
+            ],
+        )
+    seen.twice(
+        "scan",
+        TableName=name,
+        FilterExpression="done > :z AND #s = :s",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues={":z": {"N": "0"}, ":s": {"S": "x"}},
+    )
+    seen.call("get_item", TableName=name, Key=key, ConsistentRead=True)
+    return seen.seen
+
+
+def test_updates_give_what_an_unpatched_moto_gives(ddb: Any, plain_ddb: Any) -> None:
+    name = f"same-{uuid.uuid4().hex[:8]}"
+
+    expected = _scenario(plain_ddb, name)
+
+    assert expected == _scenario(ddb, name)
+
+
+def test_the_kept_trees_are_never_changed(ddb: Any) -> None:
+    _scenario(ddb, f"kept-{uuid.uuid4().hex[:8]}")
+
+    kept = list(moto_patch_dynamodb._parsed.values())
+    assert kept
+    for parsed in kept:
+        assert pickle.loads(parsed.blob).__class__ is parsed.tree.__class__
+        assert _shape(pickle.loads(parsed.blob)) == _shape(parsed.tree)
+
+
+def _shape(node: Any, seen: dict[int, int] | None = None) -> Any:
+    """A node's classes, attributes and links (parents as the position they were met at)."""
+    seen = {} if seen is None else seen
+    if id(node) in seen:
+        return ("seen", seen[id(node)])
+    if hasattr(node, "__dict__"):
+        seen[id(node)] = len(seen)
+        fields = sorted(vars(node).items())
+        return (type(node).__name__, [(k, _shape(v, seen)) for k, v in fields])
+    if isinstance(node, list):
+        return [_shape(v, seen) for v in node]
+    return node
+
+
+# -- the work done once a text ----------------------------------------------------------------
+
+
+def test_a_repeated_update_parses_its_text_once_and_checks_it_once(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.parsing import expressions, validators
+
+    seen: list[str] = []
+    tokenize = expressions.ExpressionTokenizer.make_list
+    count = validators.ActionCountValidator.verify_action_counts
+
+    def tokenizing(text: str) -> Any:
+        seen.append("tokenized")
+        return tokenize(text)
+
+    def counting(self: Any, node: Any) -> Any:
+        seen.append("checked")
+        return count(self, node)
+
+    monkeypatch.setattr(expressions.ExpressionTokenizer, "make_list", staticmethod(tokenizing))
+    monkeypatch.setattr(validators.ActionCountValidator, "verify_action_counts", counting)
+    name = f"once-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    text = f"SET a{uuid.uuid4().hex[:8]} = :a, b = :a, c = :a REMOVE d"
+
+    ddb.update_item(
+        TableName=name, Key={"pk": {"S": "1"}}, UpdateExpression=text,
+        ExpressionAttributeValues={":a": {"N": "1"}},
+    )  # fmt: skip
+    first = list(seen)
+    for value in ("2", "3"):
+        ddb.update_item(
+            TableName=name, Key={"pk": {"S": "1"}}, UpdateExpression=text,
+            ExpressionAttributeValues={":a": {"N": value}},
+        )  # fmt: skip
+
+    assert ["tokenized"] == first[:1]
+    assert "checked" in first
+    assert first == seen  # nothing more for the two repeats
+    item = ddb.get_item(TableName=name, Key={"pk": {"S": "1"}})["Item"]
+    assert {"N": "3"} == item["c"]
