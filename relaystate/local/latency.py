@@ -233,9 +233,16 @@ class Latency:
 class LatencyInjector:
     """Makes the job's calls wait as :class:`Latency` says (internal to LocalLambda).
 
+    A call of a client takes the time drawn for it, the endpoint's own time included: half
+    is waited before the request (a call that a killed invocation did not make yet), the
+    rest after the answer, less what the endpoint took -- so moto's processing is not paid on
+    top of AWS's latency, unless it took longer than that half. A call with no endpoint
+    behind it (the emulated Lambda API) waits it all at once (:meth:`delay`).
+
     Args:
         latency: the figures.
         sleep: how to wait (a fake in tests).
+        clock: what :meth:`after` measures the endpoint's time by (a fake in tests).
 
     Example:
         >>> waited = []
@@ -244,36 +251,86 @@ class LatencyInjector:
         (0.01, [0.01])
     """
 
-    def __init__(self, latency: Latency, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        latency: Latency,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.latency = latency
         self._sleep = sleep
+        self._clock = clock
         self._rng = random.Random(latency.seed)
         self._lock = threading.Lock()
         self._waited: collections.defaultdict[str, float] = collections.defaultdict(float)
+        # This thread's call in progress: the half still to wait, and when the request left.
+        self._call = threading.local()
 
     @property
     def waited_s(self) -> dict[str, float]:
-        """Seconds waited so far, by ``service.Operation`` (a copy)."""
+        """Seconds drawn so far, by ``service.Operation`` (a copy)."""
         with self._lock:
             return dict(self._waited)
 
     def delay(self, service: str, operation: str) -> float:
         """Wait the time drawn for this call; return it (seconds). A killed invocation
         dies after the wait: its call was not made."""
+        seconds = self._draw(service, operation)
+        if seconds:
+            self._sleep(seconds)
+            trace.check_alive()
+        return seconds
+
+    def before(self, service: str, operation: str) -> float:
+        """Wait the first half of the time drawn for a call about to be sent; return the
+        drawn time (seconds). A killed invocation dies after the wait: its call was not made.
+
+        Example:
+            >>> waited = []
+            >>> injector = LatencyInjector(Latency({"sqs": Spread(10, 10)}),
+            ...                            sleep=waited.append, clock=lambda: 0.0)
+            >>> injector.before("sqs", "SendMessage"), injector.after(), waited
+            (0.01, 0.005, [0.005, 0.005])
+        """
+        seconds = self._draw(service, operation)
+        self._call.rest = None
+        if seconds:
+            half = seconds / 2
+            self._sleep(half)
+            trace.check_alive()
+            self._call.rest = (seconds - half, self._clock())
+        return seconds
+
+    def after(self) -> float:
+        """Wait the rest of this thread's call, less the time its answer took; return it."""
+        rest: tuple[float, float] | None = getattr(self._call, "rest", None)
+        self._call.rest = None
+        if rest is None:
+            return 0.0
+        left = round(rest[0] - (self._clock() - rest[1]), 6)
+        if left <= 0:
+            return 0.0
+        self._sleep(left)
+        return left
+
+    def install(self, client: Any, service: str) -> None:
+        """Delay every call of a boto3 client of ``service`` (after the hooks already on it)."""
+
+        def before_call(model: Any, **_: Any) -> None:
+            self.before(service, str(model.name))
+
+        def after_call(**_: Any) -> None:
+            self.after()
+
+        client.meta.events.register(f"before-call.{service}", before_call)
+        client.meta.events.register(f"after-call.{service}", after_call)
+
+    def _draw(self, service: str, operation: str) -> float:
         spread = self.latency.spread(service, operation)
         if spread is None:
             return 0.0
         with self._lock:
             seconds = round(spread.draw_s(self._rng) * self.latency.scale, 6)
             self._waited[f"{service}.{operation}"] += seconds
-        self._sleep(seconds)
-        trace.check_alive()
         return seconds
-
-    def install(self, client: Any, service: str) -> None:
-        """Delay every call of a boto3 client of ``service`` (after the hooks already on it)."""
-
-        def before_call(model: Any, **_: Any) -> None:
-            self.delay(service, str(model.name))
-
-        client.meta.events.register(f"before-call.{service}", before_call)

@@ -61,6 +61,47 @@ def test_latency_scale_multiplies_every_draw() -> None:
     assert [0.005] == slept
 
 
+class FakeTime:
+    """A clock that only the injector's sleeps and the endpoint's work move."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("endpoint_s", "slept", "total_s"),
+    [
+        (0.002, [0.005, 0.003], 0.010),  # the endpoint's 2 ms are part of the 10 drawn
+        (0.008, [0.005], 0.013),  # slower than the half kept for it: nothing more to wait
+    ],
+)
+def test_a_call_takes_its_drawn_time_with_the_endpoints_own_time_in_it(
+    endpoint_s: float, slept: list[float], total_s: float
+) -> None:
+    fake = FakeTime()
+    injector = LatencyInjector(
+        Latency({"sqs": Spread(10, 10)}), sleep=fake.sleep, clock=lambda: fake.now
+    )
+
+    injector.before("sqs", "SendMessage")
+    fake.now += endpoint_s  # moto answers
+    injector.after()
+
+    assert (slept, total_s) == (fake.slept, pytest.approx(fake.now))
+
+
+def test_a_call_without_latency_waits_nothing_after_either() -> None:
+    fake = FakeTime()
+    injector = LatencyInjector(Latency({}), sleep=fake.sleep, clock=lambda: fake.now)
+
+    assert (0.0, 0.0, []) == (injector.before("sqs", "X"), injector.after(), fake.slept)
+
+
 def test_an_operation_falls_back_to_its_service_then_to_no_latency() -> None:
     latency = Latency({"sqs": Spread(10, 20), "sqs.SendMessage": Spread(30, 60)})
 
