@@ -29,6 +29,7 @@ import attrs
 from . import clock, sending, teardown
 from .budget import SEND_LATENCIES
 from .errors import (
+    HopBusyError,
     InvalidPacketError,
     PacketTooLargeError,
     ServiceUnavailableError,
@@ -238,7 +239,7 @@ def finish(
         final = job.packet.evolve(state=JobState.TORN_DOWN, stats=job.stats)
     if ledger is not None:
         if _end_shard(job, ledger, hop, final):
-            join_teardown(backend, ledger, final, hop, job=job)
+            _join_or_come_back(backend, ledger, final, hop, job=job)
     elif final.shards == 1:
         release(backend, final, hop, offload=job.offload)
     else:
@@ -284,7 +285,7 @@ def fail(
     if ledger is not None and hop is not None and hop.owner:
         run_hook(job.on_failed, job, error)  # before the record, as on_done (see finish)
         if _end_shard(job, ledger, hop, failed, failed.error or "failed"):
-            join_teardown(backend, ledger, failed, hop, parked=parked, job=job)
+            _join_or_come_back(backend, ledger, failed, hop, parked=parked, job=job)
     else:
         run_hook(job.on_failed, job, error)
         if failed.shards == 1:
@@ -328,6 +329,31 @@ def _end_shard(
         ),
         until=_hard(hop),
     )
+
+
+def _join_or_come_back(
+    backend: Backend,
+    ledger: LedgerPort,
+    packet: RelayPacket,
+    hop: HopState | None,
+    *,
+    parked: bool = False,
+    job: Job,
+) -> None:
+    """The last shard's join; if another invocation holds the teardown, leave this delivery
+    for redelivery instead of acknowledging it.
+
+    The holder is a duplicate that found the job ended first. If it dies, only a redelivery
+    takes the teardown over -- and SQS may never bring the holder's message back: its copy is
+    gone when this delivery's delete reached it. This delivery comes back instead, and finds
+    the job torn down (acknowledged then) or takes over the teardown once the holder's lease
+    ran out.
+    """
+    if not join_teardown(backend, ledger, packet, hop, parked=parked, job=job):
+        raise HopBusyError(
+            f"the teardown of job {packet.job_id} runs in another invocation; this delivery "
+            "is left for redelivery, to take it over if that invocation dies"
+        )
 
 
 def join_teardown(
