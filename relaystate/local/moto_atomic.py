@@ -35,14 +35,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .moto_once import once
+
 __all__ = ["apply"]
 
-_applied = False
-_lock = threading.Lock()
 #: moto's DynamoDB requests, one at a time (re-entrant: a transaction's parts call back in).
 _dynamodb = threading.RLock()
 
 
+@once
 def apply() -> bool:
     """Make this process's moto answer DynamoDB requests one at a time and delete SQS
     messages under their queue's lock (once); ``False`` if moto's names are unknown.
@@ -51,23 +52,18 @@ def apply() -> bool:
         >>> apply()  # doctest: +SKIP
         True
     """
-    global _applied
-    with _lock:
-        if _applied:
-            return True
-        try:
-            from moto.dynamodb.responses import DynamoHandler
-            from moto.sqs.models import Queue
-        except ImportError:  # pragma: no cover - moto is a dependency of the local extra
-            return False
-        if not callable(getattr(DynamoHandler, "call_action", None)) or not callable(
-            getattr(Queue, "delete_message", None)
-        ):
-            return False
-        setattr(DynamoHandler, "call_action", _alone(DynamoHandler.call_action))  # noqa: B010
-        setattr(Queue, "delete_message", _under_the_queue_lock(Queue.delete_message))  # noqa: B010
-        _applied = True
-        return True
+    try:
+        from moto.dynamodb.responses import DynamoHandler
+        from moto.sqs.models import Queue
+    except ImportError:  # pragma: no cover - moto is a dependency of the local extra
+        return False
+    if not callable(getattr(DynamoHandler, "call_action", None)) or not callable(
+        getattr(Queue, "delete_message", None)
+    ):
+        return False
+    setattr(DynamoHandler, "call_action", _alone(DynamoHandler.call_action))  # noqa: B010
+    setattr(Queue, "delete_message", _under_the_queue_lock(Queue.delete_message))  # noqa: B010
+    return True
 
 
 def _alone(method: Callable[..., Any]) -> Callable[..., Any]:

@@ -42,12 +42,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import moto_atomic, moto_patch_dynamodb
+from .moto_once import once
 
 __all__ = ["apply"]
 
 _state = threading.local()
-_applied = False
-_lock = threading.Lock()
 #: The methods that read only ``ContentBasedDeduplication`` from ``Queue.attributes``.
 _READERS = (("SQSBackend", "send_message"), ("SQSBackend", "_validate_message"))
 _QUEUE_READERS = ("add_message",)
@@ -78,51 +77,47 @@ def apply() -> bool:
         >>> moto_patch.apply()  # doctest: +SKIP
         True
     """
+    moto_patch_dynamodb.apply()
     known = _speed_up()
     moto_atomic.apply()  # last: its lock must wrap the speed-ups' delete too
     return known
 
 
+@once
 def _speed_up() -> bool:
-    global _applied
-    moto_patch_dynamodb.apply()
-    with _lock:
-        if _applied:
-            return True
-        try:
-            from moto.sqs import models
-        except ImportError:  # pragma: no cover - moto is a dependency of the local extra
-            return False
-        queue = getattr(models, "Queue", None)
-        backend = getattr(models, "SQSBackend", None)
-        message = getattr(models, "Message", None)
-        if queue is None or backend is None or message is None:
-            return False
-        properties = ["attributes", "messages", *_COUNTS.values()]
-        if (
-            not all(_is_property(getattr(queue, name, None)) for name in properties)
-            or not all(callable(getattr(backend, name, None)) for _, name in _READERS + _REREADERS)
-            or not all(callable(getattr(backend, name, None)) for _, name in _WALKERS)
-            or not all(callable(getattr(queue, name, None)) for name in _QUEUE_READERS)
-            or not callable(getattr(queue, "delete_message", None))
-            or not callable(getattr(message, "mark_received", None))
-        ):
-            return False
-        _patch_attributes(queue)
-        _patch_counts(queue)
-        _patch_messages(queue)
-        for _, name in _READERS:
-            setattr(backend, name, _reading_one_attribute(getattr(backend, name)))
-        for name in _QUEUE_READERS:
-            setattr(queue, name, _reading_one_attribute(getattr(queue, name)))
-        for _, name in _REREADERS:
-            setattr(backend, name, _building_attributes_once(getattr(backend, name)))
-        for _, name in _WALKERS:
-            setattr(backend, name, _walking_lazily(getattr(backend, name)))
-        message.mark_received = _indexing_receipts(message.mark_received)
-        queue.delete_message = _deleting_by_receipt(queue.delete_message)
-        _applied = True
-        return True
+    try:
+        from moto.sqs import models
+    except ImportError:  # pragma: no cover - moto is a dependency of the local extra
+        return False
+    queue = getattr(models, "Queue", None)
+    backend = getattr(models, "SQSBackend", None)
+    message = getattr(models, "Message", None)
+    if queue is None or backend is None or message is None:
+        return False
+    properties = ["attributes", "messages", *_COUNTS.values()]
+    if (
+        not all(_is_property(getattr(queue, name, None)) for name in properties)
+        or not all(callable(getattr(backend, name, None)) for _, name in _READERS + _REREADERS)
+        or not all(callable(getattr(backend, name, None)) for _, name in _WALKERS)
+        or not all(callable(getattr(queue, name, None)) for name in _QUEUE_READERS)
+        or not callable(getattr(queue, "delete_message", None))
+        or not callable(getattr(message, "mark_received", None))
+    ):
+        return False
+    _patch_attributes(queue)
+    _patch_counts(queue)
+    _patch_messages(queue)
+    for _, name in _READERS:
+        setattr(backend, name, _reading_one_attribute(getattr(backend, name)))
+    for name in _QUEUE_READERS:
+        setattr(queue, name, _reading_one_attribute(getattr(queue, name)))
+    for _, name in _REREADERS:
+        setattr(backend, name, _building_attributes_once(getattr(backend, name)))
+    for _, name in _WALKERS:
+        setattr(backend, name, _walking_lazily(getattr(backend, name)))
+    message.mark_received = _indexing_receipts(message.mark_received)
+    queue.delete_message = _deleting_by_receipt(queue.delete_message)
+    return True
 
 
 def _is_property(found: object) -> bool:

@@ -52,9 +52,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .moto_once import once
+
 __all__ = ["apply"]
 
-_applied = False
+#: Guards the kept texts and trees.
 _lock = threading.Lock()
 #: Kept texts at most, per cache: a relay's ledger writes a few hundred distinct expressions
 #: (a timeline slot each), a job of the user's may write any number.
@@ -92,6 +94,7 @@ _passed: set[tuple[Any, ...]] = set()
 _lexed: dict[str, tuple[tuple[str, str, str, str], ...]] = {}
 
 
+@once
 def apply() -> bool:
     """Install the speed-ups into this process's moto (once); ``False`` if moto is unknown.
 
@@ -100,10 +103,7 @@ def apply() -> bool:
         >>> moto_patch_dynamodb.apply()  # doctest: +SKIP
         True
     """
-    global _applied
-    with _lock:
-        _applied = _applied or _install()
-        return _applied
+    return _install()
 
 
 def _install() -> bool:
