@@ -203,20 +203,23 @@ def _enable(
 ) -> None:
     """Enable a staged fan-out's mapping, once its packets are sent, and wait for ``Enabled``.
 
-    A mapping gone before the wait saw it ``Enabled`` was torn down by the job itself: quick
+    A mapping gone before the wait saw it ``Enabled`` may be the job's own teardown: quick
     shards ran and the last one tore the job down between two of the wait's polls (1,000
     one-unit shards run in seconds; the polls are up to 5 s apart). The job started, and ran:
-    this returns (a start raised here would be retried, and the job run twice). With a ledger,
-    it must say that every shard ended; else the mapping went for another reason (an
-    operator's ``reap``) and the start fails as before.
+    this returns (a start raised here would be retried, and the job run twice). Only the
+    ledger can tell: it must say that every shard ended; else the mapping went for another
+    reason (an operator's ``reap``) and the start fails as before. Without a ledger it always
+    fails: no shard of a fan-out tears its job down then (``job.tear_down()`` does), so the
+    mapping went for another reason, and the packets in the queue would never run.
     """
     try:
         mapping_state.enable(backend, mapping_id, until=until)
     except ResourceNotFoundError:
-        if ledger is not None:
-            known = ledger.status(job_id)
-            if known is None or known.done + known.failed < known.shards:
-                raise
+        if ledger is None:
+            raise
+        known = ledger.status(job_id)
+        if known is None or known.done + known.failed < known.shards:
+            raise
         log.info(
             "relaystate: job %s ran and was torn down before its start saw its mapping Enabled",
             job_id,

@@ -80,10 +80,44 @@ def test_with_a_ledger_a_mapping_gone_before_any_shard_ended_still_fails_the_sta
     assert ({}, None) == (backend.queues.queues, ledger.status("quick-1"))
 
 
-def test_without_a_ledger_a_mapping_gone_once_the_packets_were_sent_is_a_started_job() -> None:
+def test_without_a_ledger_a_mapping_gone_on_enable_fails_the_start() -> None:
+    # Without a ledger no shard of a fan-out tears the job down (it is left to
+    # job.tear_down()): a mapping gone before the start saw it Enabled went for another
+    # reason, and the packets it leaves in the queue would never run. The start used to
+    # return them as a started job.
     backend = _backend(None)
 
-    job = Quick(data={"shards": 11}, backend=backend).start()
+    with pytest.raises(ResourceNotFoundError, match="vanished while it was being enabled"):
+        Quick(data={"shards": 11}, backend=backend, job_id="quick-2").start()
 
-    assert job.packet is not None
-    assert 11 == len(backend.queues.queues[job.packet.queue_url].messages)
+    assert {} == backend.queues.queues  # rolled back
+
+
+class GoneBeforeEnable(MemoryMappings):
+    """The mapping is deleted while still disabled, before the start enables it."""
+
+    def set_enabled(self, mapping_id: str, enabled: bool) -> MappingInfo:
+        self.mappings.pop(mapping_id, None)
+        return super().set_enabled(mapping_id, enabled)
+
+
+@pytest.mark.parametrize("with_ledger", [True, False])
+def test_a_mapping_gone_before_it_was_enabled_fails_the_start(with_ledger: bool) -> None:
+    # Disabled from its creation to its end: no shard ran, whatever the ledger is.
+    ledger = MemoryLedger() if with_ledger else None
+    plain = _backend(ledger)
+    backend = type(plain)(
+        queues=plain.queues,
+        mappings=GoneBeforeEnable(),
+        ledgers=plain.ledgers,
+        blobs=plain.blobs,
+        mapping_poll_s=0.0,
+        mapping_wait_s=1.0,
+    )
+
+    with pytest.raises(ResourceNotFoundError):
+        Quick(
+            data={"shards": 11}, backend=backend, ledger="t" if ledger else None, job_id="q-3"
+        ).start()
+
+    assert {} == backend.queues.queues
