@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import clock, lifecycle, signals
 from .errors import HopBusyError
@@ -28,7 +28,7 @@ from .retry import retry_transient
 
 if TYPE_CHECKING:
     from .hop_state import HopState
-    from .job_protocols import HopJob
+    from .job_protocols import HopJob, Job
     from .ledger_records import Claim
     from .ports import Backend, LedgerPort
     from .tracing import HopSpan
@@ -94,7 +94,11 @@ def claim_hop(
             _resend(backend, ledger, packet, claim, state)
         log.info("relaystate: re-sent the next packet of %s", where(packet))
     elif claim.outcome == "teardown":
-        if not lifecycle.join_teardown(backend, ledger, packet, state):
+        # The job goes with it: the holder that died may have died before on_join ran, and
+        # the job's tolerated_failures decides how it ends. (Its hop's job is a RelayJob,
+        # which is a lifecycle Job too.)
+        whole = cast("Job", job)
+        if not lifecycle.join_teardown(backend, ledger, packet, state, job=whole):
             # Another invocation holds the teardown; if it dies, this delivery takes over.
             raise HopBusyError(f"the teardown of job {packet.job_id} runs elsewhere")
     else:
