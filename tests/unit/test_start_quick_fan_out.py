@@ -57,11 +57,11 @@ class GoneOnEnable(MemoryMappings):
         return info
 
 
-def _backend(ledger: MemoryLedger | None) -> Any:
+def _backend(ledger: MemoryLedger | None, mappings: MemoryMappings | None = None) -> Any:
     backend = memory_backend(ledgers=(lambda table_name: ledger) if ledger else None)
     return type(backend)(
         queues=backend.queues,
-        mappings=GoneOnEnable(),
+        mappings=mappings or GoneOnEnable(),
         ledgers=backend.ledgers,
         blobs=backend.blobs,
         mapping_poll_s=0.0,
@@ -105,15 +105,7 @@ class GoneBeforeEnable(MemoryMappings):
 def test_a_mapping_gone_before_it_was_enabled_fails_the_start(with_ledger: bool) -> None:
     # Disabled from its creation to its end: no shard ran, whatever the ledger is.
     ledger = MemoryLedger() if with_ledger else None
-    plain = _backend(ledger)
-    backend = type(plain)(
-        queues=plain.queues,
-        mappings=GoneBeforeEnable(),
-        ledgers=plain.ledgers,
-        blobs=plain.blobs,
-        mapping_poll_s=0.0,
-        mapping_wait_s=1.0,
-    )
+    backend = _backend(ledger, GoneBeforeEnable())
 
     with pytest.raises(ResourceNotFoundError):
         Quick(
