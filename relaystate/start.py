@@ -35,6 +35,7 @@ from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
 from .names import fresh_queue_name, queue_name_for
 from .packet import RelayPacket, ShardPackets
 from .ports import Backend, LedgerPort
+from .retry import retry_transient
 from .states import JobState
 
 __all__ = ["Opened", "deadline_for", "fingerprint", "open_job", "requeue"]
@@ -217,7 +218,7 @@ def _enable(
     except ResourceNotFoundError:
         if ledger is None:
             raise
-        known = ledger.status(job_id)
+        known = retry_transient(lambda: ledger.status(job_id), until=until)
         if known is None or known.done + known.failed < known.shards:
             raise
         log.info(
