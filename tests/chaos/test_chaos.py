@@ -144,13 +144,35 @@ def run(lam: LocalLambda, *, ledger: DynamoDBLedger | None, **data: Any) -> Tall
     return job
 
 
+def stuck(lam: LocalLambda, job: Tally) -> str:
+    """Where the unfinished shards stand, for a failure's message: the ledger's record of each,
+    what the job's queue and DLQ hold (exact counts), and how the invocations ended."""
+    found: list[str] = []
+    try:
+        status = job.status()
+        for shard in status.shard_status if status is not None else ():
+            if shard.status != "done":
+                found.append(
+                    f"shard {shard.shard}: hop {shard.hop} {shard.status} (updated "
+                    f"{shard.updated_ms}, error {shard.error!r})"
+                )
+        assert job.packet is not None
+        for role, url in (("queue", job.packet.queue_url), ("DLQ", job.packet.dlq_url)):
+            found.append(f"{role}: (visible, in flight, delayed) {lam._poller.backlog(url)}")
+    except Exception as exc:  # a diagnosis must not hide the failure it explains
+        found.append(f"(diagnosis failed: {exc!r})")
+    outcomes = collections.Counter(i.outcome for i in lam.invocations)
+    found.append(f"invocations: {dict(outcomes)}; faults: {dict(lam.faults_injected)}")
+    return "; ".join(found)
+
+
 def assert_exactly_once(
     lam: LocalLambda, job: Tally, commits: Commits, *, shards: int, units: int
 ) -> None:
     """The ledger's promise, checked against what really ran and what it committed."""
     # Every unit ran at least once.
     needed = {(s, u) for s in range(shards) for u in range(units)}
-    assert needed == {(s, u) for s, _, u, _ in Tally.ran}
+    assert needed == {(s, u) for s, _, u, _ in Tally.ran}, stuck(lam, job)
     # One commit per hop, and each shard's committed hops form one chain 0..N.
     per_hop = collections.Counter((s, h) for s, h, _ in commits.hops)
     assert [] == [hop for hop, n in per_hop.items() if n > 1]
