@@ -24,7 +24,9 @@ from relaystate.local.errors import OffMachineRequestError
 from relaystate.local.isolation import is_loopback
 from tests import readme_worker
 
-ROWS = 60  # 6 units of 10 rows, about 0.1 s each: several hops of a 1-second function
+#: 12 units of 10 rows, about 0.1 s each: several hops of a 2-second function. A 1-second one
+#: left too little for the first hop's cold clients on a loaded machine (a CI run saw it killed).
+ROWS = 120
 
 
 @attrs.frozen
@@ -42,7 +44,7 @@ class WorkerRun:
 @pytest.fixture(scope="module")
 def worker_run() -> WorkerRun:
     """README's starter and worker, run as deployed: no backend, no endpoint given anywhere."""
-    with LocalLambda(timeout_s=1.0) as lam:
+    with LocalLambda(timeout_s=2.0) as lam:
         s3 = boto3.client("s3")  # made as the test's own code would: it reaches lam too
         s3.create_bucket(Bucket="readme-rows")
         for i in range(ROWS):
