@@ -239,7 +239,7 @@ def finish(
         final = job.packet.evolve(state=JobState.TORN_DOWN, stats=job.stats)
     if ledger is not None:
         if _end_shard(job, ledger, hop, final):
-            _join_or_come_back(backend, ledger, final, hop, job=job)
+            join_teardown(backend, ledger, final, hop, job=job)
     elif final.shards == 1:
         release(backend, final, hop, offload=job.offload)
     else:
@@ -285,7 +285,7 @@ def fail(
     if ledger is not None and hop is not None and hop.owner:
         run_hook(job.on_failed, job, error)  # before the record, as on_done (see finish)
         if _end_shard(job, ledger, hop, failed, failed.error or "failed"):
-            _join_or_come_back(backend, ledger, failed, hop, parked=parked, job=job)
+            join_teardown(backend, ledger, failed, hop, parked=parked, job=job)
     else:
         run_hook(job.on_failed, job, error)
         if failed.shards == 1:
@@ -331,31 +331,6 @@ def _end_shard(
     )
 
 
-def _join_or_come_back(
-    backend: Backend,
-    ledger: LedgerPort,
-    packet: RelayPacket,
-    hop: HopState | None,
-    *,
-    parked: bool = False,
-    job: Job,
-) -> None:
-    """The last shard's join; if another invocation holds the teardown, leave this delivery
-    for redelivery instead of acknowledging it.
-
-    The holder is a duplicate that found the job ended first. If it dies, only a redelivery
-    takes the teardown over -- and SQS may never bring the holder's message back: its copy is
-    gone when this delivery's delete reached it. This delivery comes back instead, and finds
-    the job torn down (acknowledged then) or takes over the teardown once the holder's lease
-    ran out.
-    """
-    if not join_teardown(backend, ledger, packet, hop, parked=parked, job=job):
-        raise HopBusyError(
-            f"the teardown of job {packet.job_id} runs in another invocation; this delivery "
-            "is left for redelivery, to take it over if that invocation dies"
-        )
-
-
 def join_teardown(
     backend: Backend,
     ledger: LedgerPort,
@@ -365,16 +340,19 @@ def join_teardown(
     parked: bool = False,
     job: Job | None = None,
     offload: S3Offload | None = None,
-) -> bool:
+) -> None:
     """The join: the shard that ends last runs ``on_join`` and releases the job's resources.
 
     The teardown is claimed for this invocation under its lease, so that a duplicate
     delivery cannot run a second one beside it and a redelivery takes over when it died.
-    False: another invocation holds it. ``job.on_join(results)`` gets every shard's result or
-    error, in shard order, read from the ledger page by page; it runs once -- again only if the
-    Lambda running it dies before the teardown is recorded. The job ends ``failed`` when more
-    shards failed than ``job.tolerated_failures`` allows. ``offload``: the job's, whose objects
-    go too (``job.offload`` when a job is given).
+    ``job.on_join(results)`` gets every shard's result or error, in shard order, read from the
+    ledger page by page; it runs once -- again only if the Lambda running it dies before the
+    teardown is recorded. The job ends ``failed`` when more shards failed than
+    ``job.tolerated_failures`` allows. ``offload``: the job's, whose objects go too
+    (``job.offload`` when a job is given).
+
+    Raises:
+        HopBusyError: another invocation holds the teardown; this delivery must come back.
     """
     if job is not None:
         offload = job.offload
@@ -382,7 +360,14 @@ def join_teardown(
     lease = hop.lease_ms if hop is not None else None
     until = _hard(hop)
     if not retry_transient(lambda: ledger.claim_teardown(packet.job_id, owner, lease), until=until):
-        return False
+        # Another invocation holds the teardown. If it dies, only a redelivery takes it over,
+        # and SQS may never bring the holder's message back (the delete of another copy took
+        # it): this delivery must come back, not be acknowledged. It then finds the job torn
+        # down, or takes the teardown over once the holder's lease ran out.
+        raise HopBusyError(
+            f"the teardown of job {packet.job_id} runs in another invocation; this delivery "
+            "is left for redelivery, to take it over if that invocation dies"
+        )
     status = retry_transient(lambda: ledger.status(packet.job_id), until=until)
     # SQS's counts lag (about a minute, AWS says): the ledger knows a shard failed, and so
     # that its packet is in the DLQ, which must not be deleted.
@@ -396,7 +381,6 @@ def join_teardown(
     log.info(
         "relaystate: job %s torn down by shard %d hop %d", packet.job_id, packet.shard, packet.hop
     )
-    return True
 
 
 def release(
