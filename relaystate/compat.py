@@ -20,8 +20,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
 from . import resources, sending, teardown
 from .frozen import thaw
 from .names import queue_name_for
@@ -118,7 +116,7 @@ def relay_pass(
     nxt = packet.evolve(
         hop=packet.hop + 1,
         state=JobState.RELAYING,
-        stats=attrs.evolve(packet.stats, relays=packet.stats.relays + 1),
+        stats=packet.stats.evolve(relays=packet.stats.relays + 1),
     )
     sending.send_packets(_backend(backend), nxt.queue_url, [nxt], delay_seconds=delay_seconds)
     return nxt

@@ -33,8 +33,6 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from . import clock, tracing
 from .budget import SEND_LATENCIES
 from .errors import (
@@ -225,8 +223,7 @@ class Hop:
             cursor = result
         old = job.stats  # the packet's, plus the retries made in this hop
         job.cursor = cursor
-        job.stats = attrs.evolve(
-            old,
+        job.stats = old.evolve(
             hops=old.hops + 1,
             units=old.units + units,
             work_ms=old.work_ms + round(work_ms),
@@ -341,7 +338,7 @@ class Hop:
         """End the hop in a sleep (a delayed relay, chained by 900 s) or a wait (parked)."""
         job = self.job
         if idle:  # a wake-up that found it not over yet: not a hop of work
-            job.stats = attrs.evolve(job.stats, waits=job.stats.waits + 1)
+            job.stats = job.stats.evolve(waits=job.stats.waits + 1)
         now = clock.now_ms()
         if isinstance(pending, Sleep):
             wake_ms = now + math.ceil(pending.seconds * 1000)
@@ -371,7 +368,7 @@ class Hop:
             failed_hops = packet.attempt
             if failed_hops < job.retry.hop_retries:
                 retry_delay = job.retry.hop_delay(failed_hops)
-                job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
+                job.stats = job.stats.evolve(retries=job.stats.retries + 1)
                 return _End(
                     "retrying",
                     unit_error,
@@ -419,7 +416,7 @@ class Hop:
                 pause = job.retry.pause_s(tries)
                 if not budget.should_continue(remaining() - pause * 1000.0):
                     raise
-                job.stats = attrs.evolve(job.stats, retries=job.stats.retries + 1)
+                job.stats = job.stats.evolve(retries=job.stats.retries + 1)
                 clock.sleep(pause)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 from . import intake
 from .errors import ConfigurationError, InvalidPacketError
 from .frozen import JsonValue, freeze, thaw
-from .options import OPTIONS, check_options
+from .options import OPTIONS, check_options, check_packet_options
 from .packet import RelayPacket, Stats
 from .ports import Backend, LedgerPort
 from .settings import JobSettings
@@ -402,8 +402,8 @@ class RelayJob(Triggers, JobSettings):
     def _rebuild(self, packet: RelayPacket, backend: Backend | None) -> None:
         if backend is not None:
             self.backend = backend
+        check_packet_options(packet.options)
         self.options = thaw(packet.options)
-        check_options(self.options, from_packet=True)
         for name, value in self.options.items():
             setattr(self, name, value)
         self.function_name = packet.function_name

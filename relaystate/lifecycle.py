@@ -24,8 +24,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from . import clock, sending, teardown
 from .budget import SEND_LATENCIES
 from .errors import (
@@ -129,7 +127,7 @@ def relay(
     """
     assert job.packet is not None
     delay = sending.check_delay(delay_seconds)
-    stats = attrs.evolve(job.stats, relays=job.stats.relays + 1)
+    stats = job.stats.evolve(relays=job.stats.relays + 1)
     nxt = snapshot(
         job,
         hop,

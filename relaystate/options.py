@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -24,7 +25,7 @@ from typing import Any
 from .errors import ConfigurationError, InvalidPacketError
 from .names import queue_name_for
 
-__all__ = ["OPTIONS", "check_options"]
+__all__ = ["OPTIONS", "check_options", "check_packet_options"]
 
 _QUALIFIER = re.compile(r"\$LATEST|[A-Za-z0-9_-]{1,128}")
 
@@ -159,3 +160,14 @@ def check_options(values: Mapping[str, Any], *, from_packet: bool = False) -> No
         raise InvalidPacketError(f"the packet's options: {problems[0]}", field="options")
     if problems:
         raise ConfigurationError(problems[0])
+
+
+@functools.lru_cache(maxsize=64)
+def check_packet_options(options: Mapping[str, Any]) -> None:
+    """:func:`check_options` of a packet's (frozen, hashable) options, remembered when they
+    pass: a worker reads the same options hop after hop.
+
+    Raises:
+        InvalidPacketError: as :func:`check_options` with ``from_packet=True``.
+    """
+    check_options(options, from_packet=True)

@@ -21,6 +21,7 @@ import attrs
 
 from .clock import now_ms
 from .errors import InvalidPacketError, PacketTooLargeError
+from .evolve import evolver
 from .frozen import FrozenDict, JsonValue, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
@@ -136,7 +137,7 @@ def _traceparent(instance: object, attribute: attrs.Attribute[str], value: str) 
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)  # fields in __dict__: evolve() copies it in one call
 class RelayPacket:
     """An immutable snapshot of a relay job: what the next hop needs to go on.
 
@@ -225,7 +226,7 @@ class RelayPacket:
     def evolve(self, **changes: Any) -> RelayPacket:
         """A new snapshot with ``changes`` applied and ``updated_ms`` set to now."""
         changes.setdefault("updated_ms", now_ms())
-        return attrs.evolve(self, **changes)
+        return _evolve(self, changes)
 
     # -- wire format -------------------------------------------------------------------------
 
@@ -362,6 +363,10 @@ class RelayPacket:
             raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
 
 
+#: :meth:`RelayPacket.evolve` without its ``updated_ms``: what changes is converted and checked.
+_evolve = evolver(RelayPacket)
+
+
 class ShardPackets(Sequence[RelayPacket]):
     """The first packets of a fan-out, made on access from a template and the shards' cursors.
 
@@ -386,8 +391,8 @@ class ShardPackets(Sequence[RelayPacket]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        return attrs.evolve(
-            self.template, shard=index, shards=len(self), cursor=self.cursors[index]
+        return _evolve(
+            self.template, {"shard": index, "shards": len(self), "cursor": self.cursors[index]}
         )
 
     def __iter__(self) -> Iterator[RelayPacket]:

@@ -16,6 +16,7 @@ import operator
 import attrs
 
 from .errors import InvalidPacketError
+from .evolve import evolver
 
 __all__ = ["Stats"]
 
@@ -29,7 +30,7 @@ def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int)
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)  # fields in __dict__: see relaystate.evolve
 class Stats:
     """What a job has done so far, summed over its hops.
 
@@ -52,6 +53,15 @@ class Stats:
     #: they run no unit and do not count against ``max_hops``.
     waits: int = attrs.field(default=0, validator=_non_negative)
 
+    def evolve(self, **changes: int) -> Stats:
+        """New stats with ``changes`` applied (``attrs.evolve``, quicker: a hop makes two).
+
+        Example:
+            >>> Stats(units=3).evolve(units=5).units
+            5
+        """
+        return _evolve(self, changes)
+
     def to_dict(self) -> dict[str, int]:
         """The stats as a plain ``dict`` (``waits`` only when there were any)."""
         # What attrs.asdict gives for these int fields, without its generic walk (every hop).
@@ -61,5 +71,6 @@ class Stats:
         return found
 
 
+_evolve = evolver(Stats)
 _STATS_FIELDS = tuple(field.name for field in attrs.fields(Stats))
 _read_stats = operator.attrgetter(*_STATS_FIELDS)

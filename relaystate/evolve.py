@@ -1,0 +1,73 @@
+"""``attrs.evolve`` for the frozen records a hop makes anew every time: a packet, its stats.
+
+``attrs.evolve`` is generic: it reads every field of the instance by name and calls the class's
+``__init__`` with all of them, which converts and validates every field again -- a hop makes
+its next packet that way, and the stats twice. The evolver of a frozen attrs class that keeps
+its fields in ``__dict__`` (``slots=False``) copies that dict in one call and converts and
+validates only what changes; the class's ``__attrs_post_init__`` (its checks across fields)
+runs as in ``__init__``. Same result, same errors: a field name the class does not have raises
+:class:`TypeError`, as ``attrs.evolve`` does.
+
+Example:
+    >>> import attrs
+    >>> @attrs.frozen(slots=False)
+    ... class Point:
+    ...     x: int = attrs.field(converter=int)
+    ...     y: int = 0
+    >>> move = evolver(Point)
+    >>> move(Point(x=1), {"x": "2"})
+    Point(x=2, y=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+__all__ = ["evolver"]
+
+T = TypeVar("T")
+
+
+def evolver(cls: type[T]) -> Callable[[T, Mapping[str, Any]], T]:
+    """A function ``(instance, changes) -> new instance`` equal to ``attrs.evolve``'s.
+
+    Raises:
+        TypeError: ``cls`` keeps its fields in slots (there is no ``__dict__`` to copy), or
+            has a converter that takes more than the value.
+    """
+    if "__slots__" in cls.__dict__:
+        raise TypeError(f"{cls.__qualname__} keeps its fields in slots: declare it slots=False")
+    fields = {field.name: field for field in attrs.fields(cls)}  # type: ignore[arg-type]
+    converters: dict[str, Callable[[Any], Any]] = {}
+    for name, field in fields.items():
+        if field.converter is None:
+            continue
+        if not callable(field.converter) or isinstance(field.converter, attrs.Converter):
+            raise TypeError(f"{cls.__qualname__}.{name}: only plain one-argument converters")
+        converters[name] = field.converter
+    validators = {name: field.validator for name, field in fields.items() if field.validator}
+    post_init: Callable[[Any], None] | None = getattr(cls, "__attrs_post_init__", None)
+    new_object = object.__new__
+
+    def evolve(instance: T, changes: Mapping[str, Any]) -> T:
+        unknown = [name for name in changes if name not in fields]
+        if unknown:
+            raise TypeError(f"{cls.__qualname__} has no field(s) {unknown}")
+        new = new_object(type(instance))
+        values = new.__dict__
+        values.update(instance.__dict__)
+        for name, value in changes.items():
+            convert = converters.get(name)
+            values[name] = value if convert is None else convert(value)
+        for name in changes:
+            validate = validators.get(name)
+            if validate is not None:
+                validate(new, fields[name], values[name])
+        if post_init is not None:
+            post_init(new)
+        return new
+
+    return evolve
