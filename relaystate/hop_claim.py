@@ -5,7 +5,9 @@ delivery must not fork the chain). The ledger answers with an outcome, and each 
 here::
 
     run        the hop is this invocation's: its units run (:mod:`relaystate.hop`)
-    busy       another invocation holds the hop's lease: left for redelivery
+    busy       another invocation holds the hop's lease: left for redelivery -- or, when this
+               delivery is the last SQS makes before the DLQ, sent again as a new message
+               (:func:`requeue_busy`)
     resend     the hop checkpointed, then died before (or while) sending its next packet: the
                outbox is sent again
     teardown   the job's last shard ended and its teardown was begun: it is finished here
@@ -17,6 +19,7 @@ Without a ledger every delivery runs.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,6 +28,7 @@ from .errors import HopBusyError
 from .hop_record import where
 from .packet import RelayPacket
 from .retry import retry_transient
+from .sending import MAX_DELAY_S
 
 if TYPE_CHECKING:
     from .hop_state import HopState
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
     from .ports import Backend, LedgerPort
     from .tracing import HopSpan
 
-__all__ = ["claim_hop"]
+__all__ = ["claim_hop", "requeue_busy"]
 
 log = logging.getLogger("relaystate")
 
@@ -120,3 +124,28 @@ def _resend(
         backend.queues.send(packet.queue_url, claim.outbox, delay)
     if claim.waiting or claim.delay_seconds > 0:
         lifecycle.confirm_sent(ledger, packet.evolve(hop=packet.hop + 1), state)
+
+
+def requeue_busy(
+    backend: Backend, packet: RelayPacket, body: str, lease_ms: int | None, busy: HopBusyError
+) -> None:
+    """Send a busy delivery's message again, delayed by a lease (``lease_ms``, the one this
+    delivery asked for), instead of failing it a last time.
+
+    Called for the delivery SQS makes last (its receive count has reached the queue's
+    ``maxReceiveCount``): failed, SQS would move it to the DLQ, though nothing is wrong with it
+    -- another invocation holds its hop or the job's teardown, and that lease may outlast every
+    receive SQS has left (a Lambda that died holding it: the lease runs on for the function's
+    timeout and the lease margin, while each delivery that finds it busy spends a receive). The
+    copy comes back when the lease has run out; if the holder ended meanwhile, the copy is a
+    duplicate its claim acknowledges. A Lambda that dies between this send and the
+    acknowledgement leaves two copies: the claim fences them too.
+    """
+    delay = min(max(math.ceil((lease_ms or 0) / 1000), 1), MAX_DELAY_S)
+    backend.queues.send(packet.queue_url, body, delay)
+    log.info(
+        "relaystate: %s; this was SQS's last delivery of the message before its DLQ: sent "
+        "again, delayed %d s",
+        busy,
+        delay,
+    )

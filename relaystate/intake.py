@@ -32,6 +32,7 @@ from .errors import (
     VersionMismatchError,
 )
 from .hop import Hop
+from .hop_claim import requeue_busy
 from .job_protocols import HopJob
 from .names import same_queue
 from .packet import RelayPacket
@@ -60,6 +61,8 @@ class Worker(HopJob, Protocol):
 
     backend: Backend | None
     ledger: str | LedgerPort | None
+    #: The queue's ``maxReceiveCount``: the delivery that reaches it is SQS's last.
+    max_receive_count: int
 
     def _ports(self) -> tuple[Backend, LedgerPort | None]:
         """The job's backend and ledger (made on first use)."""
@@ -235,9 +238,14 @@ class Intake:
             traced = tracing.enabled(job, self.tracing_env)
             if traced:  # a span around each AWS call the hop makes
                 backend, ledger = job.backend, job.ledger = tracing.traced_ports(backend, ledger)
-            body = record.get("body")
-            hop = Hop(job, backend, ledger, context, receive_count(record), body=str(body))
-            hop.run(traced=traced)
+            body, count = str(record.get("body")), receive_count(record)
+            hop = Hop(job, backend, ledger, context, count, body=body)
+            try:
+                hop.run(traced=traced)
+            except HopBusyError as busy:
+                if count < job.max_receive_count:
+                    raise  # the delivery comes back
+                requeue_busy(backend, packet, body, hop.state.lease_ms, busy)
         finally:
             job._release()
 
