@@ -89,10 +89,11 @@ def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) ->
         # below would drop at once what is older than that.
         _park(backend, ledger, packet)
         bodies = ledger.parked(packet.job_id)
-        for body in bodies:
+        due = _not_superseded(ledger, packet.job_id, bodies)
+        for body in due:
             backend.queues.send(packet.queue_url, body, 0)
             sent += 1
-        sent += _send_pending(backend, ledger, packet, {_shard_hop(body) for body in bodies})
+        sent += _send_pending(backend, ledger, packet, {_shard_hop(body) for body in due})
         # Forgotten only once sent: a Lambda that dies in between sends them again next time,
         # and the ledger's claim makes the second copy a harmless duplicate.
         ledger.forget_parked(packet.job_id, bodies)
@@ -102,8 +103,7 @@ def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) ->
             packet.queue_url, {"MessageRetentionPeriod": str(QUEUE_RETENTION_S)}
         )
     if packet.mapping_id:
-        backend.mappings.set_enabled(packet.mapping_id, True)
-        mapping_state.wait_for_mapping(backend, packet.mapping_id, enabled=True)
+        mapping_state.enable_job(backend, ledger, packet.job_id, packet.mapping_id)
     log.info("relaystate: job %s is unpaused; %d parked packet(s) sent back", packet.job_id, sent)
     return sent
 
@@ -132,6 +132,25 @@ def _park(backend: Backend, ledger: LedgerPort, packet: RelayPacket) -> int:
         backend.queues.delete_messages(packet.queue_url, [receipt for _, receipt in got])
         parked += len(got)
     return parked
+
+
+def _not_superseded(ledger: LedgerPort, job_id: str, bodies: list[str]) -> list[str]:
+    """The parked packets that may still be needed: not those of a hop that the ledger shows
+    committed (its shard is at a later hop, or ended at it).
+
+    The start parks every shard's first packet (:mod:`relaystate.start`), so that one whose
+    delivery died before its claim, then expired in the paused queue, is not lost; most of
+    them were claimed long ago, and sending them again would cost an invocation each.
+    """
+    status = ledger.status(job_id)
+    at = {s.shard: (s.hop, s.status) for s in status.shard_status} if status else {}
+
+    def superseded(body: str) -> bool:
+        shard, hop = _shard_hop(body)
+        found_hop, found_status = at.get(shard, (-1, ""))
+        return found_hop > hop or (found_hop == hop and found_status in ("done", "failed"))
+
+    return [body for body in bodies if not superseded(body)]
 
 
 def _send_pending(
