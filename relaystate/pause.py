@@ -8,12 +8,22 @@
                packets in the queue are parked in the ledger, so a pause may last longer than
                any queue keeps a message.
     unpause    what came into the queue while it was paused is parked too; parked packets
-               are sent back, and so is every shard's next packet that the ledger holds (one
-               that a hop in flight relayed after the pause, which a pause longer than 14 days
-               let the queue drop, comes back; so does the wake-up of a shard whose signal
-               came while it was paused; a copy of one still there is a duplicate the next
-               hop's claim refuses); the queue's retention restored; the mapping enabled
-               (waited until Enabled)
+               are sent back, but for those of a hop the ledger shows committed (forgotten),
+               and so is every shard's next packet that the ledger holds (one that a hop in
+               flight relayed after the pause, which a pause longer than 14 days let the
+               queue drop, comes back; so does the wake-up of a shard whose signal came while
+               it was paused; a copy of one still there is a duplicate the next hop's claim
+               refuses); the queue's retention restored; the mapping enabled (waited until
+               Enabled, or until the job tore itself down)
+
+A delivery in flight when the pause begins is invisible, so it is not parked; if it comes
+back later into the disabled queue, a pause longer than 14 days lets SQS drop it. Two such
+messages have nothing else that would send them again, and the ledger keeps them for
+``unpause``: a shard's *first* packet whose Lambda died before its claim (the start parks
+every first packet, :mod:`relaystate.start`; it is sent while no hop of its shard was
+claimed), and the redelivery of a last shard that recorded its end but died before the
+teardown (:meth:`~relaystate.ports.LedgerPort.pending` then returns that shard's packet, whose
+delivery takes the claim's teardown path -- claimed once, as every teardown).
 
 Without a ledger nothing is parked: packets in the queue of a job paused longer than 14 days are
 lost, and ``pause()`` says so in its log line; the queue keeps its 14 days after unpause (at 4,

@@ -5,7 +5,8 @@
     start    plan -> the size guard for every shard -> the id checked (the ledger, the queue
              name: a running job with the same id and fingerprint is returned, another one is
              a conflict) -> queue, DLQ, mapping (rolled back on error; a fan-out's mapping is
-             enabled only once all its packets are in) -> the first packet(s), by tens
+             enabled only once all its packets are in) -> the first packet(s), by tens, each
+             batch parked in the ledger before it is sent (a pause cannot lose them)
     resume   the packet's queue and mapping made to exist again, the packet re-sent
 
 The job is handed in as :class:`relaystate.job_protocols.Job`; this module never imports the job
