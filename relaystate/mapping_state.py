@@ -13,9 +13,10 @@ from collections.abc import Iterator
 
 from . import clock
 from .errors import MappingTimeoutError, ResourceConflictError, ResourceNotFoundError
-from .ports import Backend, MappingInfo
+from .ports import Backend, LedgerPort, MappingInfo
+from .retry import retry_transient
 
-__all__ = ["detach", "enable", "wait_for_mapping"]
+__all__ = ["detach", "enable", "enable_job", "wait_for_mapping"]
 
 log = logging.getLogger("relaystate")
 
@@ -81,6 +82,44 @@ def enable(backend: Backend, mapping_id: str, *, until: float | None = None) -> 
     """Enable a mapping created disabled, and wait until it is ``Enabled``."""
     backend.mappings.set_enabled(mapping_id, True)
     wait_for_mapping(backend, mapping_id, enabled=True, until=until)
+
+
+def enable_job(
+    backend: Backend,
+    ledger: LedgerPort | None,
+    job_id: str,
+    mapping_id: str,
+    until: float | None = None,
+) -> None:
+    """Enable a job's mapping -- a staged fan-out's once its packets are sent, a paused job's
+    once its packets are back -- and wait for ``Enabled``.
+
+    A mapping gone before the wait saw it ``Enabled`` may be the job's own teardown: quick
+    shards ran and the last one tore the job down between two of the wait's polls (1,000
+    one-unit shards run in seconds; the polls are up to 5 s apart; an unpaused job may only
+    have had its teardown left). The job ran: this returns (a start raised here would be
+    retried, and the job run twice). Only the ledger can tell: it must say that every shard
+    ended; else the mapping went for another reason (an operator's ``reap``) and this raises
+    as before. Without a ledger it always raises: no shard of a fan-out tears its job down
+    then (``job.tear_down()`` does), so the mapping went for another reason, and the packets
+    in the queue would never run.
+
+    Raises:
+        ResourceNotFoundError: the mapping is gone, and the ledger does not say that the job
+            ended.
+    """
+    try:
+        enable(backend, mapping_id, until=until)
+    except ResourceNotFoundError:
+        if ledger is None:
+            raise
+        known = retry_transient(lambda: ledger.status(job_id), until=until)
+        if known is None or known.done + known.failed < known.shards:
+            raise
+        log.info(
+            "relaystate: job %s ran and was torn down before its mapping was seen Enabled",
+            job_id,
+        )
 
 
 def detach(

@@ -8,12 +8,22 @@
                packets in the queue are parked in the ledger, so a pause may last longer than
                any queue keeps a message.
     unpause    what came into the queue while it was paused is parked too; parked packets
-               are sent back, and so is every shard's next packet that the ledger holds (one
-               that a hop in flight relayed after the pause, which a pause longer than 14 days
-               let the queue drop, comes back; so does the wake-up of a shard whose signal
-               came while it was paused; a copy of one still there is a duplicate the next
-               hop's claim refuses); the queue's retention restored; the mapping enabled
-               (waited until Enabled)
+               are sent back, but for those of a hop the ledger shows committed (forgotten),
+               and so is every shard's next packet that the ledger holds (one that a hop in
+               flight relayed after the pause, which a pause longer than 14 days let the
+               queue drop, comes back; so does the wake-up of a shard whose signal came while
+               it was paused; a copy of one still there is a duplicate the next hop's claim
+               refuses); the queue's retention restored; the mapping enabled (waited until
+               Enabled, or until the job tore itself down)
+
+A delivery in flight when the pause begins is invisible, so it is not parked; if it comes
+back later into the disabled queue, a pause longer than 14 days lets SQS drop it. Two such
+messages have nothing else that would send them again, and the ledger keeps them for
+``unpause``: a shard's *first* packet whose Lambda died before its claim (the start parks
+every first packet, :mod:`relaystate.start`; it is sent while no hop of its shard was
+claimed), and the redelivery of a last shard that recorded its end but died before the
+teardown (:meth:`~relaystate.ports.LedgerPort.pending` then returns that shard's packet, whose
+delivery takes the claim's teardown path -- claimed once, as every teardown).
 
 Without a ledger nothing is parked: packets in the queue of a job paused longer than 14 days are
 lost, and ``pause()`` says so in its log line; the queue keeps its 14 days after unpause (at 4,
@@ -89,10 +99,11 @@ def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) ->
         # below would drop at once what is older than that.
         _park(backend, ledger, packet)
         bodies = ledger.parked(packet.job_id)
-        for body in bodies:
+        due = _not_superseded(ledger, packet.job_id, bodies)
+        for body in due:
             backend.queues.send(packet.queue_url, body, 0)
             sent += 1
-        sent += _send_pending(backend, ledger, packet, {_shard_hop(body) for body in bodies})
+        sent += _send_pending(backend, ledger, packet, {_shard_hop(body) for body in due})
         # Forgotten only once sent: a Lambda that dies in between sends them again next time,
         # and the ledger's claim makes the second copy a harmless duplicate.
         ledger.forget_parked(packet.job_id, bodies)
@@ -102,8 +113,7 @@ def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) ->
             packet.queue_url, {"MessageRetentionPeriod": str(QUEUE_RETENTION_S)}
         )
     if packet.mapping_id:
-        backend.mappings.set_enabled(packet.mapping_id, True)
-        mapping_state.wait_for_mapping(backend, packet.mapping_id, enabled=True)
+        mapping_state.enable_job(backend, ledger, packet.job_id, packet.mapping_id)
     log.info("relaystate: job %s is unpaused; %d parked packet(s) sent back", packet.job_id, sent)
     return sent
 
@@ -132,6 +142,25 @@ def _park(backend: Backend, ledger: LedgerPort, packet: RelayPacket) -> int:
         backend.queues.delete_messages(packet.queue_url, [receipt for _, receipt in got])
         parked += len(got)
     return parked
+
+
+def _not_superseded(ledger: LedgerPort, job_id: str, bodies: list[str]) -> list[str]:
+    """The parked packets that may still be needed: not those of a hop that the ledger shows
+    committed (its shard is at a later hop, or ended at it).
+
+    The start parks every shard's first packet (:mod:`relaystate.start`), so that one whose
+    delivery died before its claim, then expired in the paused queue, is not lost; most of
+    them were claimed long ago, and sending them again would cost an invocation each.
+    """
+    status = ledger.status(job_id)
+    at = {s.shard: (s.hop, s.status) for s in status.shard_status} if status else {}
+
+    def superseded(body: str) -> bool:
+        shard, hop = _shard_hop(body)
+        found_hop, found_status = at.get(shard, (-1, ""))
+        return found_hop > hop or (found_hop == hop and found_status in ("done", "failed"))
+
+    return [body for body in bodies if not superseded(body)]
 
 
 def _send_pending(

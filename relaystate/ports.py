@@ -273,7 +273,8 @@ class LedgerPort(Protocol):
         timeline: HopEntry | None = None,
     ) -> bool:
         """The shard ended at hop ``hop`` (done, or ``failed`` with ``error``): count it in the
-        job, in one atomic write with the shard, which records its result (``result_json``,
+        job, in one atomic write with the shard, which keeps the hop's packet (for
+        :meth:`pending`; :meth:`reopen` drops it) and records its result (``result_json``,
         JSON text; ``""``: none) for :meth:`results`, its last progress mark (``None``: keep the
         one recorded) and the hop's ``timeline`` entry as :meth:`checkpoint` does. True for the
         one shard that ended the job: of shards that end at once, exactly one sees it ended (the
@@ -354,7 +355,12 @@ class LedgerPort(Protocol):
         Lambda died). Each comes with the delay
         left until it is due (:func:`~relaystate.sleep.delay_until`). ``unpause`` sends them
         again: a packet the queue dropped while the job was paused is not lost (a copy of one
-        that is still there is a duplicate, which the next hop's claim refuses)."""
+        that is still there is a duplicate, which the next hop's claim refuses).
+
+        Of a job whose every shard has ended but whose teardown is not recorded, the packet of
+        the shard that ended last (kept by :meth:`finish`), with no delay: its delivery is
+        refused with ``teardown`` and tears the job down, which its own redelivery would have
+        done had the queue kept it."""
 
     def set_paused(self, job_id: str, paused: bool) -> None:
         """Record the job paused, or not (:attr:`JobStatus.paused
@@ -363,7 +369,8 @@ class LedgerPort(Protocol):
 
     def park(self, job_id: str, bodies: Sequence[str]) -> None:
         """Keep packets (message bodies) in the ledger, compressed, as long as the job's
-        records live -- e.g. those of a queue paused for longer than it keeps messages.
+        records live -- e.g. those of a queue paused for longer than it keeps messages,
+        and every shard's first packet, kept by the start (:mod:`relaystate.pause`).
         Idempotent per body: a body parked twice is kept once.
 
         Raises:

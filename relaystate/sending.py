@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from .errors import InvalidDelayError
@@ -41,32 +41,43 @@ def send_packets(
     delay_seconds: int = 0,
     max_message_bytes: int = 1_048_576,
     signer: PacketSigner | None = None,
+    before_send: Callable[[list[str]], None] | None = None,
 ) -> int:
     """Send packets: one ``SendMessage`` for one, ``SendMessageBatch`` by tens (≤ 1 MiB a call).
 
     Packets are serialized as they are sent, so a fan-out of 100,000 shards never holds more
     than one batch of message bodies. Each body is size-checked before it is sent (the job
-    checks all of a fan-out before its first call). Returns how many were sent.
+    checks all of a fan-out before its first call). ``before_send`` is handed each call's
+    bodies before the call (a start keeps its first packets in the ledger so). Returns how
+    many were sent.
     """
     check_delay(delay_seconds)
-    if isinstance(packets, list) and len(packets) == 1:  # a relay's one packet, every hop
-        backend.queues.send(
-            queue_url, packets[0].check_size(max_message_bytes, signer), delay_seconds
-        )
+    keep = before_send or _keep_nothing
+
+    def send(body: str) -> int:
+        keep([body])
+        backend.queues.send(queue_url, body, delay_seconds)
         return 1
+
+    if isinstance(packets, list) and len(packets) == 1:  # a relay's one packet, every hop
+        return send(packets[0].check_size(max_message_bytes, signer))
     bodies = (packet.check_size(max_message_bytes, signer) for packet in packets)
     first = next(bodies, None)
     if first is None:
         return 0
     second = next(bodies, None)
     if second is None:
-        backend.queues.send(queue_url, first, delay_seconds)
-        return 1
+        return send(first)
     sent = 0
     for chunk in _chunks(itertools.chain((first, second), bodies), count=10, size=1_048_576):
+        keep(chunk)
         backend.queues.send_batch(queue_url, chunk, delay_seconds)
         sent += len(chunk)
     return sent
+
+
+def _keep_nothing(bodies: list[str]) -> None:
+    """No ``before_send``: the bodies are only sent."""
 
 
 def _chunks(bodies: Iterable[str], *, count: int, size: int) -> Iterator[list[str]]:

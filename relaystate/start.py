@@ -5,7 +5,8 @@
     start    plan -> the size guard for every shard -> the id checked (the ledger, the queue
              name: a running job with the same id and fingerprint is returned, another one is
              a conflict) -> queue, DLQ, mapping (rolled back on error; a fan-out's mapping is
-             enabled only once all its packets are in) -> the first packet(s), by tens
+             enabled only once all its packets are in) -> the first packet(s), by tens, each
+             batch parked in the ledger before it is sent (a pause cannot lose them)
     resume   the packet's queue and mapping made to exist again, the packet re-sent
 
 The job is handed in as :class:`relaystate.job_protocols.Job`; this module never imports the job
@@ -27,7 +28,6 @@ from .errors import (
     ConfigurationError,
     JobConflictError,
     PacketTooLargeError,
-    ResourceNotFoundError,
 )
 from .frozen import freeze, thaw
 from .job_protocols import Job
@@ -35,7 +35,6 @@ from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
 from .names import fresh_queue_name, queue_name_for
 from .packet import RelayPacket, ShardPackets
 from .ports import Backend, LedgerPort
-from .retry import retry_transient
 from .states import JobState
 
 __all__ = ["Opened", "deadline_for", "fingerprint", "open_job", "requeue"]
@@ -183,48 +182,32 @@ def open_job(
                 sent,
                 max_message_bytes=job.max_message_bytes,
                 signer=job.signer,
+                before_send=_first_parked(ledger, job.job_id),
             )
             if staged:
-                _enable(backend, ledger, job.job_id, res.mapping_id, until)
+                mapping_state.enable_job(backend, ledger, job.job_id, res.mapping_id, until)
     except BaseException:
         if offloader is not None and offloader.known:
             _undo_quietly(offloader.delete)
         if ledger is not None and not resumed:
+            _undo_quietly(lambda: ledger.forget_parked(job.job_id, ledger.parked(job.job_id)))
             _undo_quietly(lambda: ledger.abandon_job(job.job_id))
         raise
     return Opened(packets)
 
 
-def _enable(
-    backend: Backend,
-    ledger: LedgerPort | None,
-    job_id: str,
-    mapping_id: str,
-    until: float | None,
-) -> None:
-    """Enable a staged fan-out's mapping, once its packets are sent, and wait for ``Enabled``.
+def _first_parked(ledger: LedgerPort | None, job_id: str) -> Callable[[list[str]], None] | None:
+    """With a ledger, what keeps the first packets in it (parked) before they are sent.
 
-    A mapping gone before the wait saw it ``Enabled`` may be the job's own teardown: quick
-    shards ran and the last one tore the job down between two of the wait's polls (1,000
-    one-unit shards run in seconds; the polls are up to 5 s apart). The job started, and ran:
-    this returns (a start raised here would be retried, and the job run twice). Only the
-    ledger can tell: it must say that every shard ended; else the mapping went for another
-    reason (an operator's ``reap``) and the start fails as before. Without a ledger it always
-    fails: no shard of a fan-out tears its job down then (``job.tear_down()`` does), so the
-    mapping went for another reason, and the packets in the queue would never run.
+    A shard's first packet is the one packet the ledger would otherwise not know before its
+    hop is claimed: a delivery whose Lambda dies before the claim leaves it invisible in the
+    queue, and a pause that begins then (it parks only what it can see) longer than SQS keeps a
+    message would lose it. Parked, ``unpause()`` sends it again if no hop of its shard was
+    claimed (:mod:`relaystate.pause`). One write per shard at the start, none per hop.
     """
-    try:
-        mapping_state.enable(backend, mapping_id, until=until)
-    except ResourceNotFoundError:
-        if ledger is None:
-            raise
-        known = retry_transient(lambda: ledger.status(job_id), until=until)
-        if known is None or known.done + known.failed < known.shards:
-            raise
-        log.info(
-            "relaystate: job %s ran and was torn down before its start saw its mapping Enabled",
-            job_id,
-        )
+    if ledger is None:
+        return None
+    return lambda bodies: ledger.park(job_id, bodies)
 
 
 def _known_conflict(job_id: str, known: JobStatus, print_: str) -> str:

@@ -36,7 +36,6 @@ from ..ledger import (
     lease_lost,
     pack_outbox,
     refused_claim,
-    teardown_due,
     unknown_job,
 )
 from ..states import JobState
@@ -47,6 +46,7 @@ from .dynamodb_items import (
     SHARD_PREFIX,
     all_ended,
     flag,
+    job_teardown_due,
     key,
     n,
     number,
@@ -263,6 +263,8 @@ class DynamoDBLedger(JobControlTable):
         set_result, remove_result = (", #result = :result", "") if result else ("", ", #result")
         keep, kept = timeline_values(timeline)
         now = now_ms()
+        # The outbox (the hop's own packet) stays: a job whose last shard ended but was never
+        # torn down is torn down by a delivery of it (pending, unpause).
         refused = self._transact(
             [
                 self._spec(
@@ -271,7 +273,7 @@ class DynamoDBLedger(JobControlTable):
                     "SET #status = :status, stats = :stats, #cursor = :cursor, "
                     f"updated_ms = :now, #error = :error, #ttl = :ttl{keep}"
                     f"{', progress = :progress' if marked else ''}"
-                    f"{set_result} REMOVE #owner, lease_until, outbox, outbox_delay"
+                    f"{set_result} REMOVE #owner, lease_until, outbox_delay"
                     f"{remove_result}",
                     "#owner = :owner AND hop = :hop AND #status = :running",
                     {
@@ -368,7 +370,7 @@ class DynamoDBLedger(JobControlTable):
                 self._spec(
                     job_id,
                     shard_sk(shard),
-                    "SET #status = :queued, updated_ms = :now, #ttl = :ttl REMOVE #error",
+                    "SET #status = :queued, updated_ms = :now, #ttl = :ttl REMOVE #error, outbox",
                     "#status = :failed",
                     {
                         ":queued": s("queued"),
@@ -448,22 +450,7 @@ class DynamoDBLedger(JobControlTable):
         )
 
     def _job_item(self, job_id: str) -> Mapping[str, Any]:
-        response = self._read(
-            "GetItem",
-            lambda: self.client.get_item(
-                TableName=self.table_name,
-                Key=key(job_id, JOB_SK),
-                ConsistentRead=True,
-            ),
-        )
-        item: Mapping[str, Any] = response.get("Item", {})
-        return item
+        return self._item(job_id, JOB_SK)
 
     def _teardown_due(self, job_id: str) -> bool:
-        job = self._job_item(job_id)
-        return bool(job) and teardown_due(
-            text(job, "state"),
-            shards=number(job, "shards"),
-            done=number(job, "done"),
-            failed=number(job, "failed"),
-        )
+        return job_teardown_due(self._job_item(job_id))

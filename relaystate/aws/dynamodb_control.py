@@ -40,11 +40,13 @@ from .dynamodb_items import (
     PARKED_PREFIX,
     SHARD_PREFIX,
     SIGNAL_PREFIX,
+    job_teardown_due,
     key,
     n,
     number,
     payload_of,
     s,
+    shard_sk,
     text,
 )
 from .dynamodb_table import LedgerTable, refused_item
@@ -137,8 +139,16 @@ class JobControlTable(LedgerTable):
         ]
 
     def pending(self, job_id: str) -> list[Parked]:
-        """The shards whose next packet the ledger holds and no signal sends (see
-        :meth:`LedgerPort.pending`)."""
+        """The shards whose next packet the ledger holds and no signal sends, or the packet
+        whose delivery tears the job down (see :meth:`LedgerPort.pending`)."""
+        job = self._item(job_id, JOB_SK)
+        if job_teardown_due(job):
+            # Every shard has ended, none is pending: only the teardown may be missing.
+            last = self._item(job_id, shard_sk(number(job, "last_shard")))
+            if "outbox" not in last:
+                return []
+            packet = unpack_outbox(last["outbox"]["B"])
+            return [Parked(number(last, "shard_no"), number(last, "hop"), packet, 0)]
         now = now_ms()
         return [
             Parked(

@@ -37,7 +37,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..ledger import ShardResult, ShardStatus, parse_cursor, unpack_outbox
+from ..ledger import ShardResult, ShardStatus, parse_cursor, teardown_due, unpack_outbox
 from ..timeline import HopEntry, entries, is_slot, slot
 
 __all__ = [
@@ -111,6 +111,17 @@ def flag(item: Mapping[str, Any], name: str) -> bool:
 def all_ended(job: Mapping[str, Any]) -> bool:
     """Whether the job record counts every shard done or failed."""
     return number(job, "done") + number(job, "failed") >= number(job, "shards")
+
+
+def job_teardown_due(job: Mapping[str, Any]) -> bool:
+    """Whether the job record (``{}``: none) counts every shard ended and records no teardown
+    (:func:`~relaystate.ledger.teardown_due`)."""
+    return bool(job) and teardown_due(
+        text(job, "state"),
+        shards=number(job, "shards"),
+        done=number(job, "done"),
+        failed=number(job, "failed"),
+    )
 
 
 def outbox_of(item: Mapping[str, Any]) -> str | None:

@@ -234,6 +234,17 @@ class LedgerTable:
         with map_aws_errors("dynamodb", operation):
             return call()
 
+    def _item(self, job_id: str, sk: str) -> Mapping[str, Any]:
+        """One item of the job's, read consistently; ``{}`` when there is none."""
+        response = self._read(
+            "GetItem",
+            lambda: self.client.get_item(
+                TableName=self.table_name, Key=key(job_id, sk), ConsistentRead=True
+            ),
+        )
+        item: Mapping[str, Any] = response.get("Item", {})
+        return item
+
 
 def condition_failed(response: Mapping[str, Any]) -> bool:
     """A write's condition refused it (alone, or as one item of a transaction)."""

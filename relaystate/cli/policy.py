@@ -82,7 +82,7 @@ OPERATOR_SQS_ACTIONS = (
 )
 #: The progress ledger's item operations (its transactions need the per-item actions).
 LEDGER_ACTIONS = (
-    "dynamodb:BatchWriteItem",  # a paused job's packets parked, and forgotten once sent
+    "dynamodb:BatchWriteItem",  # first and paused packets parked, and forgotten once sent
     "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",  # a start that is rolled back forgets its job
     "dynamodb:GetItem",

@@ -206,7 +206,9 @@ class MemoryLedger(MemoryJobControl):
                 _keep(found, timeline)
                 found.status, found.updated_ms = ("failed" if failed else "done"), now
                 found.owner, found.lease_until, found.ttl = None, 0, expires_s(now)
-                found.outbox, found.outbox_delay = None, 0
+                # The outbox (the hop's own packet) stays: a job whose last shard ended but
+                # was never torn down is torn down by a delivery of it (pending, unpause).
+                found.outbox_delay = 0
                 found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
                 found.error, found.result = error[:ERROR_CHARS], result
                 if progress is not None:
@@ -215,7 +217,7 @@ class MemoryLedger(MemoryJobControl):
                     job.failed += 1
                 else:
                     job.done += 1
-                job.updated_ms, job.ttl = now, expires_s(now)
+                job.updated_ms, job.ttl, job.last_shard = now, expires_s(now), shard
                 return job.done + job.failed >= job.shards
 
         return retry_conflicts(write)
@@ -252,6 +254,7 @@ class MemoryLedger(MemoryJobControl):
                 found = self.shards.get((job_id, shard))
                 if job is not None and found is not None and found.status == "failed":
                     found.status, found.updated_ms, found.error = "queued", now, ""
+                    found.outbox = None  # the resumed packet is sent by resume()
                     found.ttl = job.ttl = expires_s(now)
                     job.failed -= 1
                     job.state, job.updated_ms = JobState.RUNNING.value, now

@@ -96,9 +96,16 @@ class MemoryJobControl(MemoryTable):
             ]
 
     def pending(self, job_id: str) -> list[Parked]:
-        """The shards whose next packet the ledger holds and no signal sends (see
-        :meth:`~relaystate.ports.LedgerPort.pending`)."""
+        """The shards whose next packet the ledger holds and no signal sends, or the packet
+        whose delivery tears the job down (see :meth:`~relaystate.ports.LedgerPort.pending`)."""
         with self._call("pending", job_id) as now:
+            job = self.jobs.get(job_id)
+            if job is not None and job.teardown_due():
+                # Every shard has ended, none is pending: only the teardown may be missing.
+                last = self.shards.get((job_id, job.last_shard))
+                if last is None or last.outbox is None:
+                    return []
+                return [Parked(job.last_shard, last.hop, unpack_outbox(last.outbox), 0)]
             return [
                 Parked(
                     shard,

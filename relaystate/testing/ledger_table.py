@@ -62,6 +62,8 @@ class MemoryJob:
     #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
     ttl: int | None = None
     paused: bool = False
+    #: The shard whose end was counted last (-1: none yet).
+    last_shard: int = -1
     #: Each signal recorded for the job, by name.
     signals: dict[str, MemoryRecord] = attrs.Factory(dict)
 

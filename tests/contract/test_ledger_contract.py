@@ -515,10 +515,41 @@ def test_pending_holds_every_shards_next_packet_that_no_signal_sends(twin: Twin,
 
 
 def test_a_shard_that_ended_has_nothing_pending(twin: Twin, job: str) -> None:
-    ledger = opened(twin, job)
+    ledger = opened(twin, job, shards=2)
     ledger.claim(job, 0, 0, "req-a", LEASE_MS, '{"hop": 0}')
     ledger.finish(job, 0, 0, "req-a", stats={}, cursor_json="null")
     twin.advance(LEASE_MS + 1)
+
+    assert [] == ledger.pending(job)
+
+
+def test_a_job_that_ended_but_was_not_torn_down_has_its_last_shards_packet_pending(
+    twin: Twin, job: str
+) -> None:
+    # Its delivery takes the claim's teardown path: what unpause sends when the redelivery of
+    # a last shard that died before its teardown expired in the paused queue (issue 11).
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 1, 0, "req-a", LEASE_MS, '{"shard": 1, "hop": 0}')
+    ledger.finish(job, 1, 0, "req-a", stats={}, cursor_json="null")
+    ledger.claim(job, 0, 0, "req-b", LEASE_MS, '{"shard": 0, "hop": 0}')
+    checkpoint(ledger, job, 0, "req-b")
+    ledger.claim(job, 0, 1, "req-c", LEASE_MS)
+    ledger.finish(job, 0, 1, "req-c", stats={}, cursor_json="null", failed=True)
+
+    assert [Parked(0, 1, '{"hop": 1}', 0)] == ledger.pending(job)
+    assert "teardown" == ledger.claim(job, 0, 1, "req-d", LEASE_MS).outcome
+    ledger.claim_teardown(job, "req-d")
+    ledger.mark_torn_down(job, tolerated=1)
+    assert [] == ledger.pending(job)
+
+
+def test_a_reopened_shard_has_nothing_pending_until_resumed(twin: Twin, job: str) -> None:
+    # Its packet is sent by resume(), from the DLQ: the failed hop's own is not kept for it.
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS, '{"hop": 0}')
+    ledger.finish(job, 0, 0, "req-a", stats={}, cursor_json="null", failed=True)
+
+    ledger.reopen(job, 0)
 
     assert [] == ledger.pending(job)
 

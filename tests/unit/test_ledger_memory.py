@@ -83,6 +83,7 @@ def test_a_hop_costs_two_ledger_writes_its_claim_and_its_checkpoint() -> None:
 
     assert [
         "open_job",
+        "park",  # the first packet, once a shard: unpause sends it if no hop claimed it
         *["claim", "checkpoint"] * 2,
         "claim",
         "finish",

@@ -330,7 +330,11 @@ def test_a_mapping_that_delivers_while_disabled_is_reported(
     monkeypatch.setattr(SimMapping, "delivers", lambda self: self.state != "Enabling")
     control = SimControl(pauses=[SimPause(at_s=(0, 5), for_s=600)])
 
-    report = simulate(Tally, TALLY, control, seeds=5, faults=SimFaults(duplicate_rate=0.3))
+    # Long enough a job that the pause begins while it runs, however long the mapping's
+    # Disabling took (drawn from the seed).
+    long = {**TALLY, "units": 200}
+
+    report = simulate(Tally, long, control, seeds=5, faults=SimFaults(duplicate_rate=0.3))
 
     assert len(broken(report, PAUSE_HOLDS)) >= 3
 

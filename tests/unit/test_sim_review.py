@@ -7,7 +7,8 @@ Each failed before its fix.
 
 from __future__ import annotations
 
-from relaystate.testing import SimControl, SimFaults, SimPause, SimSignal
+from examples.approval import Refund
+from relaystate.testing import SimControl, SimFaults, SimPause, SimSignal, Simulation
 from relaystate.testing.sim.control_checks import NO_EARLY_WAKE, RETENTION_KEPT, SIGNAL_KEPT
 from relaystate.testing.sim.invariants import EVERY_UNIT
 from tests.unit.test_sim import CHAOS
@@ -43,3 +44,33 @@ def test_a_wait_whose_timer_send_failed_still_times_out() -> None:
     report = simulate(Gate, {**GATE, "timeout_s": 2_000}, seeds=50, faults=CHAOS)
 
     assert [] == broken(report, NO_EARLY_WAKE, EVERY_UNIT)
+
+
+def test_a_pause_past_14_days_begun_while_a_hop_was_in_flight_loses_nothing() -> None:
+    # Seeds 290 and 997: the first packet's invocation is killed before its claim, the pause
+    # begins while the message is invisible, and it comes back into the disabled queue,
+    # which drops it after 14 days: the ledger had no record of the shard, so unpause sent
+    # nothing ("shard 0 never finished: no hop committed"). Now the start parks every first
+    # packet in the ledger. Seeds 105 and 570: the last shard recorded its end, then its
+    # teardown failed (a throttled Query; a Lambda killed); its redelivery expired in the
+    # paused queue and unpause did not tear down ("no invocation began it"). Now pending()
+    # hands unpause the last shard's packet, whose delivery takes the claim's teardown path.
+    control = SimControl(
+        pauses=[SimPause(at_s=(0, 60), for_s=(3_600, 20 * DAY))],
+        signals=[SimSignal("approved", {"by": "ann"}, at_s=(0, 3_600))],
+    )
+    # The CLI's --duplicate-rate 0.6 --crash-rate 0.25 --shared-delete-rate 1.0 (the rest its
+    # defaults): `relaystate simulate examples.approval:Refund --data '{"timeout_s": 1800}'
+    # ... --ledger t --signal 'approved={"by": "ann"}@0..1h' --pause 0..60s:1h..20d`.
+    faults = SimFaults(
+        duplicate_rate=0.6,
+        crash_rate=0.25,
+        throttle_rate=0.05,
+        conflict_rate=0.05,
+        shared_deletes=1.0,
+    )
+    sim = Simulation(Refund, {"timeout_s": 1800}, ledger="t", faults=faults, control=control)
+
+    report = sim.run_many([290, 997, 105, 570])
+
+    assert [] == [str(v) for v in report.violations]
