@@ -82,7 +82,10 @@ EXPECTED: dict[tuple[str, int], tuple[str, int, int, str]] = {
     # violation.
     ("300 shards of one unit under chaos", 1): ("35c2032ead07e106", 410, 301, "597.582592"),
     ("300 shards of one unit under chaos", 2): ("1169b0ec47cba16b", 399, 304, "650.275630"),
-    ("300 shards of one unit under chaos", 3): ("7c9b4e96095a1d10", 430, 304, "685.429061"),
+    # Seed 3 again when a busy delivery at SQS's last receive began to be sent again rather
+    # than failed into the DLQ (three such deliveries; forced to a receive count of 1, the run
+    # replays the value before: "7c9b4e96095a1d10", 430, 304, "685.429061").
+    ("300 shards of one unit under chaos", 3): ("c019c6b34f6f7808", 440, 306, "625.728967"),
     ("a failed shard parked in its DLQ", 1): ("e63d9d5babc73d47", 16, 331, "566.308001"),
     ("a failed shard parked in its DLQ", 2): ("3cff15d9ee786019", 19, 331, "591.123761"),
     ("a failed shard parked in its DLQ", 3): ("f03e509cf66ad61b", 22, 333, "544.429310"),
