@@ -73,4 +73,17 @@ class Stats:
 
 _evolve = evolver(Stats)
 _STATS_FIELDS = tuple(field.name for field in attrs.fields(Stats))
+_ZERO = Stats().__dict__
+
+
+def _trusted_stats(values: dict[str, int]) -> Stats:
+    """``Stats(**values)`` for values already checked to be fields' names and whole numbers
+    >= 0 (what its validators check): read from a packet on every hop, checked once."""
+    new = object.__new__(Stats)
+    found = new.__dict__
+    found.update(_ZERO)
+    found.update(values)
+    return new
+
+
 _read_stats = operator.attrgetter(*_STATS_FIELDS)

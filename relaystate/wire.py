@@ -26,7 +26,7 @@ from .errors import InvalidPacketError
 from .frozen import freeze
 from .names import queue_name_of
 from .states import JobState
-from .stats import _STATS_FIELDS, Stats
+from .stats import _STATS_FIELDS, Stats, _trusted_stats
 
 __all__ = ["WIRE_VERSION", "sqs_safe"]
 
@@ -110,7 +110,7 @@ def _stats_from(raw: Any, *, relays_key: str) -> Stats:
             if type(value) is not int or value < 0:
                 break
         else:
-            return Stats(**raw)  # as relaystate writes them: the checks below would pass
+            return _trusted_stats(raw)  # as relaystate writes them: the checks below would pass
     if not isinstance(raw, Mapping):
         raise InvalidPacketError("stats must be a JSON object", field="stats")
     names = {
