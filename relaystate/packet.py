@@ -26,12 +26,12 @@ from .frozen import FrozenDict, JsonValue, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
 from .wire import (
-    _ENCODER,
     _WIRE_KEYS,
     WIRE_VERSION,
     _checked_fields,
     _npm_fields,
     _plain_fields,
+    encode,
     sqs_safe,
 )
 
@@ -294,7 +294,7 @@ class RelayPacket:
         raw = self.to_dict()
         if signer is not None:
             raw = signer.sign(raw)
-        return sqs_safe(_ENCODER.encode(raw))
+        return sqs_safe(encode(raw))
 
     def size_bytes(self) -> int:
         """The size of :meth:`to_json` in UTF-8 bytes, as SQS counts it."""

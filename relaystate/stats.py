@@ -11,8 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import operator
-
 import attrs
 
 from .errors import InvalidPacketError
@@ -64,8 +62,9 @@ class Stats:
 
     def to_dict(self) -> dict[str, int]:
         """The stats as a plain ``dict`` (``waits`` only when there were any)."""
-        # What attrs.asdict gives for these int fields, without its generic walk (every hop).
-        found = dict(zip(_STATS_FIELDS, _read_stats(self), strict=True))
+        # What attrs.asdict gives for these int fields, without its generic walk (every hop):
+        # the fields are in __dict__, in field order (set by __init__, or copied by evolve).
+        found = self.__dict__.copy()
         if not self.waits:
             del found["waits"]
         return found
@@ -84,6 +83,3 @@ def _trusted_stats(values: dict[str, int]) -> Stats:
     found.update(_ZERO)
     found.update(values)
     return new
-
-
-_read_stats = operator.attrgetter(*_STATS_FIELDS)
