@@ -41,31 +41,35 @@ def evolver(cls: type[T]) -> Callable[[T, Mapping[str, Any]], T]:
     if "__slots__" in cls.__dict__:
         raise TypeError(f"{cls.__qualname__} keeps its fields in slots: declare it slots=False")
     fields = {field.name: field for field in attrs.fields(cls)}  # type: ignore[arg-type]
-    converters: dict[str, Callable[[Any], Any]] = {}
+    converters: list[tuple[str, Callable[[Any], Any]]] = []  # in field order, as __init__
     for name, field in fields.items():
         if field.converter is None:
             continue
         if not callable(field.converter) or isinstance(field.converter, attrs.Converter):
             raise TypeError(f"{cls.__qualname__}.{name}: only plain one-argument converters")
-        converters[name] = field.converter
-    validators = {name: field.validator for name, field in fields.items() if field.validator}
+        converters.append((name, field.converter))
+    validators = [
+        (name, field, field.validator) for name, field in fields.items() if field.validator
+    ]
     post_init: Callable[[Any], None] | None = getattr(cls, "__attrs_post_init__", None)
     new_object = object.__new__
 
     def evolve(instance: T, changes: Mapping[str, Any]) -> T:
-        unknown = [name for name in changes if name not in fields]
-        if unknown:
+        if not changes.keys() <= fields.keys():
+            unknown = [name for name in changes if name not in fields]
             raise TypeError(f"{cls.__qualname__} has no field(s) {unknown}")
         new = new_object(type(instance))
         values = new.__dict__
         values.update(instance.__dict__)
-        for name, value in changes.items():
-            convert = converters.get(name)
-            values[name] = value if convert is None else convert(value)
-        for name in changes:
-            validate = validators.get(name)
-            if validate is not None:
-                validate(new, fields[name], values[name])
+        values.update(changes)
+        # What __init__ does, in its order, for the fields that change: convert each, then
+        # validate each once all are set.
+        for name, convert in converters:
+            if name in changes:
+                values[name] = convert(values[name])
+        for name, field, validate in validators:
+            if name in changes:
+                validate(new, field, values[name])
         if post_init is not None:
             post_init(new)
         return new

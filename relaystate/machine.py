@@ -34,6 +34,7 @@ from transitions import Event, EventData, Machine, MachineError, State, Transiti
 
 from .errors import InvalidTransitionError
 from .states import TRANSITIONS, JobState
+from .triggers import MACHINE, Triggers
 
 __all__ = ["Callback", "JobMachine"]
 
@@ -81,7 +82,7 @@ class _JobEvent(Event):
 
     def trigger(self, model: object, *args: Any, **kwargs: Any) -> bool:
         machine = self.machine
-        state = machine.get_model_state(model)
+        state = machine.get_state(getattr(model, machine.model_attribute))
         found = self.transitions.get(state.name)
         dest = None
         if found and not _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG):
@@ -92,12 +93,12 @@ class _JobEvent(Event):
         event.transition = transition = found[0]
         try:
             for func in transition.before:
-                machine.callback(func, event)
+                _call(machine, func, event)
             # transitions' set_state and EventData.update, for one model and a known State
             setattr(model, machine.model_attribute, dest.value)
             event.state = dest
             for func in transition.after:
-                machine.callback(func, event)
+                _call(machine, func, event)
             event.result = True
         except BaseException as error:  # as transitions does: on_exception decides
             event.error = error  # type: ignore[assignment]  # the stub says Exception
@@ -105,6 +106,15 @@ class _JobEvent(Event):
                 raise
             machine.callbacks(machine.on_exception, event)
         return bool(event.result)
+
+
+def _call(machine: Machine, func: Any, event: EventData) -> None:
+    """transitions' ``Machine.callback``: a callable of the event is called with it at once
+    (only a name to resolve, or a machine that does not send events, goes its way)."""
+    if machine.send_event and callable(func):
+        func(event)
+    else:
+        machine.callback(func, event)
 
 
 def _direct(machine: Machine, found: list[Transition]) -> State | None:
@@ -160,7 +170,7 @@ class JobMachine(Machine):
         # get_state answers by the member's name; most lookups are of JobState members.
         self._by_member: dict[JobState, State] = {m: self.states[m.name] for m in JobState}
         self._fire: list[tuple[str, Callable[..., bool]]] = []
-        self._by_class: dict[type, list[tuple[str, Callable[..., bool]]]] = {}
+        self._by_class: dict[type, list[tuple[str, Callable[..., bool]]] | None] = {}
 
     state_cls = _JobStateState
     event_cls = _JobEvent
@@ -177,12 +187,18 @@ class JobMachine(Machine):
 
         Only what the model already has is bound: transitions' convenience methods
         (``is_CREATED``, ``may_relay``...) are left out, and the model is not listed in the
-        machine, so it is freed with the last reference to it.
+        machine, so it is freed with the last reference to it. A model whose triggers are
+        :class:`~relaystate.triggers.Triggers`' own fires them through the one attribute
+        :data:`~relaystate.triggers.MACHINE`, set here, instead of a bound method each.
         """
-        own = vars(model)
-        for trigger, fire in self._declared(type(model)):
-            if own.get(trigger, fire) is not None:  # an attribute of its own may unset one
-                setattr(model, trigger, partial(fire, model))
+        declared = self._declared(type(model))
+        if declared is None:
+            setattr(model, MACHINE, self)
+        else:
+            own = vars(model)
+            for trigger, fire in declared:
+                if own.get(trigger, fire) is not None:  # an attribute of its own may unset one
+                    setattr(model, trigger, partial(fire, model))
         model.state = initial
 
     def detach(self, model: Any) -> None:
@@ -193,6 +209,8 @@ class JobMachine(Machine):
         the collector's pauses over the whole heap. A detached model is freed at once.
         """
         found = vars(model)
+        if found.pop(MACHINE, None) is not None:
+            return
         for trigger, fire in self._fired():
             bound = found.get(trigger)
             if isinstance(bound, partial) and (bound.func is fire or bound.func == fire):
@@ -206,14 +224,20 @@ class JobMachine(Machine):
             self._by_class.clear()
         return self._fire
 
-    def _declared(self, cls: type) -> list[tuple[str, Callable[..., bool]]]:
+    def _declared(self, cls: type) -> list[tuple[str, Callable[..., bool]]] | None:
         """:meth:`_fired` for the triggers that ``cls`` declares (not ``None`` on the class),
-        worked out once per class: a hop attaches a job of the same class every time."""
+        worked out once per class: a hop attaches a job of the same class every time.
+        ``None``: every trigger of the machine is ``cls``'s as :class:`Triggers` declares it,
+        which fires it itself."""
         fired = self._fired()
-        found = self._by_class.get(cls)
-        if found is None:
-            found = [(name, fire) for name, fire in fired if getattr(cls, name, None) is not None]
-            self._by_class[cls] = found
+        if cls in self._by_class:
+            return self._by_class[cls]
+        found: list[tuple[str, Callable[..., bool]]] | None = [
+            (name, fire) for name, fire in fired if getattr(cls, name, None) is not None
+        ]
+        if all(getattr(cls, name, None) is getattr(Triggers, name, 0) for name, _ in fired):
+            found = None
+        self._by_class[cls] = found
         return found
 
 

@@ -26,12 +26,12 @@ from .frozen import FrozenDict, JsonValue, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
 from .wire import (
-    _ENCODER,
     _WIRE_KEYS,
     WIRE_VERSION,
     _checked_fields,
     _npm_fields,
     _plain_fields,
+    encode,
     sqs_safe,
 )
 
@@ -69,6 +69,8 @@ _EMPTY = FrozenDict()
 _NO_STATS = Stats()
 #: The fields a packet's JSON text may hold: the wire format's and its signature.
 _SIGNED_KEYS = _WIRE_KEYS | {"sig"}
+#: The fields that must be non-empty text.
+_NAMED_BY = ("job_id", "job_type", "function_name")
 #: Each state's wire text (``JobState.value`` is a property: one call per packet written).
 _STATE_VALUES = {state: state.value for state in JobState}
 
@@ -219,8 +221,10 @@ class RelayPacket:
                 f"shard {self.shard!r} of {self.shards!r}: need 0 <= shard < shards",
                 field="shards",
             )
-        for name in ("job_id", "job_type", "function_name"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+        values = self.__dict__
+        for name in _NAMED_BY:
+            value = values[name]
+            if not value or (type(value) is not str and not isinstance(value, str)):
                 raise InvalidPacketError(f"{name} must be a non-empty string", field=name)
 
     def evolve(self, **changes: Any) -> RelayPacket:
@@ -290,7 +294,7 @@ class RelayPacket:
         raw = self.to_dict()
         if signer is not None:
             raw = signer.sign(raw)
-        return sqs_safe(_ENCODER.encode(raw))
+        return sqs_safe(encode(raw))
 
     def size_bytes(self) -> int:
         """The size of :meth:`to_json` in UTF-8 bytes, as SQS counts it."""
@@ -330,8 +334,11 @@ class RelayPacket:
                 field=sorted(unknown)[0],
             )
         kwargs = _plain_fields(raw)
-        if kwargs is None:  # something to refuse, or to look at closer: field by field
-            kwargs = _checked_fields(raw)
+        if kwargs is not None:  # made as __init__ would, converting only what is there
+            kwargs.setdefault("created_ms", now_ms())
+            kwargs.setdefault("updated_ms", now_ms())
+            return _evolve(_WIRE_TEMPLATE, kwargs)
+        kwargs = _checked_fields(raw)  # something to refuse, or to look at closer
         try:
             return cls(**kwargs)
         except TypeError as exc:  # pragma: no cover - guarded by the checks above
@@ -365,6 +372,11 @@ class RelayPacket:
 
 #: :meth:`RelayPacket.evolve` without its ``updated_ms``: what changes is converted and checked.
 _evolve = evolver(RelayPacket)
+#: What a packet read from the wire is evolved from: its defaults, and placeholders for the
+#: fields the wire always gives (the times are given, or set to now as their factories do).
+_WIRE_TEMPLATE = RelayPacket(
+    job_id="-", job_type="-", function_name="-", created_ms=0, updated_ms=0
+)
 
 
 class ShardPackets(Sequence[RelayPacket]):

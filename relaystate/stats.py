@@ -11,8 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import operator
-
 import attrs
 
 from .errors import InvalidPacketError
@@ -64,8 +62,9 @@ class Stats:
 
     def to_dict(self) -> dict[str, int]:
         """The stats as a plain ``dict`` (``waits`` only when there were any)."""
-        # What attrs.asdict gives for these int fields, without its generic walk (every hop).
-        found = dict(zip(_STATS_FIELDS, _read_stats(self), strict=True))
+        # What attrs.asdict gives for these int fields, without its generic walk (every hop):
+        # the fields are in __dict__, in field order (set by __init__, or copied by evolve).
+        found = self.__dict__.copy()
         if not self.waits:
             del found["waits"]
         return found
@@ -73,4 +72,14 @@ class Stats:
 
 _evolve = evolver(Stats)
 _STATS_FIELDS = tuple(field.name for field in attrs.fields(Stats))
-_read_stats = operator.attrgetter(*_STATS_FIELDS)
+_ZERO = Stats().__dict__
+
+
+def _trusted_stats(values: dict[str, int]) -> Stats:
+    """``Stats(**values)`` for values already checked to be fields' names and whole numbers
+    >= 0 (what its validators check): read from a packet on every hop, checked once."""
+    new = object.__new__(Stats)
+    found = new.__dict__
+    found.update(_ZERO)
+    found.update(values)
+    return new

@@ -19,14 +19,14 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import InvalidPacketError
 from .frozen import freeze
 from .names import queue_name_of
 from .states import JobState
-from .stats import _STATS_FIELDS, Stats
+from .stats import _STATS_FIELDS, Stats, _trusted_stats
 
 __all__ = ["WIRE_VERSION", "sqs_safe"]
 
@@ -92,6 +92,33 @@ _WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
 _WIRE_SPECS = {wire: (name, kind) for wire, name, kind in _WIRE_FIELDS}
 #: What :meth:`RelayPacket.to_json` writes with: compact, UTF-8 as it is.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _c_encoder() -> Callable[[Any], str] | None:
+    """``_ENCODER.encode`` for a packet's dict as the C encoder writes it, made once:
+    ``JSONEncoder.encode`` makes a C encoder (and its cycle-check dict) on every call. No
+    cycle check: a packet's dict is a tree made anew from frozen values. ``None`` where
+    there is no C encoder."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return None
+    encoder = _ENCODER
+    chunks = make(
+        None,
+        encoder.default,
+        json.encoder.encode_basestring,
+        encoder.indent,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+    return lambda raw: "".join(chunks(raw, 0))
+
+
+#: A packet's dict as JSON text: the C encoder made once, else ``_ENCODER.encode``.
+encode: Callable[[Any], str] = _c_encoder() or _ENCODER.encode
 _KIND_NAMES: dict[Any, str] = {
     int: "a whole number",
     str: "a string",
@@ -110,7 +137,7 @@ def _stats_from(raw: Any, *, relays_key: str) -> Stats:
             if type(value) is not int or value < 0:
                 break
         else:
-            return Stats(**raw)  # as relaystate writes them: the checks below would pass
+            return _trusted_stats(raw)  # as relaystate writes them: the checks below would pass
     if not isinstance(raw, Mapping):
         raise InvalidPacketError("stats must be a JSON object", field="stats")
     names = {

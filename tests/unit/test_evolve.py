@@ -72,6 +72,9 @@ def test_a_packet_evolves_as_attrs_evolve_makes_it(change: dict[str, Any]) -> No
         ({"data": [1]}, "data"),
         ({"state": "nonsense"}, "state"),
         ({"traceparent": "nope"}, "traceparent"),
+        # Two at fault, given out of field order: converted, then checked, in field order.
+        ({"data": [1], "state": "nonsense"}, "state"),
+        ({"traceparent": "nope", "hop": -1}, "hop"),
     ],
 )
 def test_a_bad_change_is_refused_as_the_constructor_refuses_it(
