@@ -110,7 +110,12 @@ class Hop:
         self.context = context
         self.receive_count = receive_count
         remaining = remaining_ms(context, job.hop_time_s)
-        self.state = HopState(remaining=remaining, started_ms=remaining(), began_ms=clock.now_ms())
+        self.state = HopState(
+            remaining=remaining,
+            started_ms=remaining(),
+            began_ms=clock.now_ms(),
+            body_bytes=len(body),
+        )
         #: Units run and ms spent in them, once the units are over (the timeline's).
         self.worked = (0, 0)
         #: The hop's span (one that does nothing when the job is not traced).

@@ -57,6 +57,8 @@ class HopState:
             the ledger write that ends the hop keeps it (:mod:`relaystate.timeline`).
         traceparent: the hop span's W3C traceparent (tracing on): the packets the hop sends
             carry it, so that the next hop's span is its child (:mod:`relaystate.tracing`).
+        body_bytes: the length of the message body the hop came in (the packet a ledger keeps
+            for the hop while it runs).
     """
 
     remaining: Callable[[], float]
@@ -71,6 +73,7 @@ class HopState:
     began_ms: int = 0
     entry: HopEntry | None = None
     traceparent: str = ""
+    body_bytes: int = 0
 
     def teardown_reserve_ms(self) -> float:
         """The time a teardown (about a dozen AWS calls: the mapping's and the queues' deletes

@@ -63,6 +63,11 @@ log = logging.getLogger("relaystate")
 
 #: The longest error text a FAILED packet carries.
 MAX_ERROR_CHARS = 2_000
+#: A shard's end has the ledger keep its hop's packet beside its result (for a teardown that
+#: ``unpause()`` may have to start: :meth:`~relaystate.ports.LedgerPort.pending`) only while
+#: both, as text, fit in this many bytes: a DynamoDB item holds 400 KB, shared with the cursor,
+#: the error and the timeline.
+KEEP_PACKET_BYTES = 300_000
 
 
 # -- the ends of a hop ---------------------------------------------------------------------------
@@ -311,6 +316,8 @@ def _end_shard(
     """Count the shard as ended in the ledger; True if it was the last of the job."""
     assert job.packet is not None
     hop_number = job.packet.hop
+    result_json = "" if final.result is None else json.dumps(thaw(final.result))
+    body_bytes = hop.body_bytes if hop is not None else 0
     return retry_transient(
         lambda: ledger.finish(
             final.job_id,
@@ -321,9 +328,11 @@ def _end_shard(
             cursor_json=json.dumps(thaw(final.cursor)),
             failed=bool(error),
             error=error,
-            result_json="" if final.result is None else json.dumps(thaw(final.result)),
+            result_json=result_json,
             progress=thaw(final.progress) or None,
             timeline=entry_of(hop),
+            # Text is an upper bound of what the ledger stores compressed.
+            keep_packet=body_bytes + len(result_json) <= KEEP_PACKET_BYTES,
         ),
         until=_hard(hop),
     )

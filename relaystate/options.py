@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -136,6 +135,10 @@ OPTIONS: dict[str, Callable[[Any], str]] = {
 }
 
 
+#: The options' names (a set made once: a worker checks its packet's options every hop).
+_NAMES = frozenset(OPTIONS)
+
+
 def check_options(values: Mapping[str, Any], *, from_packet: bool = False) -> None:
     """Check option values; raise naming the first one that is wrong and what it accepts.
 
@@ -145,7 +148,7 @@ def check_options(values: Mapping[str, Any], *, from_packet: bool = False) -> No
     """
     if not values:  # most packets carry none: every hop checks them
         return
-    unknown = sorted(set(values) - set(OPTIONS))
+    unknown = [] if values.keys() <= _NAMES else sorted(set(values) - _NAMES)
     problems = [f"unknown option(s) {unknown}; known: {sorted(OPTIONS)}"] if unknown else []
     for name, value in values.items():
         try:
@@ -162,10 +165,11 @@ def check_options(values: Mapping[str, Any], *, from_packet: bool = False) -> No
         raise ConfigurationError(problems[0])
 
 
-@functools.lru_cache(maxsize=64)
 def check_packet_options(options: Mapping[str, Any]) -> None:
-    """:func:`check_options` of a packet's (frozen, hashable) options, remembered when they
-    pass: a worker reads the same options hop after hop.
+    """:func:`check_options` of a packet's options (``from_packet=True``).
+
+    Not remembered between packets: a cache matches by equality, and ``10.0 == 10`` and
+    ``1 == True``, so a worker would take from one packet what it refuses from another.
 
     Raises:
         InvalidPacketError: as :func:`check_options` with ``from_packet=True``.

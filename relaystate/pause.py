@@ -8,11 +8,13 @@
                packets in the queue are parked in the ledger, so a pause may last longer than
                any queue keeps a message.
     unpause    what came into the queue while it was paused is parked too; parked packets
-               are sent back, but for those of a hop the ledger shows committed (forgotten),
-               and so is every shard's next packet that the ledger holds (one that a hop in
-               flight relayed after the pause, which a pause longer than 14 days let the
-               queue drop, comes back; so does the wake-up of a shard whose signal came while
-               it was paused; a copy of one still there is a duplicate the next hop's claim
+               are sent back, but for those of a hop the ledger shows committed or of
+               another queue (forgotten); what is sent stays parked until its hop is
+               committed (the next pause may begin before its delivery is claimed); and so
+               is every shard's next packet that the ledger holds (one that a hop in flight
+               relayed after the pause, which a pause longer than 14 days let the queue
+               drop, comes back; so does the wake-up of a shard whose signal came while it
+               was paused; a copy of one still there is a duplicate the next hop's claim
                refuses); the queue's retention restored; the mapping enabled (waited until
                Enabled, or until the job tore itself down)
 
@@ -99,14 +101,17 @@ def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) ->
         # below would drop at once what is older than that.
         _park(backend, ledger, packet)
         bodies = ledger.parked(packet.job_id)
-        due = _not_superseded(ledger, packet.job_id, bodies)
+        due, spent = _sorted_parked(ledger, packet, bodies)
         for body in due:
             backend.queues.send(packet.queue_url, body, 0)
             sent += 1
-        sent += _send_pending(backend, ledger, packet, {_shard_hop(body) for body in due})
-        # Forgotten only once sent: a Lambda that dies in between sends them again next time,
-        # and the ledger's claim makes the second copy a harmless duplicate.
-        ledger.forget_parked(packet.job_id, bodies)
+        sent += _send_pending(backend, ledger, packet, {_shard_hop(body)[:2] for body in due})
+        # Forgotten once sent, and only what the ledger shows is no longer needed: a packet sent
+        # back stays parked until its hop is committed (a later unpause forgets it then) --
+        # the first packet of a shard that no hop has claimed is known nowhere else, and its
+        # delivery may die before a claim again, ahead of another long pause. A copy sent
+        # twice is a duplicate the ledger's claim refuses.
+        ledger.forget_parked(packet.job_id, spent)
         ledger.set_paused(packet.job_id, False)
         # Everything in the queue was just sent: 4 days of retention drop nothing now.
         backend.queues.set_attributes(
@@ -144,23 +149,35 @@ def _park(backend: Backend, ledger: LedgerPort, packet: RelayPacket) -> int:
     return parked
 
 
-def _not_superseded(ledger: LedgerPort, job_id: str, bodies: list[str]) -> list[str]:
-    """The parked packets that may still be needed: not those of a hop that the ledger shows
-    committed (its shard is at a later hop, or ended at it).
+def _sorted_parked(
+    ledger: LedgerPort, packet: RelayPacket, bodies: list[str]
+) -> tuple[list[str], list[str]]:
+    """The parked bodies to send back, and those to forget: a packet of a hop that the ledger
+    shows committed (its shard is at a later hop, or ended at it), one that names another
+    queue than the job's (parked by an earlier run of a job that was resumed into a new
+    queue: every delivery of it would be refused), and a body that is not a packet (sent
+    back once, then forgotten, as before).
 
     The start parks every shard's first packet (:mod:`relaystate.start`), so that one whose
     delivery died before its claim, then expired in the paused queue, is not lost; most of
     them were claimed long ago, and sending them again would cost an invocation each.
     """
-    status = ledger.status(job_id)
+    status = ledger.status(packet.job_id)
     at = {s.shard: (s.hop, s.status) for s in status.shard_status} if status else {}
-
-    def superseded(body: str) -> bool:
-        shard, hop = _shard_hop(body)
+    due: list[str] = []
+    spent: list[str] = []
+    for body in bodies:
+        shard, hop, queue_url = _shard_hop(body)
         found_hop, found_status = at.get(shard, (-1, ""))
-        return found_hop > hop or (found_hop == hop and found_status in ("done", "failed"))
-
-    return [body for body in bodies if not superseded(body)]
+        committed = found_hop > hop or (found_hop == hop and found_status in ("done", "failed"))
+        if shard < 0:  # not a packet
+            due.append(body)
+            spent.append(body)
+        elif committed or queue_url != packet.queue_url:
+            spent.append(body)
+        else:
+            due.append(body)
+    return due, spent
 
 
 def _send_pending(
@@ -188,10 +205,10 @@ def _send_pending(
     return sent
 
 
-def _shard_hop(body: str) -> tuple[int, int]:
-    """The shard and hop a parked packet carries ((-1, -1): not a packet's)."""
+def _shard_hop(body: str) -> tuple[int, int, str]:
+    """The shard, hop and queue URL a parked packet carries ((-1, -1, ""): not a packet's)."""
     try:
         found = json.loads(body)
-        return int(found["shard"]), int(found["hop"])
-    except (ValueError, TypeError, KeyError):
-        return -1, -1
+        return int(found["shard"]), int(found["hop"]), str(found.get("queue_url", ""))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return -1, -1, ""

@@ -271,14 +271,16 @@ class LedgerPort(Protocol):
         result_json: str = "",
         progress: Mapping[str, int] | None = None,
         timeline: HopEntry | None = None,
+        keep_packet: bool = True,
     ) -> bool:
         """The shard ended at hop ``hop`` (done, or ``failed`` with ``error``): count it in the
         job, in one atomic write with the shard, which keeps the hop's packet (for
-        :meth:`pending`; :meth:`reopen` drops it) and records its result (``result_json``,
-        JSON text; ``""``: none) for :meth:`results`, its last progress mark (``None``: keep the
-        one recorded) and the hop's ``timeline`` entry as :meth:`checkpoint` does. True for the
-        one shard that ended the job: of shards that end at once, exactly one sees it ended (the
-        join).
+        :meth:`pending`; :meth:`reopen` drops it; ``keep_packet=False``: dropped, where it and
+        the result together could outgrow the ledger's item) and records its result
+        (``result_json``, JSON text; ``""``: none) for :meth:`results`, its last progress mark
+        (``None``: keep the one recorded) and the hop's ``timeline`` entry as
+        :meth:`checkpoint` does. True for the one shard that ended the job: of shards that end
+        at once, exactly one sees it ended (the join).
 
         Raises:
             PacketTooLargeError: the result, compressed, exceeds

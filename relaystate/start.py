@@ -35,6 +35,7 @@ from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
 from .names import fresh_queue_name, queue_name_for
 from .packet import RelayPacket, ShardPackets
 from .ports import Backend, LedgerPort
+from .retry import retry_transient
 from .states import JobState
 
 __all__ = ["Opened", "deadline_for", "fingerprint", "open_job", "requeue"]
@@ -182,7 +183,7 @@ def open_job(
                 sent,
                 max_message_bytes=job.max_message_bytes,
                 signer=job.signer,
-                before_send=_first_parked(ledger, job.job_id),
+                before_send=_first_parked(ledger, job.job_id, until),
             )
             if staged:
                 mapping_state.enable_job(backend, ledger, job.job_id, res.mapping_id, until)
@@ -196,18 +197,22 @@ def open_job(
     return Opened(packets)
 
 
-def _first_parked(ledger: LedgerPort | None, job_id: str) -> Callable[[list[str]], None] | None:
+def _first_parked(
+    ledger: LedgerPort | None, job_id: str, until: float | None
+) -> Callable[[list[str]], None] | None:
     """With a ledger, what keeps the first packets in it (parked) before they are sent.
 
     A shard's first packet is the one packet the ledger would otherwise not know before its
     hop is claimed: a delivery whose Lambda dies before the claim leaves it invisible in the
     queue, and a pause that begins then (it parks only what it can see) longer than SQS keeps a
     message would lose it. Parked, ``unpause()`` sends it again if no hop of its shard was
-    claimed (:mod:`relaystate.pause`). One write per shard at the start, none per hop.
+    claimed (:mod:`relaystate.pause`). One write per shard at the start, none per hop -- all
+    on the job's partition key, one batch per ``SendMessageBatch``: a throttled write is tried
+    again after a pause (until ``until``) rather than fail the start.
     """
     if ledger is None:
         return None
-    return lambda bodies: ledger.park(job_id, bodies)
+    return lambda bodies: retry_transient(lambda: ledger.park(job_id, bodies), until=until)
 
 
 def _known_conflict(job_id: str, known: JobStatus, print_: str) -> str:

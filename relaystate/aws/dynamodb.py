@@ -254,6 +254,7 @@ class DynamoDBLedger(JobControlTable):
         result_json: str = "",
         progress: Mapping[str, int] | None = None,
         timeline: HopEntry | None = None,
+        keep_packet: bool = True,
     ) -> bool:
         """The shard is done (or failed), with its result; count it. True when every shard
         has ended and this one ended last."""
@@ -263,8 +264,10 @@ class DynamoDBLedger(JobControlTable):
         set_result, remove_result = (", #result = :result", "") if result else ("", ", #result")
         keep, kept = timeline_values(timeline)
         now = now_ms()
-        # The outbox (the hop's own packet) stays: a job whose last shard ended but was never
-        # torn down is torn down by a delivery of it (pending, unpause).
+        # The outbox (the hop's own packet) stays -- a job whose last shard ended but was never
+        # torn down is torn down by a delivery of it (pending, unpause) -- unless it and the
+        # result could outgrow the item (400 KB).
+        drop = "" if keep_packet else ", outbox"
         refused = self._transact(
             [
                 self._spec(
@@ -273,7 +276,7 @@ class DynamoDBLedger(JobControlTable):
                     "SET #status = :status, stats = :stats, #cursor = :cursor, "
                     f"updated_ms = :now, #error = :error, #ttl = :ttl{keep}"
                     f"{', progress = :progress' if marked else ''}"
-                    f"{set_result} REMOVE #owner, lease_until, outbox_delay"
+                    f"{set_result} REMOVE #owner, lease_until, outbox_delay{drop}"
                     f"{remove_result}",
                     "#owner = :owner AND hop = :hop AND #status = :running",
                     {

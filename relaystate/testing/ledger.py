@@ -192,6 +192,7 @@ class MemoryLedger(MemoryJobControl):
         result_json: str = "",
         progress: Mapping[str, int] | None = None,
         timeline: HopEntry | None = None,
+        keep_packet: bool = True,
     ) -> bool:
         """The shard is done (or failed), with its result; count it. True when every shard
         has ended and this one ended last."""
@@ -209,6 +210,8 @@ class MemoryLedger(MemoryJobControl):
                 # The outbox (the hop's own packet) stays: a job whose last shard ended but
                 # was never torn down is torn down by a delivery of it (pending, unpause).
                 found.outbox_delay = 0
+                if not keep_packet:
+                    found.outbox = None
                 found.stats, found.cursor_json = dict(stats), cursor_json[:CURSOR_CHARS]
                 found.error, found.result = error[:ERROR_CHARS], result
                 if progress is not None:

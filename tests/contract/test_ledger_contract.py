@@ -543,6 +543,19 @@ def test_a_job_that_ended_but_was_not_torn_down_has_its_last_shards_packet_pendi
     assert [] == ledger.pending(job)
 
 
+def test_an_end_told_not_to_keep_its_packet_leaves_nothing_pending(twin: Twin, job: str) -> None:
+    # A hop whose packet and result together could outgrow a DynamoDB item (400 KB) ends
+    # without keeping its packet: the finish must fit, even if unpause then has no teardown
+    # packet to send.
+    ledger = opened(twin, job)
+    ledger.claim(job, 0, 0, "req-a", LEASE_MS, '{"hop": 0}')
+
+    ledger.finish(job, 0, 0, "req-a", stats={}, cursor_json="null", keep_packet=False)
+
+    assert [] == ledger.pending(job)
+    assert "teardown" == ledger.claim(job, 0, 0, "req-b", LEASE_MS).outcome
+
+
 def test_a_reopened_shard_has_nothing_pending_until_resumed(twin: Twin, job: str) -> None:
     # Its packet is sent by resume(), from the DLQ: the failed hop's own is not kept for it.
     ledger = opened(twin, job, shards=2)
