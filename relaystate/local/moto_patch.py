@@ -19,6 +19,13 @@ one unit: 36 s; 10,000: not done after 1,000 s)::
                       handles moto issues are indexed, and a delete finds its message by
                       identity (``list.index``) before it does what moto does
 
+And one fix: moto computes the three counts one after the other, each message's visibility and
+delay against the clock of that moment, so a message whose visibility timeout (or delay) ran
+out in between was counted in none of them -- a queue holding a message read 0, 0, 0, and
+LocalLambda, seeing no work, called itself idle while a shard's packet was about to be
+received (its chain stopped). A GetQueueAttributes now counts at one instant, as AWS's
+counts describe the queue at one time.
+
 Everything else is moto's own code, and every result is the one moto gives (a handle the index
 does not place in the queue goes to moto's own delete, which raises moto's error);
 ``tests/test_moto_patch.py`` runs the same calls on an unpatched moto and compares. It is
@@ -104,6 +111,8 @@ def _speed_up() -> bool:
         or not callable(getattr(message, "mark_received", None))
     ):
         return False
+    if not _patch_instant(message):
+        return False
     _patch_attributes(queue)
     _patch_counts(queue)
     _patch_messages(queue)
@@ -180,14 +189,50 @@ def _building_attributes_once(method: Callable[..., Any]) -> Callable[..., Any]:
         # it reads every attribute, so the one-attribute view is off for its duration.
         saved = (getattr(_state, "memo", None), getattr(_state, "depth", 0))
         uncounted = getattr(_state, "uncounted", False)
+        now = getattr(_state, "now", None)
         _state.memo, _state.depth = {}, 0
         _state.uncounted = not any(n == "All" or n in _COUNTS for n in attribute_names or ())
+        _state.now = _clock()  # the counts' one instant (see _patch_instant)
         try:
             return method(self, queue_name, attribute_names)
         finally:
             (_state.memo, _state.depth), _state.uncounted = saved, uncounted
+            _state.now = now
 
     return wrapper
+
+
+# -- the counts at one instant ----------------------------------------------------------------
+
+
+def _clock() -> Any:
+    """moto's clock, as its messages read it (looked up at each call: a test may set it)."""
+    from moto.sqs import models
+
+    return models.unix_time_millis()  # type: ignore[attr-defined]
+
+
+def _patch_instant(message: Any) -> bool:
+    """Within a GetQueueAttributes, a message is visible or delayed as of the call's instant
+    (``_state.now``), by moto's own rules; elsewhere as moto has it."""
+    visible, delayed = getattr(message, "visible", None), getattr(message, "delayed", None)
+    if not (isinstance(visible, property) and isinstance(delayed, property)):
+        return False
+    if visible.fget is None or delayed.fget is None:
+        return False
+    moto_visible, moto_delayed = visible.fget, delayed.fget
+
+    def is_visible(self: Any) -> bool:
+        now = getattr(_state, "now", None)
+        return bool(moto_visible(self)) if now is None else bool(now > self.visible_at)
+
+    def is_delayed(self: Any) -> bool:
+        now = getattr(_state, "now", None)
+        return bool(moto_delayed(self)) if now is None else bool(now < self.delayed_until)
+
+    message.visible = property(is_visible, doc=visible.__doc__)
+    message.delayed = property(is_delayed, doc=delayed.__doc__)
+    return True
 
 
 # -- ReceiveMessage: the visible messages walked lazily ---------------------------------------
