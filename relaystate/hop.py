@@ -226,13 +226,9 @@ class Hop:
                     pending = result  # the hop ends here; the unit after it runs later
                 continue
             cursor = result
-        old = job.stats  # the packet's, plus the retries made in this hop
         job.cursor = cursor
-        job.stats = old.evolve(
-            hops=old.hops + 1,
-            units=old.units + units,
-            work_ms=old.work_ms + round(work_ms),
-            retries=old.retries + max(self.receive_count - 1, 0),
+        job.stats = job.stats.added(  # the packet's, plus the retries made in this hop
+            hops=1, units=units, work_ms=round(work_ms), retries=max(self.receive_count - 1, 0)
         )
         finished = done and unit_error is None
         anchor = (state.began_ms, first)  # a shard's first progress mark counts from here
@@ -343,7 +339,7 @@ class Hop:
         """End the hop in a sleep (a delayed relay, chained by 900 s) or a wait (parked)."""
         job = self.job
         if idle:  # a wake-up that found it not over yet: not a hop of work
-            job.stats = job.stats.evolve(waits=job.stats.waits + 1)
+            job.stats = job.stats.added(waits=1)
         now = clock.now_ms()
         if isinstance(pending, Sleep):
             wake_ms = now + math.ceil(pending.seconds * 1000)
@@ -373,7 +369,7 @@ class Hop:
             failed_hops = packet.attempt
             if failed_hops < job.retry.hop_retries:
                 retry_delay = job.retry.hop_delay(failed_hops)
-                job.stats = job.stats.evolve(retries=job.stats.retries + 1)
+                job.stats = job.stats.added(retries=1)
                 return _End(
                     "retrying",
                     unit_error,
@@ -421,7 +417,7 @@ class Hop:
                 pause = job.retry.pause_s(tries)
                 if not budget.should_continue(remaining() - pause * 1000.0):
                     raise
-                job.stats = job.stats.evolve(retries=job.stats.retries + 1)
+                job.stats = job.stats.added(retries=1)
                 clock.sleep(pause)
 
 

@@ -282,7 +282,9 @@ def records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         InvalidEventError: the event is not a mapping with a ``Records`` list of mappings.
     """
     found = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(found, list) or not all(isinstance(r, Mapping) for r in found):
+    if not isinstance(found, list) or not all(
+        type(record) is dict or isinstance(record, Mapping) for record in found
+    ):
         raise InvalidEventError(
             "handle() takes the SQS event that the job's event-source mapping delivers "
             f"(a dict with a 'Records' list); got {type(event).__name__} {_preview(event)}"

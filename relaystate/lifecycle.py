@@ -75,20 +75,32 @@ KEEP_PACKET_BYTES = 300_000
 
 def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any) -> RelayPacket:
     """The job's packet as of now: ``state``, its cursor, data, stats, and what the hop
-    (``running``, if one runs) learned."""
-    assert job.packet is not None
+    (``running``, if one runs) learned.
+
+    Only what may differ from the packet is handed to its evolve (which converts and checks
+    each field it is given): an empty object or a ``None`` that stays so is left out.
+    """
+    packet = job.packet
+    assert packet is not None
     changes.setdefault("stats", job.stats)
-    changes.setdefault("signals", job.signals)
-    changes.setdefault("result", job.result)
-    if running is not None and running.budget is not None:
-        changes.setdefault("timing", running.budget.state())
-    if running is not None and running.limiter is not None:
-        changes.setdefault("rate", running.limiter.state())
-    if running is not None and running.progress is not None:
-        changes.setdefault("progress", running.progress)
-    if running is not None and running.traceparent:
-        changes.setdefault("traceparent", running.traceparent)
-    return job.packet.evolve(state=state, cursor=job.cursor, data=job.data, **changes)
+    if job.signals or packet.signals:
+        changes.setdefault("signals", job.signals)
+    if job.result is not None or packet.result is not None:
+        changes.setdefault("result", job.result)
+    if running is not None:
+        if running.budget is not None:
+            timing = running.budget.state()
+            if timing or packet.timing:
+                changes.setdefault("timing", timing)
+        if running.limiter is not None:
+            changes.setdefault("rate", running.limiter.state())
+        if running.progress is not None:
+            changes.setdefault("progress", running.progress)
+        if running.traceparent:
+            changes.setdefault("traceparent", running.traceparent)
+    if state is not packet.state:
+        changes["state"] = state
+    return packet.evolve(cursor=job.cursor, data=job.data, **changes)
 
 
 def offloader(job: Job, backend: Backend, hop: HopState | None) -> Offloader | None:
@@ -130,21 +142,23 @@ def relay(
     the chain; the next hop's claim confirms the send (two ledger writes a hop). ``finishing``:
     the next hop only finishes (see :meth:`~relaystate.hop_state.HopState.teardown_fits`).
     """
-    assert job.packet is not None
+    packet = job.packet
+    assert packet is not None
     delay = sending.check_delay(delay_seconds)
-    stats = job.stats.evolve(relays=job.stats.relays + 1)
-    nxt = snapshot(
-        job,
-        hop,
-        JobState.RELAYING,
-        hop=job.packet.hop + 1,
-        stats=stats,
-        attempt=attempt,
-        finishing=finishing,
-        error=error[:MAX_ERROR_CHARS],
-        wake_ms=wake_ms,
-        waiting="",
-    )
+    stats = job.stats.added(relays=1)
+    # What the next packet changes beyond the snapshot, given only where it differs.
+    changes: dict[str, Any] = {"hop": packet.hop + 1, "stats": stats}
+    error = error[:MAX_ERROR_CHARS]
+    for name, value in (
+        ("attempt", attempt),
+        ("finishing", finishing),
+        ("error", error),
+        ("wake_ms", wake_ms),
+        ("waiting", ""),
+    ):
+        if value != getattr(packet, name):
+            changes[name] = value
+    nxt = snapshot(job, hop, JobState.RELAYING, **changes)
     sent = wire(job, backend, hop, nxt)
     if ledger is not None:
         record_next(job, ledger, hop, nxt, sent=sent, delay_seconds=delay)

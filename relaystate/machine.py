@@ -80,17 +80,39 @@ class _JobEvent(Event):
     anything else (a refusal, a hook added, DEBUG on, a queued machine) goes transitions' way.
     """
 
+    def __init__(self, name: str, machine: Machine) -> None:
+        super().__init__(name, machine)
+        #: Source state's value -> (source, the one transition, destination): see trigger.
+        self._plans: dict[str, tuple[State, Transition, State]] = {}
+
     def trigger(self, model: object, *args: Any, **kwargs: Any) -> bool:
         machine = self.machine
-        state = machine.get_state(getattr(model, machine.model_attribute))
-        found = self.transitions.get(state.name)
-        dest = None
-        if found and not _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG):
-            dest = _direct(machine, found)
-        if found is None or dest is None:
+        value = getattr(model, machine.model_attribute)
+        # The way each source state fires, worked out once (a hop fires two triggers); it
+        # still holds only while no hook was added since, which the checks below see.
+        known = type(value) is JobState
+        plan = self._plans.get(value._value_) if known else None
+        if plan is None:
+            state = machine.get_state(value)
+            found = self.transitions.get(state.name)
+            dest = _direct(machine, found) if found else None
+            if found is None or dest is None:
+                return super().trigger(model, *args, **kwargs)
+            plan = (state, found[0], dest)
+            if known:
+                self._plans[value._value_] = plan
+        state, transition, dest = plan
+        if (
+            _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG)
+            or _hooked(machine)
+            or transition.prepare
+            or transition.conditions
+            or state.on_exit
+            or dest.on_enter
+        ):
             return super().trigger(model, *args, **kwargs)
         event = EventData(state, self, machine, model, args=args, kwargs=kwargs)
-        event.transition = transition = found[0]
+        event.transition = transition
         try:
             for func in transition.before:
                 _call(machine, func, event)
@@ -108,6 +130,18 @@ class _JobEvent(Event):
         return bool(event.result)
 
 
+def _hooked(machine: Machine) -> bool:
+    """Whether the machine has a hook of its own (or queues events): transitions' fields of
+    its ``has_queue``, ``prepare_event``... properties, read without a call each."""
+    return bool(
+        machine._queued
+        or machine._prepare_event
+        or machine._before_state_change
+        or machine._after_state_change
+        or machine._finalize_event
+    )
+
+
 def _call(machine: Machine, func: Any, event: EventData) -> None:
     """transitions' ``Machine.callback``: a callable of the event is called with it at once
     (only a name to resolve, or a machine that does not send events, goes its way)."""
@@ -123,16 +157,7 @@ def _direct(machine: Machine, found: list[Transition]) -> State | None:
     if len(found) != 1:
         return None
     transition = found[0]
-    if (
-        machine.has_queue
-        or machine.prepare_event
-        or machine.before_state_change
-        or machine.after_state_change
-        or machine.finalize_event
-        or transition.prepare
-        or transition.conditions
-        or transition.dest is None
-    ):
+    if _hooked(machine) or transition.prepare or transition.conditions or transition.dest is None:
         return None
     dest = machine.states[transition.dest]
     if machine.states[transition.source].on_exit or dest.on_enter or dest.final:

@@ -18,11 +18,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 import attrs
+from attrs import NOTHING
 
 from .clock import now_ms
 from .errors import InvalidPacketError, PacketTooLargeError
 from .evolve import evolver
-from .frozen import FrozenDict, JsonValue, freeze, thaw
+from .frozen import FrozenDict, JsonValue, _plain, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
 from .wire import (
@@ -30,7 +31,7 @@ from .wire import (
     WIRE_VERSION,
     _checked_fields,
     _npm_fields,
-    _plain_fields,
+    _plain_values,
     encode,
     sqs_safe,
 )
@@ -333,11 +334,9 @@ class RelayPacket:
                 f"unknown field(s) {sorted(unknown)} in a version-{raw['v']!r} packet",
                 field=sorted(unknown)[0],
             )
-        kwargs = _plain_fields(raw)
-        if kwargs is not None:  # made as __init__ would, converting only what is there
-            kwargs.setdefault("created_ms", now_ms())
-            kwargs.setdefault("updated_ms", now_ms())
-            return _evolve(_WIRE_TEMPLATE, kwargs)
+        quick = _plain_packet(raw)
+        if quick is not None:
+            return quick
         kwargs = _checked_fields(raw)  # something to refuse, or to look at closer
         try:
             return cls(**kwargs)
@@ -372,11 +371,61 @@ class RelayPacket:
 
 #: :meth:`RelayPacket.evolve` without its ``updated_ms``: what changes is converted and checked.
 _evolve = evolver(RelayPacket)
-#: What a packet read from the wire is evolved from: its defaults, and placeholders for the
-#: fields the wire always gives (the times are given, or set to now as their factories do).
-_WIRE_TEMPLATE = RelayPacket(
-    job_id="-", job_type="-", function_name="-", created_ms=0, updated_ms=0
-)
+#: The fields a packet read from the wire starts from, in field order: their defaults (the
+#: times are given, or set to now as their factories do; the named fields are always given).
+_WIRE_DEFAULTS = {
+    field.name: "" if field.default is NOTHING else field.default
+    for field in attrs.fields(RelayPacket)
+}
+_WIRE_DEFAULTS.update(created_ms=0, updated_ms=0)
+#: wire text -> state (and each state to itself: a default).
+_STATE_OF: dict[Any, JobState] = {state.value: state for state in JobState}
+#: The fields that hold a JSON object, frozen when read.
+_OBJECT_FIELDS = ("data", "timing", "rate", "options", "signals", "offloaded", "progress")
+
+
+def _plain_packet(raw: Mapping[str, Any]) -> RelayPacket | None:
+    """The packet of ``raw`` when it is as relaystate writes it and passes every check (what
+    ``RelayPacket(**fields)`` would make, its fields set at once: this is every hop's reading);
+    ``None`` for anything else, which the checked way reads or refuses with its error."""
+    values = _plain_values(raw, _WIRE_DEFAULTS)
+    if values is None:
+        return None
+    state = values["state"]
+    state = _STATE_OF.get(state) if type(state) is str else state
+    if state is None:
+        return None
+    values["state"] = state
+    # The converters: JSON values frozen (a plain scalar is its own frozen form).
+    for name in ("cursor", "result"):
+        value = values[name]
+        if not _plain(value):
+            values[name] = freeze(value, name)
+    for name in _OBJECT_FIELDS:
+        value = values[name]
+        if type(value) is dict:
+            values[name] = _freeze_object(value, name)
+    # The validators and __attrs_post_init__, as checks: what fails them goes the checked way.
+    shards = values["shards"]
+    if (
+        values["version"] != WIRE_VERSION
+        or values["shard"] < 0
+        or values["hop"] < 0
+        or values["attempt"] < 0
+        or values["wake_ms"] < 0
+        or shards < 1
+        or values["shard"] >= shards
+        or not (values["job_id"] and values["job_type"] and values["function_name"])
+        or (values["traceparent"] and not _TRACEPARENT.fullmatch(values["traceparent"]))
+    ):
+        return None
+    if "created_ms" not in raw:
+        values["created_ms"] = now_ms()
+    if "updated_ms" not in raw:
+        values["updated_ms"] = now_ms()
+    packet = object.__new__(RelayPacket)
+    packet.__dict__.update(values)
+    return packet
 
 
 class ShardPackets(Sequence[RelayPacket]):

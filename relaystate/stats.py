@@ -60,6 +60,30 @@ class Stats:
         """
         return _evolve(self, changes)
 
+    def added(self, **counts: int) -> Stats:
+        """These stats with ``counts`` added to theirs (what a hop does to them: quicker than
+        :meth:`evolve`, which checks every changed field again, while a sum of whole numbers
+        >= 0 is one).
+
+        Example:
+            >>> Stats(hops=2, units=40).added(hops=1, units=5)
+            Stats(hops=3, relays=0, units=45, work_ms=0, retries=0, waits=0)
+
+        Raises:
+            InvalidPacketError: a count is not a whole number >= 0.
+            TypeError: a name is not a field of the stats.
+        """
+        new = object.__new__(Stats)
+        values = new.__dict__
+        values.update(self.__dict__)
+        for name, count in counts.items():
+            if name not in values:
+                raise TypeError(f"Stats has no field {name!r}")
+            if type(count) is not int or count < 0:  # refused as the field's validator does
+                _non_negative(self, attrs.fields_dict(Stats)[name], count)
+            values[name] += count
+        return new
+
     def to_dict(self) -> dict[str, int]:
         """The stats as a plain ``dict`` (``waits`` only when there were any)."""
         # What attrs.asdict gives for these int fields, without its generic walk (every hop):

@@ -2,7 +2,7 @@
 packet's dict form is read back into :class:`~relaystate.packet.RelayPacket`'s arguments.
 
 :meth:`RelayPacket.from_dict <relaystate.packet.RelayPacket.from_dict>` reads a packet the quick
-way first (:func:`_plain_fields`: every field of its exact wire type, ASCII text, as relaystate
+way first (:func:`_plain_values`: every field of its exact wire type, ASCII text, as relaystate
 writes them: the hop's hot path), and anything else field by field in wire order
 (:func:`_checked_fields`), which names the first field at fault; a packet of the npm
 ``awsLambdaRelay`` helper is read by :func:`_npm_fields`. Writing is the packet's own
@@ -10,8 +10,8 @@ writes them: the hop's hot path), and anything else field by field in wire order
 :func:`sqs_safe`.
 
 Example:
-    >>> _plain_fields({"v": 1, "job_id": "j1", "job_type": "T", "function": "f"})
-    {'version': 1, 'job_id': 'j1', 'job_type': 'T', 'function_name': 'f'}
+    >>> _plain_values({"v": 1, "job_id": "j1", "job_type": "T", "function": "f"}, {"hop": 0})
+    {'hop': 0, 'version': 1, 'job_id': 'j1', 'job_type': 'T', 'function_name': 'f'}
     >>> _npm_fields({"QueueUrl": "https://sqs.example/1/relay-q", "n": 5})["data"]
     {'n': 5}
 """
@@ -161,15 +161,18 @@ def _stats_from(raw: Any, *, relays_key: str) -> Stats:
     return Stats(**values)
 
 
-def _plain_fields(raw: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The constructor arguments of a packet whose fields are all of their exact wire type,
-    with ASCII text (as relaystate writes them); ``None`` for anything else, which
-    :func:`_checked_fields` then reads field by field (and refuses with the same error)."""
+def _plain_values(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A packet's field values -- ``defaults`` (by field name) with the wire's fields over
+    them, the stats read -- when every field is of its exact wire type with ASCII text (as
+    relaystate writes them); ``None`` for anything else, which :func:`_checked_fields` then
+    reads field by field (and refuses with the same error). What needs converting (the JSON
+    objects, the state) is left to the caller."""
     if not _REQUIRED <= raw.keys():
         return None
-    kwargs: dict[str, Any] = {}
+    values = dict(defaults)
+    specs = _WIRE_SPECS
     for wire, value in raw.items():
-        spec = _WIRE_SPECS.get(wire)
+        spec = specs.get(wire)
         if spec is None:
             continue  # the signature
         name, kind = spec
@@ -177,10 +180,10 @@ def _plain_fields(raw: Mapping[str, Any]) -> dict[str, Any] | None:
             return None
         if kind is str and not value.isascii():
             return None
-        kwargs[name] = value
-    if "stats" in kwargs:
-        kwargs["stats"] = _stats_from(kwargs["stats"], relays_key="relays")
-    return kwargs
+        values[name] = value
+    if "stats" in raw:
+        values["stats"] = _stats_from(raw["stats"], relays_key="relays")
+    return values
 
 
 def _checked_fields(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relaystate import RelayPacket
+from relaystate.clock import now_ms
 from relaystate.errors import InvalidPacketError
 from relaystate.evolve import evolver
-from relaystate.packet import Stats
+from relaystate.packet import Stats, _checked_fields
 from relaystate.states import JobState
 
 BASE = RelayPacket(
@@ -108,3 +109,149 @@ def test_a_class_with_slots_is_refused() -> None:
 
     with pytest.raises(TypeError, match="slots=False"):
         evolver(Slotted)
+
+
+@given(
+    st.builds(Stats, hops=st.integers(0, 9), units=st.integers(0, 9), waits=st.integers(0, 3)),
+    st.fixed_dictionaries(
+        {},
+        optional={name: st.integers(0, 10**6) for name in ("hops", "units", "work_ms", "waits")},
+    ),
+)
+def test_stats_added_is_the_evolve_of_the_sums(stats: Stats, counts: dict[str, int]) -> None:
+    summed = {name: getattr(stats, name) + count for name, count in counts.items()}
+
+    assert stats.evolve(**summed) == stats.added(**counts)
+    assert list(vars(stats.added(**counts))) == list(vars(stats))  # field order kept
+
+
+@pytest.mark.parametrize("count", [-1, True, 1.0, "1"])
+def test_stats_added_refuses_what_is_not_a_count(count: Any) -> None:
+    with pytest.raises(InvalidPacketError, match="units must be a whole number >= 0"):
+        Stats().added(units=count)
+    with pytest.raises(TypeError, match="no field"):
+        Stats().added(colour=1)
+
+
+wire_changes = st.fixed_dictionaries(
+    {},
+    optional={
+        "hop": st.integers(0, 10**6),
+        "shard": st.integers(0, 3),
+        "state": st.sampled_from([s.value for s in JobState]),
+        "cursor": json_values,
+        "data": st.dictionaries(st.text(max_size=4), json_values, max_size=3),
+        "result": json_values,
+        "signals": st.dictionaries(st.text(max_size=4), json_values, max_size=2),
+        "timing": st.dictionaries(st.text(max_size=4), json_values, max_size=2),
+        "attempt": st.integers(0, 5),
+        "wake_ms": st.integers(0, 10**13),
+        "finishing": st.booleans(),
+        "error": st.text(max_size=10),
+        "job_id": st.sampled_from(["j2", "jé"]),
+        "traceparent": st.sampled_from(["", "00-" + "a" * 32 + "-" + "b" * 16 + "-01"]),
+    },
+)
+#: One field at fault (the others fine): what the constructor refuses, the quick way must too.
+faults = st.sampled_from(
+    [
+        {},
+        {"hop": -1},
+        {"shard": -1},
+        {"shard": 4},
+        {"shards": 0},
+        {"attempt": -1},
+        {"wake_ms": -1},
+        {"v": 2},
+        {"job_id": ""},
+        {"function": ""},
+        {"state": "QUEUED"},
+        {"traceparent": "nope"},
+        {"data": {"k": float("nan")}},
+        {"cursor": {"k": "\ud800"}},
+        {"result": [1, {"2": 3}]},
+        {"stats": {"hops": -1}},
+    ]
+)
+
+
+@given(wire_changes, faults, st.sets(st.sampled_from(["created_ms", "updated_ms", "stats"])))
+def test_a_packet_read_the_quick_way_is_the_one_the_constructor_makes(
+    change: dict[str, Any], fault: dict[str, Any], dropped: set[str]
+) -> None:
+    raw = {**BASE.to_dict(), **change}
+    for name in dropped:
+        del raw[name]
+    raw.update(fault)
+    before = now_ms()
+
+    try:
+        slow: RelayPacket | InvalidPacketError = RelayPacket(**_checked_fields(raw))
+    except InvalidPacketError as exc:
+        slow = exc
+    try:
+        quick: RelayPacket | InvalidPacketError = RelayPacket.from_dict(raw)
+    except InvalidPacketError as exc:
+        quick = exc
+
+    if isinstance(slow, InvalidPacketError):
+        assert isinstance(quick, InvalidPacketError)
+        assert (quick.field, str(quick)) == (slow.field, str(slow))
+        return
+    assert isinstance(quick, RelayPacket)
+    for name in dropped & {"created_ms", "updated_ms"}:  # set to now, as the factories do
+        assert before <= getattr(quick, name) <= now_ms()
+        slow = attrs.evolve(slow, **{name: getattr(quick, name)})
+    assert quick == slow
+    assert [(k, type(v)) for k, v in vars(quick).items()] == [
+        (k, type(v)) for k, v in vars(slow).items()
+    ]
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "signals": st.dictionaries(st.text(max_size=3), json_values, max_size=2),
+            "result": json_values,
+            "timing": st.dictionaries(st.text(max_size=3), json_values, max_size=2),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "signals": st.dictionaries(st.text(max_size=3), json_values, max_size=2),
+            "result": json_values,
+            "timing": st.dictionaries(st.text(max_size=3), json_values, max_size=2),
+            "state": st.sampled_from(list(JobState)),
+        }
+    ),
+)
+def test_a_snapshot_holds_what_the_job_holds_now(
+    before: dict[str, Any], now: dict[str, Any]
+) -> None:
+    """Only changed fields go to evolve: a value the job cleared must not be kept."""
+    from types import SimpleNamespace
+
+    from relaystate.frozen import thaw
+    from relaystate.hop_state import HopState
+    from relaystate.lifecycle import snapshot
+
+    packet = BASE.evolve(**before)
+    timing = now["timing"]
+    hop = HopState(remaining=lambda: 1000.0, started_ms=1000.0, began_ms=0)
+    hop.budget = SimpleNamespace(state=lambda: timing)  # type: ignore[assignment]
+    job = SimpleNamespace(
+        packet=packet,
+        stats=Stats(hops=1),
+        signals=now["signals"],
+        result=now["result"],
+        cursor=5,
+        data={"n": 1},
+    )
+
+    made = snapshot(job, hop, now["state"])  # type: ignore[arg-type]
+
+    assert now["state"] is made.state
+    assert now["signals"] == thaw(made.signals)
+    assert now["result"] == thaw(made.result)
+    assert timing == thaw(made.timing)
+    assert (5, {"n": 1}, Stats(hops=1)) == (made.cursor, thaw(made.data), made.stats)

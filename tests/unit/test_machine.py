@@ -92,3 +92,33 @@ def test_a_callback_error_leaves_the_state_unchanged_and_propagates() -> None:
     with pytest.raises(ConfigurationError, match="has no function_name"):
         job.start()
     assert S.CREATED == job.state
+
+
+def test_a_hook_added_after_a_trigger_was_fired_is_run_by_the_next_one() -> None:
+    from transitions.core import Condition
+
+    from relaystate.machine import JobMachine
+    from relaystate.triggers import Triggers
+
+    class Light(Triggers):
+        state = S.CREATED
+
+    machine = JobMachine({})
+    seen: list[str] = []
+    light = Light()
+    machine.attach(light, S.QUEUED)
+    assert light.begin_hop()  # the short way, worked out for QUEUED and kept
+    machine.before_state_change.append(lambda event: seen.append("machine"))
+    machine.events["begin_hop"].transitions["QUEUED"][0].conditions.append(
+        Condition(lambda event: seen.append("condition") or False)
+    )
+
+    machine.attach(light, S.QUEUED)
+
+    assert not light.begin_hop()  # the condition refused it
+    assert S.QUEUED == light.state
+    assert ["condition"] == seen  # transitions' order: conditions before before_state_change
+    machine.events["begin_hop"].transitions["QUEUED"][0].conditions.clear()
+    assert light.begin_hop()
+    assert S.RUNNING == light.state
+    assert ["condition", "machine"] == seen
