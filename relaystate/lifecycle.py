@@ -160,17 +160,12 @@ def relay(
             changes[name] = value
     nxt = snapshot(job, hop, JobState.RELAYING, **changes)
     sent = wire(job, backend, hop, nxt)
-    if ledger is not None:
-        record_next(job, ledger, hop, nxt, sent=sent, delay_seconds=delay)
+    if ledger is not None:  # the outbox is the body sent: written (and size-checked) once
+        body = record_next(job, ledger, hop, nxt, sent=sent, delay_seconds=delay)
+    else:
+        body = sent.check_size(job.max_message_bytes, job.signer)
     sent_at = clock.monotonic()
-    sending.send_packets(
-        backend,
-        nxt.queue_url,
-        [sent],
-        delay_seconds=delay,
-        max_message_bytes=job.max_message_bytes,
-        signer=job.signer,
-    )
+    backend.queues.send(nxt.queue_url, body, delay)
     # The next hop in this process (Lambda reuses warm ones) reserves time for its send.
     SEND_LATENCIES.record((clock.monotonic() - sent_at) * 1000.0)
     if ledger is not None and delay > 0:
