@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 import attrs
@@ -74,6 +74,11 @@ _SIGNED_KEYS = _WIRE_KEYS | {"sig"}
 _NAMED_BY = ("job_id", "job_type", "function_name")
 #: Each state's wire text (``JobState.value`` is a property: one call per packet written).
 _STATE_VALUES = {state: state.value for state in JobState}
+
+
+def _as_is(value: Any) -> Any:
+    """A frozen JSON value as the packet's encoder takes it (see :func:`relaystate.wire.encode`)."""
+    return value
 
 
 def _freeze_cursor(value: JsonValue) -> JsonValue:
@@ -237,6 +242,11 @@ class RelayPacket:
 
     def to_dict(self) -> dict[str, Any]:
         """The packet as plain JSON-ready values (``dict``/``list``)."""
+        return self._fields(thaw)
+
+    def _fields(self, plain: Callable[[Any], Any]) -> dict[str, Any]:
+        """The packet's wire fields, each JSON value made ``plain``: thawed for
+        :meth:`to_dict`, or as it is for the encoder, which writes frozen values too."""
         raw = {
             "v": self.version,
             "job_id": self.job_id,
@@ -249,18 +259,18 @@ class RelayPacket:
             "shards": self.shards,
             "hop": self.hop,
             "state": _STATE_VALUES[self.state],
-            "cursor": thaw(self.cursor),
-            "data": thaw(self.data),
+            "cursor": plain(self.cursor),
+            "data": plain(self.data),
             "stats": self.stats.to_dict(),
         }
         # The optional fields only when set, in this order (the JSON text keeps it). An object
         # field is mostly the shared empty one: known by identity, without a call of __len__.
         if self.timing is not _EMPTY and self.timing:
-            raw["timing"] = thaw(self.timing)
+            raw["timing"] = plain(self.timing)
         if self.rate is not _EMPTY and self.rate:
-            raw["rate"] = thaw(self.rate)
+            raw["rate"] = plain(self.rate)
         if self.options is not _EMPTY and self.options:
-            raw["options"] = thaw(self.options)
+            raw["options"] = plain(self.options)
         if self.attempt:
             raw["attempt"] = self.attempt
         if self.finishing:
@@ -270,9 +280,9 @@ class RelayPacket:
         if self.waiting:
             raw["waiting"] = self.waiting
         if self.signals is not _EMPTY and self.signals:
-            raw["signals"] = thaw(self.signals)
+            raw["signals"] = plain(self.signals)
         if self.result is not None:
-            raw["result"] = thaw(self.result)
+            raw["result"] = plain(self.result)
         if self.job_version:
             raw["job_version"] = self.job_version
         if self.error:
@@ -280,9 +290,9 @@ class RelayPacket:
         raw["created_ms"] = self.created_ms
         raw["updated_ms"] = self.updated_ms
         if self.offloaded is not _EMPTY and self.offloaded:
-            raw["offloaded"] = thaw(self.offloaded)
+            raw["offloaded"] = plain(self.offloaded)
         if self.progress is not _EMPTY and self.progress:
-            raw["progress"] = thaw(self.progress)
+            raw["progress"] = plain(self.progress)
         if self.traceparent:
             raw["traceparent"] = self.traceparent
         return raw
@@ -292,10 +302,9 @@ class RelayPacket:
 
         With a ``signer`` the text carries its HMAC signature (``sig``).
         """
-        raw = self.to_dict()
         if signer is not None:
-            raw = signer.sign(raw)
-        return sqs_safe(encode(raw))
+            return sqs_safe(encode(signer.sign(self.to_dict())))
+        return sqs_safe(encode(self._fields(_as_is)))
 
     def size_bytes(self) -> int:
         """The size of :meth:`to_json` in UTF-8 bytes, as SQS counts it."""

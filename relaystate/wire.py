@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import InvalidPacketError
-from .frozen import freeze
+from .frozen import FrozenDict, freeze
 from .names import queue_name_of
 from .states import JobState
 from .stats import _STATS_FIELDS, Stats, _trusted_stats
@@ -90,14 +90,26 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
 _WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
 #: wire name -> (field name, the exact type relaystate writes it as; ``None``: any JSON).
 _WIRE_SPECS = {wire: (name, kind) for wire, name, kind in _WIRE_FIELDS}
-#: What :meth:`RelayPacket.to_json` writes with: compact, UTF-8 as it is.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _frozen_object(value: Any) -> Any:
+    """The encoder's ``default``: a :class:`~relaystate.frozen.FrozenDict` is written as the
+    dict it holds (a frozen array is a tuple, which JSON writes as a list), so that a packet is
+    written without being thawed first."""
+    if type(value) is FrozenDict:
+        return value._data
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: What :meth:`RelayPacket.to_json` writes with: compact, UTF-8 as it is, frozen values too.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_frozen_object)
 
 
 def _c_encoder() -> Callable[[Any], str] | None:
     """``_ENCODER.encode`` for a packet's dict as the C encoder writes it, made once:
     ``JSONEncoder.encode`` makes a C encoder (and its cycle-check dict) on every call. No
-    cycle check: a packet's dict is a tree made anew from frozen values. ``None`` where
+    cycle check: a packet's dict is a tree of frozen values, which cannot hold themselves
+    (:func:`_frozen_object` writes its ``FrozenDict``). ``None`` where
     there is no C encoder."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pragma: no cover - CPython has it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import attrs
@@ -13,7 +14,7 @@ from relaystate import RelayPacket
 from relaystate.clock import now_ms
 from relaystate.errors import InvalidPacketError
 from relaystate.evolve import evolver
-from relaystate.packet import Stats, _checked_fields
+from relaystate.packet import Stats, _checked_fields, sqs_safe
 from relaystate.states import JobState
 
 BASE = RelayPacket(
@@ -59,6 +60,10 @@ def test_a_packet_evolves_as_attrs_evolve_makes_it(change: dict[str, Any]) -> No
     assert quick == slow
     assert type(quick) is RelayPacket
     assert RelayPacket.from_json(quick.to_json()) == quick
+    # Written from its frozen values, the text is the one its plain dict gives.
+    assert sqs_safe(json.dumps(quick.to_dict(), separators=(",", ":"), ensure_ascii=False)) == (
+        quick.to_json()
+    )
     assert BASE.hop == 0  # the first one unchanged
     assert BASE.data["rows"] == (1, 2)
 
