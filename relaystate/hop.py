@@ -181,9 +181,14 @@ class Hop:
             else None
         )
         cursor = packet.cursor
-        progress = _progress()
+        # The job's progress hook, unless it has none to ask (the default says nothing).
+        progress = _progress() if job._measures_progress or "progress" in vars(job) else None
         # A shard's first hop anchors its progress rate where it starts.
-        first = None if packet.progress else progress.measure(job.progress, cursor, job=job.job_id)
+        first = (
+            None
+            if progress is None or packet.progress
+            else progress.measure(job.progress, cursor, job=job.job_id)
+        )
         units = 0
         work_ms = 0.0
         done = packet.finishing  # the hop before ran the last unit: this one only finishes
@@ -232,9 +237,10 @@ class Hop:
         )
         finished = done and unit_error is None
         anchor = (state.began_ms, first)  # a shard's first progress mark counts from here
-        state.progress = progress.take(
-            job.progress, cursor, packet.progress, anchor, finished=finished
-        )
+        if progress is not None:
+            state.progress = progress.take(
+                job.progress, cursor, packet.progress, anchor, finished=finished
+            )
         self.worked = (units, round(work_ms))
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
         if not wanted(job, self.span, outcome):
@@ -311,10 +317,11 @@ class Hop:
     def _held(self, packet: RelayPacket) -> Sleep | WaitFor | None:
         """The sleep or wait the packet is in, if it is not over: then the hop runs no unit.
 
-        Loads the job's signals for a packet that waited (``self.signals`` in ``step``).
+        (The job's signals, ``self.signals`` in ``step``, are the packet's since the job was
+        rebuilt from it; a wait reads the ledger's for those that came since.)
         """
-        job = self.job
-        job.signals = dict(thaw(packet.signals))
+        if not (packet.waiting or packet.wake_ms):
+            return None
         now = clock.now_ms()
         if packet.waiting:
             if self._signalled(packet.waiting):

@@ -111,6 +111,9 @@ class _JobEvent(Event):
             or dest.on_enter
         ):
             return super().trigger(model, *args, **kwargs)
+        if not (transition.before or transition.after):  # nothing to hand an event to
+            setattr(model, machine.model_attribute, dest.value)
+            return True
         event = EventData(state, self, machine, model, args=args, kwargs=kwargs)
         event.transition = transition
         try:

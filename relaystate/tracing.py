@@ -146,6 +146,8 @@ class _Untraced:
 
 #: The span of every hop that is not traced.
 UNTRACED: HopSpan = _Untraced()
+#: The span of an untraced hop, as a context (it keeps nothing: one serves every hop).
+_UNTRACED_SPAN = contextlib.nullcontext(UNTRACED)
 
 
 def start_span(job: Any) -> contextlib.AbstractContextManager[str]:
@@ -166,7 +168,7 @@ def hop_span(
 
     ``traced``: :func:`enabled` for the job, when the caller has decided it already."""
     if job.packet is None or not (enabled(job) if traced is None else traced):
-        return contextlib.nullcontext(UNTRACED)
+        return _UNTRACED_SPAN
     from . import otel
 
     return otel.hop_span(job, context, receive_count)
