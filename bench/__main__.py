@@ -20,6 +20,7 @@ NAMES = [
     "fanout",
     "scaling",
     "ledger",
+    "ledger_reads",
     "cost",
     "ratelimit",
     "coldstart",
