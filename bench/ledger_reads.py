@@ -12,6 +12,8 @@ of its own (127.0.0.1):
                     items it *reads*, whatever a ProjectionExpression leaves out of the answer;
                     computed from the items' sizes (attribute names plus values)
     ms              the wall time of one read, the median of several (moto's time included)
+    client CPU ms   the CPU this process spent on it (botocore's parsing, relaystate's own):
+                    the part that moto's time does not blur, and that stays on AWS
 
 Two rows: the shard items read whole (what ``status()`` read before it named its attributes),
 and ``status()`` itself.
@@ -77,15 +79,21 @@ def _fill(ledger: DynamoDBLedger, job_id: str) -> None:
         )
 
 
-def _measured(reads: QueryReads, read: Callable[[], object]) -> tuple[int, int, float]:
-    """Pages and bytes of one read, and the median wall ms of :data:`ROUNDS` reads."""
-    took = []
+def _measured(reads: QueryReads, read: Callable[[], object]) -> tuple[int, int, float, float]:
+    """Pages and bytes of one read, and the median wall and CPU ms of :data:`ROUNDS` reads."""
+    took, spent = [], []
     for _ in range(ROUNDS):
         pages, size = reads.pages, reads.bytes
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         read()
         took.append((time.perf_counter() - started) * 1000)
-    return reads.pages - pages, reads.bytes - size, statistics.median(took)
+        spent.append((time.process_time() - cpu) * 1000)
+    return (
+        reads.pages - pages,
+        reads.bytes - size,
+        statistics.median(took),
+        statistics.median(spent),
+    )
 
 
 def run() -> list[dict[str, Any]]:
@@ -107,7 +115,7 @@ def run() -> list[dict[str, Any]]:
             ("shard items read whole (status() before)", whole),
             ("status()", lambda: ledger.status(job_id)),
         ):
-            pages, size, ms = _measured(reads, read)
+            pages, size, ms, cpu_ms = _measured(reads, read)
             rows.append(
                 {
                     "read": name,
@@ -115,6 +123,7 @@ def run() -> list[dict[str, Any]]:
                     "bytes returned": f"{size:,}",
                     "read units billed (AWS, about)": units,
                     "ms (median)": f"{ms:.0f}",
+                    "client CPU ms (median)": f"{cpu_ms:.0f}",
                 }
             )
         return rows
