@@ -21,6 +21,7 @@ NAMES = [
     "scaling",
     "ledger",
     "ledger_reads",
+    "parked",
     "cost",
     "ratelimit",
     "coldstart",
