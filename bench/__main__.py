@@ -20,6 +20,8 @@ NAMES = [
     "fanout",
     "scaling",
     "ledger",
+    "ledger_reads",
+    "parked",
     "cost",
     "ratelimit",
     "coldstart",

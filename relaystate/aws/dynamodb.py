@@ -44,6 +44,7 @@ from .dynamodb_control import JobControlTable
 from .dynamodb_items import (
     JOB_SK,
     SHARD_PREFIX,
+    STATUS_PROJECTION,
     all_ended,
     flag,
     job_teardown_due,
@@ -419,13 +420,19 @@ class DynamoDBLedger(JobControlTable):
             yield ShardResult(missing, "")
 
     def status(self, job_id: str) -> JobStatus | None:
-        """The job's state and each shard's hop, status, stats and cursor; None if unknown."""
+        """The job's state and each shard's hop, status, stats and cursor; None if unknown.
+
+        Users poll it: of the shard items it asks only what it shows, not their packets and
+        results (:data:`~relaystate.aws.dynamodb_items.STATUS_PROJECTION`).
+        """
         job = self._job_item(job_id)
         if not job:
             return None
         shards: list[ShardStatus] = []
         signals: dict[str, Any] = {}
-        for item in self._query(job_id, "sk >= :from", {":from": s(SHARD_PREFIX)}):
+        for item in self._query(
+            job_id, "sk >= :from", {":from": s(SHARD_PREFIX)}, projection=STATUS_PROJECTION
+        ):
             if "shard_no" in item:
                 shards.append(shard_status_of(item))
             elif "signal_name" in item:

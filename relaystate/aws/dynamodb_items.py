@@ -17,7 +17,8 @@ One table serves all jobs of an account and region::
 
 The keys sort ``#job`` < ``parked#`` < ``shard#`` < ``signal#``: a job's status reads its
 record and then every key from ``shard#`` on (its shards and signals), never its parked
-packets.
+packets; of those items it is sent only the attributes it shows (:data:`STATUS_PROJECTION`),
+not a shard's kept packet or result. DynamoDB still bills the read by the whole items.
 
 Attributes travel in DynamoDB's own wire form, ``{"S": "text"}`` and ``{"N": "12"}``: :func:`s`
 and :func:`n` write them, :func:`text`, :func:`number` and :func:`flag` read them (an attribute
@@ -38,13 +39,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..ledger import ShardResult, ShardStatus, parse_cursor, teardown_due, unpack_outbox
-from ..timeline import HopEntry, entries, is_slot, slot
+from ..timeline import TIMELINE_HOPS, HopEntry, entries, is_slot, slot
 
 __all__ = [
     "JOB_SK",
     "PARKED_PREFIX",
     "SHARD_PREFIX",
     "SIGNAL_PREFIX",
+    "STATUS_PROJECTION",
     "all_ended",
     "flag",
     "key",
@@ -137,6 +139,18 @@ def outbox_of(item: Mapping[str, Any]) -> str | None:
 def payload_of(item: Mapping[str, Any]) -> Any:
     """A signal's payload, parsed."""
     return json.loads(unpack_outbox(item["payload"]["B"]))
+
+
+#: What a job's status reads of its shard items (:func:`shard_status_of`) and signal items
+#: (:func:`payload_of`), and nothing else: a shard item also holds its kept packet and its
+#: result, the bulk of it, which status does not show. Reserved words go as ``#name``.
+STATUS_PROJECTION = ", ".join(
+    [
+        "shard_no, hop, #status, stats, #cursor, updated_ms, #error, wake_ms, waiting_for",
+        "progress, signal_name, payload",
+        *(slot(hop) for hop in range(TIMELINE_HOPS)),
+    ]
+)
 
 
 def shard_status_of(item: Mapping[str, Any]) -> ShardStatus:

@@ -18,11 +18,18 @@ that depends on the expressions' text alone, done afresh on every call, some of 
     ConditionExpressionParser     the condition expression lexed, a pattern match a token,
                                   once for the response's checks and again for the write
 
+And one on the read side: ``Item.project`` (a ProjectionExpression, as a ledger's status
+sends with ~110 names) turned the whole item into plain JSON again for every name -- a
+deep copy with each binary value decoded -- so a shard item holding a 20 KB packet was copied
+110 times to answer a few hundred bytes of it; a Query of 400 such items took ~0.7 s in moto.
+
 Here each is done once per distinct text: a parsed tree is kept by its text, and the
 validators' copy is unpickled from the tree's pickle (what ``deepcopy`` makes, at ~1/8 of the
 cost); the three checks of the text are skipped for a (text, attribute names, key attributes)
 that passed them before -- they read nothing else, so they would pass again -- and the lexer's
 tokens are kept by the condition's text (fresh nodes each call: later stages build on them).
+A projection of plain top-level names converts only those attributes, once each, and
+builds the projected item from them as moto does (any other projection is moto's own).
 A pass walks the tree as moto's ``DepthFirstTraverser`` does -- children first, in order, the
 same hook before each child, the same nodes processed and re-linked -- with its kinds taken
 once a pass and each node type's answer to ``isinstance`` once a process. An ``UpdateItem``
@@ -67,6 +74,7 @@ _MODULES = (
     "moto.dynamodb.parsing.ast_nodes",
     "moto.dynamodb.parsing.expressions",
     "moto.dynamodb.parsing.validators",
+    "moto.dynamodb.models.dynamo_type",
 )
 #: The validators that read only the expression, its attribute names and the table's keys.
 _TEXT_CHECKS = ("ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator")
@@ -111,7 +119,7 @@ def _install() -> bool:
     found = [_module(name) for name in _MODULES]
     if None in found:  # pragma: no cover - moto is a dependency of the local extra
         return False
-    comparisons, ast_nodes, expressions, validators = found
+    comparisons, ast_nodes, expressions, validators, dynamo_type = found
     parser = getattr(expressions, "UpdateExpressionParser", None)
     validator = getattr(validators, "UpdateExpressionValidator", None)
     condition = getattr(comparisons, "ConditionExpressionParser", None)
@@ -130,6 +138,7 @@ def _install() -> bool:
         or not all(hasattr(validators, name) for name in _TEXT_CHECKS)
         or not callable(getattr(condition, "_lex_condition_expression", None))
         or not hasattr(condition, "Node")
+        or not _projects_as_known(dynamo_type)
     ):
         return False
     parser.make = classmethod(_parsing_once(parser, parser.make.__func__))
@@ -139,6 +148,7 @@ def _install() -> bool:
     validator.validate = _remembering_passes(validator.validate)
     condition._lex_condition_expression = _lexing_once(condition._lex_condition_expression)
     traverser.traverse_node_recursively = _walking(traverser, node)
+    dynamo_type.Item.project = _projecting_named_attributes(dynamo_type)
     return True
 
 
@@ -265,6 +275,57 @@ def _lexing_once(lex: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return nodes
         node = self.Node
         return deque(node(nt, kind, txt, value, []) for nt, kind, txt, value in tokens)
+
+    return wrapper
+
+
+# -- a projection of top-level names: each named attribute converted once ----------------------
+
+
+def _projects_as_known(dynamo_type: Any) -> bool:
+    """Whether moto's ``Item.project`` and the names it works with are as known."""
+    item = getattr(dynamo_type, "Item", None)
+    return (
+        item is not None
+        and callable(getattr(item, "project", None))
+        and callable(getattr(dynamo_type, "find_nested_key", None))
+        and callable(getattr(dynamo_type, "merge_dicts", None))
+        and callable(getattr(getattr(dynamo_type, "serializer", None), "serialize", None))
+        and callable(getattr(getattr(dynamo_type, "deserializer", None), "deserialize", None))
+    )
+
+
+def _projecting_named_attributes(dynamo_type: Any) -> Callable[..., Any]:
+    """``Item.project``, but for plain top-level names (``[["a"], ["b"]]``, each once) only
+    the named attributes are converted, once each. moto's converts the whole item for every
+    name, and then keeps of it just what ``{name: value}`` this builds: ``find_nested_key``
+    of one plain name reads the converted item at that name alone, and ``merge_dicts`` of
+    distinct names adds each one's value as it is."""
+    item_type = dynamo_type.Item
+    project = item_type.project
+    serializer, deserializer = dynamo_type.serializer, dynamo_type.deserializer
+
+    @functools.wraps(project)
+    def wrapper(self: Any, projection_expressions: Any) -> Any:
+        names = [path[0] for path in projection_expressions if len(path) == 1]
+        if (
+            type(self) is not item_type
+            or len(names) != len(projection_expressions)
+            or len(set(names)) != len(names)
+            or any(not isinstance(name, str) or name.endswith("]") for name in names)
+        ):
+            return project(self, projection_expressions)  # nested paths, list items: moto's
+        attrs = self.attrs
+        result = {
+            name: deserializer.deserialize(attrs[name].to_regular_json())
+            for name in names
+            if name in attrs
+        }
+        return item_type(
+            hash_key=self.hash_key,
+            range_key=self.range_key,
+            attrs=serializer.serialize(result)["M"],
+        )
 
     return wrapper
 

@@ -10,13 +10,15 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 from botocore.awsrequest import AWSResponse
 
 from relaystate import clock as relay_clock
 from relaystate.aws import DynamoDBLedger
 from relaystate.errors import ThrottledError
-from relaystate.ledger import CONFLICT_TRIES, ShardResult
+from relaystate.ledger import CONFLICT_TRIES, JobStatus, ShardResult
+from relaystate.timeline import HopEntry
 
 LEASE_MS = 60_000
 
@@ -81,8 +83,105 @@ def test_a_jobs_status_never_reads_its_parked_packets(
 
     assert status is not None
     assert {"approved": True} == status.signals
-    keys = [item["sk"]["S"] for page in answered for item in page["Items"]]
-    assert ["shard#000000", "signal#approved"] == keys
+    assert 2 == sum(page["ScannedCount"] for page in answered)  # the items read, before
+    read = [
+        item.get("shard_no") or item.get("signal_name")
+        for page in answered
+        for item in page["Items"]
+    ]
+    assert [{"N": "0"}, {"S": "approved"}] == read
+
+
+@pytest.fixture
+def read_bytes(client: Any) -> Iterator[list[int]]:
+    """The size of every ``Query`` answer's body, as DynamoDB sent it."""
+    sizes: list[int] = []
+
+    def record(http_response: Any, **_: Any) -> None:
+        sizes.append(len(http_response.content))
+
+    client.meta.events.register("after-call.dynamodb.Query", record)
+    yield sizes
+    client.meta.events.unregister("after-call.dynamodb.Query", record)
+
+
+def _big(size: int) -> str:
+    """A JSON string of ``size`` random characters: zlib leaves it about as large."""
+    return '"' + secrets.token_urlsafe(size)[:size] + '"'
+
+
+def test_status_is_the_same_without_reading_the_shards_packets_and_results(
+    ledger: DynamoDBLedger, read_bytes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every kind of shard a status shows, each item holding a big kept packet: ended (done,
+    # with a big result and a timeline; failed, with an error), waiting for a signal, queued
+    # with a progress mark; and a signal.
+    job_id = f"job-{uuid.uuid4().hex[:12]}"
+    ledger.open_job(job_id, shards=4, job_type="Walk", function_name="walk-worker")
+    for shard in range(4):
+        ledger.claim(job_id, shard, 0, "req-a", LEASE_MS, packet=_big(100_000))
+    checkpoints: dict[int, dict[str, Any]] = {
+        0: {
+            "stats": {"units": 5},
+            "cursor_json": "5",
+            "progress": {"done": 5, "total": 10},
+            "timeline": HopEntry(hop=0, started_ms=1_000, ended_ms=2_000, outcome="relayed"),
+        },
+        2: {
+            "stats": {"units": 1},
+            "cursor_json": '{"page": 2}',
+            "waiting": "approved",
+            "wake_ms": 9_000_000,
+        },
+        3: {
+            "stats": {"units": 2},
+            "cursor_json": "[1, 2]",
+            "delay_seconds": 30,
+            "progress": {"done": 2, "total": 8},
+        },
+    }
+    for shard, recorded in checkpoints.items():
+        ledger.checkpoint(job_id, shard, 0, "req-a", outbox=_big(100_000), **recorded)
+    ledger.claim(job_id, 0, 1, "req-b", LEASE_MS)
+    ledger.finish(
+        job_id,
+        0,
+        1,
+        "req-b",
+        stats={"units": 10},
+        cursor_json="10",
+        result_json=_big(100_000),
+        timeline=HopEntry(hop=1, started_ms=3_000, ended_ms=4_000, outcome="finished"),
+    )
+    ledger.finish(job_id, 1, 0, "req-a", stats={}, cursor_json='"x"', failed=True, error="boom")
+    ledger.put_signal(job_id, "other", '{"by": "ana"}')
+
+    status = ledger.status(job_id)
+    read = sum(read_bytes)
+    query = ledger._query
+    monkeypatch.setattr(
+        ledger, "_query", lambda *args, projection="", **kwargs: query(*args, **kwargs)
+    )
+    whole = ledger.status(job_id)  # as status() read before it named what it reads
+
+    assert whole is not None
+    assert status is not None
+    for field in attrs.fields(JobStatus):
+        assert getattr(whole, field.name) == getattr(status, field.name), field.name
+    # The comparison covers every kind of shard field: none of them is left at its default.
+    done, failed, waiting, queued = status.shard_status
+    assert (2, 10, {"done": 5, "total": 10}) == (len(done.timeline), done.cursor, done.progress)
+    assert ("failed", "boom", "x") == (failed.status, failed.error, failed.cursor)
+    assert ("approved", 9_000_000, {"page": 2}) == (
+        waiting.waiting,
+        waiting.wake_ms,
+        waiting.cursor,
+    )
+    assert ("queued", {"done": 2, "total": 8}) == (queued.status, queued.progress)
+    assert {"other": {"by": "ana"}} == status.signals
+    # The items hold ~500 KB of packets and a result; status is sent the few hundred bytes
+    # of each that it shows (DynamoDB still bills it the whole items).
+    assert read < 8 * 1024
 
 
 def test_results_are_read_a_query_page_at_a_time(

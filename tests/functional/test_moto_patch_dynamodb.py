@@ -307,3 +307,103 @@ def test_a_repeated_update_parses_its_text_once_and_checks_it_once(
     assert first == seen  # nothing more for the two repeats
     item = ddb.get_item(TableName=name, Key={"pk": {"S": "1"}})["Item"]
     assert {"N": "3"} == item["c"]
+
+
+# -- projections ------------------------------------------------------------------------------
+
+#: One attribute of every kind, and a ledger shard's names.
+_EVERY_KIND = {
+    "s": {"S": "text"},
+    "n": {"N": "12.50"},
+    "b": {"B": b"\x00\xffpacket"},
+    "t": {"BOOL": True},
+    "z": {"NULL": True},
+    "l": {"L": [{"S": "x"}, {"N": "2"}, {"M": {"k": {"S": "v"}}}]},
+    "m": {"M": {"a": {"N": "1"}, "b": {"L": [{"S": "y"}]}}},
+    "ss": {"SS": ["p", "q"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"a", b"b"]},
+    "status": {"S": "done"},
+    "outbox": {"B": bytes(range(256)) * 40},
+}
+
+
+def _projections(ddb: Any, name: str) -> list[Any]:
+    seen = Trace(ddb)
+    _table(ddb, name, "pk", "sk")
+    for sk in ("a", "b"):
+        seen.call(
+            "put_item", TableName=name, Item={"pk": {"S": "1"}, "sk": {"S": sk}, **_EVERY_KIND}
+        )
+    everything = ", ".join(n for n in _EVERY_KIND if n != "status")
+    for projection, names in (
+        ("s, n, b, t, z, gone, #st", {"#st": "status"}),  # top-level names: the fast path
+        (everything, None),
+        ("pk, sk", None),
+        ("l[1], m.a, s", None),  # nested paths and list items: moto's own
+        ("m, m.a", None),
+        ("s, s", None),  # a name twice: moto's own (and its answer)
+        ("#o", {"#o": "outbox"}),
+    ):
+        more: dict[str, Any] = {"ProjectionExpression": projection}
+        if names:
+            more["ExpressionAttributeNames"] = names
+        seen.call(
+            "query",
+            TableName=name,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "1"}},
+            **more,
+        )
+        seen.call("get_item", TableName=name, Key={"pk": {"S": "1"}, "sk": {"S": "a"}}, **more)
+        seen.call("scan", TableName=name, **more)
+    return seen.seen
+
+
+def test_projections_give_what_an_unpatched_moto_gives(ddb: Any, plain_ddb: Any) -> None:
+    name = f"proj-{uuid.uuid4().hex[:8]}"
+
+    expected = _projections(plain_ddb, name)
+
+    assert _sets_sorted(expected) == _sets_sorted(_projections(ddb, name))
+
+
+def _sets_sorted(found: Any) -> Any:
+    """``found`` with each string, number and binary set sorted: moto keeps them in Python
+    sets, whose order differs from one process to another."""
+    if isinstance(found, dict):
+        return {
+            k: sorted(v) if k in ("SS", "NS", "BS") else _sets_sorted(v) for k, v in found.items()
+        }
+    if isinstance(found, list | tuple):
+        return [_sets_sorted(v) for v in found]
+    return found
+
+
+def test_a_projection_of_names_converts_only_the_named_attributes(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    name = f"conv-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    ddb.put_item(TableName=name, Item={"pk": {"S": "1"}, **_EVERY_KIND})
+    converted: list[Any] = []
+    convert = DynamoType.to_regular_json
+
+    def counting(self: Any) -> Any:
+        converted.append(self.type)
+        return convert(self)
+
+    monkeypatch.setattr(DynamoType, "to_regular_json", counting)
+    monkeypatch.setattr(Item, "to_regular_json", lambda self: pytest.fail("whole item converted"))
+
+    found = ddb.get_item(
+        TableName=name,
+        Key={"pk": {"S": "1"}},
+        ProjectionExpression="s, n, #st",
+        ExpressionAttributeNames={"#st": "status"},
+    )["Item"]
+
+    assert {"s": {"S": "text"}, "n": {"N": "12.50"}, "status": {"S": "done"}} == found
+    assert ["S", "N", "S"] == converted  # the packet (outbox) never converted
