@@ -182,7 +182,7 @@ class Hop:
         )
         cursor = packet.cursor
         # The job's progress hook, unless it has none to ask (the default says nothing).
-        progress = _progress() if job._measures_progress or "progress" in vars(job) else None
+        progress = _progress() if job._measures_progress else None
         # A shard's first hop anchors its progress rate where it starts.
         first = (
             None

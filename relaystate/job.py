@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from . import intake
 from .errors import ConfigurationError, InvalidPacketError
@@ -68,14 +68,10 @@ class RelayJob(Triggers, JobSettings):
     hop: HopState | None
     #: The packet ``resume()`` goes on from, while it enqueues.
     _resume_from: RelayPacket | None
-    #: Whether the class defines :meth:`progress` (worked out for each subclass): a hop does
-    #: not ask the default, which says nothing.
-    _measures_progress: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         intake.register(cls, cls.type_name())
-        cls._measures_progress = cls.progress is not RelayJob.progress
 
     def __init__(
         self,
@@ -155,6 +151,12 @@ class RelayJob(Triggers, JobSettings):
             (4, 10)
         """
         return None
+
+    @property
+    def _measures_progress(self) -> bool:
+        """Whether :meth:`progress` is the job's own (a hop does not ask the default, which
+        says nothing)."""
+        return type(self).progress is not RelayJob.progress or "progress" in vars(self)
 
     def on_done(self) -> None:
         """Called when a shard's ``step`` returned ``DONE``, before its end is recorded and the

@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .budget import Budget
@@ -106,8 +106,6 @@ class HopJob(Protocol):
     hop_time_s: float
     lease_margin_s: float
     budget: Callable[[Mapping[str, Any] | None], Budget]
-    #: Whether the job's class defines a progress hook (else the hop does not ask it).
-    _measures_progress: ClassVar[bool]
 
     @property
     def retry(self) -> Retry:
@@ -132,6 +130,10 @@ class HopJob(Protocol):
     @property
     def timeline(self) -> bool:
         """Whether the ledger keeps each hop's timeline entry (:mod:`relaystate.timeline`)."""
+
+    @property
+    def _measures_progress(self) -> bool:
+        """Whether the job has a progress hook of its own (else the hop does not ask it)."""
 
     @property
     def tracing(self) -> bool:

@@ -321,3 +321,39 @@ def test_a_class_without_the_hook_has_no_planned_total() -> None:
     from relaystate.cli.execution import _planned_total
 
     assert _planned_total(Plain(backend=memory_backend()).start()) is None
+
+
+class _Measured:
+    """A mixin that gives a job its progress hook."""
+
+    def progress(self, cursor: int) -> tuple[int, int]:
+        return cursor % 100, 8
+
+
+class WalkMixedIn(_Measured, Walk):
+    job_type = "test_progress.WalkMixedIn"
+
+
+class WalkLater(RelayJob):
+    job_type = "test_progress.WalkLater"
+    function_name = "walk-worker"
+    budget = UnitsPerHop.of(3)
+    plan = Walk.plan
+    step = Walk.step
+
+
+WalkLater.progress = Walk.progress  # type: ignore[method-assign]  # set after the class
+
+
+@pytest.mark.parametrize("job_class", [WalkMixedIn, WalkLater], ids=["mixin", "assigned later"])
+def test_a_hook_however_the_class_got_it_is_asked(job_class: type[RelayJob]) -> None:
+    """The hop skips only the default hook: one from a mixin or set on the class later counts."""
+    backend = memory_backend()
+    job = job_class(data={"n": 8}, backend=backend).start()
+    assert job.packet is not None
+
+    sent = hops(job_class, backend, job.packet.queue_url)
+
+    assert [None, (3, 8), (6, 8)] == [
+        (p["progress"]["done"], p["progress"]["total"]) if "progress" in p else None for p in sent
+    ]
