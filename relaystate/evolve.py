@@ -31,8 +31,14 @@ __all__ = ["evolver"]
 T = TypeVar("T")
 
 
-def evolver(cls: type[T]) -> Callable[[T, Mapping[str, Any]], T]:
+def evolver(
+    cls: type[T], *, post_init_reads: frozenset[str] | None = None
+) -> Callable[[T, Mapping[str, Any]], T]:
     """A function ``(instance, changes) -> new instance`` equal to ``attrs.evolve``'s.
+
+    ``post_init_reads``: the only fields the class's ``__attrs_post_init__`` reads. When none
+    of them changes, its checks would find what they found on ``instance``, which passed them:
+    they are not run again (``None``: they run on every evolve).
 
     Raises:
         TypeError: ``cls`` keeps its fields in slots (there is no ``__dict__`` to copy), or
@@ -70,7 +76,9 @@ def evolver(cls: type[T]) -> Callable[[T, Mapping[str, Any]], T]:
         for name, field, validate in validators:
             if name in changes:
                 validate(new, field, values[name])
-        if post_init is not None:
+        if post_init is not None and (
+            post_init_reads is None or not post_init_reads.isdisjoint(changes)
+        ):
             post_init(new)
         return new
 

@@ -379,7 +379,9 @@ class RelayPacket:
 
 
 #: :meth:`RelayPacket.evolve` without its ``updated_ms``: what changes is converted and checked.
-_evolve = evolver(RelayPacket)
+_evolve = evolver(
+    RelayPacket, post_init_reads=frozenset({"version", "shard", "shards", *_NAMED_BY})
+)
 #: The fields a packet read from the wire starts from, in field order: their defaults (the
 #: times are given, or set to now as their factories do; the named fields are always given).
 _WIRE_DEFAULTS = {

@@ -73,6 +73,10 @@ def test_a_packet_evolves_as_attrs_evolve_makes_it(change: dict[str, Any]) -> No
     [
         ({"hop": -1}, "hop"),
         ({"shard": 4}, "shards"),  # the checks across fields (post-init) run too
+        ({"shards": 0}, "shards"),
+        ({"version": 2}, "version"),
+        ({"job_type": ""}, "job_type"),
+        ({"function_name": ""}, "function_name"),
         ({"job_id": ""}, "job_id"),
         ({"data": {"s": {1, 2}}}, "data.s"),
         ({"data": [1]}, "data"),
