@@ -82,26 +82,28 @@ class _JobEvent(Event):
 
     def __init__(self, name: str, machine: Machine) -> None:
         super().__init__(name, machine)
-        #: Source state's value -> (source, the one transition, destination): see trigger.
-        self._plans: dict[str, tuple[State, Transition, State]] = {}
+        #: Source state's value -> (source, its list of transitions, the one transition,
+        #: destination): see trigger.
+        self._plans: dict[str, _Plan] = {}
 
     def trigger(self, model: object, *args: Any, **kwargs: Any) -> bool:
         machine = self.machine
         value = getattr(model, machine.model_attribute)
         # The way each source state fires, worked out once (a hop fires two triggers); it
-        # still holds only while no hook was added since, which the checks below see.
+        # still holds only while the machine's transitions and states are those it was worked
+        # out from, and no hook was added since, which the checks below see.
         known = type(value) is JobState
         plan = self._plans.get(value._value_) if known else None
-        if plan is None:
+        if plan is None or not self._holds(plan):
             state = machine.get_state(value)
             found = self.transitions.get(state.name)
             dest = _direct(machine, found) if found else None
             if found is None or dest is None:
                 return super().trigger(model, *args, **kwargs)
-            plan = (state, found[0], dest)
+            plan = (state, found, found[0], dest)
             if known:
                 self._plans[value._value_] = plan
-        state, transition, dest = plan
+        state, _, transition, dest = plan
         if (
             _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG)
             or _hooked(machine)
@@ -131,6 +133,27 @@ class _JobEvent(Event):
                 raise
             machine.callbacks(machine.on_exception, event)
         return bool(event.result)
+
+    def _holds(self, plan: _Plan) -> bool:
+        """Whether ``plan`` still describes the machine: its transition is still the only one
+        from its source (none removed, replaced or added: transitions' ``remove_transition``
+        makes new lists, ``add_transition`` appends), its states are still the machine's, and
+        its destination is not made final since (see :func:`_direct`)."""
+        state, found, transition, dest = plan
+        states = self.machine.states
+        return (
+            self.transitions.get(state.name) is found
+            and len(found) == 1
+            and found[0] is transition
+            and states.get(dest.name) is dest
+            and states.get(state.name) is state
+            and not dest.final
+        )
+
+
+#: A trigger's plan for one source state: the source, the event's list of transitions from
+#: it, the one transition in that list, and its destination.
+_Plan = tuple[State, list[Transition], Transition, State]
 
 
 def _hooked(machine: Machine) -> bool:

@@ -122,3 +122,41 @@ def test_a_hook_added_after_a_trigger_was_fired_is_run_by_the_next_one() -> None
     assert light.begin_hop()
     assert S.RUNNING == light.state
     assert ["condition", "machine"] == seen
+
+
+def fired_once() -> tuple[Any, Any]:
+    """A machine of its own and a model in QUEUED that fired ``begin_hop`` the short way (which
+    worked out its plan for QUEUED and kept it), back in QUEUED."""
+    from relaystate.machine import JobMachine
+    from relaystate.triggers import Triggers
+
+    class Light(Triggers):
+        state = S.CREATED
+
+    machine = JobMachine({})
+    light = Light()
+    machine.attach(light, S.QUEUED)
+    assert light.begin_hop()
+    machine.attach(light, S.QUEUED)
+    return machine, light
+
+
+def test_a_transition_removed_or_replaced_after_a_trigger_was_fired_is_the_one_fired() -> None:
+    machine, light = fired_once()
+    machine.remove_transition("begin_hop", source="QUEUED")
+
+    with pytest.raises(InvalidTransitionError):
+        light.begin_hop()
+    machine.add_transition("begin_hop", "QUEUED", "PAUSED")
+    assert light.begin_hop()
+    assert S.PAUSED == light.state
+
+
+def test_a_state_made_final_after_a_trigger_was_fired_runs_the_machines_on_final() -> None:
+    machine, light = fired_once()
+    seen: list[str] = []
+    machine.states["RUNNING"].final = True
+    machine.on_final.append(lambda event: seen.append("final"))
+
+    assert light.begin_hop()
+    assert ["final"] == seen
