@@ -95,9 +95,13 @@ _WIRE_SPECS = {wire: (name, kind) for wire, name, kind in _WIRE_FIELDS}
 def _frozen_object(value: Any) -> Any:
     """The encoder's ``default``: a :class:`~relaystate.frozen.FrozenDict` is written as the
     dict it holds (a frozen array is a tuple, which JSON writes as a list), so that a packet is
-    written without being thawed first."""
+    written without being thawed first; any other mapping (a subclass of ``FrozenDict``, which
+    :func:`~relaystate.frozen.freeze` keeps as it is) as its items, as
+    :func:`~relaystate.frozen.thaw` reads it."""
     if type(value) is FrozenDict:
         return value._data
+    if isinstance(value, Mapping):
+        return dict(value.items())
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 

@@ -181,3 +181,19 @@ def test_packet_at_the_limit_passes_the_guard() -> None:
 
 def test_stats_default_to_zero() -> None:
     assert {"hops": 0, "relays": 0, "units": 0, "work_ms": 0, "retries": 0} == Stats().to_dict()
+
+
+class _Tagged(FrozenDict):
+    """A FrozenDict of the user's: freeze keeps it as it is."""
+
+
+def test_a_frozen_dict_subclass_is_written_as_the_mapping_it_holds() -> None:
+    p = packet(cursor=_Tagged({"b": 1}), data={"x": _Tagged({"a": (1, 2)})})
+
+    text = p.to_json()
+
+    assert json.dumps(p.to_dict(), separators=(",", ":"), ensure_ascii=False) == text
+    assert ({"b": 1}, {"x": {"a": [1, 2]}}) == (
+        json.loads(text)["cursor"],
+        json.loads(text)["data"],
+    )
