@@ -393,6 +393,12 @@ _WIRE_DEFAULTS.update(created_ms=0, updated_ms=0)
 _STATE_OF: dict[Any, JobState] = {state.value: state for state in JobState}
 #: The fields that hold a JSON object, frozen when read.
 _OBJECT_FIELDS = ("data", "timing", "rate", "options", "signals", "offloaded", "progress")
+#: The fields that hold JSON, in field order: (name, whether it holds an object).
+_JSON_FIELDS = tuple(
+    (field.name, field.name in _OBJECT_FIELDS)
+    for field in attrs.fields(RelayPacket)
+    if field.name in _OBJECT_FIELDS or field.name in ("cursor", "result")
+)
 
 
 def _plain_packet(raw: Mapping[str, Any]) -> RelayPacket | None:
@@ -407,15 +413,15 @@ def _plain_packet(raw: Mapping[str, Any]) -> RelayPacket | None:
     if state is None:
         return None
     values["state"] = state
-    # The converters: JSON values frozen (a plain scalar is its own frozen form).
-    for name in ("cursor", "result"):
+    # The converters, in field order as the constructor runs them (of two faulty values, the
+    # one it names is named): JSON values frozen (a plain scalar is its own frozen form).
+    for name, is_object in _JSON_FIELDS:
         value = values[name]
-        if not _plain(value):
+        if is_object:
+            if type(value) is dict:
+                values[name] = _freeze_object(value, name)
+        elif not _plain(value):
             values[name] = freeze(value, name)
-    for name in _OBJECT_FIELDS:
-        value = values[name]
-        if type(value) is dict:
-            values[name] = _freeze_object(value, name)
     # The validators and __attrs_post_init__, as checks: what fails them goes the checked way.
     shards = values["shards"]
     if (

@@ -121,6 +121,13 @@ def test_missing_required_field_is_named(missing: str) -> None:
     assert missing == info.value.field
 
 
+def test_a_wire_packet_with_two_faulty_json_fields_names_the_first_in_field_order() -> None:
+    raw = packet().to_dict() | {"data": {"x": float("nan")}, "result": float("inf")}
+    with pytest.raises(InvalidPacketError) as info:
+        RelayPacket.from_dict(raw)
+    assert "data.x" == info.value.field  # the constructor's order: data comes before result
+
+
 @pytest.mark.parametrize("text", ["", "not json", "[1, 2]", "42", '"s"', "null"])
 def test_non_packet_text_is_an_invalid_packet(text: str) -> None:
     with pytest.raises(InvalidPacketError):
