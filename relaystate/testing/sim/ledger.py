@@ -155,6 +155,16 @@ class SimLedger(MemoryLedger):
         set_paused = super().set_paused
         self.world.call("dynamodb", "UpdateItem", lambda: set_paused(job_id, paused))
 
+    def claim_control(self, job_id: str, owner: str, lease_ms: int) -> bool:
+        claim_control = super().claim_control
+        return self.world.call(
+            "dynamodb", "UpdateItem", lambda: claim_control(job_id, owner, lease_ms)
+        )
+
+    def release_control(self, job_id: str, owner: str) -> None:
+        release_control = super().release_control
+        self.world.call("dynamodb", "UpdateItem", lambda: release_control(job_id, owner))
+
     def park(self, job_id: str, bodies: Sequence[str]) -> None:
         park = super().park
         self.world.call("dynamodb", "BatchWriteItem", lambda: park(job_id, bodies))
