@@ -26,8 +26,10 @@ from relaystate.errors import JobBusyError, MappingTimeoutError
 from relaystate.ports import MappingInfo
 from relaystate.testing import FakeClock, SimControl, SimFaults, SimPause, SimTiming, Simulation
 from relaystate.testing.memory import MemoryBackend
+from relaystate.testing.sim.sqs import SimQueues
+from relaystate.testing.sim.world import World
 from tests.unit.test_job_control import Summer, backend, ledger_of, wall
-from tests.unit.test_sim import LEDGER
+from tests.unit.test_sim import LEDGER, Tally
 
 __all__ = ["backend", "wall"]  # fixtures, used by name
 
@@ -290,3 +292,23 @@ def test_overlapping_pauses_of_two_operators_run_no_hop_while_paused() -> None:
     # called while the other pause ran was then counted as called before it.
     assert [] == overlapping(CountPrimes, {"n": 20_000, "chunk": 200}, [2, 5, 14])
     assert [] == overlapping(CountPrimes, {"n": 20_000, "chunk": 200}, range(SEEDS))
+
+
+def test_a_dlq_whose_packet_expired_during_a_long_pause_is_not_kept() -> None:
+    # Seed 46: a stale copy redriven to the DLQ expired there during the 15-day pause; the
+    # simulated SQS still counted it at the teardown a day later (it noted the drop when it
+    # was looked at, and the count lags), and the teardown kept the empty DLQ.
+    assert [] == overlapping(Tally, {"shards": 2, "units": 60}, [46])
+
+
+def test_a_message_that_expired_long_ago_is_not_counted() -> None:
+    world = World(1, SimFaults(), SimTiming())
+    queues = SimQueues(world)
+    ref = queues.create("q", {"MessageRetentionPeriod": "60"}, {})
+    queues.send(ref.url, "m")
+    world.sched.now = DAY  # nothing looked at the queue since it was sent
+
+    attributes = queues.describe(ref.url)
+
+    assert attributes is not None
+    assert "0" == attributes["ApproximateNumberOfMessages"]
