@@ -20,6 +20,7 @@ The tree::
     ├── SignalConflictError                  a job's signal was sent before with another payload
     ├── HopLimitError                        the job went past max_hops
     ├── HopBusyError                         a duplicate delivery of a hop that runs elsewhere
+    ├── JobBusyError                         another pause() or unpause() of the job is running
     ├── LeaseLostError                       another invocation took this hop over (ledger)
     ├── MappingTimeoutError (TimeoutError)   a mapping did not reach the state waited for in time
     ├── SendError                            some packets of a batch could not be sent
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidSignatureError",
     "InvalidTransitionError",
+    "JobBusyError",
     "JobConflictError",
     "LeaseLostError",
     "MappingTimeoutError",
@@ -219,6 +221,20 @@ class HopBusyError(RelayError):
     The message is left for redelivery; by then the other invocation has finished the hop and
     the duplicate is acknowledged.
     """
+
+
+class JobBusyError(RelayError):
+    """With a ledger: another ``pause()`` or ``unpause()`` of the job held its control for
+    longer than this one waited for it, or took it over; this one stopped.
+
+    Pauses and unpauses of one job run one at a time (:mod:`relaystate.control_lease`): a call
+    waits for the one that runs, and raises this only when that one runs on past the wait.
+    ``job_id`` is the job's id.
+    """
+
+    def __init__(self, message: str, job_id: str = "") -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 class LeaseLostError(RelayError):

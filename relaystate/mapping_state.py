@@ -9,7 +9,7 @@ backend's ``mapping_wait_s``, or sooner at a caller's ``until`` (a Lambda's own 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from . import clock
 from .errors import MappingTimeoutError, ResourceConflictError, ResourceNotFoundError
@@ -42,12 +42,14 @@ def wait_for_mapping(
     enabled: bool,
     until: float | None = None,
     disabled: bool = False,
+    heartbeat: Callable[[], None] | None = None,
 ) -> MappingInfo | None:
     """Poll until the mapping is ``Enabled`` (``enabled=True``) or gone; bounded, with backoff.
 
     ``disabled=True`` (with ``enabled=False``) waits for ``Disabled`` instead of gone: a mapping
     created disabled. ``until`` (a ``clock.monotonic()`` value) ends the wait sooner, as a
-    timeout would.
+    timeout would. ``heartbeat`` is called before each pause between polls (a pause or unpause
+    renews its hold on the job's control there: :mod:`relaystate.control_lease`).
     """
     began = clock.monotonic()
     info = backend.mappings.get(mapping_id)
@@ -74,14 +76,23 @@ def wait_for_mapping(
                 f"it to be {want}; check it in the Lambda console, then retry (a job's setup is "
                 "rolled back, its teardown is idempotent)"
             )
+        if heartbeat is not None:
+            heartbeat()
         clock.sleep(pause)
         info = backend.mappings.get(mapping_id)
 
 
-def enable(backend: Backend, mapping_id: str, *, until: float | None = None) -> None:
-    """Enable a mapping created disabled, and wait until it is ``Enabled``."""
+def enable(
+    backend: Backend,
+    mapping_id: str,
+    *,
+    until: float | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> None:
+    """Enable a mapping created disabled, and wait until it is ``Enabled`` (``heartbeat``: as
+    :func:`wait_for_mapping` takes it)."""
     backend.mappings.set_enabled(mapping_id, True)
-    wait_for_mapping(backend, mapping_id, enabled=True, until=until)
+    wait_for_mapping(backend, mapping_id, enabled=True, until=until, heartbeat=heartbeat)
 
 
 def enable_job(
@@ -90,6 +101,7 @@ def enable_job(
     job_id: str,
     mapping_id: str,
     until: float | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> None:
     """Enable a job's mapping -- a staged fan-out's once its packets are sent, a paused job's
     once its packets are back -- and wait for ``Enabled``.
@@ -102,14 +114,14 @@ def enable_job(
     ended; else the mapping went for another reason (an operator's ``reap``) and this raises
     as before. Without a ledger it always raises: no shard of a fan-out tears its job down
     then (``job.tear_down()`` does), so the mapping went for another reason, and the packets
-    in the queue would never run.
+    in the queue would never run. ``heartbeat``: as :func:`wait_for_mapping` takes it.
 
     Raises:
         ResourceNotFoundError: the mapping is gone, and the ledger does not say that the job
             ended.
     """
     try:
-        enable(backend, mapping_id, until=until)
+        enable(backend, mapping_id, until=until, heartbeat=heartbeat)
     except ResourceNotFoundError:
         if ledger is None:
             raise

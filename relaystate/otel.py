@@ -69,6 +69,8 @@ _OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
             "signals": "Query",
             "waiting_for": "Query",
             "set_paused": "UpdateItem",
+            "claim_control": "UpdateItem",
+            "release_control": "UpdateItem",
             "park": "BatchWriteItem",
             "parked": "Query",
             "forget_parked": "BatchWriteItem",

@@ -27,9 +27,15 @@ claimed), and the redelivery of a last shard that recorded its end but died befo
 teardown (:meth:`~relaystate.ports.LedgerPort.pending` then returns that shard's packet, whose
 delivery takes the claim's teardown path -- claimed once, as every teardown).
 
+With a ledger, pauses and unpauses of one job run one at a time: each holds the job's control
+in the ledger for its whole run, and one that finds it held waits for it to end
+(:mod:`relaystate.control_lease`). So two operators who race end with the ledger's ``paused``
+and the mapping in agreement, as the call that took the control last left them.
+
 Without a ledger nothing is parked: packets in the queue of a job paused longer than 14 days are
 lost, and ``pause()`` says so in its log line; the queue keeps its 14 days after unpause (at 4,
-SQS would drop at once what waited longer).
+SQS would drop at once what waited longer). Nor is anything held: two calls that race may
+leave the mapping as either left it.
 
 Example:
     >>> job = CopyRows.attach(job_id, ledger="relaystate-ledger")  # doctest: +SKIP
@@ -41,8 +47,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
-from . import mapping_state
+from . import control_lease, mapping_state
 from .errors import UnknownJobError
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
@@ -61,11 +68,22 @@ def pause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> i
 
     Raises:
         UnknownJobError: the job's queue or mapping is not known (nothing would stop it).
+        JobBusyError: another pause or unpause of the job ran on longer than this one waited
+            for it (with a ledger; see :mod:`relaystate.control_lease`).
     """
     _check_found(packet, "pause")
+    with control_lease.held(backend, ledger, packet.job_id, "pause") as keep:
+        return _pause(backend, ledger, packet, keep)
+
+
+def _pause(
+    backend: Backend, ledger: LedgerPort | None, packet: RelayPacket, keep: Callable[[], None]
+) -> int:
     if packet.mapping_id:
         backend.mappings.set_enabled(packet.mapping_id, False)
-        mapping_state.wait_for_mapping(backend, packet.mapping_id, enabled=False, disabled=True)
+        mapping_state.wait_for_mapping(
+            backend, packet.mapping_id, enabled=False, disabled=True, heartbeat=keep
+        )
     if packet.queue_url:
         backend.queues.set_attributes(
             packet.queue_url, {"MessageRetentionPeriod": str(MAX_RETENTION_S)}
@@ -77,8 +95,9 @@ def pause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) -> i
             packet.job_id,
         )
         return 0
+    keep()
     ledger.set_paused(packet.job_id, True)
-    parked = _park(backend, ledger, packet)
+    parked = _park(backend, ledger, packet, keep)
     log.info(
         "relaystate: job %s is paused; %d packet(s) parked in the ledger (any length of pause)",
         packet.job_id,
@@ -92,33 +111,44 @@ def unpause(backend: Backend, ledger: LedgerPort | None, packet: RelayPacket) ->
 
     Raises:
         UnknownJobError: the job's queue or mapping is not known (its packets could not go back).
+        JobBusyError: another pause or unpause of the job ran on longer than this one waited
+            for it (with a ledger; see :mod:`relaystate.control_lease`).
     """
     _check_found(packet, "unpause")
+    with control_lease.held(backend, ledger, packet.job_id, "unpause") as keep:
+        return _unpause(backend, ledger, packet, keep)
+
+
+def _unpause(
+    backend: Backend, ledger: LedgerPort | None, packet: RelayPacket, keep: Callable[[], None]
+) -> int:
     sent = 0
     if ledger is not None:
         # What came into the queue while it was paused (relays of hops that were in flight,
         # signals' wake-ups, timers) goes back with the rest, sent anew: the retention restored
         # below would drop at once what is older than that.
-        _park(backend, ledger, packet)
+        _park(backend, ledger, packet, keep)
         bodies = ledger.parked(packet.job_id)
         due, spent = _sorted_parked(ledger, packet, bodies)
         for body in due:
+            keep()
             backend.queues.send(packet.queue_url, body, 0)
             sent += 1
-        sent += _send_pending(backend, ledger, packet, {_shard_hop(body)[:2] for body in due})
+        sent += _send_pending(backend, ledger, packet, {_shard_hop(body)[:2] for body in due}, keep)
         # Forgotten once sent, and only what the ledger shows is no longer needed: a packet sent
         # back stays parked until its hop is committed (a later unpause forgets it then) --
         # the first packet of a shard that no hop has claimed is known nowhere else, and its
         # delivery may die before a claim again, ahead of another long pause. A copy sent
         # twice is a duplicate the ledger's claim refuses.
         ledger.forget_parked(packet.job_id, spent)
+        keep()
         ledger.set_paused(packet.job_id, False)
         # Everything in the queue was just sent: 4 days of retention drop nothing now.
         backend.queues.set_attributes(
             packet.queue_url, {"MessageRetentionPeriod": str(QUEUE_RETENTION_S)}
         )
     if packet.mapping_id:
-        mapping_state.enable_job(backend, ledger, packet.job_id, packet.mapping_id)
+        mapping_state.enable_job(backend, ledger, packet.job_id, packet.mapping_id, heartbeat=keep)
     log.info("relaystate: job %s is unpaused; %d parked packet(s) sent back", packet.job_id, sent)
     return sent
 
@@ -136,10 +166,13 @@ def _check_found(packet: RelayPacket, verb: str) -> None:
     )
 
 
-def _park(backend: Backend, ledger: LedgerPort, packet: RelayPacket) -> int:
+def _park(
+    backend: Backend, ledger: LedgerPort, packet: RelayPacket, keep: Callable[[], None]
+) -> int:
     """Move every visible message of the job's queue into the ledger; how many."""
     parked = 0
     while packet.queue_url:
+        keep()
         got = backend.queues.receive(packet.queue_url, 10, _PARKING_VISIBILITY_S)
         if not got:
             break
@@ -181,7 +214,11 @@ def _sorted_parked(
 
 
 def _send_pending(
-    backend: Backend, ledger: LedgerPort, packet: RelayPacket, parked: set[tuple[int, int]]
+    backend: Backend,
+    ledger: LedgerPort,
+    packet: RelayPacket,
+    parked: set[tuple[int, int]],
+    keep: Callable[[], None],
 ) -> int:
     """Send every shard's next packet that the ledger holds and that was not just sent back
     from the parked ones; how many (see :meth:`LedgerPort.pending`).
@@ -200,6 +237,7 @@ def _send_pending(
     for due in [*woken, *ledger.pending(packet.job_id)]:
         if (due.shard, due.hop) not in done:
             done.add((due.shard, due.hop))
+            keep()
             backend.queues.send(packet.queue_url, due.outbox, due.delay_seconds)
             sent += 1
     return sent

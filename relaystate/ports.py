@@ -369,6 +369,18 @@ class LedgerPort(Protocol):
         <relaystate.ledger.JobStatus.paused>`, and its state ``paused``). A job that has ended,
         or that the ledger does not know, is left as it is."""
 
+    def claim_control(self, job_id: str, owner: str, lease_ms: int) -> bool:
+        """Take the job's control -- the right to pause or unpause it -- for ``owner`` until
+        ``lease_ms`` from now: True if it is ``owner``'s now (:mod:`relaystate.control_lease`).
+
+        One owner at a time holds it; taking it again renews its owner's lease; another owner
+        takes it once the lease has run out (its caller died). A job the ledger does not know
+        has no control to hold: True, and nothing is written.
+        """
+
+    def release_control(self, job_id: str, owner: str) -> None:
+        """Give the job's control up, if ``owner`` holds it; else nothing changes."""
+
     def park(self, job_id: str, bodies: Sequence[str]) -> None:
         """Keep packets (message bodies) in the ledger, compressed, as long as the job's
         records live -- e.g. those of a queue paused for longer than it keeps messages,

@@ -1,4 +1,5 @@
-"""What job control keeps in the ledger table: signals, parked packets, the pause flag.
+"""What job control keeps in the ledger table: signals, parked packets, the pause flag and
+the control lease.
 
 :class:`JobControlTable` holds the ledger operations of ``WaitFor``, signals and pausing
 (:mod:`relaystate.signals`, :mod:`relaystate.pause`); :class:`~relaystate.aws.DynamoDBLedger`
@@ -8,6 +9,8 @@ adds a job's and its shards' lifecycle on top. Each is written with
     put_signal            a signal item, put once in a transaction that checks the job exists
     signals, waiting_for  the job's signal items; its shard items that wait for one
     set_paused            the job record's ``paused``, unless the job has ended
+    claim_control,        the job record's control lease (``control_owner``,
+    release_control       ``control_until``): who pauses or unpauses it now
     park, parked,         parked-packet items, keyed by their body's SHA-256 (a body parked
     forget_parked         twice is kept once), 25 to a ``BatchWriteItem``
 
@@ -195,6 +198,30 @@ class JobControlTable(LedgerTable):
                 ":torn_down": s(JobState.TORN_DOWN.value),
                 ":failed": s(JobState.FAILED.value),
             },
+        )
+
+    def claim_control(self, job_id: str, owner: str, lease_ms: int) -> bool:
+        """Take the job's control for ``owner`` until ``lease_ms`` from now; True if it is
+        ``owner``'s (an unknown job's: True, nothing written)."""
+        now = now_ms()
+        refused = self._update(
+            job_id,
+            JOB_SK,
+            "SET control_owner = :owner, control_until = :until",
+            "attribute_exists(pk) AND (attribute_not_exists(control_owner) "
+            "OR control_owner = :owner OR control_until < :now)",
+            {":owner": s(owner), ":until": n(now + lease_ms), ":now": n(now)},
+        )
+        return refused is None or not refused  # refused with no item: the job is unknown
+
+    def release_control(self, job_id: str, owner: str) -> None:
+        """Give the job's control up, if ``owner`` holds it."""
+        self._update(  # refused when another owner holds it (or none): then nothing changes
+            job_id,
+            JOB_SK,
+            "REMOVE control_owner, control_until",
+            "control_owner = :owner",
+            {":owner": s(owner)},
         )
 
     def park(self, job_id: str, bodies: Sequence[str]) -> None:

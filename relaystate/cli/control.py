@@ -70,7 +70,8 @@ def pause(
 
     Hops that run go on to their end. With --ledger-table the packets in the job's queue are
     parked in the ledger, and the pause may last any time; without, they wait in the queue,
-    which keeps them 14 days. `relaystate unpause JOB_ID` goes on.
+    which keeps them 14 days. `relaystate unpause JOB_ID` goes on. With --ledger-table a
+    pause or unpause of the job that runs elsewhere is waited for first (they take turns).
     """
     with guarded():
         conn = aws.connect()
@@ -92,7 +93,11 @@ def pause(
 def unpause(
     job_id: str, ledger_table: str | None, prefix: str, aws: AwsTarget, as_json: bool
 ) -> None:
-    """Unpause a job: parked packets go back to its queue, and its mapping is enabled."""
+    """Unpause a job: parked packets go back to its queue, and its mapping is enabled.
+
+    With --ledger-table a pause or unpause of the job that runs elsewhere is waited for first
+    (they take turns).
+    """
     with guarded():
         conn = aws.connect()
         packet = _find(conn, job_id, prefix, ledger_table)

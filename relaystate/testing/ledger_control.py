@@ -1,4 +1,5 @@
-"""What job control keeps in the in-memory ledger: signals, parked packets, the pause flag.
+"""What job control keeps in the in-memory ledger: signals, parked packets, the pause flag and
+the control lease.
 
 :class:`MemoryJobControl` holds the ledger operations of ``WaitFor``, signals and pausing
 (:mod:`relaystate.signals`, :mod:`relaystate.pause`), as
@@ -11,6 +12,8 @@ is one :meth:`~relaystate.testing.ledger_table.MemoryTable._call` on the table's
     signals, waiting_for  the job's signals; its shards that wait for one
     pending               its shards whose next packet the ledger holds and no signal sends
     set_paused            the job record's ``paused``, unless the job has ended
+    claim_control,        the job record's control lease: who pauses or unpauses it now
+    release_control
     park, parked,         parked packets, keyed by their body's SHA-256 (a body parked twice
     forget_parked         is kept once)
 
@@ -135,6 +138,25 @@ class MemoryJobControl(MemoryTable):
             ended = (JobState.TORN_DOWN.value, JobState.FAILED.value)
             if job is not None and job.state not in ended:
                 job.paused, job.updated_ms, job.ttl = paused, now, expires_s(now)
+
+    def claim_control(self, job_id: str, owner: str, lease_ms: int) -> bool:
+        """Take the job's control for ``owner`` until ``lease_ms`` from now; True if it is
+        ``owner``'s (an unknown job's: True, nothing written)."""
+        with self._call("claim_control", job_id) as now:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return True
+            if job.control_owner not in (None, owner) and job.control_until >= now:
+                return False
+            job.control_owner, job.control_until = owner, now + lease_ms
+            return True
+
+    def release_control(self, job_id: str, owner: str) -> None:
+        """Give the job's control up, if ``owner`` holds it."""
+        with self._call("release_control", job_id):
+            job = self.jobs.get(job_id)
+            if job is not None and job.control_owner == owner:
+                job.control_owner, job.control_until = None, 0
 
     def park(self, job_id: str, bodies: Sequence[str]) -> None:
         """Keep packets in the ledger; a body parked twice is kept once."""

@@ -62,6 +62,9 @@ class MemoryJob:
     #: When the record may expire, in seconds since the epoch (DynamoDB's TTL).
     ttl: int | None = None
     paused: bool = False
+    #: Who holds the job's control (a pause or unpause that runs), and until when (ms).
+    control_owner: str | None = None
+    control_until: int = 0
     #: The shard whose end was counted last (-1: none yet).
     last_shard: int = -1
     #: Each signal recorded for the job, by name.

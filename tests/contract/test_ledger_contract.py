@@ -1324,6 +1324,77 @@ def test_pausing_a_job_the_ledger_does_not_know_records_nothing(twin: Twin, job:
     assert twin.ledger.status(job) is None
 
 
+# -- the control lease: one pause or unpause at a time ---------------------------------------------
+
+
+def test_the_control_is_held_by_one_owner_until_its_lease_runs_out(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    assert ledger.claim_control(job, "pause-a", LEASE_MS)
+    assert ledger.claim_control(job, "pause-a", LEASE_MS)  # its owner renews it
+    assert not ledger.claim_control(job, "unpause-b", LEASE_MS)
+    twin.advance(LEASE_MS + 1)  # a's caller died
+    assert ledger.claim_control(job, "unpause-b", LEASE_MS)
+    assert not ledger.claim_control(job, "pause-a", LEASE_MS)
+
+
+def test_a_renewed_control_is_held_a_lease_from_its_renewal(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim_control(job, "pause-a", LEASE_MS)
+    twin.advance(LEASE_MS - 1)
+
+    ledger.claim_control(job, "pause-a", LEASE_MS)
+    twin.advance(LEASE_MS - 1)
+
+    assert not ledger.claim_control(job, "unpause-b", LEASE_MS)
+
+
+def test_the_control_is_given_up_only_by_its_owner(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    ledger.claim_control(job, "pause-a", LEASE_MS)
+
+    ledger.release_control(job, "unpause-b")  # not its owner: nothing changes
+    refused = ledger.claim_control(job, "unpause-b", LEASE_MS)
+    ledger.release_control(job, "pause-a")
+    taken = ledger.claim_control(job, "unpause-b", LEASE_MS)
+
+    assert (False, True) == (refused, taken)
+
+
+def test_giving_up_a_control_nobody_holds_changes_nothing(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+
+    ledger.release_control(job, "pause-a")
+    ledger.release_control(f"{job}-unknown", "pause-a")
+
+    assert ledger.claim_control(job, "unpause-b", LEASE_MS)
+
+
+def test_the_control_of_a_job_the_ledger_does_not_know_is_free_and_records_nothing(
+    twin: Twin, job: str
+) -> None:
+    assert twin.ledger.claim_control(job, "pause-a", LEASE_MS)
+    assert twin.ledger.claim_control(job, "unpause-b", LEASE_MS)  # nothing was held
+    assert twin.ledger.status(job) is None
+
+
+def test_the_control_leaves_the_jobs_state_as_it_is(twin: Twin, job: str) -> None:
+    ledger = claimed(twin, job)
+    ledger.set_paused(job, True)
+
+    ledger.claim_control(job, "unpause-a", LEASE_MS)
+    held = ledger.status(job)
+    ledger.release_control(job, "unpause-a")
+    released = ledger.status(job)
+
+    assert held is not None
+    assert released is not None
+    assert [(True, JobState.PAUSED)] * 2 == [
+        (held.paused, held.state),
+        (released.paused, released.state),
+    ]
+
+
 # -- parked packets --------------------------------------------------------------------------------
 
 

@@ -15,9 +15,15 @@ and pauses (:func:`control_checks`), checked with :mod:`~relaystate.testing.sim.
                                         (no fork by a duplicate of the delayed or parked
                                         packet); a sleep or a timed-out wait wakes
     a paused job runs no hop            no invocation is delivered between pause() returning
-                                        and unpause() being called (hops in flight before
-                                        finish); after unpause the job goes on (the other
-                                        invariants hold it to every unit, run once)
+                                        and an unpause() that may have come after it (called
+                                        later, or called before and returned later: with a
+                                        ledger pauses and unpauses take turns, and one that
+                                        waited for the other runs after it); with a ledger,
+                                        none while the ledger records the job paused (two
+                                        calls that race leave the ledger and the mapping in
+                                        agreement); hops in flight before finish; after
+                                        unpause the job goes on (the other invariants hold it
+                                        to every unit, run once)
     nothing lost to retention           no packet a shard still needed outlived its queue's
                                         retention (a copy is stale once another message
                                         carried its packet, or a later one of its shard): a
@@ -195,14 +201,21 @@ class _Checks:
 
     def pause_holds(self) -> Iterator[str]:
         pauses = self.record.pauses
-        unpausing = sorted(p.unpausing for p in pauses if p.unpausing is not None)
         for span in pauses:
             if "raised" in span.outcome:
                 yield f"the pause at {span.at:.3f} s: {span.outcome}"
             if span.paused is None:
                 continue
             paused = span.paused
-            end = next((t for t in unpausing if t >= paused), math.inf)
+            end = min(
+                (
+                    p.unpausing
+                    for p in pauses
+                    if p.unpausing is not None
+                    and (p.unpausing >= paused or (p.unpause_ended or math.inf) > paused)
+                ),
+                default=math.inf,
+            )
             for inv in self.record.invocations:
                 if paused < inv.received < end:
                     until = f"unpause() at {end:.3f} s" if end < math.inf else "no unpause"
@@ -210,6 +223,20 @@ class _Checks:
                         f"{who(inv.id)} was delivered at {inv.received:.3f} s, while the job "
                         f"was paused (pause() returned at {paused:.3f} s; {until})"
                     )
+
+        yield from self._ledger_pause_holds()
+
+    def _ledger_pause_holds(self) -> Iterator[str]:
+        """No invocation is delivered while the ledger records the job paused."""
+        changes = self.record.ledger_paused
+        times = [at for at, _ in changes]
+        for inv in self.record.invocations:
+            last = bisect.bisect_left(times, inv.received) - 1
+            if last >= 0 and changes[last][1]:
+                yield (
+                    f"{who(inv.id)} was delivered at {inv.received:.3f} s, while the ledger "
+                    f"recorded the job paused (since {changes[last][0]:.3f} s)"
+                )
 
     def retention_kept(self) -> Iterator[str]:
         if not self.record.expired:

@@ -147,19 +147,25 @@ class Deliveries(MemoryQueues):
             return
         world = self.world
         keep_s = queue.number("MessageRetentionPeriod", 0)
+        dropped = 0.0
         for message in gone:
             del queue.held[message.key]
+            at = max(message.sent_at + keep_s, queue.retention_set_at)
+            dropped = max(dropped, at)
             ref = packet_ref(message.body)
             if ref is None or ref.job_id != world.record.job_id:
                 continue
-            at = max(message.sent_at + keep_s, queue.retention_set_at)
             lost = Expired(queue.url, queue.role, ref, message.sent_at, at, message.id)
             world.record.expired.append(lost)
             world.record.faults["expired"] += 1
             world.record.say(
                 at, -1, f"message {message.id} (hop {ref.hop}) expired in {queue.name}"
             )
-        self._note(queue)
+        # Noted when SQS dropped them (or at the queue's last note, if later), not now: this
+        # look only found out, and a count that lags must not show a message that expired a
+        # day before it (a teardown kept an empty DLQ for one).
+        since = queue.history_at[-1] if queue.history_at else dropped
+        self._note(queue, min(max(dropped, since), world.now))
 
     def expire_all(self) -> None:
         """:meth:`expire` every queue (the run is over: what it holds is read as of now)."""
@@ -255,7 +261,7 @@ class Deliveries(MemoryQueues):
         )
         self.on_visible(queue, copy.visible_at)
 
-    def _note(self, queue: SimQueue) -> None:
-        now = self.world.now
+    def _note(self, queue: SimQueue, at: float | None = None) -> None:
+        now = self.world.now if at is None else at
         queue.history_at.append(now)
         queue.history.append(queue.counts(now))

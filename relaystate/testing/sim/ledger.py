@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ...ledger import Claim, JobStatus, Parked, ShardResult
@@ -100,7 +100,7 @@ class SimLedger(MemoryLedger):
         def apply() -> None:
             job = self.jobs.get(job_id)
             ending = job is not None and job.state not in _ENDED
-            mark_torn_down(job_id, tolerated=tolerated)
+            self._paused(job_id, lambda: mark_torn_down(job_id, tolerated=tolerated))
             if ending and job_id == self.world.record.job_id:
                 world = self.world
                 world.record.marks.append((world.now, world.by()))
@@ -153,7 +153,21 @@ class SimLedger(MemoryLedger):
 
     def set_paused(self, job_id: str, paused: bool) -> None:
         set_paused = super().set_paused
-        self.world.call("dynamodb", "UpdateItem", lambda: set_paused(job_id, paused))
+        self.world.call(
+            "dynamodb",
+            "UpdateItem",
+            lambda: self._paused(job_id, lambda: set_paused(job_id, paused)),
+        )
+
+    def claim_control(self, job_id: str, owner: str, lease_ms: int) -> bool:
+        claim_control = super().claim_control
+        return self.world.call(
+            "dynamodb", "UpdateItem", lambda: claim_control(job_id, owner, lease_ms)
+        )
+
+    def release_control(self, job_id: str, owner: str) -> None:
+        release_control = super().release_control
+        self.world.call("dynamodb", "UpdateItem", lambda: release_control(job_id, owner))
 
     def park(self, job_id: str, bodies: Sequence[str]) -> None:
         park = super().park
@@ -166,6 +180,15 @@ class SimLedger(MemoryLedger):
     def forget_parked(self, job_id: str, bodies: Sequence[str]) -> None:
         forget_parked = super().forget_parked
         self.world.call("dynamodb", "BatchWriteItem", lambda: forget_parked(job_id, bodies))
+
+    def _paused(self, job_id: str, write: Callable[[], None]) -> None:
+        """Apply ``write``; if it changed the run's job's ``paused``, record when."""
+        job = self.jobs.get(job_id)
+        was = job is not None and job.paused
+        write()
+        now = job is not None and job.paused
+        if now != was and job_id == self.world.record.job_id:
+            self.world.record.ledger_paused.append((self.world.now, now))
 
     def _commit(self, job_id: str, shard: int, hop: int, kind: str) -> None:
         world = self.world

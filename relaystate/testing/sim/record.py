@@ -236,13 +236,15 @@ class SignalRecorded:
 @attrs.define(eq=False)
 class PauseSpan:
     """The user's ``job.pause()`` at ``at``, which returned at ``paused`` (``None``: it did not
-    pause the job), and ``job.unpause()`` called at ``unpausing`` and returned at ``unpaused``;
+    pause the job), and ``job.unpause()`` called at ``unpausing`` and returned at ``unpaused``
+    (``None``: it did not unpause it), its call over at ``unpause_ended`` however it went;
     ``outcome`` says how each went."""
 
     at: float
     paused: float | None = None
     unpausing: float | None = None
     unpaused: float | None = None
+    unpause_ended: float | None = None
     outcome: str = ""
 
 
@@ -285,6 +287,8 @@ class Record:
     signals: list[SignalRecorded] = attrs.Factory(list)
     #: The user's pauses.
     pauses: list[PauseSpan] = attrs.Factory(list)
+    #: ``(time, paused)`` each time the ledger's record of the job's ``paused`` changed.
+    ledger_paused: list[tuple[float, bool]] = attrs.Factory(list)
     #: Packets of the job that SQS dropped (retention).
     expired: list[Expired] = attrs.Factory(list)
     _story: list[tuple[float, int, str]] = attrs.Factory(list)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from ...errors import (
+    JobBusyError,
     MappingTimeoutError,
     RelayError,
     ResourceConflictError,
@@ -46,7 +47,13 @@ __all__ = ["PAUSE_S", "TRIES", "User"]
 #: How many times the user tries an act that AWS asked to be tried again, and how far apart.
 TRIES, PAUSE_S = 5, 10.0
 #: What AWS answers when it asks to be tried again.
-TRANSIENT = (ThrottledError, ServiceUnavailableError, ResourceConflictError, MappingTimeoutError)
+TRANSIENT = (
+    ThrottledError,
+    ServiceUnavailableError,
+    ResourceConflictError,
+    MappingTimeoutError,
+    JobBusyError,  # another pause or unpause ran on longer than this one waited for it
+)
 #: An act's outcome that says the job had ended, or was never there: no unpause follows.
 _ENDED = ("InvalidTransitionError", "UnknownJobError", "ResourceNotFoundError")
 
@@ -123,6 +130,7 @@ class User:
         world.sched.sleep(max(span.at + length - world.now, 0.0))
         span.unpausing = world.now
         done, why = self._attempt(self._unpause_once)
+        span.unpause_ended = world.now
         if done is not None:
             span.unpaused = world.now
         span.outcome += f"; unpause(): {done or why}"
