@@ -27,6 +27,7 @@ from .frozen import FrozenDict, JsonValue, _plain, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
 from .wire import (
+    _WIRE_FIELDS,
     _WIRE_KEYS,
     WIRE_VERSION,
     _checked_fields,
@@ -389,15 +390,15 @@ _WIRE_DEFAULTS = {
     for field in attrs.fields(RelayPacket)
 }
 _WIRE_DEFAULTS.update(created_ms=0, updated_ms=0)
-#: wire text -> state (and each state to itself: a default).
+#: wire text -> state.
 _STATE_OF: dict[Any, JobState] = {state.value: state for state in JobState}
-#: The fields that hold a JSON object, frozen when read.
-_OBJECT_FIELDS = ("data", "timing", "rate", "options", "signals", "offloaded", "progress")
-#: The fields that hold JSON, in field order: (name, whether it holds an object).
+#: The fields that hold JSON, frozen when read, in field order (the wire's order is the
+#: fields'): (name, whether it holds an object) -- the wire's objects but the stats, and the
+#: fields of any JSON value.
 _JSON_FIELDS = tuple(
-    (field.name, field.name in _OBJECT_FIELDS)
-    for field in attrs.fields(RelayPacket)
-    if field.name in _OBJECT_FIELDS or field.name in ("cursor", "result")
+    (name, kind is dict)
+    for _, name, kind in _WIRE_FIELDS
+    if kind is None or (kind is dict and name != "stats")
 )
 
 
