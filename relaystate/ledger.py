@@ -75,6 +75,7 @@ from typing import Any, TypeVar
 from . import clock
 from .errors import (
     ConfigurationError,
+    JobEndedError,
     LeaseLostError,
     PacketTooLargeError,
     RelayError,
@@ -110,6 +111,7 @@ __all__ = [
     "parked_key",
     "parse_cursor",
     "refused_claim",
+    "reopens",
     "retry_conflicts",
     "same_payload",
     "teardown_due",
@@ -144,6 +146,8 @@ SEND_GRACE_MS = 2_000
 
 #: Statuses of a shard whose next packet may still have to be sent.
 _SENDABLE = ("queued", "waiting")
+#: The states a job's teardown records.
+_ENDED = (JobState.TORN_DOWN.value, JobState.FAILED.value)
 
 
 def refused_claim(
@@ -227,8 +231,31 @@ def teardown_due(state: str, *, shards: int, done: int, failed: int) -> bool:
         >>> teardown_due("running", shards=2, done=1, failed=1)
         True
     """
-    ended = (JobState.TORN_DOWN.value, JobState.FAILED.value)
-    return done + failed >= shards and state not in ended
+    return done + failed >= shards and state not in _ENDED
+
+
+def reopens(
+    job_id: str, state: str, *, teardown_taken: bool, shards: int, done: int, failed: int
+) -> bool:
+    """Whether a resume reopens the job (:meth:`~relaystate.ports.LedgerPort.reopen_job`): its
+    teardown was recorded (``state``) or taken (``teardown_taken``) before every shard ended --
+    a cancel.
+
+    Example:
+        >>> reopens("j", "torn_down", teardown_taken=True, shards=2, done=1, failed=0)
+        True
+        >>> reopens("j", "running", teardown_taken=False, shards=2, done=1, failed=0)
+        False
+
+    Raises:
+        JobEndedError: every shard has ended and the teardown was taken or recorded: the job
+            ran to its end (or its join runs now), and nothing is left to resume.
+    """
+    if state not in _ENDED and not teardown_taken:
+        return False
+    if done + failed >= shards:
+        raise JobEndedError(job_id)
+    return True
 
 
 def ended_state(failed: int, *, tolerated: int = 0) -> JobState:
