@@ -37,10 +37,14 @@ stored compressed: the bytes of a record are what every write of it is paid by.
 A shard's end counts in the job's record in the same atomic write (a transaction), and records
 itself as the shard that ended last: of shards that end at once, the one whose write came last
 sees the job ended, and only that one. Its teardown is claimed under a lease, so that a
-redelivery of its hop takes the teardown over if its Lambda died in it. Shards that end at once
-contend for the job's record: a write that meets another is cancelled, not applied (DynamoDB's
-``TransactionConflict``), and is tried again after a short jittered pause, a few times
-(:func:`retry_conflicts`).
+redelivery of its hop takes the teardown over if its Lambda died in it. ``tear_down()`` takes
+the teardown for good and records the job torn down: a *cancel*, when shards are still at
+work. Resuming such a job *reopens* it (:func:`reopens` decides; a job whose every shard
+ended is not reopened), so that its last shard's join takes the teardown again; a teardown
+is recorded only while its taker still holds it, so that a resume that comes first wins.
+Shards that end at once contend for the job's record: a write that meets another is
+cancelled, not applied (DynamoDB's ``TransactionConflict``), and is tried again after a short
+jittered pause, a few times (:func:`retry_conflicts`).
 
 Every record expires (DynamoDB's TTL, :func:`expires_s`), so that the table does not grow
 without bound: while its job runs, each write puts a record's expiry
