@@ -5,7 +5,8 @@ The tree::
     RelayError
     ├── ConfigurationError (ValueError)      the job or a call is set up wrong; fix the code
     │   ├── InvalidQueueNameError            queue name or prefix not [A-Za-z0-9_-], too long
-    │   └── InvalidDelayError                DelaySeconds outside 0..900
+    │   ├── InvalidDelayError                DelaySeconds outside 0..900
+    │   └── JobEndedError                    resume() of a job whose every shard has ended
     ├── InvalidEventError (ValueError)       handle() got something that is not an SQS event
     ├── InvalidPacketError (ValueError)      a message that is not a valid relay packet
     │   ├── InvalidSignatureError            a signed job got an unsigned or forged packet
@@ -54,6 +55,7 @@ __all__ = [
     "InvalidTransitionError",
     "JobBusyError",
     "JobConflictError",
+    "JobEndedError",
     "LeaseLostError",
     "MappingTimeoutError",
     "OffloadError",
@@ -96,6 +98,28 @@ class InvalidQueueNameError(ConfigurationError):
 
 class InvalidDelayError(ConfigurationError):
     """A ``DelaySeconds`` value outside 0..900 (what SQS accepts per message)."""
+
+
+class JobEndedError(ConfigurationError):
+    """``resume()`` of a job that has ended: the ledger records every one of its shards done
+    or failed and its teardown taken, so nothing is left to run. Nothing was made or sent.
+
+    A job cancelled (``tear_down()``) while shards were still at work is not ended: its resume
+    reopens it in the ledger. A failed shard is resumed from its parked (``failed``) packet,
+    which reopens the shard. ``job_id`` is the job's id.
+
+    Example:
+        >>> str(JobEndedError("import-7"))  # doctest: +ELLIPSIS
+        'every shard of job import-7 has ended and the job was torn down: nothing is left to...'
+    """
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"every shard of job {job_id} has ended and the job was torn down: nothing is left "
+            "to resume (a failed shard is resumed from its packet in the dead-letter queue); "
+            "start a new job to run it again"
+        )
+        self.job_id = job_id
 
 
 class InvalidEventError(RelayError, ValueError):

@@ -346,12 +346,22 @@ class RelayJob(Triggers, JobSettings):
         """Go on from a checkpoint: re-create queue and mapping if gone, send the packet again.
 
         Works on a packet read from a DLQ, saved from ``job.packet``, or given as its JSON text.
-        ``context``: as for :meth:`start`.
+        ``context``: as for :meth:`start`. With a ledger the job is reopened there first: a
+        failed shard's packet queues its shard again, and a job cancelled by
+        :meth:`tear_down` while shards were at work runs again, to be torn down by its last
+        shard's join. Resuming the same packet twice runs no unit twice (the ledger fences
+        the copy).
 
         Example:
             >>> job = CopyRows.resume(dead_letter_body)  # doctest: +SKIP
             >>> job.state  # doctest: +SKIP
             <JobState.QUEUED: 'queued'>
+
+        Raises:
+            ConfigurationError: the packet is a finished one (``torn_down``).
+            JobEndedError: the ledger records every shard of the job ended and the job torn
+                down (or its teardown under way): nothing is left to resume; nothing was made
+                or sent.
         """
         packet = intake.verified(cls, packet)
         if packet.state is JobState.TORN_DOWN:

@@ -37,10 +37,14 @@ stored compressed: the bytes of a record are what every write of it is paid by.
 A shard's end counts in the job's record in the same atomic write (a transaction), and records
 itself as the shard that ended last: of shards that end at once, the one whose write came last
 sees the job ended, and only that one. Its teardown is claimed under a lease, so that a
-redelivery of its hop takes the teardown over if its Lambda died in it. Shards that end at once
-contend for the job's record: a write that meets another is cancelled, not applied (DynamoDB's
-``TransactionConflict``), and is tried again after a short jittered pause, a few times
-(:func:`retry_conflicts`).
+redelivery of its hop takes the teardown over if its Lambda died in it. ``tear_down()`` takes
+the teardown for good and records the job torn down: a *cancel*, when shards are still at
+work. Resuming such a job *reopens* it (:func:`reopens` decides; a job whose every shard
+ended is not reopened), so that its last shard's join takes the teardown again; a teardown
+is recorded only while its taker still holds it, so that a resume that comes first wins.
+Shards that end at once contend for the job's record: a write that meets another is
+cancelled, not applied (DynamoDB's ``TransactionConflict``), and is tried again after a short
+jittered pause, a few times (:func:`retry_conflicts`).
 
 Every record expires (DynamoDB's TTL, :func:`expires_s`), so that the table does not grow
 without bound: while its job runs, each write puts a record's expiry
@@ -75,6 +79,7 @@ from typing import Any, TypeVar
 from . import clock
 from .errors import (
     ConfigurationError,
+    JobEndedError,
     LeaseLostError,
     PacketTooLargeError,
     RelayError,
@@ -110,6 +115,7 @@ __all__ = [
     "parked_key",
     "parse_cursor",
     "refused_claim",
+    "reopens",
     "retry_conflicts",
     "same_payload",
     "teardown_due",
@@ -144,6 +150,8 @@ SEND_GRACE_MS = 2_000
 
 #: Statuses of a shard whose next packet may still have to be sent.
 _SENDABLE = ("queued", "waiting")
+#: The states a job's teardown records.
+_ENDED = (JobState.TORN_DOWN.value, JobState.FAILED.value)
 
 
 def refused_claim(
@@ -227,8 +235,31 @@ def teardown_due(state: str, *, shards: int, done: int, failed: int) -> bool:
         >>> teardown_due("running", shards=2, done=1, failed=1)
         True
     """
-    ended = (JobState.TORN_DOWN.value, JobState.FAILED.value)
-    return done + failed >= shards and state not in ended
+    return done + failed >= shards and state not in _ENDED
+
+
+def reopens(
+    job_id: str, state: str, *, teardown_taken: bool, shards: int, done: int, failed: int
+) -> bool:
+    """Whether a resume reopens the job (:meth:`~relaystate.ports.LedgerPort.reopen_job`): its
+    teardown was recorded (``state``) or taken (``teardown_taken``) before every shard ended --
+    a cancel.
+
+    Example:
+        >>> reopens("j", "torn_down", teardown_taken=True, shards=2, done=1, failed=0)
+        True
+        >>> reopens("j", "running", teardown_taken=False, shards=2, done=1, failed=0)
+        False
+
+    Raises:
+        JobEndedError: every shard has ended and the teardown was taken or recorded: the job
+            ran to its end (or its join runs now), and nothing is left to resume.
+    """
+    if state not in _ENDED and not teardown_taken:
+        return False
+    if done + failed >= shards:
+        raise JobEndedError(job_id)
+    return True
 
 
 def ended_state(failed: int, *, tolerated: int = 0) -> JobState:

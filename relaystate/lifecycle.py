@@ -61,6 +61,8 @@ __all__ = [
 
 log = logging.getLogger("relaystate")
 
+#: Who holds a teardown taken by ``tear_down()`` (a cancel) in the ledger.
+TEAR_DOWN_OWNER = "tear_down()"
 #: The longest error text a FAILED packet carries.
 MAX_ERROR_CHARS = 2_000
 #: A shard's end has the ledger keep its hop's packet beside its result (for a teardown that
@@ -312,10 +314,16 @@ def tear_down(
     *,
     offload: S3Offload | None = None,
 ) -> RelayPacket:
-    """Release the job's mapping, queue, (empty) DLQ and objects; tell the ledger; idempotent."""
+    """Release the job's mapping, queue, (empty) DLQ and objects; tell the ledger; idempotent.
+
+    With a ledger the teardown is taken for good (no lease: no hop may take it over) and the
+    job recorded torn down -- a cancel, when shards were still at work. A resume reopens it
+    (:meth:`~relaystate.ports.LedgerPort.reopen_job`); one that comes between the two writes
+    lets the teardown go, and the record is then not written: the resumed job runs on.
+    """
     release(backend, packet, None, offload=offload)
-    if ledger is not None and ledger.claim_teardown(packet.job_id, "tear_down()"):
-        ledger.mark_torn_down(packet.job_id)
+    if ledger is not None and ledger.claim_teardown(packet.job_id, TEAR_DOWN_OWNER):
+        ledger.mark_torn_down(packet.job_id, owner=TEAR_DOWN_OWNER)
     return packet.evolve(state=JobState.TORN_DOWN)
 
 
@@ -393,7 +401,9 @@ def join_teardown(
         tolerated = tolerated_count(job.tolerated_failures, packet.shards)
         run_hook(job.on_join, job, ledger.results(packet.job_id))
     release(backend, packet, hop, parked=parked, offload=offload)
-    retry_transient(lambda: ledger.mark_torn_down(packet.job_id, tolerated=tolerated))
+    # Only while this invocation holds the teardown: a resume of a failed shard may have
+    # reopened the job meanwhile, and its shard's join ends it then.
+    retry_transient(lambda: ledger.mark_torn_down(packet.job_id, tolerated=tolerated, owner=owner))
     log.info(
         "relaystate: job %s torn down by shard %d hop %d", packet.job_id, packet.shard, packet.hop
     )

@@ -64,6 +64,7 @@ _OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
             "claim_teardown": "UpdateItem",
             "mark_torn_down": "UpdateItem",
             "reopen": "TransactWriteItems",
+            "reopen_job": "UpdateItem",
             "results": "Query",
             "put_signal": "TransactWriteItems",
             "signals": "Query",

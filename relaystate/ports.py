@@ -299,11 +299,15 @@ class LedgerPort(Protocol):
         not taken (``False``).
         """
 
-    def mark_torn_down(self, job_id: str, *, tolerated: int = 0) -> None:
+    def mark_torn_down(self, job_id: str, *, tolerated: int = 0, owner: str | None = None) -> None:
         """The job's resources are gone: its state becomes ``failed`` if more than
         ``tolerated`` shards failed, else ``torn_down`` (:func:`~relaystate.ledger.ended_state`);
         it is no longer paused; its record expires :data:`~relaystate.ledger.FINISHED_TTL_S`
-        from now. Idempotent."""
+        from now. Idempotent.
+
+        With ``owner`` (who claimed the teardown: :meth:`claim_teardown`) it is recorded only
+        while ``owner`` still holds the teardown: a resume that reopened the job meanwhile
+        (:meth:`reopen_job`, :meth:`reopen`) let it go, and the job runs on."""
 
     def reopen(self, job_id: str, shard: int) -> None:
         """A failed shard is resumed: queue it again at the hop it failed, uncount its failure,
@@ -313,6 +317,24 @@ class LedgerPort(Protocol):
         reopened already) nothing changes, so reopening is idempotent.
 
         Raises:
+            ResourceConflictError: the write kept meeting concurrent ones; nothing changed.
+        """
+
+    def reopen_job(self, job_id: str) -> bool:
+        """A job cancelled while shards were at work is resumed: it runs again -- in one
+        conditional write, True when this call reopened it.
+
+        A job is reopened when its teardown was recorded (``torn_down`` or ``failed``) or taken
+        (``tear_down()`` takes it for good) before every shard ended: its state becomes
+        ``running``, its teardown is let go (the last shard's join takes it again) and its
+        record expires as a running job's. Of a job that was not torn down (a running one,
+        one reopened already, an unknown one) nothing changes (``False``): a second resume, or
+        one of another shard, is harmless.
+
+        Raises:
+            JobEndedError: every shard of the job has ended and its teardown was taken or
+                recorded (the job ran to its end, or its join runs now): there is nothing to
+                resume, and nothing changes. A failed shard is resumed by :meth:`reopen`.
             ResourceConflictError: the write kept meeting concurrent ones; nothing changed.
         """
 

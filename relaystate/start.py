@@ -257,11 +257,16 @@ def requeue(
 ) -> RelayPacket:
     """Go on from ``packet``: make its queue and mapping exist again, re-send it; the new packet.
 
-    A queue that is gone is re-created under a fresh name (SQS blocks a deleted name for 60 s);
-    a FAILED shard is reopened in the ledger first.
+    A queue that is gone is re-created under a fresh name (SQS blocks a deleted name for 60 s).
+    With a ledger the job is reopened there first, before anything is made: a FAILED shard
+    (:meth:`~relaystate.ports.LedgerPort.reopen`), and a job cancelled by ``tear_down()``
+    while shards were at work (:meth:`~relaystate.ports.LedgerPort.reopen_job`), so that its
+    last shard's join can tear it down again.
+
+    Raises:
+        JobEndedError: the ledger records every shard of the job ended and its teardown
+            taken: nothing is left to resume, and nothing was made or sent.
     """
-    name = fresh_queue_name(job.queue_prefix, job.job_id)
-    res = resources.ensure(backend, packet, _spec(job, backend, name), until=until)
     if ledger is not None:
         ledger.open_job(
             packet.job_id,
@@ -271,6 +276,9 @@ def requeue(
         )
         if packet.state is JobState.FAILED:
             ledger.reopen(packet.job_id, packet.shard)
+        ledger.reopen_job(packet.job_id)
+    name = fresh_queue_name(job.queue_prefix, job.job_id)
+    res = resources.ensure(backend, packet, _spec(job, backend, name), until=until)
     fresh = packet.evolve(
         queue_url=res.queue_url,
         dlq_url=res.dlq_url,

@@ -75,7 +75,10 @@ class Triggers:
         return _fire(self, "finish", {})
 
     def tear_down(self) -> bool:
-        """Release mapping, queue and (empty) DLQ; idempotent; also on a rebuilt job."""
+        """Release mapping, queue and (empty) DLQ; idempotent; also on a rebuilt job.
+
+        With a ledger the job is recorded torn down: a cancel, when shards are still at work.
+        ``resume()`` of a packet saved before it reopens the job."""
         return _fire(self, "tear_down", {})
 
     def fail(self, *, error: BaseException | None = None) -> bool:

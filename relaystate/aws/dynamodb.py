@@ -1,12 +1,14 @@
 """The progress ledger in one DynamoDB table: :class:`~relaystate.ports.LedgerPort` over boto3.
 
 Every operation is one conditional ``UpdateItem`` (a shard's end, a reopen and a signal, one
-``TransactWriteItems`` over the shard or the signal and the job), so DynamoDB decides each
-race; parked packets are put and deleted 25 to a ``BatchWriteItem``. What the ledger means is
-explained in :mod:`relaystate.ledger`. The adapter is four modules, each on what it holds::
+``TransactWriteItems`` over the shard or the signal and the job; a job's reopen, a read and an
+update on the condition that the item is as read), so DynamoDB decides each race; parked
+packets are put and deleted 25 to a ``BatchWriteItem``. What the ledger means is explained in
+:mod:`relaystate.ledger`. The adapter is four modules, each on what it holds::
 
     dynamodb.py          DynamoDBLedger: a job's and its shards' lifecycle -- open, claim,
-                         checkpoint, finish, teardown, reopen -- and its status and results
+                         checkpoint, finish, teardown, reopen (a shard's, a job's) -- and
+                         its status and results
     dynamodb_control.py  what job control keeps: signals, parked packets, the pause flag
     dynamodb_table.py    reaching and creating the table; the calls every operation is made
                          of (conflicts retried, batches re-sent, queries paged, errors mapped)
@@ -22,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..clock import now_ms
+from ..errors import ResourceConflictError
 from ..ledger import (
     CURSOR_CHARS,
     ERROR_CHARS,
@@ -29,6 +32,7 @@ from ..ledger import (
     JobStatus,
     ShardResult,
     ShardStatus,
+    WriteConflict,
     check_signal_name,
     ended_state,
     expires_s,
@@ -36,6 +40,8 @@ from ..ledger import (
     lease_lost,
     pack_outbox,
     refused_claim,
+    reopens,
+    retry_conflicts,
     unknown_job,
 )
 from ..states import JobState
@@ -344,25 +350,31 @@ class DynamoDBLedger(JobControlTable):
         )
         return refused is None
 
-    def mark_torn_down(self, job_id: str, *, tolerated: int = 0) -> None:
+    def mark_torn_down(self, job_id: str, *, tolerated: int = 0, owner: str | None = None) -> None:
         """The job's resources are gone; its record expires in 30 days.
 
         Its state becomes ``failed`` if more than ``tolerated`` shards failed (the job item
-        counts them), else ``torn_down``.
+        counts them), else ``torn_down``. With ``owner``: only while ``owner`` holds the
+        teardown (a resume may have let it go: then nothing is written).
         """
         job = self._job_item(job_id)
         state = ended_state(number(job, "failed"), tolerated=tolerated)
         now = now_ms()
+        condition = "attribute_exists(pk)"
+        values = {
+            ":state": s(state.value),
+            ":now": n(now),
+            ":ttl": n(expires_s(now, finished=True)),
+        }
+        if owner is not None:
+            condition += " AND teardown_owner = :owner"
+            values[":owner"] = s(owner)
         self._update(
             job_id,
             JOB_SK,
             "SET #state = :state, updated_ms = :now, #ttl = :ttl REMOVE paused",
-            "attribute_exists(pk)",
-            {
-                ":state": s(state.value),
-                ":now": n(now),
-                ":ttl": n(expires_s(now, finished=True)),
-            },
+            condition,
+            values,
         )
 
     def reopen(self, job_id: str, shard: int) -> None:
@@ -398,6 +410,60 @@ class DynamoDBLedger(JobControlTable):
                 ),
             ]
         )
+
+    def reopen_job(self, job_id: str) -> bool:
+        """A job cancelled while shards were at work runs again; True when this call
+        reopened it (:meth:`LedgerPort.reopen_job`).
+
+        What to do is decided on the job's item as read (:func:`~relaystate.ledger.reopens`),
+        and written on the condition that the item is still so: a shard's end, a teardown or
+        another reopen in between makes it read and decide again.
+        """
+
+        def attempt() -> bool:
+            job = self._job_item(job_id)
+            owner = job.get("teardown_owner")
+            if not job or not reopens(
+                job_id,
+                text(job, "state"),
+                teardown_taken=owner is not None,
+                shards=number(job, "shards"),
+                done=number(job, "done"),
+                failed=number(job, "failed"),
+            ):
+                return False
+            now = now_ms()
+            values = {
+                ":state": job["state"],
+                ":done": job["done"],
+                ":failed": job["failed"],
+                ":running": s(JobState.RUNNING.value),
+                ":now": n(now),
+                ":ttl": n(expires_s(now)),
+            }
+            held = "attribute_not_exists(teardown_owner)"
+            if owner is not None:
+                held, values[":owner"] = "teardown_owner = :owner", owner
+            refused = self._update(
+                job_id,
+                JOB_SK,
+                "SET #state = :running, updated_ms = :now, #ttl = :ttl "
+                "REMOVE teardown_owner, teardown_until",
+                f"#state = :state AND done = :done AND failed = :failed AND {held}",
+                values,
+            )
+            if refused is not None:
+                raise WriteConflict(
+                    ResourceConflictError(
+                        f"the reopen of job {job_id} kept meeting other writes of its record",
+                        service="dynamodb",
+                        operation="UpdateItem",
+                        code="ConditionalCheckFailedException",
+                    )
+                )
+            return True
+
+        return retry_conflicts(attempt)
 
     def results(self, job_id: str) -> Iterator[ShardResult]:
         """How each shard ended, in shard order; ``""`` for a shard that has not. Read a

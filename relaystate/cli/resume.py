@@ -217,7 +217,9 @@ def resume_command(
     in a dead-letter queue (--from-dlq QUEUE_URL).
 
     Each packet is resumed as RelayJob.resume does it: the job's queue and mapping are made
-    again if they are gone, and the packet is sent to the queue. A packet names its job type;
+    again if they are gone, and the packet is sent to the queue. With a ledger the job is
+    reopened there first -- a failed shard, or a job cancelled by tear_down() -- and a job
+    whose every shard has ended is not resumed (JobEndedError). A packet names its job type;
     the class that runs it comes from --job MODULE:JobClass, or from the modules given with
     --import (a packet is never evaluated: only imported job classes can run).
 

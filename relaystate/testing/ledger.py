@@ -8,7 +8,8 @@ as a transaction. Leases run on an injectable clock, so a test says when one run
 The twin is three modules, each on what it holds, as :mod:`relaystate.aws.dynamodb` is::
 
     ledger.py          MemoryLedger: a job's and its shards' lifecycle -- open, claim,
-                       checkpoint, finish, teardown, reopen -- and its status and results
+                       checkpoint, finish, teardown, reopen (a shard's, a job's) -- and its
+                       status and results
     ledger_control.py  what job control keeps: signals, parked packets, the pause flag
     ledger_table.py    the records (a job's, a shard's, a packed text's) and the lock every
                        operation takes
@@ -47,6 +48,7 @@ from ..ledger import (
     pack_outbox,
     parse_cursor,
     refused_claim,
+    reopens,
     retry_conflicts,
     unknown_job,
     unpack_outbox,
@@ -238,11 +240,12 @@ class MemoryLedger(MemoryJobControl):
             job.teardown_until = None if lease_ms is None else now + lease_ms
             return True
 
-    def mark_torn_down(self, job_id: str, *, tolerated: int = 0) -> None:
-        """The job's resources are gone; its record expires in 30 days."""
+    def mark_torn_down(self, job_id: str, *, tolerated: int = 0, owner: str | None = None) -> None:
+        """The job's resources are gone; its record expires in 30 days. With ``owner``: only
+        while ``owner`` holds the teardown (a resume may have let it go)."""
         with self._call("mark_torn_down", job_id) as now:
             job = self.jobs.get(job_id)
-            if job is not None:
+            if job is not None and (owner is None or job.teardown_owner == owner):
                 job.state = ended_state(job.failed, tolerated=tolerated).value
                 job.paused = False
                 job.updated_ms, job.ttl = now, expires_s(now, finished=True)
@@ -264,6 +267,24 @@ class MemoryLedger(MemoryJobControl):
                     job.teardown_owner = job.teardown_until = None
 
         retry_conflicts(write)
+
+    def reopen_job(self, job_id: str) -> bool:
+        """A job cancelled while shards were at work runs again; True when this call
+        reopened it (:meth:`LedgerPort.reopen_job`)."""
+        with self._call("reopen_job", job_id) as now:
+            job = self.jobs.get(job_id)
+            if job is None or not reopens(
+                job_id,
+                job.state,
+                teardown_taken=job.teardown_owner is not None,
+                shards=job.shards,
+                done=job.done,
+                failed=job.failed,
+            ):
+                return False
+            job.state, job.updated_ms, job.ttl = JobState.RUNNING.value, now, expires_s(now)
+            job.teardown_owner = job.teardown_until = None
+            return True
 
     def results(self, job_id: str) -> Iterator[ShardResult]:
         """How each shard ended, in shard order; ``""`` for a shard that has not."""

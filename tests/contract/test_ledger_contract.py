@@ -22,6 +22,7 @@ from relaystate import clock as relay_clock
 from relaystate.aws import DynamoDBLedger
 from relaystate.errors import (
     ConfigurationError,
+    JobEndedError,
     LeaseLostError,
     PacketTooLargeError,
     ResourceConflictError,
@@ -814,6 +815,123 @@ def test_a_reopened_job_can_be_torn_down_again(twin: Twin, job: str) -> None:
     ledger.reopen(job, 0)
 
     assert ledger.claim_teardown(job, "req-b")
+
+
+# -- a cancelled job reopened ----------------------------------------------------------------------
+
+
+def cancelled(twin: Twin, job: str) -> LedgerPort:
+    """A job of 2 shards cancelled by tear_down() (teardown taken for good, recorded) while
+    shard 1 was at work at hop 1; shard 0 had ended."""
+    ledger = opened(twin, job, shards=2)
+    ledger.claim(job, 0, 0, "req-0", LEASE_MS)
+    finish(ledger, job, 0, 0, "req-0")
+    relay(ledger, job, 1, shard=1)
+    assert ledger.claim_teardown(job, "tear_down()")
+    ledger.mark_torn_down(job, owner="tear_down()")
+    return ledger
+
+
+def test_a_job_cancelled_while_a_shard_was_at_work_is_reopened_and_runs(
+    twin: Twin, job: str
+) -> None:
+    ledger = cancelled(twin, job)
+
+    assert ledger.reopen_job(job)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (JobState.RUNNING, 1, 0) == (status.state, status.done, status.failed)
+    assert "run" == ledger.claim(job, 1, 1, "req-resumed", LEASE_MS).outcome
+    assert finish(ledger, job, 1, 1, "req-resumed")  # the join
+    assert ledger.claim_teardown(job, "req-resumed", LEASE_MS)  # let go by the reopen
+
+
+def test_reopening_a_job_twice_reopens_it_once(twin: Twin, job: str) -> None:
+    ledger = cancelled(twin, job)
+
+    assert ledger.reopen_job(job)
+    assert not ledger.reopen_job(job)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (JobState.RUNNING, 1) == (status.state, status.done)
+
+
+def test_a_running_job_is_not_reopened(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job)
+    relay(ledger, job, 1)
+
+    assert not ledger.reopen_job(job)
+    assert "run" == ledger.claim(job, 0, 1, "req-1", LEASE_MS).outcome
+
+
+def test_an_unknown_job_is_not_reopened_nor_recorded(twin: Twin, job: str) -> None:
+    assert not twin.ledger.reopen_job(job)
+    assert twin.ledger.status(job) is None
+
+
+def test_a_job_whose_every_shard_ended_is_not_reopened(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=2, failed=0)
+    assert ledger.claim_teardown(job, "req-join", LEASE_MS)
+    ledger.mark_torn_down(job, owner="req-join")
+
+    with pytest.raises(JobEndedError, match=job):
+        ledger.reopen_job(job)
+
+    status = ledger.status(job)
+    assert status is not None
+    assert JobState.TORN_DOWN == status.state
+    assert not ledger.claim_teardown(job, "req-late", LEASE_MS)  # still held
+
+
+def test_a_job_whose_join_runs_is_not_reopened(twin: Twin, job: str) -> None:
+    ledger = failed_shards(twin, job, shards=1, failed=0)
+    assert ledger.claim_teardown(job, "req-join", LEASE_MS)  # the join, not recorded yet
+
+    with pytest.raises(JobEndedError):
+        ledger.reopen_job(job)
+
+    ledger.mark_torn_down(job, owner="req-join")
+    status = ledger.status(job)
+    assert status is not None
+    assert JobState.TORN_DOWN == status.state
+
+
+def test_a_cancel_whose_teardown_a_reopen_let_go_does_not_record_it(twin: Twin, job: str) -> None:
+    ledger = opened(twin, job, shards=2)
+    relay(ledger, job, 1)
+    assert ledger.claim_teardown(job, "tear_down()")  # a cancel, not recorded yet
+
+    assert ledger.reopen_job(job)  # a resume comes between its two writes
+    ledger.mark_torn_down(job, owner="tear_down()")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert JobState.RUNNING == status.state
+
+
+def test_a_join_whose_teardown_a_reopened_shard_let_go_does_not_record_it(
+    twin: Twin, job: str
+) -> None:
+    ledger = failed_shards(twin, job, shards=2, failed=1)
+    assert ledger.claim_teardown(job, "req-join", LEASE_MS)
+
+    ledger.reopen(job, 0)  # the failed shard is resumed while the join runs
+    ledger.mark_torn_down(job, owner="req-join")
+
+    status = ledger.status(job)
+    assert status is not None
+    assert (JobState.RUNNING, 0) == (status.state, status.failed)
+
+
+def test_a_reopened_jobs_record_expires_as_a_running_jobs_again(twin: Twin, job: str) -> None:
+    ledger = cancelled(twin, job)
+    twin.advance(DAY_MS)
+
+    ledger.reopen_job(job)
+
+    assert (START_MS + DAY_MS) // 1000 + RUNNING_S == twin.ttl(job, None)
 
 
 # -- expiry ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSResponse
 
 from relaystate import clock as relay_clock
 from relaystate.aws import DynamoDBLedger
-from relaystate.errors import ThrottledError
+from relaystate.errors import JobEndedError, ThrottledError
 from relaystate.ledger import CONFLICT_TRIES, JobStatus, ShardResult
 from relaystate.timeline import HopEntry
 
@@ -281,3 +281,35 @@ def test_packets_are_parked_and_forgotten_25_to_a_batch(
         client.meta.events.unregister("before-parameter-build.dynamodb.BatchWriteItem", count)
 
     assert [25, 25, 10, 25, 25, 10] == calls
+
+
+def test_a_reopen_whose_job_changed_after_its_read_reads_and_decides_again(
+    client: Any, ledger: DynamoDBLedger, job: str, pauses: list[float]
+) -> None:
+    """A hop at work when its job was cancelled ends the last shard between the reopen's
+    read and its write: the write is refused, and the reopen, read again, finds the job
+    ended -- it is not reopened (a resume of it makes nothing)."""
+    ledger.claim(job, 0, 0, "req-late", LEASE_MS)
+    assert ledger.claim_teardown(job, "tear_down()")
+    ledger.mark_torn_down(job, owner="tear_down()")
+    late = DynamoDBLedger(ledger.table_name, client=client)
+    ends: list[bool] = []
+
+    def the_late_hop_ends(params: dict[str, Any], **_: Any) -> None:
+        if "done = :done" in params.get("ConditionExpression", "") and not ends:
+            ends.append(late.finish(job, 0, 0, "req-late", stats={}, cursor_json="null"))
+
+    client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", the_late_hop_ends)
+    try:
+        with pytest.raises(JobEndedError):
+            ledger.reopen_job(job)
+    finally:
+        client.meta.events.unregister(
+            "before-parameter-build.dynamodb.UpdateItem", the_late_hop_ends
+        )
+
+    status = ledger.status(job)
+    assert [True] == ends
+    assert status is not None
+    assert ("torn_down", 1) == (status.state.value, status.done)
+    assert 1 == len(pauses)  # one try more, after a pause

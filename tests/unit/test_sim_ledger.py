@@ -85,3 +85,22 @@ def test_leases_run_on_the_virtual_clock() -> None:
     in_a_process(SimFaults(), task)
 
     assert ["run", "busy", "run"] == outcomes
+
+
+def test_a_cancelled_job_is_reopened_and_its_late_cancel_is_not_recorded_as_its_end() -> None:
+    reopened: list[bool] = []
+
+    def task(world: World, ledger: SimLedger) -> None:
+        ledger.open_job("j", shards=1, job_type="T", function_name="f")
+        ledger.claim("j", 0, 0, "a", lease_ms=60_000)
+        ledger.claim_teardown("j", "tear_down()")  # a cancel, not recorded yet
+        reopened.append(ledger.reopen_job("j"))  # a resume comes between its two writes
+        reopened.append(ledger.reopen_job("j"))
+        ledger.mark_torn_down("j", owner="tear_down()")
+
+    world = in_a_process(SimFaults(), task)
+
+    assert [True, False] == reopened
+    assert [] == world.record.marks  # the job was not torn down
+    # claim, claim_teardown, two reopen_job and mark_torn_down: each an AWS call of its own
+    assert 5 == world.record.calls["UpdateItem"]

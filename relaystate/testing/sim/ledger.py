@@ -4,8 +4,8 @@ operation is an AWS call of the running invocation.
 Each operation goes through the world's gate (:meth:`~relaystate.testing.sim.world.World.call`)
 as the DynamoDB call it is (``UpdateItem``, ``TransactWriteItems``, ``PutItem``, ``Query``,
 ``BatchWriteItem``...): it takes time, may be throttled, and may be the call at which its
-invocation is killed, before or after it took effect. A transaction (a shard's end, a reopen,
-a signal) may meet concurrent ones and be cancelled (``SimFaults.conflict_rate``), which the
+invocation is killed, before or after it took effect. A transaction (a shard's end, a shard's
+reopen, a signal) may meet concurrent ones and be cancelled (``SimFaults.conflict_rate``), which the
 ledger tries again as it would on DynamoDB. What the ledger accepts is written to the run's
 record: a hop's checkpoint, wait or finish is its *commit*, which the invariants hold the run
 to, and the first signal of each name is the one that stands.
@@ -94,13 +94,15 @@ class SimLedger(MemoryLedger):
             "dynamodb", "UpdateItem", lambda: claim_teardown(job_id, owner, lease_ms)
         )
 
-    def mark_torn_down(self, job_id: str, *, tolerated: int = 0) -> None:
+    def mark_torn_down(self, job_id: str, *, tolerated: int = 0, owner: str | None = None) -> None:
         mark_torn_down = super().mark_torn_down
 
         def apply() -> None:
             job = self.jobs.get(job_id)
-            ending = job is not None and job.state not in _ENDED
-            self._paused(job_id, lambda: mark_torn_down(job_id, tolerated=tolerated))
+            before = job.state if job is not None else ""
+            self._paused(job_id, lambda: mark_torn_down(job_id, tolerated=tolerated, owner=owner))
+            # Recorded only when it ends the job (not when it came after a reopen, with owner).
+            ending = job is not None and before not in _ENDED and job.state in _ENDED
             if ending and job_id == self.world.record.job_id:
                 world = self.world
                 world.record.marks.append((world.now, world.by()))
@@ -116,6 +118,12 @@ class SimLedger(MemoryLedger):
             reopen(job_id, shard)
 
         self.world.call("dynamodb", "TransactWriteItems", apply)
+
+    def reopen_job(self, job_id: str) -> bool:
+        reopen_job = super().reopen_job
+        # DynamoDB reads the job's item, then updates it on the condition that it is as read:
+        # one call here, where the invocation may be killed.
+        return self.world.call("dynamodb", "UpdateItem", lambda: reopen_job(job_id))
 
     def status(self, job_id: str) -> JobStatus | None:
         status = super().status
