@@ -28,9 +28,11 @@ from .errors import (
     ConfigurationError,
     JobConflictError,
     PacketTooLargeError,
+    RelayError,
 )
 from .frozen import freeze, thaw
 from .job_protocols import Job
+from .job_queues import JobNames, live_queue
 from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
 from .names import fresh_queue_name, queue_name_for
 from .packet import RelayPacket, ShardPackets
@@ -257,7 +259,10 @@ def requeue(
 ) -> RelayPacket:
     """Go on from ``packet``: make its queue and mapping exist again, re-send it; the new packet.
 
-    A queue that is gone is re-created under a fresh name (SQS blocks a deleted name for 60 s).
+    The packet's queue is kept while a mapping feeds it; otherwise the job's live queue is
+    joined, if one is listed (:mod:`relaystate.job_queues`: the resumes of one job share a
+    queue and mapping, the first one's), and only when there is none is a queue made, under a
+    fresh name (SQS blocks a deleted name for 60 s).
     With a ledger the job is reopened there first, before anything is made: a FAILED shard
     (:meth:`~relaystate.ports.LedgerPort.reopen`), and a job cancelled by ``tear_down()``
     while shards were at work (:meth:`~relaystate.ports.LedgerPort.reopen_job`), so that its
@@ -278,7 +283,8 @@ def requeue(
             ledger.reopen(packet.job_id, packet.shard)
         ledger.reopen_job(packet.job_id)
     name = fresh_queue_name(job.queue_prefix, job.job_id)
-    res = resources.ensure(backend, packet, _spec(job, backend, name), until=until)
+    target = packet if _fed(backend, packet) else _joined(job, backend, packet)
+    res = resources.ensure(backend, target, _spec(job, backend, name), until=until)
     fresh = packet.evolve(
         queue_url=res.queue_url,
         dlq_url=res.dlq_url,
@@ -299,6 +305,31 @@ def requeue(
         signer=job.signer,
     )
     return fresh
+
+
+def _fed(backend: Backend, packet: RelayPacket) -> bool:
+    """Whether a mapping that is not being deleted feeds the packet's queue, which exists."""
+    info = backend.mappings.get(packet.mapping_id) if packet.mapping_id else None
+    if info is None or info.state == "Deleting":
+        return False
+    return bool(packet.queue_url) and backend.queues.describe(packet.queue_url) is not None
+
+
+def _joined(job: Job, backend: Backend, packet: RelayPacket) -> RelayPacket:
+    """The packet naming the job's live queue, mapping and DLQ, if one is listed; else as it
+    is (a fresh queue is made for it)."""
+    try:
+        live = live_queue(backend, JobNames(job.queue_prefix, job.job_id, job.queue_name))
+    except RelayError as exc:  # a starter whose role may not list queues: make one
+        log.warning("relaystate: could not look for job %s's live queue: %s", job.job_id, exc)
+        return packet
+    if live is None:
+        return packet
+    return packet.evolve(
+        queue_url=live.queue_url,
+        dlq_url=live.dlq_url or packet.dlq_url,
+        mapping_id=live.mapping_id,
+    )
 
 
 def _spec(job: Job, backend: Backend, queue_name: str) -> resources.QueueSpec:
