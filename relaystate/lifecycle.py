@@ -53,6 +53,7 @@ __all__ = [
     "join_teardown",
     "names_of",
     "offloader",
+    "record_cancel",
     "relay",
     "release",
     "run_hook",
@@ -326,9 +327,21 @@ def tear_down(
     lets the teardown go, and the record is then not written: the resumed job runs on.
     """
     release(backend, packet, None, offload=offload, names=names)
-    if ledger is not None and ledger.claim_teardown(packet.job_id, TEAR_DOWN_OWNER):
-        ledger.mark_torn_down(packet.job_id, owner=TEAR_DOWN_OWNER)
+    if ledger is not None:
+        record_cancel(ledger, packet.job_id)
     return packet.evolve(state=JobState.TORN_DOWN)
+
+
+def record_cancel(ledger: LedgerPort, job_id: str) -> bool:
+    """Record in the ledger that the job was cancelled (its resources released): its teardown
+    taken for good, the job ``torn_down`` (or ``failed``). False when the ledger does not know
+    the job or another holds its teardown (its last shard's join tears it down); a resume that
+    reopens the job between the two writes lets the record go, and the job runs on.
+    """
+    if not ledger.claim_teardown(job_id, TEAR_DOWN_OWNER):
+        return False
+    ledger.mark_torn_down(job_id, owner=TEAR_DOWN_OWNER)
+    return True
 
 
 def _end_shard(
@@ -457,7 +470,7 @@ def release(
             backend,
             names,
             (packet.queue_url, packet.dlq_url),
-            keep_dlqs=parked or not complete,
+            keep_dlqs=parked,
             until=_hard(hop),
             wait_for_mapping=hop is None,
         )
