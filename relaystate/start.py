@@ -266,12 +266,15 @@ def requeue(
     With a ledger the job is reopened there first, before anything is made: a FAILED shard
     (:meth:`~relaystate.ports.LedgerPort.reopen`), and a job cancelled by ``tear_down()``
     while shards were at work (:meth:`~relaystate.ports.LedgerPort.reopen_job`), so that its
-    last shard's join can tear it down again.
+    last shard's join can tear it down again. A packet older than the one the ledger holds
+    for its shard (saved before the shard went on) is resumed as that newer one: the ledger
+    counts the older one's hops done, and would not run it.
 
     Raises:
         JobEndedError: the ledger records every shard of the job ended and its teardown
             taken: nothing is left to resume, and nothing was made or sent.
     """
+    delay_s = 0
     if ledger is not None:
         ledger.open_job(
             packet.job_id,
@@ -282,6 +285,8 @@ def requeue(
         if packet.state is JobState.FAILED:
             ledger.reopen(packet.job_id, packet.shard)
         ledger.reopen_job(packet.job_id)
+        if packet.state is not JobState.FAILED:  # a failed shard's packet is its latest
+            packet, delay_s = _latest(ledger, packet)
     name = fresh_queue_name(job.queue_prefix, job.job_id)
     target = packet if _fed(backend, packet) else _joined(job, backend, packet)
     res = resources.ensure(backend, target, _spec(job, backend, name), until=until)
@@ -301,10 +306,35 @@ def requeue(
         backend,
         fresh.queue_url,
         [sent],
+        delay_seconds=delay_s,
         max_message_bytes=job.max_message_bytes,
         signer=job.signer,
     )
     return fresh
+
+
+def _latest(ledger: LedgerPort, packet: RelayPacket) -> tuple[RelayPacket, int]:
+    """The shard's latest packet and its delay: the one the ledger holds for it when that is
+    a later hop's (:meth:`~relaystate.ports.LedgerPort.pending`, with the delay left of a
+    sleep's or a wait's timer, as ``unpause`` sends it), else ``packet`` at once.
+
+    A cancel keeps each shard's next packet in the ledger (its outbox). An older packet
+    resumed as it is would find its hop done: one hop behind, the ledger re-sends the outbox,
+    which names the cancelled queue; further behind, it is a duplicate -- either way the shard
+    stopped. The outbox was written by the job's own hop: it is taken as it is (no signature
+    to check).
+    """
+    held = [p for p in ledger.pending(packet.job_id) if p.shard == packet.shard]
+    if not held or held[0].hop <= packet.hop:
+        return packet, 0
+    log.info(
+        "relaystate: job %s shard %d: resuming hop %d, the latest the ledger holds, not hop %d",
+        packet.job_id,
+        packet.shard,
+        held[0].hop,
+        packet.hop,
+    )
+    return RelayPacket.from_dict(RelayPacket.load_json(held[0].outbox)), held[0].delay_seconds
 
 
 def _fed(backend: Backend, packet: RelayPacket) -> bool:

@@ -166,3 +166,24 @@ def test_a_resume_right_after_a_cancel_does_not_join_the_queue_being_deleted(
     assert 1 == len(urls)
     assert (JobState.TORN_DOWN, 2) == ended(ledger, job)
     assert [] == lam.left_over()
+
+
+def test_an_older_packet_resumed_after_a_cancel_goes_on_from_the_ledgers_latest(
+    lam: LocalLambda, ledger: DynamoDBLedger
+) -> None:
+    job = Stride(data={"to": 4, "shards": 1}, backend=lam.backend, ledger=ledger.table_name)
+    job.start()
+    assert job.packet is not None
+    first = job.packet.to_json()  # hop 0's packet, saved at the start
+    for _ in range(2):  # hops 0 and 1 run; hop 2's packet waits in the queue
+        Stride.handle(receive(lam, job.packet.queue_url), None, backend=lam.backend)
+    job.tear_down()
+
+    resumed = Stride.resume(first, backend=lam.backend)
+    lam.run_until_idle(timeout_s=60)
+
+    assert resumed.packet is not None
+    assert 2 == resumed.packet.hop
+    assert [(0, 0), (0, 1), (0, 2), (0, 3)] == Stride.units
+    assert (JobState.TORN_DOWN, 1) == ended(ledger, job)
+    assert [] == lam.left_over()

@@ -182,3 +182,29 @@ def test_memory_queues_list_the_queues_whose_name_begins_with_a_prefix() -> None
         ref.url.rsplit("/", 1)[-1] for ref in backend.queues.list_named("relay-a")
     )
     assert all(isinstance(ref, QueueRef) for ref in backend.queues.list_named(""))
+
+
+@pytest.mark.parametrize("behind", [1, 2])
+def test_an_older_packet_resumed_after_a_cancel_goes_on_from_the_ledgers_latest(
+    ports: tuple[MemoryBackend, MemoryLedger], behind: int
+) -> None:
+    backend, ledger = ports
+    job = Pace(data={"to": 4, "shards": 1}, backend=backend, ledger="t").start()
+    assert job.packet is not None
+    url = job.packet.queue_url
+    saved = [backend.queues.queues[url].messages[0][0]]  # hop 0's packet
+    for _ in range(2):  # hops 0 and 1 run; each packet is saved as it is sent
+        Pace.handle(sqs_event(backend.queues.pop(url)), None, backend=backend)
+        saved.append(backend.queues.queues[url].messages[0][0])
+    job.tear_down()  # the cancel, with hop 2's packet in the queue
+
+    resumed = Pace.resume(saved[2 - behind], backend=backend)
+    drain(backend)
+
+    assert resumed.packet is not None
+    assert 2 == resumed.packet.hop  # the latest packet the ledger holds for the shard
+    assert [(0, 0), (0, 1), (0, 2), (0, 3)] == Pace.units
+    status = ledger.status(job.job_id)
+    assert status is not None
+    assert (JobState.TORN_DOWN, 1) == (status.state, status.done)
+    assert [] == left(backend)
