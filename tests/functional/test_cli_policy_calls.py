@@ -71,14 +71,13 @@ def _needed(calls: Any) -> set[str]:
     return needed
 
 
-@pytest.mark.functional
-def test_every_call_of_a_started_job_and_its_hops_is_in_the_policies(sqs_endpoint: str) -> None:
+def fan_out(name: str) -> Any:
+    """A job class of two shards of three one-unit hops each, of job type ``name``."""
     from relaystate import DONE, RelayJob
-    from relaystate.local import LocalLambda
     from relaystate.testing import UnitsPerHop
 
     class Fanned(RelayJob):
-        job_type = "test_cli_policy.Fanned"
+        job_type = name
         function_name = "policy-worker"
         budget = UnitsPerHop.of(1)
 
@@ -88,6 +87,14 @@ def test_every_call_of_a_started_job_and_its_hops_is_in_the_policies(sqs_endpoin
         def step(self, cursor: int) -> Any:
             return DONE if cursor % 10 == 2 else cursor + 1
 
+    return Fanned
+
+
+@pytest.mark.functional
+def test_every_call_of_a_started_job_and_its_hops_is_in_the_policies(sqs_endpoint: str) -> None:
+    from relaystate.local import LocalLambda
+
+    Fanned = fan_out("test_cli_policy.Fanned")
     with LocalLambda(endpoint_url=sqs_endpoint) as lam:
         lam.deploy(Fanned)
         table = lam.ledger().table_name
@@ -188,21 +195,9 @@ def test_every_call_of_job_control_is_in_the_policies(sqs_endpoint: str) -> None
 def test_every_call_of_a_resume_and_of_a_resumed_jobs_teardown_is_in_the_policies(
     sqs_endpoint: str,
 ) -> None:
-    from relaystate import DONE, RelayJob
     from relaystate.local import LocalLambda
-    from relaystate.testing import UnitsPerHop
 
-    class Resumed(RelayJob):
-        job_type = "test_cli_policy.Resumed"
-        function_name = "policy-worker"
-        budget = UnitsPerHop.of(1)
-
-        def plan(self) -> list[int]:
-            return [0, 10]
-
-        def step(self, cursor: int) -> Any:
-            return DONE if cursor % 10 == 2 else cursor + 1
-
+    Resumed = fan_out("test_cli_policy.Resumed")
     with LocalLambda(endpoint_url=sqs_endpoint) as lam:
         lam.deploy(Resumed)
         table = lam.ledger().table_name
