@@ -346,12 +346,21 @@ class RelayJob(Triggers, JobSettings):
         """Go on from a checkpoint: re-create queue and mapping if gone, send the packet again.
 
         Works on a packet read from a DLQ, saved from ``job.packet``, or given as its JSON text.
-        ``context``: as for :meth:`start`.
+        ``context``: as for :meth:`start`. With a ledger, a copy of a hop that already ran
+        whose job is not yet torn down (its last delivery died after the shard's end was
+        recorded) finishes the job's teardown; a FAILED shard's packet reopens the shard.
 
         Example:
             >>> job = CopyRows.resume(dead_letter_body)  # doctest: +SKIP
             >>> job.state  # doctest: +SKIP
             <JobState.QUEUED: 'queued'>
+
+        Raises:
+            ConfigurationError: the packet is TORN_DOWN; or, with a ledger, the ledger shows the
+                job torn down and the packet is a copy of a hop that already ran (anything but
+                the FAILED packet of a shard the ledger shows failed): resumed, it would make a
+                queue and a mapping that nothing removes -- delete it and run
+                ``relaystate reap``.
         """
         packet = intake.verified(cls, packet)
         if packet.state is JobState.TORN_DOWN:

@@ -259,7 +259,13 @@ def requeue(
 
     A queue that is gone is re-created under a fresh name (SQS blocks a deleted name for 60 s);
     a FAILED shard is reopened in the ledger first.
+
+    Raises:
+        ConfigurationError: with a ledger, the job is torn down and ``packet`` is a copy of a
+            hop that already ran (:func:`_refuse_ran_copy`).
     """
+    if ledger is not None:
+        _refuse_ran_copy(ledger, packet)
     name = fresh_queue_name(job.queue_prefix, job.job_id)
     res = resources.ensure(backend, packet, _spec(job, backend, name), until=until)
     if ledger is not None:
@@ -291,6 +297,34 @@ def requeue(
         signer=job.signer,
     )
     return fresh
+
+
+def _refuse_ran_copy(ledger: LedgerPort, packet: RelayPacket) -> None:
+    """Refuse to go on from ``packet`` when the ledger shows its job torn down and the packet
+    is a copy of a hop that already ran -- any but the FAILED packet of a shard the ledger
+    shows failed, which resuming reopens.
+
+    Such a copy reaches a DLQ when SQS delivered it more often than ``maxReceiveCount`` after
+    its hop had run (a duplicate, or a delivery killed after the hop's end was recorded). Sent
+    again, its claim acknowledges it as a duplicate and nothing runs -- but the queue and the
+    mapping made for it would stay, with nothing left to tear them down.
+
+    Raises:
+        ConfigurationError: the packet is such a copy.
+    """
+    status = ledger.status(packet.job_id)
+    if status is None or status.state not in (JobState.TORN_DOWN, JobState.FAILED):
+        return
+    ended = {s.shard: s.status for s in status.shard_status}.get(packet.shard, "")
+    if packet.state is JobState.FAILED and ended == "failed":
+        return
+    raise ConfigurationError(
+        f"job {packet.job_id} is torn down (its ledger says {status.state.value}, shard "
+        f"{packet.shard} {ended or 'ended'}): this packet (hop {packet.hop}, "
+        f"{packet.state.value}) is a copy of a hop that already ran, and resuming it would "
+        "make a queue and a mapping that nothing removes; delete it and run `relaystate reap` "
+        "for what the job left"
+    )
 
 
 def _spec(job: Job, backend: Backend, queue_name: str) -> resources.QueueSpec:

@@ -29,7 +29,7 @@ import pytest
 
 from relaystate import DONE, JobState, RelayJob, Retry
 from relaystate import clock as relay_clock
-from relaystate.errors import ThrottledError
+from relaystate.errors import ConfigurationError, ThrottledError
 from relaystate.ledger import ShardResult
 from relaystate.retry import TRANSIENT_TRIES, RetriedReads
 from relaystate.testing import MemoryLedger, UnitsPerHop, memory_backend, sqs_event
@@ -276,3 +276,51 @@ def test_the_last_delivery_of_a_shard_not_ended_fails_into_the_dlq(
     # Its units would run again: a hop that keeps failing goes to the DLQ, as SQS decides.
     assert [{"itemIdentifier": "msg-0"}] == got["batchItemFailures"]
     assert [] == list(backend.queues.queues[url].messages)
+
+
+# -- resume of a DLQ copy ---------------------------------------------------------------------
+
+
+def test_resume_refuses_a_copy_of_a_hop_that_ran_in_a_torn_down_job(now: list[float]) -> None:
+    backend, ledger, job_id, _, body = _started()
+    Joined.handle(sqs_event(body), None, backend=backend)
+    assert (JobState.TORN_DOWN, {}) == (_state(ledger, job_id), backend.queues.queues)
+
+    # A copy of that hop, moved to the DLQ after it ran, is resumed.
+    with pytest.raises(ConfigurationError, match="delete it and run `relaystate reap`"):
+        Joined.resume(body, backend=backend)
+
+    assert {} == backend.queues.queues  # no queue made that nothing would remove
+    assert {} == backend.mappings.mappings
+
+
+def test_resume_of_a_copy_of_an_ended_shard_finishes_its_teardown(now: list[float]) -> None:
+    backend, ledger, job_id, url, body = _started()
+    ledger.teardown_throttles = TRANSIENT_TRIES
+    Joined.handle(sqs_event(body), _Context(), backend=backend)
+    # Its last delivery was killed: the copy is in the DLQ, the job not torn down.
+    backend.queues.queues[url].messages.clear()
+    now[0] += 41
+
+    resumed = Joined.resume(body, backend=backend)
+    assert resumed.packet is not None
+    copy = backend.queues.pop(resumed.packet.queue_url)
+    assert {"batchItemFailures": []} == Joined.handle(sqs_event(copy), None, backend=backend)
+
+    assert (JobState.TORN_DOWN, {}) == (_state(ledger, job_id), backend.queues.queues)
+    assert (1, 1) == (Joined.units, Joined.done)
+
+
+def test_resume_reopens_the_failed_shard_of_a_torn_down_job(now: list[float]) -> None:
+    ledger = MemoryLedger()
+    backend = memory_backend(ledgers=lambda table_name: ledger)
+    job = Broken(data={}, backend=backend).start()
+    assert job.packet is not None
+    Broken.handle(sqs_event(backend.queues.pop(job.packet.queue_url)), None, backend=backend)
+    assert _state(ledger, job.job_id) is JobState.FAILED
+    parked = backend.queues.pop(job.packet.dlq_url)
+
+    resumed = Broken.resume(parked, backend=backend)
+
+    assert resumed.state is JobState.QUEUED
+    assert _state(ledger, job.job_id) is JobState.RUNNING
