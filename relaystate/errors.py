@@ -116,8 +116,9 @@ class JobEndedError(ConfigurationError):
     def __init__(self, job_id: str) -> None:
         super().__init__(
             f"every shard of job {job_id} has ended and the job was torn down: nothing is left "
-            "to resume (a failed shard is resumed from its packet in the dead-letter queue); "
-            "start a new job to run it again"
+            "to resume (a failed shard is resumed from its packet in the dead-letter queue): "
+            "delete it and run `relaystate reap` for anything the job left; start a new job to "
+            "run it again"
         )
         self.job_id = job_id
 

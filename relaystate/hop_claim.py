@@ -7,10 +7,11 @@ here::
     run        the hop is this invocation's: its units run (:mod:`relaystate.hop`)
     busy       another invocation holds the hop's lease: left for redelivery -- or, when this
                delivery is the last SQS makes before the DLQ, sent again as a new message
-               (:func:`requeue_busy`)
+               (:func:`requeue_last`)
     resend     the hop checkpointed, then died before (or while) sending its next packet: the
                outbox is sent again
     teardown   the job's last shard ended and its teardown was begun: it is finished here
+               (a throttle at the last delivery: sent again too, :func:`requeue_last`)
     duplicate  the hop is done: the delivery is acknowledged
 
 Without a ledger every delivery runs.
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from .ports import Backend, LedgerPort
     from .tracing import HopSpan
 
-__all__ = ["claim_hop", "requeue_busy"]
+__all__ = ["claim_hop", "requeue_last"]
 
 log = logging.getLogger("relaystate")
 
@@ -102,6 +103,7 @@ def claim_hop(
         # the job's tolerated_failures decides how it ends. (Its hop's job is a RelayJob,
         # which is a lifecycle Job too.)
         # Another invocation may hold the teardown: HopBusyError, and this delivery comes back.
+        state.ended = True  # the shard's end is recorded: what is left is the teardown's
         lifecycle.join_teardown(backend, ledger, packet, state, job=cast("Job", job))
     else:
         log.info("relaystate: duplicate delivery of %s acknowledged", where(packet))
@@ -126,26 +128,36 @@ def _resend(
         lifecycle.confirm_sent(ledger, packet.evolve(hop=packet.hop + 1), state)
 
 
-def requeue_busy(
-    backend: Backend, packet: RelayPacket, body: str, lease_ms: int | None, busy: HopBusyError
+def requeue_last(
+    backend: Backend, packet: RelayPacket, body: str, state: HopState, why: Exception
 ) -> None:
-    """Send a busy delivery's message again, delayed by a lease (``lease_ms``, the one this
-    delivery asked for), instead of failing it a last time.
+    """Send the message of SQS's last delivery again, delayed by a lease (``state.lease_ms``,
+    the one this delivery asked for), instead of failing it a last time on ``why``.
 
     Called for the delivery SQS makes last (its receive count has reached the queue's
-    ``maxReceiveCount``): failed, SQS would move it to the DLQ, though nothing is wrong with it
-    -- another invocation holds its hop or the job's teardown, and that lease may outlast every
-    receive SQS has left (a Lambda that died holding it: the lease runs on for the function's
-    timeout and the lease margin, while each delivery that finds it busy spends a receive). The
-    copy comes back when the lease has run out; if the holder ended meanwhile, the copy is a
-    duplicate its claim acknowledges. A Lambda that dies between this send and the
+    ``maxReceiveCount``) when failing it would move a sound packet to the DLQ:
+
+    * the delivery was busy (:class:`~relaystate.errors.HopBusyError`): another invocation
+      holds its hop or the job's teardown, and that lease may outlast every receive SQS has
+      left (a Lambda that died holding it: the lease runs on for the function's timeout and
+      the lease margin, while each delivery that finds it busy spends a receive);
+    * the shard had ended (``state.ended``) and AWS throttled, or did not answer, a call of
+      the teardown after it: no unit runs again, and a later delivery finishes the teardown
+      (its claim takes the teardown over once this delivery's lease has run out). A shard
+      that had not ended is not sent again: its hop fails, as a hop that keeps failing must,
+      and its packet goes to the DLQ.
+
+    The copy comes back when the lease has run out; if the holder ended meanwhile, the copy is
+    a duplicate its claim acknowledges. A Lambda that dies between this send and the
     acknowledgement leaves two copies: the claim fences them too.
     """
-    delay = min(max(math.ceil((lease_ms or 0) / 1000), 1), MAX_DELAY_S)
-    backend.queues.send(packet.queue_url, body, delay)
+    delay = min(max(math.ceil((state.lease_ms or 0) / 1000), 1), MAX_DELAY_S)
+    retry_transient(
+        lambda: backend.queues.send(packet.queue_url, body, delay), until=state.deadline()
+    )
     log.info(
         "relaystate: %s; this was SQS's last delivery of the message before its DLQ: sent "
         "again, delayed %d s",
-        busy,
+        why,
         delay,
     )

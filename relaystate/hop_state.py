@@ -59,6 +59,10 @@ class HopState:
             carry it, so that the next hop's span is its child (:mod:`relaystate.tracing`).
         body_bytes: the length of the message body the hop came in (the packet a ledger keeps
             for the hop while it runs).
+        ended: with a ledger, the shard's end (done or failed) is recorded -- by this hop, or
+            by an earlier one whose teardown this delivery finishes. What fails after it is
+            the teardown's, which a delivery sent again finishes (see
+            :func:`~relaystate.hop_claim.requeue_last`): no unit runs again.
     """
 
     remaining: Callable[[], float]
@@ -74,6 +78,7 @@ class HopState:
     entry: HopEntry | None = None
     traceparent: str = ""
     body_bytes: int = 0
+    ended: bool = False
 
     def teardown_reserve_ms(self) -> float:
         """The time a teardown (about a dozen AWS calls: the mapping's and the queues' deletes

@@ -32,11 +32,12 @@ from .errors import (
     VersionMismatchError,
 )
 from .hop import Hop
-from .hop_claim import requeue_busy
+from .hop_claim import requeue_last
 from .job_protocols import HopJob
 from .names import same_queue
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
+from .retry import TRANSIENT
 
 __all__ = [
     "BatchResponse",
@@ -245,7 +246,11 @@ class Intake:
             except HopBusyError as busy:
                 if count < job.max_receive_count:
                     raise  # the delivery comes back
-                requeue_busy(backend, packet, body, hop.state.lease_ms, busy)
+                requeue_last(backend, packet, body, hop.state, busy)
+            except TRANSIENT as exc:
+                if count < job.max_receive_count or not hop.state.ended:
+                    raise  # the delivery comes back (or, a shard not ended, goes to the DLQ)
+                requeue_last(backend, packet, body, hop.state, exc)
         finally:
             job._release()
 

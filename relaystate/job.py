@@ -349,8 +349,9 @@ class RelayJob(Triggers, JobSettings):
         ``context``: as for :meth:`start`. With a ledger the job is reopened there first: a
         failed shard's packet queues its shard again, and a job cancelled by
         :meth:`tear_down` while shards were at work runs again, to be torn down by its last
-        shard's join. Resuming the same packet twice runs no unit twice (the ledger fences
-        the copy).
+        shard's join; a copy of a hop that already ran whose job is not yet torn down (its
+        last delivery died after the shard's end was recorded) finishes the job's teardown.
+        Resuming the same packet twice runs no unit twice (the ledger fences the copy).
 
         Example:
             >>> job = CopyRows.resume(dead_letter_body)  # doctest: +SKIP
@@ -358,7 +359,11 @@ class RelayJob(Triggers, JobSettings):
             <JobState.QUEUED: 'queued'>
 
         Raises:
-            ConfigurationError: the packet is a finished one (``torn_down``).
+            ConfigurationError: the packet is a finished one (``torn_down``); or, with a
+                ledger, the ledger shows the job torn down and the packet is a copy of a hop
+                that already ran (its shard ended, or went past its hop): resumed, it would
+                make a queue and a mapping that nothing removes -- the message says what to
+                do instead.
             JobEndedError: the ledger records every shard of the job ended and the job torn
                 down (or its teardown under way): nothing is left to resume; nothing was made
                 or sent.

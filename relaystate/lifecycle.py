@@ -38,7 +38,7 @@ from .hop_state import HopState
 from .job_queues import JobNames, release_others
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
-from .retry import retry_transient
+from .retry import RetriedReads, retry_transient
 from .states import JobState
 
 if TYPE_CHECKING:
@@ -352,7 +352,7 @@ def _end_shard(
     hop_number = job.packet.hop
     result_json = "" if final.result is None else json.dumps(thaw(final.result))
     body_bytes = hop.body_bytes if hop is not None else 0
-    return retry_transient(
+    last: bool = retry_transient(
         lambda: ledger.finish(
             final.job_id,
             final.shard,
@@ -370,6 +370,9 @@ def _end_shard(
         ),
         until=_hard(hop),
     )
+    if hop is not None:
+        hop.ended = True
+    return last
 
 
 def join_teardown(
@@ -387,10 +390,11 @@ def join_teardown(
     The teardown is claimed for this invocation under its lease, so that a duplicate
     delivery cannot run a second one beside it and a redelivery takes over when it died.
     ``job.on_join(results)`` gets every shard's result or error, in shard order, read from the
-    ledger page by page; it runs once -- again only if the Lambda running it dies before the
-    teardown is recorded. The job ends ``failed`` when more shards failed than
-    ``job.tolerated_failures`` allows. ``offload``: the job's, whose objects go too
-    (``job.offload`` when a job is given).
+    ledger page by page as it iterates them (a throttled page is read again, within the hop's
+    time); it runs once -- again only if the Lambda running it dies before the teardown is
+    recorded, or if a read of the results failed for good (then raised after it). The job
+    ends ``failed`` when more shards failed than ``job.tolerated_failures`` allows.
+    ``offload``: the job's, whose objects go too (``job.offload`` when a job is given).
 
     Raises:
         HopBusyError: another invocation holds the teardown; this delivery must come back.
@@ -416,7 +420,11 @@ def join_teardown(
     tolerated = 0
     if job is not None:
         tolerated = tolerated_count(job.tolerated_failures, packet.shards)
-        run_hook(job.on_join, job, ledger.results(packet.job_id))
+        reads = RetriedReads(lambda: ledger.results(packet.job_id), until=until)
+        run_hook(job.on_join, job, reads)
+        # A read that failed for good: on_join saw part of the results. The delivery comes
+        # back (this invocation's teardown lease runs out) and on_join runs again, whole.
+        reads.raise_failure()
     release(
         backend,
         packet,

@@ -1,11 +1,11 @@
-"""Trying again: a unit that raises (:class:`Retry`), and an AWS call that AWS throttled or did
-not answer (:func:`retry_transient`)."""
+"""Trying again: a unit that raises (:class:`Retry`), an AWS call that AWS throttled or did not
+answer (:func:`retry_transient`), and a paged read that a hook iterates (:class:`RetriedReads`)."""
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import attrs
@@ -13,13 +13,15 @@ import attrs
 from . import clock
 from .errors import ConfigurationError, ServiceUnavailableError, ThrottledError
 
-__all__ = ["TRANSIENT_TRIES", "Retry", "retry_transient"]
+__all__ = ["TRANSIENT", "TRANSIENT_TRIES", "RetriedReads", "Retry", "retry_transient"]
 
 log = logging.getLogger("relaystate")
 
 #: Tries of a call that AWS throttled or did not answer (after botocore's own retries).
 TRANSIENT_TRIES = 5
 T = TypeVar("T")
+#: What AWS answers that a later try may not meet: a throttle, no answer.
+TRANSIENT = (ThrottledError, ServiceUnavailableError)
 
 
 def retry_transient(call: Callable[[], T], *, until: float | None = None) -> T:
@@ -37,15 +39,76 @@ def retry_transient(call: Callable[[], T], *, until: float | None = None) -> T:
     for attempt in range(TRANSIENT_TRIES):
         try:
             return call()
-        except (ThrottledError, ServiceUnavailableError) as exc:
-            pause = clock.backoff_s(attempt)
-            if until is not None:
-                pause = min(pause, until - clock.monotonic())
-            if attempt + 1 >= TRANSIENT_TRIES or pause < 0:
-                raise
-            log.warning("relaystate: %s; trying again", exc)
-            clock.sleep(pause)
+        except TRANSIENT as exc:
+            _pause_or_raise(attempt, until, exc)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _pause_or_raise(attempt: int, until: float | None, exc: Exception) -> None:
+    """After try ``attempt + 1`` failed on ``exc``: pause before the next, or raise ``exc``
+    when the tries have run out or the pause would go past ``until``."""
+    pause = clock.backoff_s(attempt)
+    if until is not None:
+        pause = min(pause, until - clock.monotonic())
+    if attempt + 1 >= TRANSIENT_TRIES or pause < 0:
+        raise exc
+    log.warning("relaystate: %s; trying again", exc)
+    clock.sleep(pause)
+
+
+class RetriedReads(Iterator[T]):
+    """The items of ``read()``, read as they are iterated, a read that AWS throttled or did not
+    answer tried again as :func:`retry_transient` tries a call (no pause past ``until``), the
+    tries counted from the last item given.
+
+    For a paged read handed to a hook (``on_join``'s results): the hook may stop early, or
+    never iterate, and nothing more is read. A page that fails mid-way is read again from the
+    start, the items already given skipped (the read must give the same items in the same
+    order). A read that still fails is raised to the hook -- which may swallow it, as
+    ``run_hook`` does -- and again by :meth:`raise_failure` after the hook, so that the hook's
+    caller does not go on as though the hook had seen every item.
+
+    Example:
+        >>> reads = RetriedReads(lambda: iter([1, 2, 3]))
+        >>> list(reads), reads.raise_failure()
+        ([1, 2, 3], None)
+    """
+
+    def __init__(self, read: Callable[[], Iterator[T]], *, until: float | None = None) -> None:
+        self._read = read
+        self._until = until
+        self._items: Iterator[T] | None = None
+        self._given = 0
+        self._attempt = 0
+        self._failure: Exception | None = None  # the read's error, once it failed for good
+
+    def __next__(self) -> T:
+        if self._failure is not None:
+            raise self._failure
+        while True:
+            try:
+                if self._items is None:
+                    self._items = self._read()
+                    for _ in range(self._given):  # given before a failed page: skip them
+                        next(self._items)
+                item = next(self._items)
+            except TRANSIENT as exc:
+                self._items = None
+                try:
+                    _pause_or_raise(self._attempt, self._until, exc)
+                except TRANSIENT:
+                    self._failure = exc
+                    raise
+                self._attempt += 1
+                continue
+            self._given += 1
+            self._attempt = 0  # a new item: the next failure has its own tries
+            return item
+
+    def raise_failure(self) -> None:
+        """Raise the read's error if it failed for good (the hook saw only part of it)."""
+        if self._failure is not None:
+            raise self._failure
 
 
 def _at_least(low: float) -> Any:

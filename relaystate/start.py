@@ -271,11 +271,16 @@ def requeue(
     counts the older one's hops done, and would not run it.
 
     Raises:
+        ConfigurationError: with a ledger, the job is torn down and ``packet`` is a copy of a
+            hop that already ran (:func:`_refuse_ran_copy`); nothing was made or sent.
         JobEndedError: the ledger records every shard of the job ended and its teardown
             taken: nothing is left to resume, and nothing was made or sent.
     """
     delay_s = 0
     if ledger is not None:
+        if packet.state is not JobState.FAILED:  # a failed shard's packet is its latest
+            packet, delay_s = _latest(ledger, packet)
+        _refuse_ran_copy(ledger, packet)
         ledger.open_job(
             packet.job_id,
             shards=packet.shards,
@@ -285,8 +290,6 @@ def requeue(
         if packet.state is JobState.FAILED:
             ledger.reopen(packet.job_id, packet.shard)
         ledger.reopen_job(packet.job_id)
-        if packet.state is not JobState.FAILED:  # a failed shard's packet is its latest
-            packet, delay_s = _latest(ledger, packet)
     name = fresh_queue_name(job.queue_prefix, job.job_id)
     target = packet if _fed(backend, packet) else _joined(job, backend, packet)
     res = resources.ensure(backend, target, _spec(job, backend, name), until=until)
@@ -359,6 +362,48 @@ def _joined(job: Job, backend: Backend, packet: RelayPacket) -> RelayPacket:
         queue_url=live.queue_url,
         dlq_url=live.dlq_url or packet.dlq_url,
         mapping_id=live.mapping_id,
+    )
+
+
+def _refuse_ran_copy(ledger: LedgerPort, packet: RelayPacket) -> None:
+    """Refuse to go on from ``packet`` when the ledger shows its job torn down and the packet
+    is a copy of a hop that already ran: its shard has ended (but for the FAILED packet of a
+    shard the ledger shows failed, which resuming reopens), or has gone past its hop and the
+    ledger holds no packet of the shard to go on from instead (:func:`_latest`: it waits for
+    a signal).
+
+    Such a copy reaches a DLQ when SQS delivered it more often than ``maxReceiveCount`` after
+    its hop had run (a duplicate, or a delivery killed after the hop's end was recorded). Sent
+    again, its claim acknowledges it as a duplicate and nothing runs -- but the queue and the
+    mapping made for it would stay, with nothing left to tear them down. The packet of a
+    shard's next hop in a job cancelled by ``tear_down()`` is not such a copy: its resume
+    reopens the job.
+
+    Raises:
+        ConfigurationError: the packet is such a copy.
+    """
+    status = ledger.status(packet.job_id)
+    if status is None or status.state not in (JobState.TORN_DOWN, JobState.FAILED):
+        return
+    if status.done + status.failed >= status.shards and packet.state is not JobState.FAILED:
+        return  # the job ran to its end: reopen_job refuses it (JobEndedError)
+    shard = next((s for s in status.shard_status if s.shard == packet.shard), None)
+    if shard is None:
+        return
+    ended = shard.status in ("done", "failed")
+    if packet.state is JobState.FAILED and shard.status == "failed":
+        return
+    if not ended and shard.hop <= packet.hop:
+        return  # the shard's next hop in a cancelled job: reopened by reopen_job
+    if ended:  # a job cancelled with other shards at work: this one is over
+        advice = "delete it; to go on with the job, resume its unfinished shards' latest packets"
+    else:
+        advice = f"resume the shard's latest packet (hop {shard.hop}) instead, and delete this one"
+    raise ConfigurationError(
+        f"job {packet.job_id} is torn down (its ledger says {status.state.value}, shard "
+        f"{packet.shard} {shard.status} at hop {shard.hop}): this packet (hop {packet.hop}, "
+        f"{packet.state.value}) is a copy of a hop that already ran, and resuming it would "
+        f"make a queue and a mapping that nothing removes; {advice}"
     )
 
 

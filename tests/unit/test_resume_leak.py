@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from relaystate import DONE, JobState, RelayJob, Retry
+from relaystate import DONE, JobState, RelayJob, Retry, WaitFor
+from relaystate.errors import ConfigurationError
 from relaystate.ports import QueueRef
 from relaystate.testing import MemoryBackend, MemoryLedger, UnitsPerHop, memory_backend, sqs_event
 
@@ -207,4 +208,30 @@ def test_an_older_packet_resumed_after_a_cancel_goes_on_from_the_ledgers_latest(
     status = ledger.status(job.job_id)
     assert status is not None
     assert (JobState.TORN_DOWN, 1) == (status.state, status.done)
+    assert [] == left(backend)
+
+
+class Asks(RelayJob):
+    """Waits for "approved" at its first hop, then ends."""
+
+    function_name = "asks-worker"
+    retry = Retry(attempts=1, hop_retries=0)
+
+    def step(self, cursor: Any) -> Any:
+        return WaitFor("approved", 1) if cursor is None else DONE
+
+
+def test_an_older_packet_of_a_shard_that_waits_for_a_signal_is_refused_and_nothing_made(
+    ports: tuple[MemoryBackend, MemoryLedger],
+) -> None:
+    backend, _ = ports
+    job = Asks(backend=backend, ledger="t").start()
+    assert job.packet is not None
+    first = backend.queues.pop(job.packet.queue_url)
+    Asks.handle(sqs_event(first), None, backend=backend)  # it waits: the ledger keeps hop 1
+    job.tear_down()
+
+    with pytest.raises(ConfigurationError, match=r"hop 1"):
+        Asks.resume(first, backend=backend)
+
     assert [] == left(backend)
