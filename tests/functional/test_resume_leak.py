@@ -187,3 +187,30 @@ def test_an_older_packet_resumed_after_a_cancel_goes_on_from_the_ledgers_latest(
     assert [(0, 0), (0, 1), (0, 2), (0, 3)] == Stride.units
     assert (JobState.TORN_DOWN, 1) == ended(ledger, job)
     assert [] == lam.left_over()
+
+
+def test_resume_from_dlq_puts_a_jobs_packets_in_the_first_ones_queue_though_aws_lists_it_late(
+    lam: LocalLambda, ledger: DynamoDBLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Stride.broken = True
+    job = Stride(data={"to": 3, "shards": 3}, backend=lam.backend, ledger=ledger.table_name)
+    job.start()
+    assert job.packet is not None
+    lam.run_until_idle(timeout_s=60)
+    Stride.broken = False
+    # ListQueues shows no queue made by the batch's resumes (AWS lists a new queue late).
+    monkeypatch.setattr(lam.backend.queues, "list_named", lambda prefix: [])
+
+    result = CliRunner().invoke(
+        cli,
+        ["resume", "--from-dlq", job.packet.dlq_url, "--endpoint-url", lam.endpoint_url, "--json"],
+        obj=lam.backend,
+    )
+    lam.run_until_idle(timeout_s=60)
+
+    assert 0 == result.exit_code, result.output
+    resumed = json.loads(result.stdout)["resumed"]
+    assert 3 == len(resumed)
+    assert 1 == len({r["queue_url"] for r in resumed})
+    assert (JobState.TORN_DOWN, 3) == ended(ledger, job)
+    assert [] == lam.left_over()
