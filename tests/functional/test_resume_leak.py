@@ -79,6 +79,30 @@ def cancelled(lam: LocalLambda, ledger: DynamoDBLedger, shards: int) -> tuple[St
     return job, saved
 
 
+def failed_fan_out(lam: LocalLambda, ledger: DynamoDBLedger) -> Stride:
+    """A fan-out of three shards that each failed at hop 1: three packets in its DLQ."""
+    Stride.broken = True
+    job = Stride(data={"to": 3, "shards": 3}, backend=lam.backend, ledger=ledger.table_name)
+    job.start()
+    lam.run_until_idle(timeout_s=60)
+    Stride.broken = False
+    return job
+
+
+def resume_from_dlq(lam: LocalLambda, job: Stride) -> list[dict[str, Any]]:
+    """`relaystate resume --from-dlq` of the job's DLQ, run until idle: what it resumed."""
+    assert job.packet is not None
+    result = CliRunner().invoke(
+        cli,
+        ["resume", "--from-dlq", job.packet.dlq_url, "--endpoint-url", lam.endpoint_url, "--json"],
+        obj=lam.backend,
+    )
+    lam.run_until_idle(timeout_s=60)
+    assert 0 == result.exit_code, result.output
+    resumed: list[dict[str, Any]] = json.loads(result.stdout)["resumed"]
+    return resumed
+
+
 def ended(ledger: DynamoDBLedger, job: RelayJob) -> tuple[JobState, int]:
     status = ledger.status(job.job_id)
     assert status is not None
@@ -88,22 +112,9 @@ def ended(ledger: DynamoDBLedger, job: RelayJob) -> tuple[JobState, int]:
 def test_a_fan_out_resumed_from_its_dlq_shares_one_queue_and_leaves_nothing(
     lam: LocalLambda, ledger: DynamoDBLedger
 ) -> None:
-    Stride.broken = True
-    job = Stride(data={"to": 3, "shards": 3}, backend=lam.backend, ledger=ledger.table_name)
-    job.start()
-    assert job.packet is not None
-    lam.run_until_idle(timeout_s=60)  # each shard fails at hop 1: three packets in the DLQ
-    Stride.broken = False
+    job = failed_fan_out(lam, ledger)
 
-    result = CliRunner().invoke(
-        cli,
-        ["resume", "--from-dlq", job.packet.dlq_url, "--endpoint-url", lam.endpoint_url, "--json"],
-        obj=lam.backend,
-    )
-    lam.run_until_idle(timeout_s=60)
-
-    assert 0 == result.exit_code, result.output
-    resumed = json.loads(result.stdout)["resumed"]
+    resumed = resume_from_dlq(lam, job)
     assert [0, 1, 2] == sorted(r["shard"] for r in resumed)
     assert 1 == len({r["queue_url"] for r in resumed})  # the job's one live queue
     assert 1 == len({r["mapping_id"] for r in resumed})
@@ -192,24 +203,11 @@ def test_an_older_packet_resumed_after_a_cancel_goes_on_from_the_ledgers_latest(
 def test_resume_from_dlq_puts_a_jobs_packets_in_the_first_ones_queue_though_aws_lists_it_late(
     lam: LocalLambda, ledger: DynamoDBLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    Stride.broken = True
-    job = Stride(data={"to": 3, "shards": 3}, backend=lam.backend, ledger=ledger.table_name)
-    job.start()
-    assert job.packet is not None
-    lam.run_until_idle(timeout_s=60)
-    Stride.broken = False
+    job = failed_fan_out(lam, ledger)
     # ListQueues shows no queue made by the batch's resumes (AWS lists a new queue late).
     monkeypatch.setattr(lam.backend.queues, "list_named", lambda prefix: [])
 
-    result = CliRunner().invoke(
-        cli,
-        ["resume", "--from-dlq", job.packet.dlq_url, "--endpoint-url", lam.endpoint_url, "--json"],
-        obj=lam.backend,
-    )
-    lam.run_until_idle(timeout_s=60)
-
-    assert 0 == result.exit_code, result.output
-    resumed = json.loads(result.stdout)["resumed"]
+    resumed = resume_from_dlq(lam, job)
     assert 3 == len(resumed)
     assert 1 == len({r["queue_url"] for r in resumed})
     assert (JobState.TORN_DOWN, 3) == ended(ledger, job)
