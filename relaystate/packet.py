@@ -23,7 +23,7 @@ from attrs import NOTHING
 from .clock import now_ms
 from .errors import InvalidPacketError, PacketTooLargeError
 from .evolve import evolver
-from .frozen import FrozenDict, JsonValue, _plain, freeze, thaw
+from .frozen import EMPTY, FrozenDict, JsonValue, _plain, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
 from .wire import (
@@ -66,7 +66,7 @@ def _state(value: JobState | str) -> JobState:
 
 
 #: The default of an object field: one empty FrozenDict (immutable, so every packet can share it).
-_EMPTY = FrozenDict()
+_EMPTY = EMPTY
 #: The default of ``stats``: frozen too, so shared the same way.
 _NO_STATS = Stats()
 #: The fields a packet's JSON text may hold: the wire format's and its signature.
@@ -236,7 +236,12 @@ class RelayPacket:
 
     def evolve(self, **changes: Any) -> RelayPacket:
         """A new snapshot with ``changes`` applied and ``updated_ms`` set to now."""
-        changes.setdefault("updated_ms", now_ms())
+        return self._evolved(changes)
+
+    def _evolved(self, changes: dict[str, Any]) -> RelayPacket:
+        """:meth:`evolve`, the changes given as a dict (which it may add ``updated_ms`` to)."""
+        if "updated_ms" not in changes:
+            changes["updated_ms"] = now_ms()
         return _evolve(self, changes)
 
     # -- wire format -------------------------------------------------------------------------
@@ -373,12 +378,22 @@ class RelayPacket:
         Raises:
             InvalidPacketError: the text is not JSON.
         """
+        if type(text) is str and text[:1] == "{":  # as relaystate writes it: every hop's body
+            try:
+                value, end = _scan_once(text, 0)
+            except (ValueError, StopIteration, RecursionError):
+                value, end = None, -1  # json.loads says what is wrong with it
+            if end == len(text):
+                return value
         try:
             return json.loads(text)
         except (ValueError, TypeError, RecursionError) as exc:
             raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
 
 
+#: json's scanner (its C one where there is one), called without ``json.loads``' two Python
+#: layers around it: a body that is one JSON object and nothing after it is read by it alone.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 #: :meth:`RelayPacket.evolve` without its ``updated_ms``: what changes is converted and checked.
 _evolve = evolver(
     RelayPacket, post_init_reads=frozenset({"version", "shard", "shards", *_NAMED_BY})
