@@ -63,6 +63,8 @@ log = logging.getLogger("relaystate")
 
 #: The longest error text a FAILED packet carries.
 MAX_ERROR_CHARS = 2_000
+#: What a relay adds to the stats, by position (see ``Stats._plus``): one relay.
+_ONE_RELAY = (0, 1, 0, 0, 0, 0)
 #: A shard's end has the ledger keep its hop's packet beside its result (for a teardown that
 #: ``unpause()`` may have to start: :meth:`~relaystate.ports.LedgerPort.pending`) only while
 #: both, as text, fit in this many bytes: a DynamoDB item holds 400 KB, shared with the cursor,
@@ -75,7 +77,15 @@ KEEP_PACKET_BYTES = 300_000
 
 def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any) -> RelayPacket:
     """The job's packet as of now: ``state``, its cursor, data, stats, and what the hop
-    (``running``, if one runs) learned.
+    (``running``, if one runs) learned; ``changes`` over them."""
+    return snapshot_with(job, running, state, changes)
+
+
+def snapshot_with(
+    job: Job, running: HopState | None, state: JobState, changes: dict[str, Any]
+) -> RelayPacket:
+    """:func:`snapshot` with its ``changes`` given as a dict, which it adds to (a relay's:
+    one dict a hop, not one made for each call's keywords).
 
     Only what may differ from the packet is handed to its evolve (which converts and checks
     each field it is given): an empty object or a ``None`` that stays so is left out.
@@ -100,7 +110,9 @@ def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any
             changes.setdefault("traceparent", running.traceparent)
     if state is not packet.state:
         changes["state"] = state
-    return packet.evolve(cursor=job.cursor, data=job.data, **changes)
+    changes["cursor"] = job.cursor
+    changes["data"] = job.data
+    return packet._evolved(changes)
 
 
 def offloader(job: Job, backend: Backend, hop: HopState | None) -> Offloader | None:
@@ -145,20 +157,21 @@ def relay(
     packet = job.packet
     assert packet is not None
     delay = sending.check_delay(delay_seconds)
-    stats = job.stats.added(relays=1)
+    stats = job.stats._plus(_ONE_RELAY)
     # What the next packet changes beyond the snapshot, given only where it differs.
     changes: dict[str, Any] = {"hop": packet.hop + 1, "stats": stats}
     error = error[:MAX_ERROR_CHARS]
-    for name, value in (
-        ("attempt", attempt),
-        ("finishing", finishing),
-        ("error", error),
-        ("wake_ms", wake_ms),
-        ("waiting", ""),
-    ):
-        if value != getattr(packet, name):
-            changes[name] = value
-    nxt = snapshot(job, hop, JobState.RELAYING, **changes)
+    if attempt != packet.attempt:
+        changes["attempt"] = attempt
+    if finishing != packet.finishing:
+        changes["finishing"] = finishing
+    if error != packet.error:
+        changes["error"] = error
+    if wake_ms != packet.wake_ms:
+        changes["wake_ms"] = wake_ms
+    if packet.waiting:
+        changes["waiting"] = ""
+    nxt = snapshot_with(job, hop, JobState.RELAYING, changes)
     sent = wire(job, backend, hop, nxt)
     if ledger is not None:  # the outbox is the body sent: written (and size-checked) once
         body = record_next(job, ledger, hop, nxt, sent=sent, delay_seconds=delay)

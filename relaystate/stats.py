@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import operator
+
 import attrs
 
 from .errors import InvalidPacketError
@@ -84,6 +86,21 @@ class Stats:
             values[name] += count
         return new
 
+    def _plus(self, counts: tuple[int, int, int, int, int, int]) -> Stats:
+        """:meth:`added` by position: ``counts`` has one count for each field, in field order
+        (``hops, relays, units, work_ms, retries, waits``) -- summed pairwise, without a
+        keyword dict to make and walk (a hop adds to its stats twice).
+
+        Raises:
+            InvalidPacketError: a count is not a whole number >= 0.
+        """
+        if {*map(type, counts)} != _INT or min(counts) < 0:
+            return self.added(**dict(zip(_STATS_FIELDS, counts, strict=True)))  # it raises
+        new = object.__new__(Stats)
+        summed = map(operator.add, _counts(self.__dict__), counts)
+        new.__dict__.update(zip(_STATS_FIELDS, summed, strict=True))
+        return new
+
     def to_dict(self) -> dict[str, int]:
         """The stats as a plain ``dict`` (``waits`` only when there were any)."""
         # What attrs.asdict gives for these int fields, without its generic walk (every hop):
@@ -97,6 +114,10 @@ class Stats:
 _evolve = evolver(Stats)
 _STATS_FIELDS = tuple(field.name for field in attrs.fields(Stats))
 _ZERO = Stats().__dict__
+#: A stats' counts, in field order, from its ``__dict__``.
+_counts = operator.itemgetter(*_STATS_FIELDS)
+#: The types of counts that are all whole numbers (``bool`` is not one).
+_INT = {int}
 
 
 def _trusted_stats(values: dict[str, int]) -> Stats:
