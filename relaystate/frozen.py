@@ -157,9 +157,12 @@ def _freeze_items(value: Mapping[Any, Any], where: str, _depth: int) -> FrozenDi
         else:
             items[key] = frozen = freeze(item, f"{where}.{key}", _depth + 1)
             flat = flat and type(frozen) in _SCALARS
-    return FrozenDict._trusted(items, flat)
+    frozen_dict = _new_frozen(FrozenDict)  # FrozenDict._trusted(items, flat), without a call
+    frozen_dict._data, frozen_dict._flat, frozen_dict._hash = items, flat, None
+    return frozen_dict
 
 
+_new_frozen = object.__new__
 #: The types of the JSON values that are their own plain form (what :func:`thaw` returns as
 #: it is).
 _SCALARS = frozenset({str, int, float, bool, type(None)})

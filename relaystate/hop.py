@@ -164,7 +164,8 @@ class Hop:
         a missing or altered object raises :class:`~relaystate.errors.OffloadError`."""
         job = self.job
         assert job.packet is not None
-        if not job.packet.offloaded:
+        offloaded = job.packet.offloaded
+        if offloaded is EMPTY or not offloaded:  # the shared empty one: known by identity
             return
         from .offload import load_packet  # only a job that offloads needs it: cold start
 

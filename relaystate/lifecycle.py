@@ -33,7 +33,7 @@ from .errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
-from .frozen import thaw
+from .frozen import EMPTY, thaw
 from .hop_state import HopState
 from .packet import RelayPacket
 from .ports import Backend, LedgerPort
@@ -93,14 +93,15 @@ def snapshot_with(
     packet = job.packet
     assert packet is not None
     changes.setdefault("stats", job.stats)
-    if job.signals or packet.signals:
+    # The packet's empty objects are mostly the shared EMPTY: known by identity, no call.
+    if job.signals or (packet.signals is not EMPTY and packet.signals):
         changes.setdefault("signals", job.signals)
     if job.result is not None or packet.result is not None:
         changes.setdefault("result", job.result)
     if running is not None:
         if running.budget is not None:
             timing = running.budget.state()
-            if timing or packet.timing:
+            if timing or (packet.timing is not EMPTY and packet.timing):
                 changes.setdefault("timing", timing)
         if running.limiter is not None:
             changes.setdefault("rate", running.limiter.state())

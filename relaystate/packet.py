@@ -23,7 +23,7 @@ from attrs import NOTHING
 from .clock import now_ms
 from .errors import InvalidPacketError, PacketTooLargeError
 from .evolve import evolver
-from .frozen import EMPTY, FrozenDict, JsonValue, _plain, freeze, thaw
+from .frozen import EMPTY, FrozenDict, JsonValue, _freeze_items, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
 from .wire import (
@@ -83,6 +83,9 @@ def _as_is(value: Any) -> Any:
 
 
 def _freeze_cursor(value: JsonValue) -> JsonValue:
+    kind = type(value)
+    if kind is int or kind is bool or value is None:  # freeze's first answer, without a call
+        return value
     return freeze(value, "cursor")
 
 
@@ -102,7 +105,12 @@ def _freeze_object(value: Mapping[str, Any] | None, field: str) -> FrozenDict:
 
 
 def _freeze_data(value: Mapping[str, Any] | None) -> FrozenDict:
-    return value if type(value) is FrozenDict else _freeze_object(value, "data")
+    kind = type(value)
+    if kind is FrozenDict:
+        return value  # type: ignore[return-value]  # it is one
+    if kind is dict and value:  # the job's data, every hop: what _freeze_object would do
+        return _freeze_items(value, "data", 0)
+    return _freeze_object(value, "data")
 
 
 def _freeze_timing(value: Mapping[str, Any] | None) -> FrozenDict:
@@ -434,9 +442,11 @@ def _plain_packet(raw: Mapping[str, Any]) -> RelayPacket | None:
     for name, is_object in _JSON_FIELDS:
         value = values[name]
         if is_object:
-            if type(value) is dict:
-                values[name] = _freeze_object(value, name)
-        elif not _plain(value):
+            if type(value) is dict:  # _freeze_object's answer for a dict, without its calls
+                values[name] = _freeze_items(value, name, 0) if value else _EMPTY
+            continue
+        kind = type(value)  # any JSON value: a plain scalar is its own frozen form
+        if not (kind is int or kind is bool or value is None or (kind is str and value.isascii())):
             values[name] = freeze(value, name)
     # The validators and __attrs_post_init__, as checks: what fails them goes the checked way.
     shards = values["shards"]
