@@ -63,8 +63,6 @@ log = logging.getLogger("relaystate")
 
 #: The longest error text a FAILED packet carries.
 MAX_ERROR_CHARS = 2_000
-#: What a relay adds to the stats, by position (see ``Stats._plus``): one relay.
-_ONE_RELAY = (0, 1, 0, 0, 0, 0)
 #: A shard's end has the ledger keep its hop's packet beside its result (for a teardown that
 #: ``unpause()`` may have to start: :meth:`~relaystate.ports.LedgerPort.pending`) only while
 #: both, as text, fit in this many bytes: a DynamoDB item holds 400 KB, shared with the cursor,
@@ -158,7 +156,7 @@ def relay(
     packet = job.packet
     assert packet is not None
     delay = sending.check_delay(delay_seconds)
-    stats = job.stats._plus(_ONE_RELAY)
+    stats = job.stats.added(relays=1)
     # What the next packet changes beyond the snapshot, given only where it differs.
     changes: dict[str, Any] = {"hop": packet.hop + 1, "stats": stats}
     error = error[:MAX_ERROR_CHARS]
