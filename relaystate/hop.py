@@ -206,7 +206,9 @@ class Hop:
         delay = 0
         unit_error: Exception | None = None
         # A sleep or a wait the packet carries: until it is over the hop only relays it on.
-        pending: Sleep | WaitFor | None = self._held(packet)
+        pending: Sleep | WaitFor | None = (
+            self._held(packet) if packet.waiting or packet.wake_ms else None  # mostly neither
+        )
         # The last hop the cap allows ends in a teardown: it keeps that time from the start.
         worked = packet.hop - job.stats.waits
         kept_ms = state.teardown_reserve_ms() if worked + 1 >= job.max_hops else 0.0

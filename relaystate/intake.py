@@ -326,9 +326,10 @@ def receive_count(record: Mapping[str, Any]) -> int:
     attributes = record.get("attributes")
     if type(attributes) is dict or isinstance(attributes, Mapping):
         try:
-            return max(int(attributes.get("ApproximateReceiveCount", 1)), 1)
+            count = int(attributes.get("ApproximateReceiveCount", 1))
         except (TypeError, ValueError):
             return 1
+        return count if count > 1 else 1
     return 1
 
 
