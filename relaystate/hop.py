@@ -430,6 +430,9 @@ class Hop:
                 result = job.step(cursor)
                 if result is DONE or isinstance(result, _PAUSES):
                     return result
+                kind = type(result)
+                if kind is int or kind is bool or result is None:  # freeze's first answer
+                    return result
                 return freeze(result, "cursor")
             except Exception:
                 tries += 1

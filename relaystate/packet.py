@@ -258,9 +258,18 @@ class RelayPacket:
         """The packet as plain JSON-ready values (``dict``/``list``)."""
         return self._fields(thaw)
 
-    def _fields(self, plain: Callable[[Any], Any]) -> dict[str, Any]:
+    def _fields(self, plain: Callable[[Any], Any] | None) -> dict[str, Any]:
         """The packet's wire fields, each JSON value made ``plain``: thawed for
-        :meth:`to_dict`, or as it is for the encoder, which writes frozen values too."""
+        :meth:`to_dict`, or (``None``) as it is for the encoder, which writes frozen values
+        too."""
+        cursor: Any = self.cursor
+        data: Any = self.data
+        if plain is None:  # every hop's: the cursor and data without a call each
+            plain = _as_is
+            if type(data) is FrozenDict:
+                data = data._data  # what the encoder's default would hand it, without the call
+        else:
+            cursor, data = plain(cursor), plain(data)
         raw = {
             "v": self.version,
             "job_id": self.job_id,
@@ -273,8 +282,8 @@ class RelayPacket:
             "shards": self.shards,
             "hop": self.hop,
             "state": _STATE_VALUES[self.state],
-            "cursor": plain(self.cursor),
-            "data": plain(self.data),
+            "cursor": cursor,
+            "data": data,
             "stats": self.stats.to_dict(),
         }
         # The optional fields only when set, in this order (the JSON text keeps it). An object
@@ -318,7 +327,7 @@ class RelayPacket:
         """
         if signer is not None:
             return sqs_safe(encode(signer.sign(self.to_dict())))
-        return sqs_safe(encode(self._fields(_as_is)))
+        return sqs_safe(encode(self._fields(None)))
 
     def size_bytes(self) -> int:
         """The size of :meth:`to_json` in UTF-8 bytes, as SQS counts it."""
