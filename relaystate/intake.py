@@ -158,7 +158,10 @@ def read(
     """
     if isinstance(packet, RelayPacket):
         return class_for(base, packet), packet
-    raw: Any = RelayPacket.load_json(packet) if isinstance(packet, str | bytes) else packet
+    raw: Any = packet
+    # (str first: a worker's body; ``str | bytes`` would make a union object every call.)
+    if type(packet) is str or isinstance(packet, (str, bytes)):
+        raw = RelayPacket.load_json(packet)
     parsed = RelayPacket.from_dict(raw)
     target = class_for(base, parsed)
     if target.signer is not None:
