@@ -119,7 +119,7 @@ _FIRST_OURS = (
     + "_out = Hops.handle(_event, _context, backend=_backend)\n"
     + _STOP
     + "assert _out == {'batchItemFailures': []}, _out\n"
-    + "assert [_ for queue in _backend.queues.queues.values() for _ in queue.messages], 'no relay'\n"
+    + "assert [m for q in _backend.queues.queues.values() for m in q.messages], 'no relay'\n"
 )
 _FIRST_HAND = (
     _START
