@@ -14,7 +14,8 @@ times, wall clock and process CPU, from before its first import to the end of th
 
 The first-hop cases pause their clocks while the in-memory queues are made (relaystate's
 twins are loaded around ``relaystate.testing``'s package, which would load the simulator; the
-modules they bring are listed, so that none of what ``handle()`` loads is hidden). Import
+modules they bring are listed, so that none of what ``handle()`` loads is hidden; the
+backend's :mod:`relaystate.ports` is timed, as a Lambda's boto3 backend loads it too). Import
 laziness shows here: ``transitions`` loads on a job's first hop, so the first-hop row pays it.
 
 Runs go in rounds of one sample per case, the order rotating round by round, so that drift of
@@ -114,6 +115,7 @@ _FIRST_OURS = (
     _START
     + "import boto3\n"
     + _JOB
+    + "import relaystate.ports  # what every backend loads, relaystate.aws's too\n"
     + _CONTEXT
     + _paused(_MEMORY)
     + "_out = Hops.handle(_event, _context, backend=_backend)\n"
@@ -198,10 +200,15 @@ def measure(rounds: int = ROUNDS) -> tuple[list[dict[str, list[float]]], list[st
     return samples, extra
 
 
+def _spread(percents: list[float]) -> str:
+    """Median and range of per-round percentages."""
+    found = sorted(percents)
+    return f"{statistics.median(found):+.0f} % ({found[0]:+.0f} to {found[-1]:+.0f})"
+
+
 def _ratio(over: list[float], under: list[float]) -> str:
     """Median and range of ``over / under - 1`` round by round, in %."""
-    added = sorted(100 * (o / u - 1) for o, u in zip(over, under, strict=True))
-    return f"{statistics.median(added):+.0f} % ({added[0]:+.0f} to {added[-1]:+.0f})"
+    return _spread([100 * (o / u - 1) for o, u in zip(over, under, strict=True)])
 
 
 def run() -> list[dict[str, Any]]:
@@ -223,6 +230,18 @@ def run() -> list[dict[str, Any]]:
             }
         )
     rows[-1]["what"] += " (added: over the hand-written first hop)"
+    own = [  # RelayJob import less the runtime deps, as a share of boto3, round by round
+        100 * (o - d) / b
+        for o, d, b in zip(samples[2]["cpu"], samples[1]["cpu"], boto3["cpu"], strict=True)
+    ]
+    rows.insert(
+        3,
+        dict.fromkeys(rows[0], "")
+        | {
+            "what": "  relaystate's own modules: RelayJob import less the runtime deps",
+            "added CPU (pairs)": _spread(own),
+        },
+    )
     rows.append(
         dict.fromkeys(rows[0], "")
         | {"what": f"untimed set-up of the in-memory queues also loaded: {', '.join(extra)}"}
