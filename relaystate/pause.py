@@ -48,12 +48,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import control_lease, mapping_state
 from .errors import UnknownJobError
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 from .resources import MAX_RETENTION_S, QUEUE_RETENTION_S
+
+if TYPE_CHECKING:
+    from .ports import Backend, LedgerPort
 
 __all__ = ["pause", "unpause"]
 
