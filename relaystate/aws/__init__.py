@@ -14,10 +14,8 @@ from urllib.parse import urlsplit
 
 from ..ports import Backend
 from .config import client_config
-from .dynamodb import DynamoDBLedger
 from .errors import ERROR_CODES, map_aws_errors
 from .lambda_ import LambdaMappings
-from .s3 import S3Blobs
 from .sqs import SqsQueues
 
 if TYPE_CHECKING:
@@ -25,6 +23,9 @@ if TYPE_CHECKING:
     from botocore.config import Config
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_sqs import SQSClient
+
+    from .dynamodb import DynamoDBLedger
+    from .s3 import S3Blobs
 
 __all__ = [
     "ERROR_CODES",
@@ -86,6 +87,8 @@ def aws_backend(
     def ledgers(table_name: str) -> DynamoDBLedger:
         # One ledger (and DynamoDB client) per table for the backend's life: every hop of a
         # warm Lambda asks for it again.
+        from .dynamodb import DynamoDBLedger  # loaded by a job with a ledger only
+
         with made_lock:
             if table_name not in made:
                 made[table_name] = DynamoDBLedger(
@@ -97,6 +100,8 @@ def aws_backend(
 
     def blobs(bucket: str) -> S3Blobs:
         # As the ledgers: one per bucket; its S3 client is made on its first call.
+        from .s3 import S3Blobs  # loaded by a job with an offload only
+
         with made_lock:
             if bucket not in buckets:
                 buckets[bucket] = S3Blobs(bucket, session=session, config=config, **beside_sqs)
@@ -108,6 +113,22 @@ def aws_backend(
         ledgers=ledgers,
         blobs=blobs,
     )
+
+
+# Loaded on first use: a worker without a ledger or an offload does not pay for them at cold
+# start (DynamoDB's adapter brings the ledger's records and the timeline).
+_LAZY = {"DynamoDBLedger": "dynamodb", "S3Blobs": "s3"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'relaystate.aws' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"relaystate.aws.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 def _where_sqs_is(sqs_client: Any) -> dict[str, Any]:
