@@ -14,8 +14,8 @@ times, wall clock and process CPU, from before its first import to the end of th
 
 The first-hop cases pause their clocks while the in-memory queues are made (relaystate's
 twins are loaded around ``relaystate.testing``'s package, which would load the simulator; the
-modules they bring are listed, so that none of what ``handle()`` loads is hidden; the
-backend's :mod:`relaystate.ports` is timed, as a Lambda's boto3 backend loads it too). Import
+modules they bring are listed, so that none of what ``handle()`` loads is hidden). The adapters
+of a Lambda's default backend, :mod:`relaystate.aws`, are imported in the timed part. Import
 laziness shows here: ``transitions`` loads on a job's first hop, so the first-hop row pays it.
 
 Runs go in rounds of one sample per case, the order rotating round by round, so that drift of
@@ -115,7 +115,7 @@ _FIRST_OURS = (
     _START
     + "import boto3\n"
     + _JOB
-    + "import relaystate.ports  # what every backend loads, relaystate.aws's too\n"
+    + "import relaystate.aws  # a Lambda's default backend's adapters (no client made)\n"
     + _CONTEXT
     + _paused(_MEMORY)
     + "_out = Hops.handle(_event, _context, backend=_backend)\n"

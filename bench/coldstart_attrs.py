@@ -1,10 +1,10 @@
 """What remains of relaystate's cold start: the attrs classes it builds, against the rest.
 
 In fresh interpreters (boto3, attrs and transitions loaded first), times ``from relaystate
-import RelayJob`` and then the modules a first hop adds (the backend's ports, the machine, the
-callbacks...), and within both the time attrs spends building classes (``attrs.define`` and
-``attrs.frozen``, timed around attrs' own builder). Run it with ``python -m bench
-coldstart_attrs``.
+import RelayJob``, then the modules a first hop adds (the AWS backend's adapters, the machine,
+the callbacks...; no ledger, no offload), and within both the time attrs spends building
+classes (``attrs.define``, ``attrs.frozen``: timed around attrs' own builder). Run it with
+``python -m bench coldstart_attrs``.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ next_gen.attrs = timed
 started = time.process_time()
 from relaystate import RelayJob
 imported, imported_attrs, imported_n = time.process_time() - started, spent[0], len(built)
-import relaystate.ports, relaystate.hop, relaystate.machine, relaystate.callbacks
-import relaystate.control_lease, relaystate.pause, relaystate.resources
+import relaystate.aws, relaystate.hop, relaystate.machine, relaystate.callbacks
+import relaystate.control_lease, relaystate.pause
 print(json.dumps({
     "import": [imported * 1e3, imported_attrs * 1e3, imported_n],
     "first hop": [(time.process_time() - started) * 1e3, spent[0] * 1e3, len(built)],
