@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..lazy import loader
 from ..ports import Backend
 from .config import client_config
 from .errors import ERROR_CODES, map_aws_errors
@@ -120,15 +121,7 @@ def aws_backend(
 _LAZY = {"DynamoDBLedger": "dynamodb", "S3Blobs": "s3"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'relaystate.aws' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"relaystate.aws.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = loader(__name__, _LAZY, globals())
 
 
 def _where_sqs_is(sqs_client: Any) -> dict[str, Any]:
