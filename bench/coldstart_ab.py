@@ -2,9 +2,9 @@
 [--base REV] [--rounds N]`` (default: main against the working tree).
 
 Each revision's ``relaystate`` is put in a directory of its own (``git archive``; the working
-tree as it is) and run first on ``PYTHONPATH``; each sample is a fresh interpreter timing
-process CPU, with compiled bytecode, of the statement of a case; the trees alternate, the
-order within a round alternating, and the difference is taken pair by pair.
+tree as it is), the children running in it, with it on ``PYTHONPATH``; each sample is a fresh
+interpreter timing process CPU, with compiled bytecode, of the statement of a case; the trees
+alternate, the order within a round alternating, and the difference is taken pair by pair.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def _cpu_ms(tree: Path, statement: str) -> float:
         text=True,
         check=True,
         env=_ENV | {"PYTHONPATH": str(tree)},
+        cwd=tree,  # ``-c`` puts the current directory first on sys.path, ahead of PYTHONPATH
     )
     return float(done.stdout) * 1e3
 
