@@ -47,7 +47,6 @@ from .hop_claim import claim_hop
 from .hop_record import record_hop, timeline_entry, wanted, where
 from .hop_state import HopState
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 from .retry import retry_transient
 from .signals import WaitFor
 from .sleep import Sleep, delay_until
@@ -56,6 +55,7 @@ from .states import DONE, JobState
 if TYPE_CHECKING:
     from .budget import Budget
     from .job_protocols import HopJob
+    from .ports import Backend, LedgerPort
 
 __all__ = ["Hop", "remaining_ms"]
 

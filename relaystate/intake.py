@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import tracing
 from .errors import (
@@ -36,8 +36,10 @@ from .hop_claim import requeue_last
 from .job_protocols import HopJob
 from .names import same_queue
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 from .retry import TRANSIENT
+
+if TYPE_CHECKING:
+    from .ports import Backend, LedgerPort
 
 __all__ = [
     "BatchResponse",

@@ -18,7 +18,6 @@ from .errors import ConfigurationError, InvalidPacketError
 from .frozen import EMPTY, JsonValue, freeze, thaw
 from .options import OPTIONS, check_options, check_packet_options
 from .packet import RelayPacket, Stats
-from .ports import Backend, LedgerPort
 from .settings import JobSettings
 from .signals import send_signal
 from .states import DONE, JobState  # noqa: F401  (DONE: the docstrings' examples use it)
@@ -28,6 +27,7 @@ if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
     from .hop_state import HopState
     from .ledger import JobStatus, ShardResult
     from .machine import JobMachine
+    from .ports import Backend, LedgerPort
 
 __all__ = ["RelayJob"]
 

@@ -36,13 +36,13 @@ from .errors import (
 from .frozen import EMPTY, thaw
 from .hop_state import HopState
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 from .retry import RetriedReads, retry_transient
 from .states import JobState
 
 if TYPE_CHECKING:
     from .job_protocols import Job
     from .offload import Offloader, S3Offload
+    from .ports import Backend, LedgerPort
     from .timeline import HopEntry
 
 __all__ = [
