@@ -25,6 +25,7 @@ NAMES = [
     "cost",
     "ratelimit",
     "coldstart",
+    "coldstart_attrs",
 ]
 RESULTS = Path(__file__).with_name("results.md")
 

@@ -25,6 +25,7 @@ from .errors import (
     RelayError,
 )
 from .job import RelayJob
+from .lazy import loader
 from .packet import RelayPacket, Stats
 from .retry import Retry
 from .signals import WaitFor
@@ -40,19 +41,15 @@ if TYPE_CHECKING:
 _LAZY = {"RateLimit": "ratelimit", "PacketSigner": "signing", "S3Offload": "offload"}
 
 
+_load = loader(__name__, _LAZY, globals())
+
+
 def __getattr__(name: str) -> Any:
-    if name == "__version__":  # read from the installed package's metadata, once
-        from importlib.metadata import version
+    if name != "__version__":
+        return _load(name)
+    from importlib.metadata import version  # read from the installed package's metadata, once
 
-        value: Any = version("relaystate")
-    else:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module 'relaystate' has no attribute {name!r}")
-        import importlib
-
-        value = getattr(importlib.import_module(f"relaystate.{module}"), name)
-    globals()[name] = value
+    value = globals()[name] = version("relaystate")
     return value
 
 

@@ -13,13 +13,17 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import resources
 from .errors import UnknownJobError
 from .ledger import JobStatus
 from .names import TAG_PREFIX, queue_name_for
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 from .states import JobState
+
+if TYPE_CHECKING:
+    from .ports import Backend, LedgerPort
 
 __all__ = ["locate"]
 

@@ -17,10 +17,11 @@ from .hop_state import HopState
 from .job_protocols import Job
 from .machine import Callback, JobMachine
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 
 if TYPE_CHECKING:
     from transitions import EventData
+
+    from .ports import Backend, LedgerPort
 
 __all__ = ["ControlledJob", "machine"]
 

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import resources, sending, teardown
 from .frozen import thaw
 from .names import queue_name_for
 from .packet import RelayPacket
-from .ports import Backend
 from .states import JobState
+
+if TYPE_CHECKING:
+    from .ports import Backend
 
 __all__ = ["COMPAT_JOB_TYPE", "get_relay_packet", "relay_pass", "setup", "tear_down"]
 

@@ -35,10 +35,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from . import clock
 from .errors import JobBusyError, RelayError
-from .ports import Backend, LedgerPort
+
+if TYPE_CHECKING:
+    from .ports import Backend, LedgerPort
 
 __all__ = ["LEASE_S", "held"]
 

@@ -29,6 +29,15 @@ import attrs
 __all__ = ["evolver"]
 
 T = TypeVar("T")
+#: How many sets of changed fields an evolver remembers what to do for.
+MAX_PLANS = 256
+#: What an evolve runs: the converters and the validators of the changed fields, in field
+#: order, and the class's checks across fields if they run (else ``None``).
+_Plan = tuple[
+    tuple[tuple[str, Callable[[Any], Any]], ...],
+    tuple[tuple[str, Any, Callable[[Any, Any, Any], Any]], ...],
+    Callable[[Any], None] | None,
+]
 
 
 def evolver(
@@ -59,27 +68,39 @@ def evolver(
     ]
     post_init: Callable[[Any], None] | None = getattr(cls, "__attrs_post_init__", None)
     new_object = object.__new__
+    # What an evolve with these changed fields runs, by their names in the order given: a
+    # hop changes the same fields every time. Bounded: callers name their changes in code.
+    plans: dict[tuple[str, ...], _Plan] = {}
+
+    def plan_for(names: tuple[str, ...]) -> _Plan:
+        if not set(names) <= fields.keys():
+            unknown = [name for name in names if name not in fields]
+            raise TypeError(f"{cls.__qualname__} has no field(s) {unknown}")
+        plan = (
+            tuple((name, convert) for name, convert in converters if name in names),
+            tuple((name, field, validate) for name, field, validate in validators if name in names),
+            post_init if post_init_reads is None or not post_init_reads.isdisjoint(names) else None,
+        )
+        if len(plans) < MAX_PLANS:
+            plans[names] = plan
+        return plan
 
     def evolve(instance: T, changes: Mapping[str, Any]) -> T:
-        if not changes.keys() <= fields.keys():
-            unknown = [name for name in changes if name not in fields]
-            raise TypeError(f"{cls.__qualname__} has no field(s) {unknown}")
+        names = tuple(changes)
+        plan = plans.get(names) or plan_for(names)
         new = new_object(type(instance))
         values = new.__dict__
         values.update(instance.__dict__)
         values.update(changes)
         # What __init__ does, in its order, for the fields that change: convert each, then
         # validate each once all are set.
-        for name, convert in converters:
-            if name in changes:
-                values[name] = convert(values[name])
-        for name, field, validate in validators:
-            if name in changes:
-                validate(new, field, values[name])
-        if post_init is not None and (
-            post_init_reads is None or not post_init_reads.isdisjoint(changes)
-        ):
-            post_init(new)
+        converting, validating, checks = plan
+        for name, convert in converting:
+            values[name] = convert(values[name])
+        for name, field, validate in validating:
+            validate(new, field, values[name])
+        if checks is not None:
+            checks(new)
         return new
 
     return evolve

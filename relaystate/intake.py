@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import tracing
 from .errors import (
@@ -36,8 +36,10 @@ from .hop_claim import requeue_last
 from .job_protocols import HopJob
 from .names import same_queue
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 from .retry import TRANSIENT
+
+if TYPE_CHECKING:
+    from .ports import Backend, LedgerPort
 
 __all__ = [
     "BatchResponse",
@@ -45,6 +47,7 @@ __all__ = [
     "JobClass",
     "class_for",
     "knows",
+    "read",
     "receive_count",
     "records",
     "register",
@@ -143,12 +146,33 @@ def verified(base: Any, packet: RelayPacket | Mapping[str, Any] | str | bytes) -
     """
     if isinstance(packet, RelayPacket):
         return packet
-    raw: Any = RelayPacket.load_json(packet) if isinstance(packet, str | bytes) else packet
+    return read(base, packet)[1]
+
+
+def read(
+    base: Any, packet: RelayPacket | Mapping[str, Any] | str | bytes
+) -> tuple[Any, RelayPacket]:
+    """The class that runs the packet (:func:`class_for`) and the packet, :func:`verified`:
+    both at once, so that a worker finds the class once a hop.
+
+    Raises:
+        InvalidPacketError: not JSON, not a packet, or of a job type ``base`` does not run.
+        InvalidSignatureError: the class signs and the signature is missing or bad.
+    """
+    if isinstance(packet, RelayPacket):
+        return class_for(base, packet), packet
+    raw: Any = packet
+    # (str first: a worker's body; ``str | bytes`` would make a union object every call.)
+    if type(packet) is str or isinstance(packet, (str, bytes)):
+        raw = RelayPacket.load_json(packet)
     parsed = RelayPacket.from_dict(raw)
     target = class_for(base, parsed)
     if target.signer is not None:
         target.signer.verify(raw)
-    return migrated(target, parsed)
+    moved = migrated(target, parsed)
+    if moved is not parsed:  # migrate may have made a packet of another type
+        target = class_for(base, moved)
+    return target, moved
 
 
 def version_mismatch(target: Any, packet: RelayPacket) -> VersionMismatchError:
@@ -232,8 +256,8 @@ class Intake:
 
     def run(self, record: Mapping[str, Any], context: Any) -> None:
         """One record: its packet checked, its job rebuilt, its hop run."""
-        packet = self.packet_of(record)
-        job = self.job_class.from_packet(packet, backend=self.backend)
+        target, packet = self._read(record)
+        job: Worker = target._rebuilt(packet, self.backend)  # verified already: as it is
         try:
             backend, ledger = job._ports()
             traced = tracing.enabled(job, self.tracing_env)
@@ -256,10 +280,14 @@ class Intake:
 
     def packet_of(self, record: Mapping[str, Any]) -> RelayPacket:
         """The record's packet, verified, and checked to have come from the queue it names."""
+        return self._read(record)[1]
+
+    def _read(self, record: Mapping[str, Any]) -> tuple[Any, RelayPacket]:
+        """:meth:`packet_of`, and the class that runs the packet."""
         body = record.get("body")
         if not isinstance(body, str):
             raise InvalidPacketError("the SQS record has no body text", field="body")
-        packet = verified(self.job_class, body)
+        target, packet = read(self.job_class, body)
         if not packet.queue_url:
             raise InvalidPacketError(
                 "the packet names no queue; a packet delivered from a queue must name the queue "
@@ -273,7 +301,7 @@ class Intake:
                 "it is not run (a packet runs only from its own job's queue)",
                 field="queue_url",
             )
-        return packet
+        return target, packet
 
 
 #: :func:`~relaystate.names.same_queue`, remembered: a worker sees the same queue hop after hop.
@@ -286,25 +314,32 @@ def records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     Raises:
         InvalidEventError: the event is not a mapping with a ``Records`` list of mappings.
     """
-    found = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(found, list) or not all(
-        type(record) is dict or isinstance(record, Mapping) for record in found
-    ):
-        raise InvalidEventError(
-            "handle() takes the SQS event that the job's event-source mapping delivers "
-            f"(a dict with a 'Records' list); got {type(event).__name__} {_preview(event)}"
-        )
+    # A dict first: what Lambda hands over, known without isinstance() of an ABC.
+    found = event.get("Records") if type(event) is dict or isinstance(event, Mapping) else None
+    if type(found) is not list and not isinstance(found, list):
+        raise _not_an_event(event)
+    for record in found:
+        if type(record) is not dict and not isinstance(record, Mapping):
+            raise _not_an_event(event)
     return found
+
+
+def _not_an_event(event: Any) -> InvalidEventError:
+    return InvalidEventError(
+        "handle() takes the SQS event that the job's event-source mapping delivers "
+        f"(a dict with a 'Records' list); got {type(event).__name__} {_preview(event)}"
+    )
 
 
 def receive_count(record: Mapping[str, Any]) -> int:
     """SQS's ``ApproximateReceiveCount`` of the record (1 when missing or unreadable)."""
     attributes = record.get("attributes")
-    if isinstance(attributes, Mapping):
+    if type(attributes) is dict or isinstance(attributes, Mapping):
         try:
-            return max(int(attributes.get("ApproximateReceiveCount", 1)), 1)
+            count = int(attributes.get("ApproximateReceiveCount", 1))
         except (TypeError, ValueError):
             return 1
+        return count if count > 1 else 1
     return 1
 
 

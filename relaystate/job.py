@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 from . import intake
 from .errors import ConfigurationError, InvalidPacketError
-from .frozen import JsonValue, freeze, thaw
+from .frozen import EMPTY, JsonValue, freeze, thaw
 from .options import OPTIONS, check_options, check_packet_options
 from .packet import RelayPacket, Stats
-from .ports import Backend, LedgerPort
 from .settings import JobSettings
 from .signals import send_signal
 from .states import DONE, JobState  # noqa: F401  (DONE: the docstrings' examples use it)
@@ -28,6 +27,7 @@ if TYPE_CHECKING:  # kept off the Lambda path's imports unless a job uses them
     from .hop_state import HopState
     from .ledger import JobStatus, ShardResult
     from .machine import JobMachine
+    from .ports import Backend, LedgerPort
 
 __all__ = ["RelayJob"]
 
@@ -327,10 +327,8 @@ class RelayJob(Triggers, JobSettings):
             InvalidPacketError: the packet is malformed or belongs to another job type.
             InvalidSignatureError: the class signs and the packet's signature is missing or bad.
         """
-        packet = intake.verified(cls, packet)
-        target = intake.class_for(cls, packet)
-        job = target.__new__(target)
-        job._rebuild(packet, backend)
+        target, packet = intake.read(cls, packet)
+        job = target._rebuilt(packet, backend)
         if not isinstance(job, cls):  # pragma: no cover - class_for guarantees it
             raise InvalidPacketError("job type mismatch", field="job_type")
         return job
@@ -420,20 +418,34 @@ class RelayJob(Triggers, JobSettings):
             ledger = self.ledger = self.backend.ledgers(ledger)
         return self.backend, ledger
 
+    @classmethod
+    def _rebuilt(cls, packet: RelayPacket, backend: Backend | None) -> Self:
+        """The job of ``packet`` as it is: already verified, of this class (see
+        :func:`relaystate.intake.read`)."""
+        job = cls.__new__(cls)
+        job._rebuild(packet, backend)
+        return job
+
     def _rebuild(self, packet: RelayPacket, backend: Backend | None) -> None:
         if backend is not None:
             self.backend = backend
-        check_packet_options(packet.options)
-        self.options = thaw(packet.options)
-        for name, value in self.options.items():
-            setattr(self, name, value)
+        # The empty objects a packet mostly holds are the one EMPTY: known without a call.
+        options = packet.options
+        if options is EMPTY:
+            self.options = {}
+        else:
+            check_packet_options(options)
+            self.options = thaw(options)
+            for name, value in self.options.items():
+                setattr(self, name, value)
         self.function_name = packet.function_name
         self.job_id = packet.job_id
         self.data = thaw(packet.data)
         self.cursor = packet.cursor
         self.stats = packet.stats
-        self.signals = thaw(packet.signals)
-        self.result = thaw(packet.result)
+        self.signals = {} if packet.signals is EMPTY else thaw(packet.signals)
+        result = packet.result
+        self.result = result if result is None else thaw(result)
         self.packet = packet
         self.packets = (packet,)
         self._reset(packet.state)

@@ -33,17 +33,17 @@ from .errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
-from .frozen import thaw
+from .frozen import EMPTY, thaw
 from .hop_state import HopState
 from .job_queues import JobNames, release_others
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 from .retry import RetriedReads, retry_transient
 from .states import JobState
 
 if TYPE_CHECKING:
     from .job_protocols import Job
     from .offload import Offloader, S3Offload
+    from .ports import Backend, LedgerPort
     from .timeline import HopEntry
 
 __all__ = [
@@ -80,7 +80,15 @@ KEEP_PACKET_BYTES = 300_000
 
 def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any) -> RelayPacket:
     """The job's packet as of now: ``state``, its cursor, data, stats, and what the hop
-    (``running``, if one runs) learned.
+    (``running``, if one runs) learned; ``changes`` over them."""
+    return snapshot_with(job, running, state, changes)
+
+
+def snapshot_with(
+    job: Job, running: HopState | None, state: JobState, changes: dict[str, Any]
+) -> RelayPacket:
+    """:func:`snapshot` with its ``changes`` given as a dict, which it adds to (a relay's:
+    one dict a hop, not one made for each call's keywords).
 
     Only what may differ from the packet is handed to its evolve (which converts and checks
     each field it is given): an empty object or a ``None`` that stays so is left out.
@@ -88,14 +96,15 @@ def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any
     packet = job.packet
     assert packet is not None
     changes.setdefault("stats", job.stats)
-    if job.signals or packet.signals:
+    # The packet's empty objects are mostly the shared EMPTY: known by identity, no call.
+    if job.signals or (packet.signals is not EMPTY and packet.signals):
         changes.setdefault("signals", job.signals)
     if job.result is not None or packet.result is not None:
         changes.setdefault("result", job.result)
     if running is not None:
         if running.budget is not None:
             timing = running.budget.state()
-            if timing or packet.timing:
+            if timing or (packet.timing is not EMPTY and packet.timing):
                 changes.setdefault("timing", timing)
         if running.limiter is not None:
             changes.setdefault("rate", running.limiter.state())
@@ -105,7 +114,9 @@ def snapshot(job: Job, running: HopState | None, state: JobState, **changes: Any
             changes.setdefault("traceparent", running.traceparent)
     if state is not packet.state:
         changes["state"] = state
-    return packet.evolve(cursor=job.cursor, data=job.data, **changes)
+    changes["cursor"] = job.cursor
+    changes["data"] = job.data
+    return packet._evolved(changes)
 
 
 def offloader(job: Job, backend: Backend, hop: HopState | None) -> Offloader | None:
@@ -154,16 +165,17 @@ def relay(
     # What the next packet changes beyond the snapshot, given only where it differs.
     changes: dict[str, Any] = {"hop": packet.hop + 1, "stats": stats}
     error = error[:MAX_ERROR_CHARS]
-    for name, value in (
-        ("attempt", attempt),
-        ("finishing", finishing),
-        ("error", error),
-        ("wake_ms", wake_ms),
-        ("waiting", ""),
-    ):
-        if value != getattr(packet, name):
-            changes[name] = value
-    nxt = snapshot(job, hop, JobState.RELAYING, **changes)
+    if attempt != packet.attempt:
+        changes["attempt"] = attempt
+    if finishing != packet.finishing:
+        changes["finishing"] = finishing
+    if error != packet.error:
+        changes["error"] = error
+    if wake_ms != packet.wake_ms:
+        changes["wake_ms"] = wake_ms
+    if packet.waiting:
+        changes["waiting"] = ""
+    nxt = snapshot_with(job, hop, JobState.RELAYING, changes)
     sent = wire(job, backend, hop, nxt)
     if ledger is not None:  # the outbox is the body sent: written (and size-checked) once
         body = record_next(job, ledger, hop, nxt, sent=sent, delay_seconds=delay)

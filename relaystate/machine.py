@@ -91,41 +91,42 @@ class _JobEvent(Event):
         value = getattr(model, machine.model_attribute)
         # The way each source state fires, worked out once (a hop fires two triggers); it
         # still holds only while the machine's transitions and states are those it was worked
-        # out from, and no hook was added since, which the checks below see.
+        # out from, and no hook was added since, which _holds sees.
         known = type(value) is JobState
         plan = self._plans.get(value._value_) if known else None
-        if plan is None or not self._holds(plan):
+        if plan is None:
             state = machine.get_state(value)
             found = self.transitions.get(state.name)
             dest = _direct(machine, found) if found else None
             if found is None or dest is None:
                 return super().trigger(model, *args, **kwargs)
-            plan = (state, found, found[0], dest)
+            plan = (state, found, found[0], dest, dest.value)
             if known:
                 self._plans[value._value_] = plan
-        state, _, transition, dest = plan
-        if (
-            _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG)
-            or _hooked(machine)
-            or transition.prepare
-            or transition.conditions
-            or state.on_exit
-            or dest.on_enter
-        ):
+        if not self._holds(plan):
             return super().trigger(model, *args, **kwargs)
-        if not (transition.before or transition.after):  # nothing to hand an event to
-            setattr(model, machine.model_attribute, dest.value)
+        state, _, transition, dest, dest_value = plan
+        before, after = transition.before, transition.after
+        if not (before or after):  # nothing to hand an event to
+            setattr(model, machine.model_attribute, dest_value)
             return True
         event = EventData(state, self, machine, model, args=args, kwargs=kwargs)
         event.transition = transition
+        direct = machine.send_event  # transitions' Machine.callback calls a callable at once
         try:
-            for func in transition.before:
-                _call(machine, func, event)
+            for func in before:
+                if direct and callable(func):
+                    func(event)
+                else:
+                    machine.callback(func, event)
             # transitions' set_state and EventData.update, for one model and a known State
-            setattr(model, machine.model_attribute, dest.value)
+            setattr(model, machine.model_attribute, dest_value)
             event.state = dest
-            for func in transition.after:
-                _call(machine, func, event)
+            for func in after:
+                if direct and callable(func):
+                    func(event)
+                else:
+                    machine.callback(func, event)
             event.result = True
         except BaseException as error:  # as transitions does: on_exception decides
             event.error = error  # type: ignore[assignment]  # the stub says Exception
@@ -135,25 +136,41 @@ class _JobEvent(Event):
         return bool(event.result)
 
     def _holds(self, plan: _Plan) -> bool:
-        """Whether ``plan`` still describes the machine: its transition is still the only one
-        from its source (none removed, replaced or added: transitions' ``remove_transition``
-        makes new lists, ``add_transition`` appends), its states are still the machine's, and
-        its destination is not made final since (see :func:`_direct`)."""
-        state, found, transition, dest = plan
-        states = self.machine.states
-        return (
-            self.transitions.get(state.name) is found
-            and len(found) == 1
-            and found[0] is transition
-            and states.get(dest.name) is dest
-            and states.get(state.name) is state
-            and not dest.final
+        """Whether ``plan`` may fire the short way -- the one place this is checked, each
+        trigger: its transition is still the only one from its source (none removed,
+        replaced or added: transitions' ``remove_transition`` makes new lists,
+        ``add_transition`` appends), its states are still the machine's, its destination is
+        not made final since, no hook was added (the machine's, the transition's prepare or
+        conditions, the states' exit or enter callbacks; see :func:`_direct`), and
+        transitions' DEBUG log is off."""
+        state, found, transition, dest, _ = plan
+        machine = self.machine
+        states = machine.states
+        return not (
+            self.transitions.get(state.name) is not found
+            or len(found) != 1
+            or found[0] is not transition
+            or states.get(dest.name) is not dest
+            or states.get(state.name) is not state
+            or dest.final
+            or transition.prepare
+            or transition.conditions
+            or state.on_exit
+            or dest.on_enter
+            # _hooked(machine), without a call
+            or machine._queued
+            or machine._prepare_event
+            or machine._before_state_change
+            or machine._after_state_change
+            or machine._finalize_event
+            or _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG)
         )
 
 
 #: A trigger's plan for one source state: the source, the event's list of transitions from
-#: it, the one transition in that list, and its destination.
-_Plan = tuple[State, list[Transition], Transition, State]
+#: it, the one transition in that list, its destination and the destination's value (a
+#: property of transitions' ``State``).
+_Plan = tuple[State, list[Transition], Transition, State, Any]
 
 
 def _hooked(machine: Machine) -> bool:
@@ -166,15 +183,6 @@ def _hooked(machine: Machine) -> bool:
         or machine._after_state_change
         or machine._finalize_event
     )
-
-
-def _call(machine: Machine, func: Any, event: EventData) -> None:
-    """transitions' ``Machine.callback``: a callable of the event is called with it at once
-    (only a name to resolve, or a machine that does not send events, goes its way)."""
-    if machine.send_event and callable(func):
-        func(event)
-    else:
-        machine.callback(func, event)
 
 
 def _direct(machine: Machine, found: list[Transition]) -> State | None:

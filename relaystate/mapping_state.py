@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from . import clock
 from .errors import MappingTimeoutError, ResourceConflictError, ResourceNotFoundError
-from .ports import Backend, LedgerPort, MappingInfo
 from .retry import retry_transient
+
+if TYPE_CHECKING:
+    from .ports import Backend, LedgerPort, MappingInfo
 
 __all__ = ["detach", "enable", "enable_job", "wait_for_mapping"]
 

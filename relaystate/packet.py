@@ -23,7 +23,7 @@ from attrs import NOTHING
 from .clock import now_ms
 from .errors import InvalidPacketError, PacketTooLargeError
 from .evolve import evolver
-from .frozen import FrozenDict, JsonValue, _plain, freeze, thaw
+from .frozen import EMPTY, FrozenDict, JsonValue, _freeze_items, freeze, thaw
 from .states import JobState
 from .stats import Stats, _non_negative
 from .wire import (
@@ -66,7 +66,7 @@ def _state(value: JobState | str) -> JobState:
 
 
 #: The default of an object field: one empty FrozenDict (immutable, so every packet can share it).
-_EMPTY = FrozenDict()
+_EMPTY = EMPTY
 #: The default of ``stats``: frozen too, so shared the same way.
 _NO_STATS = Stats()
 #: The fields a packet's JSON text may hold: the wire format's and its signature.
@@ -83,6 +83,9 @@ def _as_is(value: Any) -> Any:
 
 
 def _freeze_cursor(value: JsonValue) -> JsonValue:
+    kind = type(value)
+    if kind is int or kind is bool or value is None:  # freeze's first answer, without a call
+        return value
     return freeze(value, "cursor")
 
 
@@ -102,7 +105,12 @@ def _freeze_object(value: Mapping[str, Any] | None, field: str) -> FrozenDict:
 
 
 def _freeze_data(value: Mapping[str, Any] | None) -> FrozenDict:
-    return value if type(value) is FrozenDict else _freeze_object(value, "data")
+    kind = type(value)
+    if kind is FrozenDict:
+        return value  # type: ignore[return-value]  # it is one
+    if kind is dict and value:  # the job's data, every hop: what _freeze_object would do
+        return _freeze_items(value, "data", 0)
+    return _freeze_object(value, "data")
 
 
 def _freeze_timing(value: Mapping[str, Any] | None) -> FrozenDict:
@@ -236,7 +244,12 @@ class RelayPacket:
 
     def evolve(self, **changes: Any) -> RelayPacket:
         """A new snapshot with ``changes`` applied and ``updated_ms`` set to now."""
-        changes.setdefault("updated_ms", now_ms())
+        return self._evolved(changes)
+
+    def _evolved(self, changes: dict[str, Any]) -> RelayPacket:
+        """:meth:`evolve`, the changes given as a dict (which it may add ``updated_ms`` to)."""
+        if "updated_ms" not in changes:
+            changes["updated_ms"] = now_ms()
         return _evolve(self, changes)
 
     # -- wire format -------------------------------------------------------------------------
@@ -245,9 +258,18 @@ class RelayPacket:
         """The packet as plain JSON-ready values (``dict``/``list``)."""
         return self._fields(thaw)
 
-    def _fields(self, plain: Callable[[Any], Any]) -> dict[str, Any]:
+    def _fields(self, plain: Callable[[Any], Any] | None) -> dict[str, Any]:
         """The packet's wire fields, each JSON value made ``plain``: thawed for
-        :meth:`to_dict`, or as it is for the encoder, which writes frozen values too."""
+        :meth:`to_dict`, or (``None``) as it is for the encoder, which writes frozen values
+        too."""
+        cursor: Any = self.cursor
+        data: Any = self.data
+        if plain is None:  # every hop's: the cursor and data without a call each
+            plain = _as_is
+            if type(data) is FrozenDict:
+                data = data._data  # what the encoder's default would hand it, without the call
+        else:
+            cursor, data = plain(cursor), plain(data)
         raw = {
             "v": self.version,
             "job_id": self.job_id,
@@ -260,8 +282,8 @@ class RelayPacket:
             "shards": self.shards,
             "hop": self.hop,
             "state": _STATE_VALUES[self.state],
-            "cursor": plain(self.cursor),
-            "data": plain(self.data),
+            "cursor": cursor,
+            "data": data,
             "stats": self.stats.to_dict(),
         }
         # The optional fields only when set, in this order (the JSON text keeps it). An object
@@ -305,7 +327,7 @@ class RelayPacket:
         """
         if signer is not None:
             return sqs_safe(encode(signer.sign(self.to_dict())))
-        return sqs_safe(encode(self._fields(_as_is)))
+        return sqs_safe(encode(self._fields(None)))
 
     def size_bytes(self) -> int:
         """The size of :meth:`to_json` in UTF-8 bytes, as SQS counts it."""
@@ -373,12 +395,22 @@ class RelayPacket:
         Raises:
             InvalidPacketError: the text is not JSON.
         """
+        if type(text) is str and text[:1] == "{":  # as relaystate writes it: every hop's body
+            try:
+                value, end = _scan_once(text, 0)
+            except (ValueError, StopIteration, RecursionError):
+                value, end = None, -1  # json.loads says what is wrong with it
+            if end == len(text):
+                return value
         try:
             return json.loads(text)
         except (ValueError, TypeError, RecursionError) as exc:
             raise InvalidPacketError(f"not a relay packet: the body is not JSON ({exc})") from exc
 
 
+#: json's scanner (its C one where there is one), called without ``json.loads``' two Python
+#: layers around it: a body that is one JSON object and nothing after it is read by it alone.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 #: :meth:`RelayPacket.evolve` without its ``updated_ms``: what changes is converted and checked.
 _evolve = evolver(
     RelayPacket, post_init_reads=frozenset({"version", "shard", "shards", *_NAMED_BY})
@@ -419,9 +451,11 @@ def _plain_packet(raw: Mapping[str, Any]) -> RelayPacket | None:
     for name, is_object in _JSON_FIELDS:
         value = values[name]
         if is_object:
-            if type(value) is dict:
-                values[name] = _freeze_object(value, name)
-        elif not _plain(value):
+            if type(value) is dict:  # _freeze_object's answer for a dict, without its calls
+                values[name] = _freeze_items(value, name, 0) if value else _EMPTY
+            continue
+        kind = type(value)  # any JSON value: a plain scalar is its own frozen form
+        if not (kind is int or kind is bool or value is None or (kind is str and value.isascii())):
             values[name] = freeze(value, name)
     # The validators and __attrs_post_init__, as checks: what fails them goes the checked way.
     shards = values["shards"]

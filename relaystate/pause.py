@@ -48,12 +48,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import control_lease, mapping_state
 from .errors import UnknownJobError
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
-from .resources import MAX_RETENTION_S, QUEUE_RETENTION_S
+
+if TYPE_CHECKING:
+    from .ports import Backend, LedgerPort
 
 __all__ = ["pause", "unpause"]
 
@@ -85,6 +87,8 @@ def _pause(
             backend, packet.mapping_id, enabled=False, disabled=True, heartbeat=keep
         )
     if packet.queue_url:
+        from .resources import MAX_RETENTION_S  # resources: not on the hop's path otherwise
+
         backend.queues.set_attributes(
             packet.queue_url, {"MessageRetentionPeriod": str(MAX_RETENTION_S)}
         )
@@ -144,6 +148,8 @@ def _unpause(
         keep()
         ledger.set_paused(packet.job_id, False)
         # Everything in the queue was just sent: 4 days of retention drop nothing now.
+        from .resources import QUEUE_RETENTION_S
+
         backend.queues.set_attributes(
             packet.queue_url, {"MessageRetentionPeriod": str(QUEUE_RETENTION_S)}
         )

@@ -26,9 +26,11 @@ from .errors import (
 from .mapping_state import detach, wait_for_mapping
 from .names import TAG_PREFIX, dlq_name, queue_name_of
 from .packet import RelayPacket
-from .ports import Backend, MappingInfo, QueueRef
+from .ports import QueueRef
 
 if TYPE_CHECKING:
+    from .ports import Backend, MappingInfo
+
     pass
 
 __all__ = [

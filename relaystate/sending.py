@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from .errors import InvalidDelayError
 from .packet import RelayPacket
-from .ports import Backend
 
 if TYPE_CHECKING:
+    from .ports import Backend
     from .signing import PacketSigner
 
 __all__ = ["MAX_DELAY_S", "check_delay", "send_packets"]

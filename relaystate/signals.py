@@ -32,7 +32,7 @@ import json
 import logging
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -42,10 +42,12 @@ from .frozen import JsonValue, freeze, thaw
 from .hop_state import HopState
 from .job_protocols import Job
 from .packet import RelayPacket
-from .ports import Backend, LedgerPort
 from .retry import retry_transient
 from .sleep import MAX_SLEEP_S, delay_until
 from .states import JobState
+
+if TYPE_CHECKING:
+    from .ports import Backend, LedgerPort
 
 __all__ = ["WaitFor", "check_signal_name", "park", "send_signal"]
 

@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -36,9 +36,11 @@ from .job_queues import JobNames, live_queue
 from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
 from .names import fresh_queue_name, queue_name_for
 from .packet import RelayPacket, ShardPackets
-from .ports import Backend, LedgerPort
 from .retry import retry_transient
 from .states import JobState
+
+if TYPE_CHECKING:
+    from .ports import Backend, LedgerPort
 
 __all__ = ["Opened", "deadline_for", "fingerprint", "open_job", "requeue"]
 

@@ -84,6 +84,24 @@ class Stats:
             values[name] += count
         return new
 
+    def _plus(self, counts: tuple[int, int, int, int, int, int]) -> Stats:
+        """:meth:`added` by position: ``counts`` has one count for each field, in field order
+        (``hops, relays, units, work_ms, retries, waits``), zipped with the names instead of
+        made into a keyword dict and walked (a hop's sum of four counts, every hop).
+
+        Raises:
+            InvalidPacketError: a count is not a whole number >= 0.
+        """
+        new = object.__new__(Stats)
+        values = new.__dict__
+        values.update(self.__dict__)
+        for name, count in zip(_STATS_FIELDS, counts, strict=True):
+            if count:
+                if type(count) is not int or count < 0:
+                    _non_negative(self, attrs.fields_dict(Stats)[name], count)  # it raises
+                values[name] += count
+        return new
+
     def to_dict(self) -> dict[str, int]:
         """The stats as a plain ``dict`` (``waits`` only when there were any)."""
         # What attrs.asdict gives for these int fields, without its generic walk (every hop):

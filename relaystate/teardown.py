@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .mapping_state import detach
 from .names import TAG_PREFIX, queue_name_of
-from .ports import Backend, MappingInfo
 from .queue_attributes import dead_letter_target, queue_counts
 from .retry import retry_transient
+
+if TYPE_CHECKING:
+    from .ports import Backend, MappingInfo
 
 __all__ = ["release"]
 

@@ -66,6 +66,11 @@ log = logging.getLogger("relaystate")
 
 #: The environment variable that turns tracing on (``1``) or off (``0``) for every job.
 ENV = "RELAYSTATE_TRACING"
+#: What :func:`_environ` reads: :data:`ENV` as ``os.environ`` keeps it, the class that keeps
+#: it so, and whether it does (on POSIX its dict holds bytes).
+_ENV_BYTES = os.fsencode(ENV)
+_ENVIRON = os._Environ
+_POSIX = os.name == "posix"
 _ON = frozenset({"1", "true", "yes", "on"})
 _OFF = frozenset({"0", "false", "no", "off"})
 
@@ -80,7 +85,19 @@ def setting() -> str:
         >>> setting() in ("", "0", "1")
         True
     """
-    return os.environ.get(ENV, "").strip().lower()
+    return _environ().strip().lower()
+
+
+def _environ() -> str:
+    """``os.environ.get(ENV, "")``, read from the dict under ``os.environ`` where it keeps
+    bytes (POSIX): the mapping's ``get`` costs three Python calls (``__getitem__``, the key's
+    encoding, the ``KeyError`` of a name that is not set), and is asked on every hop. Anywhere
+    else -- another platform, ``os.environ`` replaced -- the mapping's own ``get``."""
+    environ = os.environ
+    if type(environ) is not _ENVIRON or not _POSIX:
+        return environ.get(ENV, "")
+    raw = environ._data.get(_ENV_BYTES)  # type: ignore[attr-defined]  # not in the stubs
+    return "" if raw is None else os.fsdecode(raw)
 
 
 def enabled(job: Any, env: str | None = None) -> bool:
@@ -94,7 +111,7 @@ def enabled(job: Any, env: str | None = None) -> bool:
         >>> enabled(Plain)  # unless RELAYSTATE_TRACING=1 is set
         False
     """
-    setting = os.environ.get(ENV, "").strip().lower() if env is None else env
+    setting = _environ().strip().lower() if env is None else env
     if setting in _OFF:
         return False
     if not (setting in _ON or getattr(job, "tracing", False) is True):
@@ -146,8 +163,6 @@ class _Untraced:
 
 #: The span of every hop that is not traced.
 UNTRACED: HopSpan = _Untraced()
-#: The span of an untraced hop, as a context (it keeps nothing: one serves every hop).
-_UNTRACED_SPAN = contextlib.nullcontext(UNTRACED)
 
 
 def start_span(job: Any) -> contextlib.AbstractContextManager[str]:
@@ -162,13 +177,14 @@ def start_span(job: Any) -> contextlib.AbstractContextManager[str]:
 
 def hop_span(
     job: Any, context: Any, receive_count: int, *, traced: bool | None = None
-) -> contextlib.AbstractContextManager[HopSpan]:
+) -> contextlib.AbstractContextManager[HopSpan] | None:
     """The span of one hop of ``job`` (rebuilt from its packet), the child of the span that
-    sent the packet; a :class:`HopSpan` that does nothing when the job is not traced.
+    sent the packet; ``None`` when the job is not traced (the hop runs in :data:`UNTRACED`,
+    which does nothing: no context to enter).
 
     ``traced``: :func:`enabled` for the job, when the caller has decided it already."""
     if job.packet is None or not (enabled(job) if traced is None else traced):
-        return _UNTRACED_SPAN
+        return None
     from . import otel
 
     return otel.hop_span(job, context, receive_count)

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..lazy import loader
 from ..ports import Backend
 from .config import client_config
-from .dynamodb import DynamoDBLedger
 from .errors import ERROR_CODES, map_aws_errors
 from .lambda_ import LambdaMappings
-from .s3 import S3Blobs
 from .sqs import SqsQueues
 
 if TYPE_CHECKING:
@@ -25,6 +24,9 @@ if TYPE_CHECKING:
     from botocore.config import Config
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_sqs import SQSClient
+
+    from .dynamodb import DynamoDBLedger
+    from .s3 import S3Blobs
 
 __all__ = [
     "ERROR_CODES",
@@ -86,6 +88,8 @@ def aws_backend(
     def ledgers(table_name: str) -> DynamoDBLedger:
         # One ledger (and DynamoDB client) per table for the backend's life: every hop of a
         # warm Lambda asks for it again.
+        from .dynamodb import DynamoDBLedger  # loaded by a job with a ledger only
+
         with made_lock:
             if table_name not in made:
                 made[table_name] = DynamoDBLedger(
@@ -97,6 +101,8 @@ def aws_backend(
 
     def blobs(bucket: str) -> S3Blobs:
         # As the ledgers: one per bucket; its S3 client is made on its first call.
+        from .s3 import S3Blobs  # loaded by a job with an offload only
+
         with made_lock:
             if bucket not in buckets:
                 buckets[bucket] = S3Blobs(bucket, session=session, config=config, **beside_sqs)
@@ -108,6 +114,14 @@ def aws_backend(
         ledgers=ledgers,
         blobs=blobs,
     )
+
+
+# Loaded on first use: a worker without a ledger or an offload does not pay for them at cold
+# start (DynamoDB's adapter brings the ledger's records and the timeline).
+_LAZY = {"DynamoDBLedger": "dynamodb", "S3Blobs": "s3"}
+
+
+__getattr__ = loader(__name__, _LAZY, globals())
 
 
 def _where_sqs_is(sqs_client: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ freeze and thaw handle the exact JSON types first.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import weakref
 from collections import OrderedDict
@@ -168,3 +169,63 @@ def test_a_workers_import_leaves_out_what_only_a_starter_needs() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert "[]" == out.stdout.strip()
+
+
+def test_a_thawed_object_of_scalars_is_a_copy_the_frozen_one_does_not_share() -> None:
+    frozen = freeze({"n": 1, "name": "x", "ratio": 0.5, "on": True, "none": None, "é": "€"})
+    thawed = thaw(frozen)
+    thawed["n"] = 2
+    assert {"n": 1, "name": "x", "ratio": 0.5, "on": True, "none": None, "é": "€"} == thaw(frozen)
+    assert 1 == frozen["n"]
+
+
+def test_an_object_with_a_nested_value_is_thawed_all_the_way_down() -> None:
+    frozen = freeze({"n": 1, "rows": [1, {"a": 2}], "nested": {"b": [3]}})
+    assert {"n": 1, "rows": [1, {"a": 2}], "nested": {"b": [3]}} == thaw(frozen)
+    assert list is type(thaw(frozen)["rows"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"a":1}',
+        ' {"a":1}',  # whitespace around it: json.loads' reading
+        '{"a":1}\n',
+        '{"a":NaN}',
+        '{"a":"\\u00e9"}',
+        "[1, 2]",
+        "3",
+    ],
+)
+def test_a_body_is_read_as_json_loads_reads_it(body: str) -> None:
+    assert json.loads(body) == RelayPacket.load_json(body)
+
+
+@pytest.mark.parametrize("body", ['{"a":1}x', '{"a":', '{"a":1}{}', "{", ""])
+def test_a_body_that_is_not_json_is_refused_as_json_loads_refuses_it(body: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(body)
+    with pytest.raises(InvalidPacketError, match="not JSON") as raised:
+        RelayPacket.load_json(body)
+    assert str(expected.value) in str(raised.value)
+
+
+def test_evolving_an_unknown_field_is_refused_every_time() -> None:
+    packet = _packet()
+    for _ in range(2):  # the second time too: what an evolve runs is kept per set of fields
+        with pytest.raises(TypeError, match="no field"):
+            packet.evolve(colour="red")
+
+
+def test_an_evolver_is_right_past_the_number_of_plans_it_keeps() -> None:
+    from relaystate.evolve import MAX_PLANS, evolver
+
+    move = evolver(Stats)
+    names = ("hops", "relays", "units", "work_ms", "retries", "waits")
+    orders = list(itertools.permutations(names, 4))  # each order of changes is a plan of its own
+    assert len(orders) > MAX_PLANS
+    for order in orders:
+        moved = move(Stats(), dict.fromkeys(order, 1))
+        assert [1 if name in order else 0 for name in names] == list(moved.__dict__.values())
+    with pytest.raises(InvalidPacketError, match="hops"):
+        move(Stats(), {"hops": -1})  # a plan past the bound still validates
