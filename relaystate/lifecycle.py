@@ -35,13 +35,13 @@ from .errors import (
 )
 from .frozen import EMPTY, thaw
 from .hop_state import HopState
-from .job_queues import JobNames, release_others
 from .packet import RelayPacket
 from .retry import RetriedReads, retry_transient
 from .states import JobState
 
 if TYPE_CHECKING:
     from .job_protocols import Job
+    from .job_queues import JobNames
     from .offload import Offloader, S3Offload
     from .ports import Backend, LedgerPort
     from .timeline import HopEntry
@@ -486,6 +486,8 @@ def release(
         wait_for_mapping=hop is None,
     )
     if names is not None and names.resumed(packet.queue_url):
+        from .job_queues import release_others  # a resumed job's end only: not a cold start's
+
         others = release_others(
             backend,
             names,
@@ -505,6 +507,8 @@ def release(
 
 def names_of(job: Job) -> JobNames:
     """How the job's queues are named (what a teardown finds them by)."""
+    from .job_queues import JobNames  # at a job's end: a hop's cold start does not load it
+
     return JobNames(job.queue_prefix, job.job_id, job.queue_name)
 
 

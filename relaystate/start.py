@@ -32,7 +32,6 @@ from .errors import (
 )
 from .frozen import freeze, thaw
 from .job_protocols import Job
-from .job_queues import JobNames, live_queue
 from .ledger import MAX_OUTBOX_BYTES, JobStatus, pack_outbox
 from .names import fresh_queue_name, queue_name_for
 from .packet import RelayPacket, ShardPackets
@@ -353,6 +352,8 @@ def _fed(backend: Backend, packet: RelayPacket) -> bool:
 def _joined(job: Job, backend: Backend, packet: RelayPacket) -> RelayPacket:
     """The packet naming the job's live queue, mapping and DLQ, if one is listed; else as it
     is (a fresh queue is made for it)."""
+    from .job_queues import JobNames, live_queue  # a resume whose queue is gone only
+
     try:
         live = live_queue(backend, JobNames(job.queue_prefix, job.job_id, job.queue_name))
     except RelayError as exc:  # a starter whose role may not list queues: make one
