@@ -16,7 +16,10 @@ that depends on the expressions' text alone, done afresh on every call, some of 
                                   each node twice whether it is of a kind (abc's isinstance)
                                   and rebuilds the pass's kinds for every node
     ConditionExpressionParser     the condition expression lexed, a pattern match a token,
-                                  once for the response's checks and again for the write
+                                  and parsed, once for the response's checks and again for
+                                  the write
+    Node.find_clauses             the response's checks walking the update expression's tree
+                                  for the names and values it uses
 
 And one on the read side: ``Item.project`` (a ProjectionExpression, as a ledger's status
 sends with ~110 names) turned the whole item into plain JSON again for every name -- a
@@ -28,6 +31,9 @@ validators' copy is unpickled from the tree's pickle (what ``deepcopy`` makes, a
 cost); the three checks of the text are skipped for a (text, attribute names, key attributes)
 that passed them before -- they read nothing else, so they would pass again -- and the lexer's
 tokens are kept by the condition's text (fresh nodes each call: later stages build on them).
+A condition parsed is given again to the parse that follows it in the same thread when that
+one has the same text and the very same names and values, unchanged (a request's second
+parse); a kept tree's names and values are found once.
 A projection of plain top-level names converts only those attributes, once each, and
 builds the projected item from them as moto does (any other projection is moto's own).
 A pass walks the tree as moto's ``DepthFirstTraverser`` does -- children first, in order, the
@@ -84,12 +90,14 @@ class _Parsed:
     """An update expression's tree as moto parsed it, never handed to code that changes it,
     with its pickle (for copies) and its text (for the checks that passed)."""
 
-    __slots__ = ("blob", "text", "tree")
+    __slots__ = ("blob", "clauses", "text", "tree")
 
     def __init__(self, text: str, tree: Any) -> None:
         self.text = text
         self.tree = tree
         self.blob = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+        #: The tree's clauses of some kinds (``find_clauses``), by the kinds asked for.
+        self.clauses: dict[tuple[type, ...], tuple[Any, ...]] = {}
 
 
 #: Update expression text -> its tree (moto's callers only read it, or deep-copy it).
@@ -100,6 +108,8 @@ _trees: dict[int, _Parsed] = {}
 _passed: set[tuple[Any, ...]] = set()
 #: Condition expression text -> its tokens, (nonterminal, kind, text, value) each.
 _lexed: dict[str, tuple[tuple[str, str, str, str], ...]] = {}
+#: The condition this thread parsed last, kept for the one parse of it that follows.
+_last_condition = threading.local()
 
 
 @once
@@ -137,7 +147,9 @@ def _install() -> bool:
         or not callable(getattr(validator, "validate", None))
         or not all(hasattr(validators, name) for name in _TEXT_CHECKS)
         or not callable(getattr(condition, "_lex_condition_expression", None))
+        or not callable(getattr(condition, "parse", None))
         or not hasattr(condition, "Node")
+        or not callable(getattr(node, "find_clauses", None))
         or not _projects_as_known(dynamo_type)
     ):
         return False
@@ -147,6 +159,8 @@ def _install() -> bool:
     validator.__init__ = _skipping_passed_checks(validator.__init__, checks)
     validator.validate = _remembering_passes(validator.validate)
     condition._lex_condition_expression = _lexing_once(condition._lex_condition_expression)
+    condition.parse = _parsing_twice_once(condition, condition.parse)
+    node.find_clauses = _finding_kept_clauses(node.find_clauses)
     traverser.traverse_node_recursively = _walking(traverser, node)
     dynamo_type.Item.project = _projecting_named_attributes(dynamo_type)
     return True
@@ -253,6 +267,87 @@ def _remembering_passes(validate: Callable[[Any], Any]) -> Callable[[Any], Any]:
                 _passed.clear()
             _passed.add(key)
         return validated
+
+    return wrapper
+
+
+# -- a kept tree's clauses found once -----------------------------------------------------------
+
+
+def _finding_kept_clauses(find: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``Node.find_clauses``, but a kept tree's clauses of some kinds are found once (moto's
+    request handler asks for its names and values on every ``UpdateItem``, to check them
+    against the request's); the nodes are the kept tree's, which nothing changes."""
+
+    @functools.wraps(find)
+    def wrapper(self: Any, clause_types: Any) -> Any:
+        kept = _trees.get(id(self))
+        if kept is None or kept.tree is not self:
+            return find(self, clause_types)
+        try:
+            kinds = tuple(clause_types)
+            found = kept.clauses.get(kinds)
+        except TypeError:  # kinds that are not types: moto's way
+            return find(self, clause_types)
+        if found is None:
+            found = tuple(find(self, clause_types))
+            with _lock:
+                kept.clauses[kinds] = found
+        return list(found)
+
+    return wrapper
+
+
+# -- a write's condition parsed once, not twice ---------------------------------------------------
+
+
+def _snapshot(mapping: Any) -> Any:
+    """A copy of a request's names or values deep enough to tell whether one was changed
+    (moto's values are ``{type: value}`` dicts)."""
+    if not isinstance(mapping, dict):
+        return mapping
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in mapping.items()}
+
+
+def _parsing_twice_once(patched: Any, parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``ConditionExpressionParser.parse``, but a parse that repeats the one before it in this
+    thread -- the same text, the very same names and values, unchanged -- gives that one's
+    result. moto parses a conditional write's condition twice a request: its handler, for the
+    names and values the condition uses, then its backend, to evaluate it. The condition (an
+    ``Op`` tree) is only evaluated, never changed; a result is given again once at most."""
+
+    @functools.wraps(parse)
+    def wrapper(self: Any) -> Any:
+        text = self.condition_expression
+        if type(self) is not patched or not isinstance(text, str) or not text:
+            return parse(self)
+        names, values = self.expression_attribute_names, self.expression_attribute_values
+        kept = getattr(_last_condition, "kept", None)
+        _last_condition.kept = None
+        if (
+            kept is not None
+            and kept[0] == text
+            and kept[1] is names
+            and kept[2] is values
+            and kept[3] == _snapshot(names)
+            and kept[4] == _snapshot(values)
+        ):
+            op, names_found, values_found = kept[5:]
+            self.expr_attr_names_found.extend(names_found)
+            self.expr_attr_values_found.extend(values_found)
+            return op
+        op = parse(self)  # moto's errors raised here; nothing kept
+        _last_condition.kept = (
+            text,
+            names,
+            values,
+            _snapshot(names),
+            _snapshot(values),
+            op,
+            tuple(self.expr_attr_names_found),
+            tuple(self.expr_attr_values_found),
+        )
+        return op
 
     return wrapper
 

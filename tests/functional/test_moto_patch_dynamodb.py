@@ -309,6 +309,59 @@ def test_a_repeated_update_parses_its_text_once_and_checks_it_once(
     assert {"N": "3"} == item["c"]
 
 
+def test_a_conditional_update_parses_its_condition_once_a_request(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb import comparisons
+
+    seen: list[str] = []
+    paths = comparisons.ConditionExpressionParser._parse_paths
+
+    def parsing_paths(self: Any, nodes: Any) -> Any:
+        seen.append("parsed")
+        return paths(self, nodes)
+
+    monkeypatch.setattr(comparisons.ConditionExpressionParser, "_parse_paths", parsing_paths)
+    name = f"cond-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    condition = "attribute_not_exists(pk) OR a < :n"
+    for value in ("1", "2", "3"):
+        ddb.update_item(
+            TableName=name, Key={"pk": {"S": "1"}}, UpdateExpression="SET a = :n",
+            ConditionExpression=condition, ExpressionAttributeValues={":n": {"N": value}},
+        )  # fmt: skip
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        ddb.update_item(
+            TableName=name, Key={"pk": {"S": "1"}}, UpdateExpression="SET a = :n",
+            ConditionExpression=condition, ExpressionAttributeValues={":n": {"N": "2"}},
+        )  # fmt: skip
+
+    assert ["parsed"] * 4 == seen  # once a request, not twice
+    item = ddb.get_item(TableName=name, Key={"pk": {"S": "1"}})["Item"]
+    assert {"N": "3"} == item["a"]  # each request's condition evaluated with its own values
+
+
+def test_a_kept_trees_clauses_are_found_once_and_are_what_moto_finds(ddb: Any) -> None:
+    from moto.dynamodb.parsing import ast_nodes
+
+    name = f"clauses-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    text = f"SET a{uuid.uuid4().hex[:8]} = :a, #b = :a REMOVE c"
+    ddb.update_item(
+        TableName=name, Key={"pk": {"S": "1"}}, UpdateExpression=text,
+        ExpressionAttributeNames={"#b": "b"}, ExpressionAttributeValues={":a": {"N": "1"}},
+    )  # fmt: skip
+
+    kept = moto_patch_dynamodb._parsed[text]
+    assert kept.clauses  # the handler's look for names and values, kept
+    moto_find = ast_nodes.Node.find_clauses.__wrapped__
+    for kinds in kept.clauses:
+        expected = moto_find(kept.tree, list(kinds))
+        found = kept.tree.find_clauses(list(kinds))
+        assert [id(n) for n in expected] == [id(n) for n in found]
+        assert found is not kept.tree.find_clauses(list(kinds))  # a list of the caller's
+
+
 # -- projections ------------------------------------------------------------------------------
 
 #: One attribute of every kind, and a ledger shard's names.
