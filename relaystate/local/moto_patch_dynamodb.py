@@ -31,9 +31,13 @@ validators' copy is unpickled from the tree's pickle (what ``deepcopy`` makes, a
 cost); the three checks of the text are skipped for a (text, attribute names, key attributes)
 that passed them before -- they read nothing else, so they would pass again -- and the lexer's
 tokens are kept by the condition's text (fresh nodes each call: later stages build on them).
-A condition parsed is given again to the parse that follows it in the same thread when that
-one has the same text and the very same names and values, unchanged (a request's second
-parse); a kept tree's names and values are found once.
+A condition's text is parsed once for its names, with a stand-in for each value, and kept as a
+template when every part of it only keeps its operands (comparisons, AND/OR/NOT, IN,
+attribute_exists/_not_exists; BETWEEN and the rest look at a value, and are moto's every time):
+a request gets a copy with moto's operand of each of its values in the stand-ins. The parse that
+follows one in the same thread with the same text and the very same names and values,
+unchanged (a request's second), is given the first one's result; a kept tree's names and values
+are found once.
 A projection of plain top-level names converts only those attributes, once each, and
 builds the projected item from them as moto does (any other projection is moto's own).
 A pass walks the tree as moto's ``DepthFirstTraverser`` does -- children first, in order, the
@@ -310,11 +314,13 @@ def _snapshot(mapping: Any) -> Any:
 
 
 def _parsing_twice_once(patched: Any, parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``ConditionExpressionParser.parse``, but a parse that repeats the one before it in this
-    thread -- the same text, the very same names and values, unchanged -- gives that one's
-    result. moto parses a conditional write's condition twice a request: its handler, for the
-    names and values the condition uses, then its backend, to evaluate it. The condition (an
-    ``Op`` tree) is only evaluated, never changed; a result is given again once at most."""
+    """``ConditionExpressionParser.parse``, but a condition's text is parsed once for its
+    names: later requests get a copy of that parse with their own values in it
+    (:func:`_from_template`); and a parse that repeats the one before it in this thread -- the
+    same text, the very same names and values, unchanged -- gives that one's result. moto
+    parses a conditional write's condition twice a request: its handler, for the names and
+    values the condition uses, then its backend, to evaluate it. The condition (an ``Op``
+    tree) is only evaluated, never changed; a result is given again once at most."""
 
     @functools.wraps(parse)
     def wrapper(self: Any) -> Any:
@@ -333,23 +339,143 @@ def _parsing_twice_once(patched: Any, parse: Callable[[Any], Any]) -> Callable[[
             and kept[4] == _snapshot(values)
         ):
             op, names_found, values_found = kept[5:]
-            self.expr_attr_names_found.extend(names_found)
-            self.expr_attr_values_found.extend(values_found)
-            return op
-        op = parse(self)  # moto's errors raised here; nothing kept
-        _last_condition.kept = (
-            text,
-            names,
-            values,
-            _snapshot(names),
-            _snapshot(values),
-            op,
-            tuple(self.expr_attr_names_found),
-            tuple(self.expr_attr_values_found),
-        )
+        else:
+            made = _from_template(patched, parse, text, names, values)
+            if made is None:
+                op = parse(self)  # moto's errors raised here; nothing kept
+                names_found = tuple(self.expr_attr_names_found)
+                values_found = tuple(self.expr_attr_values_found)
+                del self.expr_attr_names_found[:], self.expr_attr_values_found[:]
+            else:
+                op, names_found, values_found = made
+            _last_condition.kept = (
+                text,
+                names,
+                values,
+                _snapshot(names),
+                _snapshot(values),
+                op,
+                names_found,
+                values_found,
+            )
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
         return op
 
     return wrapper
+
+
+# -- a condition's parse kept as a template of its values ---------------------------------------
+
+#: A template's stand-in for a value: ``{_SLOT: name}``, a type no value of DynamoDB has.
+_SLOT = "relaystate:slot"
+#: The kinds of a parsed condition whose constructors only keep their operands (none looks at
+#: a value: ``BETWEEN`` refuses a NULL bound, ``attribute_type`` reads its type, so a condition
+#: with those is parsed by moto every time), and the operands a template is made of.
+_TEMPLATE_KINDS = (
+    "OpDefault",
+    "OpNot",
+    "OpAnd",
+    "OpOr",
+    "OpLessThan",
+    "OpGreaterThan",
+    "OpEqual",
+    "OpNotEqual",
+    "OpLessThanOrEqual",
+    "OpGreaterThanOrEqual",
+    "FuncAttrExists",
+    "FuncIn",
+)
+_UNSUITED = object()
+#: (text, names, value names) -> (template, names found, values found), or _UNSUITED.
+_templates: dict[Any, Any] = {}
+
+
+def _from_template(
+    parser: Any, parse: Callable[[Any], Any], text: str, names: Any, values: Any
+) -> tuple[Any, tuple[str, ...], tuple[str, ...]] | None:
+    """The condition moto's parse gives for ``text``, ``names`` and ``values``, as a copy of the
+    template kept for the text and names with ``values`` put in its stand-ins; ``None`` when
+    the condition cannot be made so (moto parses it: its errors, its result)."""
+    from moto.dynamodb import comparisons
+
+    try:
+        key = (
+            text,
+            None if names is None else tuple(sorted(names.items())),
+            None if values is None else tuple(sorted(values)),
+        )
+        kept = _templates.get(key)
+    except TypeError:  # names or values that are not text: moto's way
+        return None
+    if kept is None:
+        kept = _template(parser, parse, text, names, values, comparisons)
+        with _lock:
+            _keep(_templates, key, kept)  # type: ignore[arg-type]
+    if kept is _UNSUITED:
+        return None
+    template, names_found, values_found = kept
+    return _filled(template, values, comparisons, {}), names_found, values_found
+
+
+def _template(
+    parser: Any, parse: Callable[[Any], Any], text: str, names: Any, values: Any, comparisons: Any
+) -> Any:
+    """moto's parse of ``text`` with a stand-in for each value, if every part of it is of a
+    kind that does not look at its values; else :data:`_UNSUITED`."""
+    slots = None if values is None else {name: {_SLOT: name} for name in values}
+    made = parser(text, names, slots)
+    try:
+        template = parse(made)
+    except Exception:  # moto raises it again on its own parse, with the real values
+        return _UNSUITED
+    kinds = tuple(getattr(comparisons, name, None) for name in _TEMPLATE_KINDS)
+    if None in kinds or not _made_of(template, kinds, comparisons, 0):
+        return _UNSUITED
+    return template, tuple(made.expr_attr_names_found), tuple(made.expr_attr_values_found)
+
+
+def _made_of(node: Any, kinds: tuple[Any, ...], comparisons: Any, depth: int) -> bool:
+    """Whether a parsed condition holds only ``kinds``, paths and stand-ins for values, each
+    with the attributes the copy rebuilds."""
+    if depth > 100:
+        return False
+    cls = type(node)
+    if cls is comparisons.AttributeValue:
+        return set(vars(node)) == {"type", "value"} and node.type == _SLOT
+    if cls is comparisons.AttributePath:
+        return set(vars(node)) == {"path"}
+    if cls not in kinds:
+        return False
+    for value in vars(node).values():
+        parts = value if isinstance(value, tuple) else (value,)
+        for part in parts:
+            if part is not None and not _made_of(part, kinds, comparisons, depth + 1):
+                return False
+    return True
+
+
+def _filled(node: Any, values: Any, comparisons: Any, memo: dict[int, Any]) -> Any:
+    """A copy of a template with ``values`` in its stand-ins (moto's ``AttributeValue`` of each);
+    paths are shared (nothing changes them), a node the template shares is shared in the copy."""
+    found = memo.get(id(node))
+    if found is not None:
+        return found
+    cls = type(node)
+    if cls is comparisons.AttributeValue:
+        made = comparisons.AttributeValue(values[node.value])
+    elif cls is comparisons.AttributePath:
+        made = node
+    else:
+        made = object.__new__(cls)
+        for name, value in vars(node).items():
+            if isinstance(value, tuple):
+                value = tuple(_filled(part, values, comparisons, memo) for part in value)
+            elif value is not None:
+                value = _filled(value, values, comparisons, memo)
+            setattr(made, name, value)
+    memo[id(node)] = made
+    return made
 
 
 # -- the condition expression lexed once a text -------------------------------------------------
