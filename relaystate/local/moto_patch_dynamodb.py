@@ -48,8 +48,8 @@ type's answer to ``isinstance`` once a process. moto's own handling of a ledger 
 (``DynamoHandler.call_action`` timed in the embedded endpoint). The rest -- the values
 substituted, the item read, the conditions evaluated, the write, every error -- is moto's own
 code, on the same inputs; a text that fails to parse or validate is not kept, so it fails as
-it does in moto every time. ``tests/functional/test_moto_patch_dynamodb.py`` sends the same requests to an unpatched moto
-and compares.
+it does in moto every time. ``tests/functional/test_moto_patch_dynamodb.py`` sends the same
+requests to an unpatched moto and compares.
 
 Applied with the SQS speed-ups (:func:`relaystate.local.moto_patch.apply`), in the local
 endpoints only, and only to a moto whose names it knows; on any other it does nothing.
