@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import statistics
 import threading
 import time
@@ -196,25 +197,69 @@ class CallTimes:
             Endpoint.make_request = send  # type: ignore[method-assign]
 
 
+def moto_cpu_s() -> float | None:
+    """CPU seconds (user and system) spent so far by the moto servers this process started
+    (:func:`~relaystate.local.moto_process`); ``None`` where ``/proc`` does not tell."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    total, seen = 0, False
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) != os.getpid():  # its parent
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                if b"relaystate.local.moto_patch" not in cmdline.read():
+                    continue
+        except (OSError, IndexError, ValueError):
+            continue
+        total, seen = total + int(fields[11]) + int(fields[12]), True
+    return total / tick if seen and tick else None
+
+
 def split(lam: LocalLambda, rounds: int, hops: int) -> list[dict[str, Any]]:
     """Where a hop's time goes, without and with the ledger: per operation, calls a hop and
-    each call's wall and client CPU time (medians); the rest is outside the calls."""
+    each call's wall and client CPU time (medians), all its calls' wall time a hop; the rest
+    is outside the calls. And the CPU a hop takes in moto's process and in this one (which
+    runs LocalLambda, the job and botocore): on a machine shared with other work these
+    vary less than wall times, and the two processes mostly take turns (a call waits for
+    moto's answer), so their sum is close to a hop's time on a quiet machine."""
     found: dict[str | None, tuple[CallTimes, list[float]]] = {}
+    hop_cpu: dict[str | None, list[tuple[float, float]]] = {None: [], TABLE: []}
     for i in range(rounds):
         for table in (None, TABLE) if i % 2 == 0 else (TABLE, None):
             times, speeds = found.setdefault(table, (CallTimes(), []))
+            server, client = moto_cpu_s(), time.process_time()
             with times.timing():
                 speeds.append(hops_per_s(lam, hops, table))
+            after = moto_cpu_s()
+            if server is not None and after is not None:
+                used = (
+                    (after - server) * 1000 / hops,
+                    (time.process_time() - client) * 1000 / hops,
+                )
+                hop_cpu[table].append(used)
     rows = []
     for table, (times, speeds) in found.items():
-        hop_ms = 1000 / statistics.median(speeds)
+        # A hop's mean time and each operation's summed wall time per hop: calls take longer
+        # than their median now and then (a shared machine), and a median times the calls a
+        # hop counted what the median leaves out as time outside the calls -- the more calls
+        # a hop makes, the more (the ledger's hop makes twice as many).
+        hop_ms = statistics.mean(1000 / speed for speed in speeds)
         in_calls = 0.0
         for op in ("ReceiveMessage", "SendMessage", "DeleteMessageBatch", "UpdateItem"):
             took = times.seen.get(op, [])
             per_hop = len(took) / (rounds * hops)
             wall = statistics.median(w for w, _ in took) * 1000 if took else 0.0
             cpu = statistics.median(c for _, c in took) * 1000 if took else 0.0
-            in_calls += per_hop * wall
+            spent = sum(w for w, _ in took) * 1000 / (rounds * hops)
+            in_calls += spent
             if took:
                 rows.append(
                     {
@@ -223,19 +268,39 @@ def split(lam: LocalLambda, rounds: int, hops: int) -> list[dict[str, Any]]:
                         "per hop": f"{per_hop:.2f}",
                         "wall ms a call (median)": f"{wall:.1f}",
                         "client CPU ms a call (median)": f"{cpu:.1f}",
-                        "ms a hop": f"{per_hop * wall:.1f}",
+                        "ms a hop (all its calls' wall time)": f"{spent:.1f}",
                     }
                 )
         rows.append(
             {
                 "ledger": "with" if table else "without",
-                "where": "outside the calls (the runtime, the job, waits between)",
+                "where": "outside the calls (the runtime, the job, botocore before the request)",
                 "per hop": "",
                 "wall ms a call (median)": "",
                 "client CPU ms a call (median)": "",
-                "ms a hop": f"{hop_ms - in_calls:.1f} of {hop_ms:.1f}",
+                "ms a hop (all its calls' wall time)": f"{hop_ms - in_calls:.1f} of {hop_ms:.1f}",
             }
         )
+    if hop_cpu[None] and hop_cpu[TABLE]:
+        sums = {}
+        for table in (None, TABLE):
+            server_ms = statistics.median(s for s, _ in hop_cpu[table])
+            client_ms = statistics.median(c for _, c in hop_cpu[table])
+            sums[table] = server_ms + client_ms
+            rows.append(
+                {
+                    "ledger": "with" if table else "without",
+                    "where": "CPU a hop: moto's process + this process (LocalLambda, the job, "
+                    "botocore), medians of the chains",
+                    "per hop": "",
+                    "wall ms a call (median)": "",
+                    "client CPU ms a call (median)": "",
+                    "ms a hop (all its calls' wall time)": (
+                        f"{server_ms:.2f} + {client_ms:.2f} = {sums[table]:.2f}"
+                        + (f" (without / with: {sums[None] / sums[TABLE]:.3f})" if table else "")
+                    ),
+                }
+            )
     return rows
 
 

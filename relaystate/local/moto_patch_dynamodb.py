@@ -16,7 +16,10 @@ that depends on the expressions' text alone, done afresh on every call, some of 
                                   each node twice whether it is of a kind (abc's isinstance)
                                   and rebuilds the pass's kinds for every node
     ConditionExpressionParser     the condition expression lexed, a pattern match a token,
-                                  once for the response's checks and again for the write
+                                  and parsed, once for the response's checks and again for
+                                  the write
+    Node.find_clauses             the response's checks walking the update expression's tree
+                                  for the names and values it uses
 
 And one on the read side: ``Item.project`` (a ProjectionExpression, as a ledger's status
 sends with ~110 names) turned the whole item into plain JSON again for every name -- a
@@ -28,16 +31,25 @@ validators' copy is unpickled from the tree's pickle (what ``deepcopy`` makes, a
 cost); the three checks of the text are skipped for a (text, attribute names, key attributes)
 that passed them before -- they read nothing else, so they would pass again -- and the lexer's
 tokens are kept by the condition's text (fresh nodes each call: later stages build on them).
+A condition's text is parsed once for its names, with a stand-in for each value, and kept as a
+template when every part of it only keeps its operands (comparisons, AND/OR/NOT, IN,
+attribute_exists/_not_exists; BETWEEN and the rest look at a value, and are moto's every time):
+a request gets a copy with moto's operand of each of its values in the stand-ins. The parse that
+follows one in the same thread with the same text and the very same names and values,
+unchanged (a request's second), is given the first one's result; a kept tree's names and values
+are found once.
 A projection of plain top-level names converts only those attributes, once each, and
 builds the projected item from them as moto does (any other projection is moto's own).
 A pass walks the tree as moto's ``DepthFirstTraverser`` does -- children first, in order, the
-same hook before each child, the same nodes processed and re-linked -- with its kinds taken
-once a pass and each node type's answer to ``isinstance`` once a process. An ``UpdateItem``
-of the ledger is then answered in ~5 ms. The rest -- the values substituted, the item read,
-the conditions evaluated, the write, every error -- is moto's own code, on the same inputs; a
-text that fails to parse or validate is not kept, so it fails as it does in moto every time.
-``tests/functional/test_moto_patch_dynamodb.py`` sends the same requests to an unpatched moto
-and compares.
+same hook before each child, the same nodes processed and re-linked -- with its kinds and its
+processors taken once a pass (moto made its map again for every node processed) and each node
+type's answer to ``isinstance`` once a process. moto's own handling of a ledger ``UpdateItem``
+(its handler, without the server's share of a request) then takes ~1 ms of CPU, was ~1.3
+(``DynamoHandler.call_action`` timed in the embedded endpoint). The rest -- the values
+substituted, the item read, the conditions evaluated, the write, every error -- is moto's own
+code, on the same inputs; a text that fails to parse or validate is not kept, so it fails as
+it does in moto every time. ``tests/functional/test_moto_patch_dynamodb.py`` sends the same
+requests to an unpatched moto and compares.
 
 Applied with the SQS speed-ups (:func:`relaystate.local.moto_patch.apply`), in the local
 endpoints only, and only to a moto whose names it knows; on any other it does nothing.
@@ -84,12 +96,14 @@ class _Parsed:
     """An update expression's tree as moto parsed it, never handed to code that changes it,
     with its pickle (for copies) and its text (for the checks that passed)."""
 
-    __slots__ = ("blob", "text", "tree")
+    __slots__ = ("blob", "clauses", "text", "tree")
 
     def __init__(self, text: str, tree: Any) -> None:
         self.text = text
         self.tree = tree
         self.blob = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+        #: The tree's clauses of some kinds (``find_clauses``), by the kinds asked for.
+        self.clauses: dict[tuple[type, ...], tuple[Any, ...]] = {}
 
 
 #: Update expression text -> its tree (moto's callers only read it, or deep-copy it).
@@ -100,6 +114,8 @@ _trees: dict[int, _Parsed] = {}
 _passed: set[tuple[Any, ...]] = set()
 #: Condition expression text -> its tokens, (nonterminal, kind, text, value) each.
 _lexed: dict[str, tuple[tuple[str, str, str, str], ...]] = {}
+#: The condition this thread parsed last, kept for the one parse of it that follows.
+_last_condition = threading.local()
 
 
 @once
@@ -137,7 +153,9 @@ def _install() -> bool:
         or not callable(getattr(validator, "validate", None))
         or not all(hasattr(validators, name) for name in _TEXT_CHECKS)
         or not callable(getattr(condition, "_lex_condition_expression", None))
+        or not callable(getattr(condition, "parse", None))
         or not hasattr(condition, "Node")
+        or not callable(getattr(node, "find_clauses", None))
         or not _projects_as_known(dynamo_type)
     ):
         return False
@@ -147,6 +165,8 @@ def _install() -> bool:
     validator.__init__ = _skipping_passed_checks(validator.__init__, checks)
     validator.validate = _remembering_passes(validator.validate)
     condition._lex_condition_expression = _lexing_once(condition._lex_condition_expression)
+    condition.parse = _parsing_twice_once(condition, condition.parse)
+    node.find_clauses = _finding_kept_clauses(node.find_clauses)
     traverser.traverse_node_recursively = _walking(traverser, node)
     dynamo_type.Item.project = _projecting_named_attributes(dynamo_type)
     return True
@@ -257,6 +277,209 @@ def _remembering_passes(validate: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return wrapper
 
 
+# -- a kept tree's clauses found once -----------------------------------------------------------
+
+
+def _finding_kept_clauses(find: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``Node.find_clauses``, but a kept tree's clauses of some kinds are found once (moto's
+    request handler asks for its names and values on every ``UpdateItem``, to check them
+    against the request's); the nodes are the kept tree's, which nothing changes."""
+
+    @functools.wraps(find)
+    def wrapper(self: Any, clause_types: Any) -> Any:
+        kept = _trees.get(id(self))
+        if kept is None or kept.tree is not self:
+            return find(self, clause_types)
+        try:
+            kinds = tuple(clause_types)
+            found = kept.clauses.get(kinds)
+        except TypeError:  # kinds that are not types: moto's way
+            return find(self, clause_types)
+        if found is None:
+            found = tuple(find(self, clause_types))
+            with _lock:
+                kept.clauses[kinds] = found
+        return list(found)
+
+    return wrapper
+
+
+# -- a write's condition parsed once, not twice ---------------------------------------------------
+
+
+def _snapshot(mapping: Any) -> Any:
+    """A copy of a request's names or values deep enough to tell whether one was changed
+    (moto's values are ``{type: value}`` dicts)."""
+    if not isinstance(mapping, dict):
+        return mapping
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in mapping.items()}
+
+
+def _parsing_twice_once(patched: Any, parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``ConditionExpressionParser.parse``, but a condition's text is parsed once for its
+    names: later requests get a copy of that parse with their own values in it
+    (:func:`_from_template`); and a parse that repeats the one before it in this thread -- the
+    same text, the very same names and values, unchanged -- gives that one's result. moto
+    parses a conditional write's condition twice a request: its handler, for the names and
+    values the condition uses, then its backend, to evaluate it. The condition (an ``Op``
+    tree) is only evaluated, never changed; a result is given again once at most."""
+
+    @functools.wraps(parse)
+    def wrapper(self: Any) -> Any:
+        text = self.condition_expression
+        if type(self) is not patched or not isinstance(text, str) or not text:
+            return parse(self)
+        names, values = self.expression_attribute_names, self.expression_attribute_values
+        kept = getattr(_last_condition, "kept", None)
+        _last_condition.kept = None
+        if (
+            kept is not None
+            and kept[0] == text
+            and kept[1] is names
+            and kept[2] is values
+            and kept[3] == _snapshot(names)
+            and kept[4] == _snapshot(values)
+        ):
+            op, names_found, values_found = kept[5:]
+        else:
+            made = _from_template(patched, parse, text, names, values)
+            if made is None:
+                op = parse(self)  # moto's errors raised here; nothing kept
+                names_found = tuple(self.expr_attr_names_found)
+                values_found = tuple(self.expr_attr_values_found)
+                del self.expr_attr_names_found[:], self.expr_attr_values_found[:]
+            else:
+                op, names_found, values_found = made
+            _last_condition.kept = (
+                text,
+                names,
+                values,
+                _snapshot(names),
+                _snapshot(values),
+                op,
+                names_found,
+                values_found,
+            )
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return op
+
+    return wrapper
+
+
+# -- a condition's parse kept as a template of its values ---------------------------------------
+
+#: A template's stand-in for a value: ``{_SLOT: name}``, a type no value of DynamoDB has.
+_SLOT = "relaystate:slot"
+#: The kinds of a parsed condition whose constructors only keep their operands (none looks at
+#: a value: ``BETWEEN`` refuses a NULL bound, ``attribute_type`` reads its type, so a condition
+#: with those is parsed by moto every time), and the operands a template is made of.
+_TEMPLATE_KINDS = (
+    "OpDefault",
+    "OpNot",
+    "OpAnd",
+    "OpOr",
+    "OpLessThan",
+    "OpGreaterThan",
+    "OpEqual",
+    "OpNotEqual",
+    "OpLessThanOrEqual",
+    "OpGreaterThanOrEqual",
+    "FuncAttrExists",
+    "FuncIn",
+)
+_UNSUITED = object()
+#: (text, names, value names) -> (template, names found, values found), or _UNSUITED.
+_templates: dict[Any, Any] = {}
+
+
+def _from_template(
+    parser: Any, parse: Callable[[Any], Any], text: str, names: Any, values: Any
+) -> tuple[Any, tuple[str, ...], tuple[str, ...]] | None:
+    """The condition moto's parse gives for ``text``, ``names`` and ``values``, as a copy of the
+    template kept for the text and names with ``values`` put in its stand-ins; ``None`` when
+    the condition cannot be made so (moto parses it: its errors, its result)."""
+    from moto.dynamodb import comparisons
+
+    try:
+        key = (
+            text,
+            None if names is None else tuple(sorted(names.items())),
+            None if values is None else tuple(sorted(values)),
+        )
+        kept = _templates.get(key)
+    except TypeError:  # names or values that are not text: moto's way
+        return None
+    if kept is None:
+        kept = _template(parser, parse, text, names, values, comparisons)
+        with _lock:
+            _keep(_templates, key, kept)  # type: ignore[arg-type]
+    if kept is _UNSUITED:
+        return None
+    template, names_found, values_found = kept
+    return _filled(template, values, comparisons, {}), names_found, values_found
+
+
+def _template(
+    parser: Any, parse: Callable[[Any], Any], text: str, names: Any, values: Any, comparisons: Any
+) -> Any:
+    """moto's parse of ``text`` with a stand-in for each value, if every part of it is of a
+    kind that does not look at its values; else :data:`_UNSUITED`."""
+    slots = None if values is None else {name: {_SLOT: name} for name in values}
+    made = parser(text, names, slots)
+    try:
+        template = parse(made)
+    except Exception:  # moto raises it again on its own parse, with the real values
+        return _UNSUITED
+    kinds = tuple(getattr(comparisons, name, None) for name in _TEMPLATE_KINDS)
+    if None in kinds or not _made_of(template, kinds, comparisons, 0):
+        return _UNSUITED
+    return template, tuple(made.expr_attr_names_found), tuple(made.expr_attr_values_found)
+
+
+def _made_of(node: Any, kinds: tuple[Any, ...], comparisons: Any, depth: int) -> bool:
+    """Whether a parsed condition holds only ``kinds``, paths and stand-ins for values, each
+    with the attributes the copy rebuilds."""
+    if depth > 100:
+        return False
+    cls = type(node)
+    if cls is comparisons.AttributeValue:
+        return set(vars(node)) == {"type", "value"} and node.type == _SLOT
+    if cls is comparisons.AttributePath:
+        return set(vars(node)) == {"path"}
+    if cls not in kinds:
+        return False
+    for value in vars(node).values():
+        parts = value if isinstance(value, tuple) else (value,)
+        for part in parts:
+            if part is not None and not _made_of(part, kinds, comparisons, depth + 1):
+                return False
+    return True
+
+
+def _filled(node: Any, values: Any, comparisons: Any, memo: dict[int, Any]) -> Any:
+    """A copy of a template with ``values`` in its stand-ins (moto's ``AttributeValue`` of each);
+    paths are shared (nothing changes them), a node the template shares is shared in the copy."""
+    found = memo.get(id(node))
+    if found is not None:
+        return found
+    cls = type(node)
+    if cls is comparisons.AttributeValue:
+        made = comparisons.AttributeValue(values[node.value])
+    elif cls is comparisons.AttributePath:
+        made = node
+    else:
+        made = object.__new__(cls)
+        for name, value in vars(node).items():
+            if isinstance(value, tuple):
+                value = tuple(_filled(part, values, comparisons, memo) for part in value)
+            elif value is not None:
+                value = _filled(value, values, comparisons, memo)
+            setattr(made, name, value)
+    memo[id(node)] = made
+    return made
+
+
 # -- the condition expression lexed once a text -------------------------------------------------
 
 
@@ -355,9 +578,12 @@ def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
     # isinstance on an abc class asks the abc machinery each time; its answer for a type does
     # not change (moto registers no virtual subclasses of its nodes): kept per type.
     is_node: dict[type, bool] = {}
-    of_kinds: dict[Any, dict[type, bool]] = {}
+    # Per kinds of a pass: a node type -> where in the kinds it is first matched (-1: none).
+    of_kinds: dict[Any, dict[type, int]] = {}
 
-    def walk(self: Any, node: Any, child_id: int, kinds: Any, is_kind: Any, hook: Any) -> Any:
+    def walk(
+        self: Any, node: Any, child_id: int, kinds: Any, at_kind: Any, hook: Any, steps: Any
+    ) -> Any:
         parent_node = node.parent
         children = node.children
         if children is not None:
@@ -369,13 +595,15 @@ def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
                 if found is None:
                     found = is_node[cls] = issubclass(cls, node_type)
                 if found:
-                    walk(self, child_node, i, kinds, is_kind, hook)
+                    walk(self, child_node, i, kinds, at_kind, hook, steps)
         cls = type(node)
-        found = is_kind.get(cls)
-        if found is None:
-            found = is_kind[cls] = issubclass(cls, kinds)
-        if found:
-            node = self.process(node)
+        at = at_kind.get(cls)
+        if at is None:
+            at = at_kind[cls] = next((k for k, c in enumerate(kinds) if issubclass(cls, c)), -1)
+        if at >= 0:
+            # moto's process(): the processor of the first kind the node is of, its map
+            # taken once a pass rather than made again for every node
+            node = self.process(node) if steps is None else steps[at](node)
             node.parent = parent_node
             if parent_node:
                 parent_node.children[child_id] = node
@@ -386,12 +614,18 @@ def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
         if not isinstance(node, node_type):
             return node
         kinds = self.nodes_to_be_processed()  # constant a pass: a literal map in every one
-        is_kind = of_kinds.get(kinds)
-        if is_kind is None:
-            is_kind = of_kinds[kinds] = {}
+        steps = None
+        making = getattr(self, "_processing_map", None)
+        if callable(making):
+            processing = making()
+            if isinstance(processing, dict) and tuple(processing) == kinds:
+                steps = tuple(processing.values())
+        at_kind = of_kinds.get(kinds)
+        if at_kind is None:
+            at_kind = of_kinds[kinds] = {}
         hook = self.pre_processing_of_child
         if getattr(hook, "__func__", None) is no_hook:
             hook = None  # moto's default: does nothing
-        return walk(self, node, child_id, kinds, is_kind, hook)
+        return walk(self, node, child_id, kinds, at_kind, hook, steps)
 
     return traverse_node_recursively

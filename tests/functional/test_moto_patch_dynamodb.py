@@ -309,6 +309,86 @@ def test_a_repeated_update_parses_its_text_once_and_checks_it_once(
     assert {"N": "3"} == item["c"]
 
 
+def test_a_condition_is_parsed_once_a_text_and_evaluated_with_each_requests_values(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb import comparisons
+
+    seen: list[str] = []
+    paths = comparisons.ConditionExpressionParser._parse_paths
+
+    def parsing_paths(self: Any, nodes: Any) -> Any:
+        seen.append("parsed")
+        return paths(self, nodes)
+
+    monkeypatch.setattr(comparisons.ConditionExpressionParser, "_parse_paths", parsing_paths)
+    name = f"cond-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    condition = "attribute_not_exists(pk) OR a < :n"
+    for value in ("1", "2", "3"):
+        ddb.update_item(
+            TableName=name, Key={"pk": {"S": "1"}}, UpdateExpression="SET a = :n",
+            ConditionExpression=condition, ExpressionAttributeValues={":n": {"N": value}},
+        )  # fmt: skip
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        ddb.update_item(
+            TableName=name, Key={"pk": {"S": "1"}}, UpdateExpression="SET a = :n",
+            ConditionExpression=condition, ExpressionAttributeValues={":n": {"N": "2"}},
+        )  # fmt: skip
+
+    assert ["parsed"] == seen  # once for the text, not twice a request
+    item = ddb.get_item(TableName=name, Key={"pk": {"S": "1"}})["Item"]
+    assert {"N": "3"} == item["a"]  # each request's condition evaluated with its own values
+
+
+def test_a_kept_trees_clauses_are_found_once_and_are_what_moto_finds(ddb: Any) -> None:
+    from moto.dynamodb.parsing import ast_nodes
+
+    name = f"clauses-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    text = f"SET a{uuid.uuid4().hex[:8]} = :a, #b = :a REMOVE c"
+    ddb.update_item(
+        TableName=name, Key={"pk": {"S": "1"}}, UpdateExpression=text,
+        ExpressionAttributeNames={"#b": "b"}, ExpressionAttributeValues={":a": {"N": "1"}},
+    )  # fmt: skip
+
+    kept = moto_patch_dynamodb._parsed[text]
+    assert kept.clauses  # the handler's look for names and values, kept
+    moto_find = ast_nodes.Node.find_clauses.__wrapped__
+    for kinds in kept.clauses:
+        expected = moto_find(kept.tree, list(kinds))
+        found = kept.tree.find_clauses(list(kinds))
+        assert [id(n) for n in expected] == [id(n) for n in found]
+        assert found is not kept.tree.find_clauses(list(kinds))  # a list of the caller's
+
+
+def _between(ddb: Any, name: str) -> list[Any]:
+    """Updates whose condition BETWEEN looks at a value (a NULL bound is refused)."""
+    seen = Trace(ddb)
+    _table(ddb, name, "pk")
+    condition = "attribute_not_exists(pk) OR a BETWEEN :low AND :high"
+    for low in ({"N": "0"}, {"N": "0"}, {"N": "1"}, {"NULL": True}):
+        seen.call(
+            "update_item", TableName=name, Key={"pk": {"S": "1"}}, UpdateExpression="SET a = :low",
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":low": low, ":high": {"N": "5"}},
+        )  # fmt: skip
+    return seen.seen
+
+
+def test_a_condition_that_looks_at_its_values_is_parsed_by_moto_every_time(
+    ddb: Any, plain_ddb: Any
+) -> None:
+    name = f"between-{uuid.uuid4().hex[:8]}"
+    expected = _between(plain_ddb, name)
+
+    assert expected == _between(ddb, name)
+    kept = [
+        v for k, v in moto_patch_dynamodb._templates.items() if "BETWEEN :low AND :high" in k[0]
+    ]
+    assert [moto_patch_dynamodb._UNSUITED] == kept
+
+
 # -- projections ------------------------------------------------------------------------------
 
 #: One attribute of every kind, and a ledger shard's names.
