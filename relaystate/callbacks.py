@@ -71,7 +71,9 @@ def _finish(job: ControlledJob, event: EventData) -> None:
 def _tear_down(job: ControlledJob, event: EventData) -> None:
     assert job.packet is not None
     backend, ledger = job._ports()
-    job.packet = lifecycle.tear_down(backend, ledger, job.packet, offload=job.offload)
+    job.packet = lifecycle.tear_down(
+        backend, ledger, job.packet, offload=job.offload, names=lifecycle.names_of(job)
+    )
 
 
 def _after_fail(job: ControlledJob, event: EventData) -> None:

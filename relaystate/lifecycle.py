@@ -41,6 +41,7 @@ from .states import JobState
 
 if TYPE_CHECKING:
     from .job_protocols import Job
+    from .job_queues import JobNames
     from .offload import Offloader, S3Offload
     from .ports import Backend, LedgerPort
     from .timeline import HopEntry
@@ -50,7 +51,9 @@ __all__ = [
     "fail",
     "finish",
     "join_teardown",
+    "names_of",
     "offloader",
+    "record_cancel",
     "relay",
     "release",
     "run_hook",
@@ -267,7 +270,7 @@ def finish(
         if _end_shard(job, ledger, hop, final):
             join_teardown(backend, ledger, final, hop, job=job)
     elif final.shards == 1:
-        release(backend, final, hop, offload=job.offload)
+        release(backend, final, hop, offload=job.offload, names=names_of(job))
     else:
         log.info(
             "relaystate: shard %d of %d of job %s finished; the queue stays until "
@@ -315,7 +318,7 @@ def fail(
     else:
         run_hook(job.on_failed, job, error)
         if failed.shards == 1:
-            release(backend, failed, hop, parked=parked, offload=job.offload)
+            release(backend, failed, hop, parked=parked, offload=job.offload, names=names_of(job))
     return failed
 
 
@@ -325,18 +328,32 @@ def tear_down(
     packet: RelayPacket,
     *,
     offload: S3Offload | None = None,
+    names: JobNames | None = None,
 ) -> RelayPacket:
     """Release the job's mapping, queue, (empty) DLQ and objects; tell the ledger; idempotent.
+    ``names``: the job's, to release every queue of a resumed job (see :func:`release`).
 
     With a ledger the teardown is taken for good (no lease: no hop may take it over) and the
     job recorded torn down -- a cancel, when shards were still at work. A resume reopens it
     (:meth:`~relaystate.ports.LedgerPort.reopen_job`); one that comes between the two writes
     lets the teardown go, and the record is then not written: the resumed job runs on.
     """
-    release(backend, packet, None, offload=offload)
-    if ledger is not None and ledger.claim_teardown(packet.job_id, TEAR_DOWN_OWNER):
-        ledger.mark_torn_down(packet.job_id, owner=TEAR_DOWN_OWNER)
+    release(backend, packet, None, offload=offload, names=names)
+    if ledger is not None:
+        record_cancel(ledger, packet.job_id)
     return packet.evolve(state=JobState.TORN_DOWN)
+
+
+def record_cancel(ledger: LedgerPort, job_id: str) -> bool:
+    """Record in the ledger that the job was cancelled (its resources released): its teardown
+    taken for good, the job ``torn_down`` (or ``failed``). False when the ledger does not know
+    the job or another holds its teardown (its last shard's join tears it down); a resume that
+    reopens the job between the two writes lets the record go, and the job runs on.
+    """
+    if not ledger.claim_teardown(job_id, TEAR_DOWN_OWNER):
+        return False
+    ledger.mark_torn_down(job_id, owner=TEAR_DOWN_OWNER)
+    return True
 
 
 def _end_shard(
@@ -420,7 +437,14 @@ def join_teardown(
         # A read that failed for good: on_join saw part of the results. The delivery comes
         # back (this invocation's teardown lease runs out) and on_join runs again, whole.
         reads.raise_failure()
-    release(backend, packet, hop, parked=parked, offload=offload)
+    release(
+        backend,
+        packet,
+        hop,
+        parked=parked,
+        offload=offload,
+        names=names_of(job) if job is not None else None,
+    )
     # Only while this invocation holds the teardown: a resume of a failed shard may have
     # reopened the job meanwhile, and its shard's join ends it then.
     retry_transient(lambda: ledger.mark_torn_down(packet.job_id, tolerated=tolerated, owner=owner))
@@ -436,8 +460,14 @@ def release(
     *,
     parked: bool = False,
     offload: S3Offload | None = None,
+    names: JobNames | None = None,
 ) -> None:
     """Delete the job's mapping and queues; ``parked``: a packet was just sent to the DLQ.
+
+    The packet's queue, mapping and DLQ go; and when that queue is one a resume made (not the
+    job's first: ``names``, the job's), every other queue of the job too, with its mappings
+    (:func:`relaystate.job_queues.release_others`): resumes at once may each have made one. A
+    job never resumed makes no more calls than before.
 
     In a hop the queues must be deleted before the Lambda's timeout: a kill after the mapping
     is gone would leave them with nothing to deliver their message again. So the wait for a
@@ -455,12 +485,31 @@ def release(
         job_id=packet.job_id,
         wait_for_mapping=hop is None,
     )
+    if names is not None and names.resumed(packet.queue_url):
+        from .job_queues import release_others  # a resumed job's end only: not a cold start's
+
+        others = release_others(
+            backend,
+            names,
+            (packet.queue_url, packet.dlq_url),
+            keep_dlqs=parked,
+            until=_hard(hop),
+            wait_for_mapping=hop is None,
+        )
+        complete = complete and others
     if offload is not None and complete:
         from .offload import Offloader
 
         gone = Offloader(offload, backend, packet.job_id).delete()
         if gone:
             log.info("relaystate: deleted %d offloaded object(s) of job %s", gone, packet.job_id)
+
+
+def names_of(job: Job) -> JobNames:
+    """How the job's queues are named (what a teardown finds them by)."""
+    from .job_queues import JobNames  # at a job's end: a hop's cold start does not load it
+
+    return JobNames(job.queue_prefix, job.job_id, job.queue_name)
 
 
 def entry_of(hop: HopState | None) -> HopEntry | None:

@@ -23,6 +23,7 @@ __all__ = [
     "TAG_PREFIX",
     "dlq_name",
     "fresh_queue_name",
+    "job_name_prefix",
     "partition_of",
     "queue_arn_of",
     "queue_name_for",
@@ -37,6 +38,8 @@ DLQ_SUFFIX = "-dlq"
 #: The prefix of the tags relaystate puts on what it creates.
 TAG_PREFIX = "relaystate:"
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
+#: What a resume adds to a job's name (:func:`fresh_queue_name`): its length.
+_FRESH_SUFFIX = "-123abc"
 
 
 def queue_name_for(prefix: str, job_id: str, queue_name: str | None = None) -> str:
@@ -68,9 +71,19 @@ def fresh_queue_name(prefix: str, job_id: str) -> str:
         >>> len(fresh_queue_name("relay-", "j" * 70))
         76
     """
-    suffix = f"-{secrets.token_hex(3)}"
-    base = f"{prefix}{job_id}"[: MAX_QUEUE_NAME - len(DLQ_SUFFIX) - len(suffix)]
-    return queue_name_for("", base + suffix)
+    return queue_name_for("", job_name_prefix(prefix, job_id) + f"-{secrets.token_hex(3)}")
+
+
+def job_name_prefix(prefix: str, job_id: str) -> str:
+    """What the name of every queue of the job begins with -- its first queue's (unless a
+    ``queue_name`` was given), a resume's (:func:`fresh_queue_name`) and their DLQs': prefix +
+    job id, shortened to leave room for a resume's suffix and ``-dlq``.
+
+    Example:
+        >>> job_name_prefix("relay-", "9f2c")
+        'relay-9f2c'
+    """
+    return f"{prefix}{job_id}"[: MAX_QUEUE_NAME - len(DLQ_SUFFIX) - len(_FRESH_SUFFIX)]
 
 
 def queue_arn_of(url: str, region: str) -> str:

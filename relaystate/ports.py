@@ -75,6 +75,14 @@ class QueuePort(Protocol):
     def tags(self, url: str) -> Mapping[str, str]:
         """The queue's tags (``ListQueueTags``); empty for a queue that does not exist."""
 
+    def list_named(self, prefix: str) -> list[QueueRef]:
+        """Every queue whose name begins with ``prefix`` (``ListQueues``, page by page).
+
+        AWS lists late: a queue made a moment ago may be missing, one deleted a moment ago
+        (up to 60 s) may still be there. What finds a job's queues when no packet names them
+        all (a resume, a teardown: :mod:`relaystate.job_queues`).
+        """
+
     def receive(self, url: str, max_messages: int, visibility_s: int) -> list[tuple[str, str]]:
         """Up to ``max_messages`` (<= 10) visible messages as ``(body, receipt handle)``, hidden
         for ``visibility_s``; none if the queue is gone (what ``pause()`` parks)."""

@@ -28,6 +28,7 @@ from .errors import (
     ConfigurationError,
     JobConflictError,
     PacketTooLargeError,
+    RelayError,
 )
 from .frozen import freeze, thaw
 from .job_protocols import Job
@@ -259,11 +260,16 @@ def requeue(
 ) -> RelayPacket:
     """Go on from ``packet``: make its queue and mapping exist again, re-send it; the new packet.
 
-    A queue that is gone is re-created under a fresh name (SQS blocks a deleted name for 60 s).
+    The packet's queue is kept while a mapping feeds it; otherwise the job's live queue is
+    joined, if one is listed (:mod:`relaystate.job_queues`: the resumes of one job share a
+    queue and mapping, the first one's), and only when there is none is a queue made, under a
+    fresh name (SQS blocks a deleted name for 60 s).
     With a ledger the job is reopened there first, before anything is made: a FAILED shard
     (:meth:`~relaystate.ports.LedgerPort.reopen`), and a job cancelled by ``tear_down()``
     while shards were at work (:meth:`~relaystate.ports.LedgerPort.reopen_job`), so that its
-    last shard's join can tear it down again.
+    last shard's join can tear it down again. A packet older than the one the ledger holds
+    for its shard (saved before the shard went on) is resumed as that newer one: the ledger
+    counts the older one's hops done, and would not run it.
 
     Raises:
         ConfigurationError: with a ledger, the job is torn down and ``packet`` is a copy of a
@@ -271,7 +277,10 @@ def requeue(
         JobEndedError: the ledger records every shard of the job ended and its teardown
             taken: nothing is left to resume, and nothing was made or sent.
     """
+    delay_s = 0
     if ledger is not None:
+        if packet.state is not JobState.FAILED:  # a failed shard's packet is its latest
+            packet, delay_s = _latest(ledger, packet)
         _refuse_ran_copy(ledger, packet)
         ledger.open_job(
             packet.job_id,
@@ -283,7 +292,8 @@ def requeue(
             ledger.reopen(packet.job_id, packet.shard)
         ledger.reopen_job(packet.job_id)
     name = fresh_queue_name(job.queue_prefix, job.job_id)
-    res = resources.ensure(backend, packet, _spec(job, backend, name), until=until)
+    target = packet if _fed(backend, packet) else _joined(job, backend, packet)
+    res = resources.ensure(backend, target, _spec(job, backend, name), until=until)
     fresh = packet.evolve(
         queue_url=res.queue_url,
         dlq_url=res.dlq_url,
@@ -300,16 +310,70 @@ def requeue(
         backend,
         fresh.queue_url,
         [sent],
+        delay_seconds=delay_s,
         max_message_bytes=job.max_message_bytes,
         signer=job.signer,
     )
     return fresh
 
 
+def _latest(ledger: LedgerPort, packet: RelayPacket) -> tuple[RelayPacket, int]:
+    """The shard's latest packet and its delay: the one the ledger holds for it when that is
+    a later hop's (:meth:`~relaystate.ports.LedgerPort.pending`, with the delay left of a
+    sleep's or a wait's timer, as ``unpause`` sends it), else ``packet`` at once.
+
+    A cancel keeps each shard's next packet in the ledger (its outbox). An older packet
+    resumed as it is would find its hop done: one hop behind, the ledger re-sends the outbox,
+    which names the cancelled queue; further behind, it is a duplicate -- either way the shard
+    stopped. The outbox was written by the job's own hop: it is taken as it is (no signature
+    to check).
+    """
+    held = [p for p in ledger.pending(packet.job_id) if p.shard == packet.shard]
+    if not held or held[0].hop <= packet.hop:
+        return packet, 0
+    log.info(
+        "relaystate: job %s shard %d: resuming hop %d, the latest the ledger holds, not hop %d",
+        packet.job_id,
+        packet.shard,
+        held[0].hop,
+        packet.hop,
+    )
+    return RelayPacket.from_dict(RelayPacket.load_json(held[0].outbox)), held[0].delay_seconds
+
+
+def _fed(backend: Backend, packet: RelayPacket) -> bool:
+    """Whether a mapping that is not being deleted feeds the packet's queue, which exists."""
+    info = backend.mappings.get(packet.mapping_id) if packet.mapping_id else None
+    if info is None or info.state == "Deleting":
+        return False
+    return bool(packet.queue_url) and backend.queues.describe(packet.queue_url) is not None
+
+
+def _joined(job: Job, backend: Backend, packet: RelayPacket) -> RelayPacket:
+    """The packet naming the job's live queue, mapping and DLQ, if one is listed; else as it
+    is (a fresh queue is made for it)."""
+    from .job_queues import JobNames, live_queue  # a resume whose queue is gone only
+
+    try:
+        live = live_queue(backend, JobNames(job.queue_prefix, job.job_id, job.queue_name))
+    except RelayError as exc:  # a starter whose role may not list queues: make one
+        log.warning("relaystate: could not look for job %s's live queue: %s", job.job_id, exc)
+        return packet
+    if live is None:
+        return packet
+    return packet.evolve(
+        queue_url=live.queue_url,
+        dlq_url=live.dlq_url or packet.dlq_url,
+        mapping_id=live.mapping_id,
+    )
+
+
 def _refuse_ran_copy(ledger: LedgerPort, packet: RelayPacket) -> None:
     """Refuse to go on from ``packet`` when the ledger shows its job torn down and the packet
     is a copy of a hop that already ran: its shard has ended (but for the FAILED packet of a
-    shard the ledger shows failed, which resuming reopens), or has gone past its hop.
+    shard the ledger shows failed, which resuming reopens), or has gone past its hop and the
+    ledger holds no packet of the shard to go on from instead (:func:`_latest`: it waits for
+    a signal).
 
     Such a copy reaches a DLQ when SQS delivered it more often than ``maxReceiveCount`` after
     its hop had run (a duplicate, or a delivery killed after the hop's end was recorded). Sent

@@ -53,6 +53,15 @@ class SqsQueues:
             return None
         return QueueRef(url=url, arn=queue_arn_of(url, self.client.meta.region_name))
 
+    def list_named(self, prefix: str) -> list[QueueRef]:
+        region = self.client.meta.region_name
+        with map_aws_errors("sqs", "ListQueues"):
+            pages = self.client.get_paginator("list_queues").paginate(
+                QueueNamePrefix=prefix, PaginationConfig={"PageSize": 1000}
+            )
+            urls = [url for page in pages for url in page.get("QueueUrls", [])]
+        return [QueueRef(url=url, arn=queue_arn_of(url, region)) for url in urls]
+
     def receive(self, url: str, max_messages: int, visibility_s: int) -> list[tuple[str, str]]:
         try:
             with map_aws_errors("sqs", "ReceiveMessage"):

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from .. import teardown
 from ..errors import RelayError
+from ..lifecycle import record_cancel
 from ..ports import Backend
 from .connect import AwsTarget, Connection, aws_options, json_option
 from .inventory import Inventory, JobView, QueueView
@@ -362,16 +363,25 @@ def _release(backend: Backend, job: JobView, verdict: Verdict, *, keep_dead_lett
 
 @click.command()
 @click.argument("job_id")
+@click.option(
+    "--ledger-table",
+    help="The job's progress-ledger table: the cancel is recorded there (the job shows "
+    "torn_down, and a resume reopens it).",
+)
 @jobs_prefix_option
 @aws_options
 @json_option
-def cancel(job_id: str, prefix: str, aws: AwsTarget, as_json: bool) -> None:
+def cancel(
+    job_id: str, ledger_table: str | None, prefix: str, aws: AwsTarget, as_json: bool
+) -> None:
     """Stop a job now: delete its mappings (waited until gone), then its queues.
 
     No hop starts after its mapping is gone; a hop running at that moment fails to relay
     (its queue is gone) and ends there. The packets waiting in the queue are dropped; a
     dead-letter queue that holds packets is kept, so that they can still be resumed
-    (`relaystate resume --from-dlq URL`). Exit status 1 when there is no such job.
+    (`relaystate resume --from-dlq URL`). With --ledger-table the ledger records the job
+    torn down, as job.tear_down() does; without it a job with a ledger still shows running
+    there. Exit status 1 when there is no such job.
     """
     with guarded():
         conn = aws.connect()
@@ -387,6 +397,16 @@ def cancel(job_id: str, prefix: str, aws: AwsTarget, as_json: bool) -> None:
         except RelayError as exc:
             done = "; ".join(verdict.deleted) or "nothing"
             raise Failure(f"{one_line(exc)} (deleted so far: {done})") from exc
+        if ledger_table:
+            recorded = record_cancel(conn.ledger(ledger_table), job_id)
+            verdict.reason = (
+                "recorded torn down in the ledger"
+                if recorded
+                else f"not recorded in the ledger {ledger_table} (it does not know the job, "
+                "or its last shard tears it down now)"
+            )
+        else:
+            verdict.reason = "a ledger of the job is not told (--ledger-table TABLE tells it)"
     if as_json:
         print_json(verdict.to_dict())
     else:

@@ -173,6 +173,9 @@ def policies(
         else []
     )
     offload_starter, offload_worker = _offload_statements(partition, offload_bucket, offload_prefix)
+    # ListQueues and ListEventSourceMappings take no resource: "*" is all there is.
+    list_queues = _statement("ListQueues", ("sqs:ListQueues",), "*")
+    list_mappings = _statement("ListRelayMappings", ("lambda:ListEventSourceMappings",), "*")
     # A job is torn down by its starter (a failed start, a fan-out) or by its last hop.
     manage_mappings = _statement(
         "ManageRelayMappings",
@@ -197,7 +200,9 @@ def policies(
             Condition=only_worker,
         ),
         # When the job's queue name is taken: is a mapping feeding it? (no resource type)
-        _statement("ListRelayMappings", ("lambda:ListEventSourceMappings",), "*"),
+        list_mappings,
+        # A resume looks for the job's live queue by its name prefix (no resource type).
+        list_queues,
         _statement(
             "WorkerFunction",
             ("lambda:GetFunctionConfiguration", "lambda:PutFunctionRecursionConfig"),
@@ -209,14 +214,18 @@ def policies(
     worker = [
         _statement("RelayQueues", WORKER_SQS_ACTIONS, queues),
         manage_mappings,
+        # The teardown of a resumed job finds every queue of it, and the mappings that feed
+        # them (relaystate.job_queues).
+        list_queues,
+        list_mappings,
         *ledger,
         *offload_worker,
     ]
     operator = [
         # ListQueues is the one SQS action without resource-level permissions.
-        _statement("ListQueues", ("sqs:ListQueues",), "*"),
+        list_queues,
         _statement("RelayQueues", OPERATOR_SQS_ACTIONS, queues),
-        *starter[1:],
+        *(statement for statement in starter[1:] if statement is not list_queues),
     ]
     return {
         role: {"Version": "2012-10-17", "Statement": statements}

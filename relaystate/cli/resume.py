@@ -74,12 +74,32 @@ def job_class_for(packet: RelayPacket, job_class: type[RelayJob] | None) -> type
 
 
 def _resume(
-    body: str | bytes, source: str, job_class: type[RelayJob] | None, backend: Backend
+    body: str | bytes,
+    source: str,
+    job_class: type[RelayJob] | None,
+    backend: Backend,
+    joined: dict[str, RelayPacket] | None = None,
 ) -> Resumed:
+    """Resume one packet. ``joined``: the packets resumed so far in this batch, by job id --
+    a later packet of the same job is resumed into the first one's queue and mapping (AWS may
+    not list that queue yet, which is how a resume finds it otherwise)."""
     try:
         packet = RelayPacket.from_json(body)
-        # The text, not the parsed packet: a class that signs checks the signature on it.
-        job = job_class_for(packet, job_class).resume(body, backend=backend)
+        target = job_class_for(packet, job_class)
+        first = joined.get(packet.job_id) if joined is not None else None
+        if first is None:
+            # The text, not the parsed packet: a class that signs checks the signature on it.
+            job = target.resume(body, backend=backend)
+        else:
+            checked = intake.verified(target, body)
+            job = target.resume(
+                checked.evolve(
+                    queue_url=first.queue_url,
+                    dlq_url=first.dlq_url,
+                    mapping_id=first.mapping_id,
+                ),
+                backend=backend,
+            )
     except ResourceNotFoundError as exc:
         if exc.service != "lambda":
             return Resumed(source, error=one_line(exc))
@@ -95,6 +115,8 @@ def _resume(
         return Resumed(source, error=one_line(exc))
     fresh = job.packet
     assert fresh is not None
+    if joined is not None:
+        joined.setdefault(fresh.job_id, fresh)
     return Resumed(
         source,
         job_id=fresh.job_id,
@@ -121,6 +143,7 @@ def resume_dead_letters(
     results: list[Resumed] = []
     held: list[str] = []  # receipt handles of packets that were not resumed
     seen: set[str] = set()
+    joined: dict[str, RelayPacket] = {}  # the first packet resumed of each job
     empty = 0
     try:
         while empty < _EMPTY_RECEIVES:
@@ -141,7 +164,8 @@ def resume_dead_letters(
             for message in fresh:
                 message_id, receipt = message["MessageId"], message["ReceiptHandle"]
                 seen.add(message_id)
-                result = _resume(message.get("Body", ""), message_id, job_class, conn.backend)
+                body = message.get("Body", "")
+                result = _resume(body, message_id, job_class, conn.backend, joined)
                 if result.error:
                     held.append(receipt)
                 else:

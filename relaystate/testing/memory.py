@@ -95,6 +95,14 @@ class MemoryQueues:
         queue = self.queues.get(url)
         return dict(queue.tags) if queue is not None else {}
 
+    def list_named(self, prefix: str) -> list[QueueRef]:
+        self.calls.append(("list_named", prefix))
+        return [
+            QueueRef(url=url, arn=f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue.name}")
+            for url, queue in self.queues.items()
+            if queue.name.startswith(prefix)
+        ]
+
     def receive(self, url: str, max_messages: int, visibility_s: int) -> list[tuple[str, str]]:
         """Takes the messages off the queue at once (no visibility timeout here)."""
         self.calls.append(("receive", url))

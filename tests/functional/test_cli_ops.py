@@ -18,7 +18,7 @@ import attrs
 import pytest
 from click.testing import CliRunner, Result
 
-from relaystate import DONE, RelayJob, Retry
+from relaystate import DONE, JobState, RelayJob, Retry
 from relaystate.cli import cli
 from relaystate.cli import ops as ops_module
 from relaystate.local import LocalLambda
@@ -446,6 +446,47 @@ def test_cancel_keeps_a_dead_letter_queue_with_packets(ops: Ops) -> None:
 
     assert [f"{ops.prefix}{job.job_id}-dlq"] == ops.queues()
     assert 1 == len(result["kept"])
+
+
+def test_cancel_with_the_ledger_table_records_the_job_torn_down_there(ops: Ops) -> None:
+    ledger = ops.lam.ledger()
+    job = ops.start(OpsChain, ledger=ledger.table_name)
+
+    result = ops.json("cancel", job.job_id, "--ledger-table", ledger.table_name)
+
+    status = ledger.status(job.job_id)
+    assert status is not None
+    assert JobState.TORN_DOWN == status.state  # no longer shown running
+    assert "torn down in the ledger" in result["reason"]
+    assert [] == ops.queues()
+
+
+def test_a_job_cancelled_with_its_ledger_table_resumed_runs_to_its_end(
+    ops: Ops, tmp_path: Path
+) -> None:
+    ledger = ops.lam.ledger()
+    job = ops.start(OpsChain, ledger=ledger.table_name)
+    assert job.packet is not None
+    saved = tmp_path / "packet.json"
+    saved.write_text(job.packet.to_json())
+    assert 0 == ops("cancel", job.job_id, "--ledger-table", ledger.table_name).exit_code
+
+    result = ops("resume", str(saved), "--job", f"{__name__}:OpsChain", prefix=False)
+    ops.lam.run_until_idle(timeout_s=30)
+
+    assert 0 == result.exit_code, result.output
+    status = ledger.status(job.job_id)
+    assert status is not None
+    assert (JobState.TORN_DOWN, 1) == (status.state, status.done)
+    assert [] == ops.queues()
+
+
+def test_cancel_without_the_ledger_table_says_the_ledger_was_not_told(ops: Ops) -> None:
+    job = ops.start(OpsChain)
+
+    result = ops("cancel", job.job_id)
+
+    assert "--ledger-table" in result.output
 
 
 def test_cancel_of_an_unknown_job_exits_1(ops: Ops) -> None:

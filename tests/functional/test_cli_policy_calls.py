@@ -71,14 +71,13 @@ def _needed(calls: Any) -> set[str]:
     return needed
 
 
-@pytest.mark.functional
-def test_every_call_of_a_started_job_and_its_hops_is_in_the_policies(sqs_endpoint: str) -> None:
+def fan_out(name: str) -> Any:
+    """A job class of two shards of three one-unit hops each, of job type ``name``."""
     from relaystate import DONE, RelayJob
-    from relaystate.local import LocalLambda
     from relaystate.testing import UnitsPerHop
 
     class Fanned(RelayJob):
-        job_type = "test_cli_policy.Fanned"
+        job_type = name
         function_name = "policy-worker"
         budget = UnitsPerHop.of(1)
 
@@ -88,6 +87,14 @@ def test_every_call_of_a_started_job_and_its_hops_is_in_the_policies(sqs_endpoin
         def step(self, cursor: int) -> Any:
             return DONE if cursor % 10 == 2 else cursor + 1
 
+    return Fanned
+
+
+@pytest.mark.functional
+def test_every_call_of_a_started_job_and_its_hops_is_in_the_policies(sqs_endpoint: str) -> None:
+    from relaystate.local import LocalLambda
+
+    Fanned = fan_out("test_cli_policy.Fanned")
     with LocalLambda(endpoint_url=sqs_endpoint) as lam:
         lam.deploy(Fanned)
         table = lam.ledger().table_name
@@ -182,3 +189,33 @@ def test_every_call_of_job_control_is_in_the_policies(sqs_endpoint: str) -> None
     starter, worker = actions(documents["starter"]), actions(documents["worker"])
     assert set() == _needed(op for op, n in controlled.items() if n) - starter
     assert set() == _needed(op for op, n in woken.items() if n) - worker
+
+
+@pytest.mark.functional
+def test_every_call_of_a_resume_and_of_a_resumed_jobs_teardown_is_in_the_policies(
+    sqs_endpoint: str,
+) -> None:
+    from relaystate.local import LocalLambda
+
+    Resumed = fan_out("test_cli_policy.Resumed")
+    with LocalLambda(endpoint_url=sqs_endpoint) as lam:
+        lam.deploy(Resumed)
+        table = lam.ledger().table_name
+        job = Resumed(data={}, backend=lam.backend, ledger=table).start()
+        assert job.packet is not None
+        saved = job.packet.to_json()
+        job.tear_down()  # cancelled at once: shard 0 is resumed alone, then shard 1
+        before = dict(lam.aws_calls)
+        Resumed.resume(saved, backend=lam.backend)
+        Resumed.resume(saved.replace('"shard":0', '"shard":1'), backend=lam.backend)
+        resumed = {op: n - before.get(op, 0) for op, n in lam.aws_calls.items()}
+        lam.run_until_idle(timeout_s=30)
+        hops = {op: n - before.get(op, 0) - resumed.get(op, 0) for op, n in lam.aws_calls.items()}
+        assert [] == lam.left_over()
+
+    documents = policies("policy-worker", ledger_table=table)
+    starter, worker = actions(documents["starter"]), actions(documents["worker"])
+    assert "sqs:ListQueues" in _needed(op for op, n in resumed.items() if n)
+    assert "sqs:ListQueues" in _needed(op for op, n in hops.items() if n)
+    assert set() == _needed(op for op, n in resumed.items() if n) - starter
+    assert set() == _needed(op for op, n in hops.items() if n) - worker

@@ -96,6 +96,10 @@ class RecordingQueues(Failing):
         self.record("tags", url)
         return self.real.tags(url)
 
+    def list_named(self, prefix: str) -> list[QueueRef]:
+        self.record("list_named", prefix)
+        return self.real.list_named(prefix)
+
     def send(self, url: str, body: str, delay_seconds: int = 0) -> str:
         self.record("send", url)
         return self.real.send(url, body, delay_seconds)

@@ -127,6 +127,17 @@ class SimQueues(Deliveries):
 
         return self.world.call("sqs", "ListQueueTags", apply)
 
+    def list_named(self, prefix: str) -> list[QueueRef]:
+        """The queues whose name begins with ``prefix`` (ListQueues); one being deleted too."""
+
+        def apply() -> list[QueueRef]:
+            found = (self._get(url) for url in list(self.queues))
+            return [
+                QueueRef(q.url, q.arn) for q in found if q is not None and q.name.startswith(prefix)
+            ]
+
+        return self.world.call("sqs", "ListQueues", apply)
+
     def pop(self, url: str) -> str:
         """Take the oldest visible message's body off the queue (a test's consumer)."""
         queue = self._existing(url)
