@@ -251,14 +251,15 @@ class Hop:
         job.cursor = cursor
         # The packet's, plus this hop (and the retries of its delivery).
         retries = max(self.receive_count - 1, 0)
-        job.stats = job.stats._hop(units, round(work_ms), retries)
+        worked_ms = round(work_ms)
+        job.stats = job.stats._hop(units, worked_ms, retries)
         finished = done and unit_error is None
         anchor = (state.began_ms, first)  # a shard's first progress mark counts from here
         if progress is not None:
             state.progress = progress.take(
                 job.progress, cursor, packet.progress, anchor, finished=finished
             )
-        self.worked = (units, round(work_ms))
+        self.worked = (units, worked_ms)
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
         if not wanted(job, self.span, outcome):
             return
@@ -272,7 +273,7 @@ class Hop:
             ended_ms=clock.now_ms(),
             outcome=outcome,
             units=units,
-            work_ms=round(work_ms),
+            work_ms=worked_ms,
             remaining_ms=round(left),
             utilization=round(work_ms / max(work_ms + left, 1.0), 4),
             delay_s=delay,
