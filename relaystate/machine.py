@@ -85,10 +85,14 @@ class _JobEvent(Event):
         #: Source state's value -> (source, its list of transitions, the one transition,
         #: destination): see trigger.
         self._plans: dict[str, _Plan] = {}
+        #: The machine's fields: its ``__dict__``, read by key. transitions' Machine has a
+        #: ``__getattr__``, which makes each attribute read of it the slow, generic one.
+        self._fields: dict[str, Any] = vars(machine)
 
     def trigger(self, model: object, *args: Any, **kwargs: Any) -> bool:
-        machine = self.machine
-        value = getattr(model, machine.model_attribute)
+        machine, fields = self.machine, self._fields
+        attribute = fields["model_attribute"]
+        value = getattr(model, attribute)
         # The way each source state fires, worked out once (a hop fires two triggers); it
         # still holds only while the machine's transitions and states are those it was worked
         # out from, and no hook was added since, which _holds sees.
@@ -103,16 +107,16 @@ class _JobEvent(Event):
             plan = (state, found, found[0], dest, dest.value)
             if known:
                 self._plans[value._value_] = plan
-        if not self._holds(plan):
+        if not self._holds(plan, fields):
             return super().trigger(model, *args, **kwargs)
         state, _, transition, dest, dest_value = plan
         before, after = transition.before, transition.after
         if not (before or after):  # nothing to hand an event to
-            setattr(model, machine.model_attribute, dest_value)
+            setattr(model, attribute, dest_value)
             return True
         event = EventData(state, self, machine, model, args=args, kwargs=kwargs)
         event.transition = transition
-        direct = machine.send_event  # transitions' Machine.callback calls a callable at once
+        direct = fields["send_event"]  # transitions' Machine.callback calls a callable at once
         try:
             for func in before:
                 if direct and callable(func):
@@ -120,7 +124,7 @@ class _JobEvent(Event):
                 else:
                     machine.callback(func, event)
             # transitions' set_state and EventData.update, for one model and a known State
-            setattr(model, machine.model_attribute, dest_value)
+            setattr(model, attribute, dest_value)
             event.state = dest
             for func in after:
                 if direct and callable(func):
@@ -135,17 +139,16 @@ class _JobEvent(Event):
             machine.callbacks(machine.on_exception, event)
         return bool(event.result)
 
-    def _holds(self, plan: _Plan) -> bool:
+    def _holds(self, plan: _Plan, fields: dict[str, Any]) -> bool:
         """Whether ``plan`` may fire the short way -- the one place this is checked, each
         trigger: its transition is still the only one from its source (none removed,
         replaced or added: transitions' ``remove_transition`` makes new lists,
         ``add_transition`` appends), its states are still the machine's, its destination is
         not made final since, no hook was added (the machine's, the transition's prepare or
         conditions, the states' exit or enter callbacks; see :func:`_direct`), and
-        transitions' DEBUG log is off."""
+        transitions' DEBUG log is off. ``fields``: the machine's ``__dict__``."""
         state, found, transition, dest, _ = plan
-        machine = self.machine
-        states = machine.states
+        states = fields["states"]
         return not (
             self.transitions.get(state.name) is not found
             or len(found) != 1
@@ -157,12 +160,12 @@ class _JobEvent(Event):
             or transition.conditions
             or state.on_exit
             or dest.on_enter
-            # _hooked(machine), without a call
-            or machine._queued
-            or machine._prepare_event
-            or machine._before_state_change
-            or machine._after_state_change
-            or machine._finalize_event
+            # _hooked(machine), without a call (nor the machine's slow attribute reads)
+            or fields["_queued"]
+            or fields["_prepare_event"]
+            or fields["_before_state_change"]
+            or fields["_after_state_change"]
+            or fields["_finalize_event"]
             or _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG)
         )
 
