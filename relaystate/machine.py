@@ -170,6 +170,9 @@ class _JobEvent(Event):
         )
 
 
+#: What a class's triggers are before they are worked out (see :meth:`JobMachine.attach`).
+_UNKNOWN: Any = object()
+
 #: A trigger's plan for one source state: the source, the event's list of transitions from
 #: it, the one transition in that list, its destination and the destination's value (a
 #: property of transitions' ``State``).
@@ -253,7 +256,12 @@ class JobMachine(Machine):
         :class:`~relaystate.triggers.Triggers`' own fires them through the one attribute
         :data:`~relaystate.triggers.MACHINE`, set here, instead of a bound method each.
         """
-        declared = self._declared(type(model))
+        # _declared's answer known for the class, read from the machine's __dict__ (see
+        # _JobEvent._fields): a hop attaches a job of the same class every time.
+        fields, cls = vars(self), type(model)
+        declared = fields["_by_class"].get(cls, _UNKNOWN)
+        if declared is _UNKNOWN or len(fields["_fire"]) != len(fields["events"]):
+            declared = self._declared(cls)
         if declared is None:
             setattr(model, MACHINE, self)
         else:
