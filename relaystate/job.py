@@ -156,7 +156,7 @@ class RelayJob(Triggers, JobSettings):
     def _measures_progress(self) -> bool:
         """Whether :meth:`progress` is the job's own (a hop does not ask the default, which
         says nothing)."""
-        return type(self).progress is not RelayJob.progress or "progress" in vars(self)
+        return type(self).progress is not RelayJob.progress or "progress" in self.__dict__
 
     def on_done(self) -> None:
         """Called when a shard's ``step`` returned ``DONE``, before its end is recorded and the

@@ -258,7 +258,7 @@ class JobMachine(Machine):
         """
         # _declared's answer known for the class, read from the machine's __dict__ (see
         # _JobEvent._fields): a hop attaches a job of the same class every time.
-        fields, cls = vars(self), type(model)
+        fields, cls = self.__dict__, type(model)
         declared = fields["_by_class"].get(cls, _UNKNOWN)
         if declared is _UNKNOWN or len(fields["_fire"]) != len(fields["events"]):
             declared = self._declared(cls)
@@ -278,7 +278,7 @@ class JobMachine(Machine):
         which only the cyclic garbage collector frees -- in a warm Lambda, a cycle a hop, and
         the collector's pauses over the whole heap. A detached model is freed at once.
         """
-        found = vars(model)
+        found = model.__dict__
         if found.pop(MACHINE, None) is not None:
             return
         for trigger, fire in self._fired():
