@@ -62,19 +62,31 @@ class SendLatencies:
     def __init__(self, keep: int = 20) -> None:
         self.keep = keep
         self._seen: list[float] = []
+        #: ``max(self._seen)``, kept as sends come and go (every hop asks for it).
+        self._worst: float | None = None
 
     def record(self, elapsed_ms: float) -> None:
         """A relay send took ``elapsed_ms``."""
-        self._seen.append(elapsed_ms)
-        del self._seen[: -self.keep]
+        seen = self._seen
+        seen.append(elapsed_ms)
+        worst, keep = self._worst, self.keep
+        if len(seen) > keep:
+            gone = seen[0] if keep > 0 and len(seen) == keep + 1 else None
+            del seen[:-keep]
+            if gone is None or worst is None or gone >= worst:  # the slowest may have gone
+                self._worst = max(seen) if seen else None
+                return
+        if worst is None or elapsed_ms > worst:
+            self._worst = elapsed_ms
 
     def worst(self) -> float | None:
         """The slowest send remembered, or ``None`` before any."""
-        return max(self._seen) if self._seen else None
+        return self._worst
 
     def clear(self) -> None:
         """Forget every send (tests start each case from a cold process)."""
         self._seen.clear()
+        self._worst = None
 
 
 #: This process's relay sends (see :class:`SendLatencies`).

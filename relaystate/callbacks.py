@@ -10,7 +10,8 @@ Lambda's cold start pays for.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from operator import attrgetter
+from typing import TYPE_CHECKING, Protocol
 
 from . import lifecycle, pause, signals, tracing
 from .hop_state import HopState
@@ -37,7 +38,12 @@ class ControlledJob(Job, Protocol):
         """The job's backend and ledger."""
 
 
-def _enqueue(job: ControlledJob, event: EventData) -> None:
+#: The job an event is for (``event.model``, typed).
+_job: Callable[[EventData], ControlledJob] = attrgetter("model")
+
+
+def _enqueue(event: EventData) -> None:
+    job = _job(event)
     from .start import deadline_for, open_job, requeue  # only a starter needs it
 
     backend, ledger = job._ports()
@@ -53,22 +59,26 @@ def _enqueue(job: ControlledJob, event: EventData) -> None:
     job.cursor = job.packet.cursor
 
 
-def _relay(job: ControlledJob, event: EventData) -> None:
+def _relay(event: EventData) -> None:
+    job = _job(event)
     backend, ledger = job._ports()
     job.packet = lifecycle.relay(job, backend, ledger, job.hop, **event.kwargs)
 
 
-def _wait(job: ControlledJob, event: EventData) -> None:
+def _wait(event: EventData) -> None:
+    job = _job(event)
     backend, ledger = job._ports()
     job.packet = signals.park(job, backend, ledger, job.hop, **event.kwargs)
 
 
-def _finish(job: ControlledJob, event: EventData) -> None:
+def _finish(event: EventData) -> None:
+    job = _job(event)
     backend, ledger = job._ports()
     job.packet = lifecycle.finish(job, backend, ledger, job.hop)
 
 
-def _tear_down(job: ControlledJob, event: EventData) -> None:
+def _tear_down(event: EventData) -> None:
+    job = _job(event)
     assert job.packet is not None
     backend, ledger = job._ports()
     job.packet = lifecycle.tear_down(
@@ -76,34 +86,29 @@ def _tear_down(job: ControlledJob, event: EventData) -> None:
     )
 
 
-def _after_fail(job: ControlledJob, event: EventData) -> None:
+def _after_fail(event: EventData) -> None:
+    job = _job(event)
     error = event.kwargs.get("error")
     backend, ledger = job._ports()
     job.packet = lifecycle.fail(job, backend, ledger, job.hop, error)
 
 
-def _pause(job: ControlledJob, event: EventData) -> None:
+def _pause(event: EventData) -> None:
+    job = _job(event)
     assert job.packet is not None
     backend, ledger = job._ports()
     pause.pause(backend, ledger, job.packet)
 
 
-def _unpause(job: ControlledJob, event: EventData) -> None:
+def _unpause(event: EventData) -> None:
+    job = _job(event)
     assert job.packet is not None
     backend, ledger = job._ports()
     pause.unpause(backend, ledger, job.packet)
 
 
-def _on(function: Callable[[Any, EventData], None]) -> Callback:
-    """A machine callback that runs ``function`` on the job the event is for."""
-
-    def callback(event: EventData) -> None:
-        function(event.model, event)
-
-    return callback
-
-
-_CALLBACKS: Mapping[str, Mapping[str, Callable[[Any, EventData], None]]] = {
+#: trigger -> its callbacks, each a function of the event (the job is ``event.model``).
+_CALLBACKS: Mapping[str, Mapping[str, Callback]] = {
     "enqueue": {"before": _enqueue},
     "relay": {"before": _relay},
     "wait": {"before": _wait},
@@ -120,10 +125,5 @@ def machine() -> JobMachine:
     """The one machine every job runs on, built on first use."""
     global _MACHINE
     if _MACHINE is None:
-        _MACHINE = JobMachine(
-            {
-                trigger: {when: _on(function) for when, function in hooks.items()}
-                for trigger, hooks in _CALLBACKS.items()
-            }
-        )
+        _MACHINE = JobMachine({trigger: dict(hooks) for trigger, hooks in _CALLBACKS.items()})
     return _MACHINE

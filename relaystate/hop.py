@@ -129,6 +129,9 @@ class Hop:
         assert job.packet is not None
         job.hop = self.state
         try:
+            if traced is False:  # decided untraced already: no span to ask for, no context
+                self._claimed_run(tracing.UNTRACED)
+                return
             span_of = tracing.hop_span(job, self.context, self.receive_count, traced=traced)
             if span_of is None:  # untraced: no context to enter and leave
                 self._claimed_run(tracing.UNTRACED)
@@ -143,7 +146,7 @@ class Hop:
         job, state = self.job, self.state
         self.span = span
         state.traceparent = span.traceparent
-        claimed = claim_hop(
+        if self.ledger is not None and not claim_hop(  # without a ledger every hop runs
             job,
             self.backend,
             self.ledger,
@@ -151,22 +154,23 @@ class Hop:
             context=self.context,
             body=self.body,
             span=span,
-        )
-        if not claimed:
+        ):
             return
-        self._load()
+        packet = job.packet
+        assert packet is not None
+        offloaded = packet.offloaded
+        if offloaded is not EMPTY and offloaded:  # the shared empty one: known by identity
+            self._load()
         job.begin_hop()
         assert job.packet is not None
         self._units_and_end(job.packet)
 
     def _load(self) -> None:
-        """Read back what the packet offloaded (after the claim: a duplicate reads nothing);
-        a missing or altered object raises :class:`~relaystate.errors.OffloadError`."""
+        """Read back what the packet offloaded (after the claim: a duplicate reads nothing),
+        for a packet that offloaded something; a missing or altered object raises
+        :class:`~relaystate.errors.OffloadError`."""
         job = self.job
         assert job.packet is not None
-        offloaded = job.packet.offloaded
-        if offloaded is EMPTY or not offloaded:  # the shared empty one: known by identity
-            return
         from .offload import load_packet  # only a job that offloads needs it: cold start
 
         loaded, self.state.offloader = load_packet(
@@ -245,17 +249,17 @@ class Hop:
                 continue
             cursor = result
         job.cursor = cursor
-        # The packet's, plus this hop (and the retries of its delivery): by position, in the
-        # order hops, relays, units, work_ms, retries, waits.
+        # The packet's, plus this hop (and the retries of its delivery).
         retries = max(self.receive_count - 1, 0)
-        job.stats = job.stats._plus((1, 0, units, round(work_ms), retries, 0))
+        worked_ms = round(work_ms)
+        job.stats = job.stats._hop(units, worked_ms, retries)
         finished = done and unit_error is None
         anchor = (state.began_ms, first)  # a shard's first progress mark counts from here
         if progress is not None:
             state.progress = progress.take(
                 job.progress, cursor, packet.progress, anchor, finished=finished
             )
-        self.worked = (units, round(work_ms))
+        self.worked = (units, worked_ms)
         outcome, error, delay = self._end(packet, unit_error, done, delay, pending, units)
         if not wanted(job, self.span, outcome):
             return
@@ -269,7 +273,7 @@ class Hop:
             ended_ms=clock.now_ms(),
             outcome=outcome,
             units=units,
-            work_ms=round(work_ms),
+            work_ms=worked_ms,
             remaining_ms=round(left),
             utilization=round(work_ms / max(work_ms + left, 1.0), 4),
             delay_s=delay,

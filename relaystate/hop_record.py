@@ -93,7 +93,8 @@ def wanted(job: HopJob, span: HopSpan, outcome: str) -> bool:
         >>> wanted(job, UNTRACED, "relayed")  # doctest: +SKIP
         False
     """
-    logger, level = _logger(job, outcome)
+    logger = job.logger if job.logger is not None else log  # _logger's, without the call
+    level = _LEVELS.get(outcome, logging.INFO)
     return bool(logger.isEnabledFor(level) or job.metrics or span is not UNTRACED)
 
 

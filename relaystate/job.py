@@ -156,7 +156,7 @@ class RelayJob(Triggers, JobSettings):
     def _measures_progress(self) -> bool:
         """Whether :meth:`progress` is the job's own (a hop does not ask the default, which
         says nothing)."""
-        return type(self).progress is not RelayJob.progress or "progress" in vars(self)
+        return type(self).progress is not RelayJob.progress or "progress" in self.__dict__
 
     def on_done(self) -> None:
         """Called when a shard's ``step`` returned ``DONE``, before its end is recorded and the
@@ -454,12 +454,12 @@ class RelayJob(Triggers, JobSettings):
         """Per-run state to its start, the machine attached in ``state``."""
         self._resume_from = None
         self.hop = None
-        _machine().attach(self, state)
+        (_MACHINE or _machine()).attach(self, state)  # the call only until it is made
 
     def _release(self) -> None:
         """A worker is done with this job (its hop ended): unbind the machine's triggers, so
         that the job is freed at once instead of by the cyclic garbage collector."""
-        _machine().detach(self)
+        (_MACHINE or _machine()).detach(self)
 
     def __repr__(self) -> str:
         hop = self.packet.hop if self.packet else 0

@@ -37,6 +37,7 @@ from .frozen import EMPTY, thaw
 from .hop_state import HopState
 from .packet import RelayPacket
 from .retry import RetriedReads, retry_transient
+from .sending import MAX_DELAY_S
 from .states import JobState
 
 if TYPE_CHECKING:
@@ -160,8 +161,12 @@ def relay(
     """
     packet = job.packet
     assert packet is not None
-    delay = sending.check_delay(delay_seconds)
-    stats = job.stats.added(relays=1)
+    # check_delay's answer for a delay SQS takes, without the call (every hop's: 0).
+    if type(delay_seconds) is int and 0 <= delay_seconds <= MAX_DELAY_S:
+        delay = delay_seconds
+    else:
+        delay = sending.check_delay(delay_seconds)  # it raises
+    stats = job.stats._relayed()
     # What the next packet changes beyond the snapshot, given only where it differs.
     changes: dict[str, Any] = {"hop": packet.hop + 1, "stats": stats}
     error = error[:MAX_ERROR_CHARS]
@@ -176,7 +181,7 @@ def relay(
     if packet.waiting:
         changes["waiting"] = ""
     nxt = snapshot_with(job, hop, JobState.RELAYING, changes)
-    sent = wire(job, backend, hop, nxt)
+    sent = nxt if job.offload is None else wire(job, backend, hop, nxt)  # mostly none
     if ledger is not None:  # the outbox is the body sent: written (and size-checked) once
         body = record_next(job, ledger, hop, nxt, sent=sent, delay_seconds=delay)
     else:

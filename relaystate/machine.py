@@ -85,10 +85,14 @@ class _JobEvent(Event):
         #: Source state's value -> (source, its list of transitions, the one transition,
         #: destination): see trigger.
         self._plans: dict[str, _Plan] = {}
+        #: The machine's fields: its ``__dict__``, read by key. transitions' Machine has a
+        #: ``__getattr__``, which makes each attribute read of it the slow, generic one.
+        self._fields: dict[str, Any] = vars(machine)
 
     def trigger(self, model: object, *args: Any, **kwargs: Any) -> bool:
-        machine = self.machine
-        value = getattr(model, machine.model_attribute)
+        machine, fields = self.machine, self._fields
+        attribute = fields["model_attribute"]
+        value = getattr(model, attribute)
         # The way each source state fires, worked out once (a hop fires two triggers); it
         # still holds only while the machine's transitions and states are those it was worked
         # out from, and no hook was added since, which _holds sees.
@@ -103,16 +107,16 @@ class _JobEvent(Event):
             plan = (state, found, found[0], dest, dest.value)
             if known:
                 self._plans[value._value_] = plan
-        if not self._holds(plan):
+        if not self._holds(plan, fields):
             return super().trigger(model, *args, **kwargs)
         state, _, transition, dest, dest_value = plan
         before, after = transition.before, transition.after
         if not (before or after):  # nothing to hand an event to
-            setattr(model, machine.model_attribute, dest_value)
+            setattr(model, attribute, dest_value)
             return True
         event = EventData(state, self, machine, model, args=args, kwargs=kwargs)
         event.transition = transition
-        direct = machine.send_event  # transitions' Machine.callback calls a callable at once
+        direct = fields["send_event"]  # transitions' Machine.callback calls a callable at once
         try:
             for func in before:
                 if direct and callable(func):
@@ -120,7 +124,7 @@ class _JobEvent(Event):
                 else:
                     machine.callback(func, event)
             # transitions' set_state and EventData.update, for one model and a known State
-            setattr(model, machine.model_attribute, dest_value)
+            setattr(model, attribute, dest_value)
             event.state = dest
             for func in after:
                 if direct and callable(func):
@@ -135,17 +139,16 @@ class _JobEvent(Event):
             machine.callbacks(machine.on_exception, event)
         return bool(event.result)
 
-    def _holds(self, plan: _Plan) -> bool:
+    def _holds(self, plan: _Plan, fields: dict[str, Any]) -> bool:
         """Whether ``plan`` may fire the short way -- the one place this is checked, each
         trigger: its transition is still the only one from its source (none removed,
         replaced or added: transitions' ``remove_transition`` makes new lists,
         ``add_transition`` appends), its states are still the machine's, its destination is
         not made final since, no hook was added (the machine's, the transition's prepare or
         conditions, the states' exit or enter callbacks; see :func:`_direct`), and
-        transitions' DEBUG log is off."""
+        transitions' DEBUG log is off. ``fields``: the machine's ``__dict__``."""
         state, found, transition, dest, _ = plan
-        machine = self.machine
-        states = machine.states
+        states = fields["states"]
         return not (
             self.transitions.get(state.name) is not found
             or len(found) != 1
@@ -157,15 +160,18 @@ class _JobEvent(Event):
             or transition.conditions
             or state.on_exit
             or dest.on_enter
-            # _hooked(machine), without a call
-            or machine._queued
-            or machine._prepare_event
-            or machine._before_state_change
-            or machine._after_state_change
-            or machine._finalize_event
+            # _hooked(machine), without a call (nor the machine's slow attribute reads)
+            or fields["_queued"]
+            or fields["_prepare_event"]
+            or fields["_before_state_change"]
+            or fields["_after_state_change"]
+            or fields["_finalize_event"]
             or _TRANSITIONS_LOG.isEnabledFor(logging.DEBUG)
         )
 
+
+#: What a class's triggers are before they are worked out (see :meth:`JobMachine.attach`).
+_UNKNOWN: Any = object()
 
 #: A trigger's plan for one source state: the source, the event's list of transitions from
 #: it, the one transition in that list, its destination and the destination's value (a
@@ -250,7 +256,12 @@ class JobMachine(Machine):
         :class:`~relaystate.triggers.Triggers`' own fires them through the one attribute
         :data:`~relaystate.triggers.MACHINE`, set here, instead of a bound method each.
         """
-        declared = self._declared(type(model))
+        # _declared's answer known for the class, read from the machine's __dict__ (see
+        # _JobEvent._fields): a hop attaches a job of the same class every time.
+        fields, cls = self.__dict__, type(model)
+        declared = fields["_by_class"].get(cls, _UNKNOWN)
+        if declared is _UNKNOWN or len(fields["_fire"]) != len(fields["events"]):
+            declared = self._declared(cls)
         if declared is None:
             setattr(model, MACHINE, self)
         else:
@@ -267,7 +278,7 @@ class JobMachine(Machine):
         which only the cyclic garbage collector frees -- in a warm Lambda, a cycle a hop, and
         the collector's pauses over the whole heap. A detached model is freed at once.
         """
-        found = vars(model)
+        found = model.__dict__
         if found.pop(MACHINE, None) is not None:
             return
         for trigger, fire in self._fired():

@@ -84,22 +84,38 @@ class Stats:
             values[name] += count
         return new
 
-    def _plus(self, counts: tuple[int, int, int, int, int, int]) -> Stats:
-        """:meth:`added` by position: ``counts`` has one count for each field, in field order
-        (``hops, relays, units, work_ms, retries, waits``), zipped with the names instead of
-        made into a keyword dict and walked (a hop's sum of four counts, every hop).
+    def _hop(self, units: int, work_ms: int, retries: int) -> Stats:
+        """:meth:`added` of a hop's own counts -- one hop, its ``units``, ``work_ms`` and
+        ``retries`` -- without a keyword dict or a walk over it (every hop).
 
         Raises:
             InvalidPacketError: a count is not a whole number >= 0.
         """
+        if not (
+            type(units) is int
+            and type(work_ms) is int
+            and type(retries) is int
+            and units >= 0
+            and work_ms >= 0
+            and retries >= 0
+        ):
+            for name, count in (("units", units), ("work_ms", work_ms), ("retries", retries)):
+                _non_negative(self, attrs.fields_dict(Stats)[name], count)  # one of them raises
         new = object.__new__(Stats)
         values = new.__dict__
         values.update(self.__dict__)
-        for name, count in zip(_STATS_FIELDS, counts, strict=True):
-            if count:
-                if type(count) is not int or count < 0:
-                    _non_negative(self, attrs.fields_dict(Stats)[name], count)  # it raises
-                values[name] += count
+        values["hops"] += 1
+        values["units"] += units
+        values["work_ms"] += work_ms
+        values["retries"] += retries
+        return new
+
+    def _relayed(self) -> Stats:
+        """``added(relays=1)``: one packet more sent (every relay)."""
+        new = object.__new__(Stats)
+        values = new.__dict__
+        values.update(self.__dict__)
+        values["relays"] += 1
         return new
 
     def to_dict(self) -> dict[str, int]:

@@ -90,6 +90,11 @@ _WIRE_FIELDS: tuple[tuple[str, str, type | tuple[type, ...] | None], ...] = (
 _WIRE_KEYS = frozenset(wire for wire, _, _ in _WIRE_FIELDS)
 #: wire name -> (field name, the exact type relaystate writes it as; ``None``: any JSON).
 _WIRE_SPECS = {wire: (name, kind) for wire, name, kind in _WIRE_FIELDS}
+#: What :func:`_plain_values` reads by: :data:`_WIRE_SPECS`, and the signature (skipped).
+_PLAIN_SPECS: dict[str, tuple[str, type | tuple[type, ...] | None] | None] = {
+    **_WIRE_SPECS,
+    "sig": None,
+}
 
 
 def _frozen_object(value: Any) -> Any:
@@ -180,23 +185,26 @@ def _stats_from(raw: Any, *, relays_key: str) -> Stats:
 def _plain_values(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any] | None:
     """A packet's field values -- ``defaults`` (by field name) with the wire's fields over
     them, the stats read -- when every field is of its exact wire type with ASCII text (as
-    relaystate writes them); ``None`` for anything else, which :func:`_checked_fields` then
-    reads field by field (and refuses with the same error). What needs converting (the JSON
-    objects, the state) is left to the caller."""
+    relaystate writes them, no key but theirs and the signature); ``None`` for anything else,
+    which :func:`_checked_fields` then reads field by field (and refuses with the same error).
+    What needs converting (the JSON objects, the state) is left to the caller."""
     if not _REQUIRED <= raw.keys():
         return None
     values = dict(defaults)
-    specs = _WIRE_SPECS
-    for wire, value in raw.items():
-        spec = specs.get(wire)
-        if spec is None:
-            continue  # the signature
-        name, kind = spec
-        if kind is not None and type(value) is not kind:
-            return None
-        if kind is str and not value.isascii():
-            return None
-        values[name] = value
+    specs = _PLAIN_SPECS
+    try:
+        for wire, value in raw.items():
+            spec = specs[wire]  # (a subscript: quicker than get() for the dozen keys a hop)
+            if spec is None:
+                continue  # the signature
+            name, kind = spec
+            if kind is not None and type(value) is not kind:
+                return None
+            if kind is str and not value.isascii():
+                return None
+            values[name] = value
+    except KeyError:  # not a field of the wire: the checked way says so
+        return None
     if "stats" in raw:
         values["stats"] = _stats_from(raw["stats"], relays_key="relays")
     return values

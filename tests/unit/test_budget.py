@@ -11,7 +11,7 @@ import random
 import pytest
 
 from bench.budget import DISTRIBUTIONS, simulate
-from relaystate.budget import AdaptiveBudget
+from relaystate.budget import AdaptiveBudget, SendLatencies
 
 
 def _fed(draw: random.Random, units: int, budget: AdaptiveBudget | None = None) -> AdaptiveBudget:
@@ -74,3 +74,18 @@ def test_a_long_job_on_a_short_function_keeps_its_units_per_hop_and_loses_no_hop
     assert last["units per hop"] >= 0.95 * first["units per hop"]
     assert last["utilization"] >= 0.95 * first["utilization"]
     assert [0] * 10 == [w["killed later"] for w in windows]
+
+
+@pytest.mark.parametrize("keep", [1, 2, 5, 20])
+def test_the_worst_send_is_the_slowest_of_the_last_keep_sends(keep: int) -> None:
+    draw = random.Random(keep)
+    seen = SendLatencies(keep=keep)
+    recent: list[float] = []
+    for _ in range(500):
+        # Ties and the slowest send leaving the window both happen often among few values.
+        ms = float(draw.choice([10, 20, 30, 40, draw.randint(1, 60)]))
+        seen.record(ms)
+        recent = [*recent, ms][-keep:]
+        assert seen.worst() == max(recent)
+    seen.clear()
+    assert seen.worst() is None
