@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -70,9 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: The line that ends a section's table: how long its run took.
+_TOOK = re.compile(r"^\(\d+(?:\.\d+)? s\)$", re.MULTILINE)
+
+
 def _merged(old: str, fresh: list[str]) -> str:
     """``old`` results with each of the ``fresh`` sections in place of the one of its title
-    (a section new to the file goes at its end)."""
+    (a section new to the file goes at its end). What was written by hand after a replaced
+    section's table (the notes below its ``(N s)`` line) is kept below the new table.
+    """
     head, *kept = old.split("\n## ")
     parts = ["## " + part for part in kept]
     for section in fresh:
@@ -80,8 +87,10 @@ def _merged(old: str, fresh: list[str]) -> str:
         at = next((i for i, part in enumerate(parts) if part.split("\n", 1)[0] == title), None)
         if at is None:
             parts.append(section)
-        else:
-            parts[at] = section
+            continue
+        took = _TOOK.search(parts[at])
+        notes = parts[at][took.end() :] if took else ""
+        parts[at] = section.rstrip("\n") + notes if notes.strip() else section
     return "\n".join([head, *parts])
 
 
