@@ -487,3 +487,71 @@ def test_a_projection_of_names_converts_only_the_named_attributes(
 
     assert {"s": {"S": "text"}, "n": {"N": "12.50"}, "status": {"S": "done"}} == found
     assert ["S", "N", "S"] == converted  # the packet (outbox) never converted
+
+
+# -- an attribute set: the item's size bounded before moto counts it -------------------------
+
+
+def _sizes(ddb: Any, name: str) -> list[Any]:
+    seen = Trace(ddb)
+    _table(ddb, name, "pk")
+    key = {"pk": {"S": "big"}}
+    # ~390 KB of text (a character of 2 UTF-8 bytes), then sets that stay under the limit and
+    # one that goes past it; a map and a list are counted by moto's own sum.
+    seen.call("put_item", TableName=name, Item={**key, "a": {"S": "é" * 195_000}})
+    for attribute, value in (
+        ("b", {"S": "x" * 10_000}),
+        ("c", {"B": b"y" * 1_000}),
+        ("d", {"M": {"e": {"S": "z" * 1_000}}}),
+        ("f", {"L": [{"N": "1"}, {"BOOL": True}]}),
+        ("g", {"S": "w" * 20_000}),  # past 405,000 bytes: refused
+        ("h", {"NULL": True}),
+    ):
+        seen.call(
+            "update_item",
+            TableName=name,
+            Key=key,
+            UpdateExpression="SET #a = :v",
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":v": value},
+        )
+    seen.call("get_item", TableName=name, Key=key, ConsistentRead=True)
+    return seen.seen
+
+
+def test_item_sizes_give_what_an_unpatched_moto_gives(ddb: Any, plain_ddb: Any) -> None:
+    name = f"sizes-{uuid.uuid4().hex[:8]}"
+
+    expected = _sizes(plain_ddb, name)
+
+    assert "ItemSizeToUpdateTooLarge" in str(expected) or "Item size" in str(expected)
+    assert expected == _sizes(ddb, name)
+
+
+def test_a_set_plainly_under_the_limit_counts_no_size(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    name = f"bound-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    key = {"pk": {"S": "k"}}
+    ddb.put_item(TableName=name, Item={**key, "a": {"S": "x"}, "b": {"N": "1"}})
+    counted: list[int] = []
+    size = DynamoType.size
+
+    def counting(self: Any) -> int:
+        counted.append(1)
+        return size(self)
+
+    monkeypatch.setattr(DynamoType, "size", counting)
+
+    ddb.update_item(
+        TableName=name,
+        Key=key,
+        UpdateExpression="SET c = :c, b = :b",
+        ExpressionAttributeValues={":c": {"B": b"z"}, ":b": {"N": "2"}},
+    )
+
+    assert counted == []
+    assert ddb.get_item(TableName=name, Key=key)["Item"]["c"] == {"B": b"z"}
