@@ -51,6 +51,9 @@ code, on the same inputs; a text that fails to parse or validate is not kept, so
 it does in moto every time. ``tests/functional/test_moto_patch_dynamodb.py`` sends the same
 requests to an unpatched moto and compares.
 
+The resolving pass's hook before each child asks the parent's kind once a type (moto asked
+isinstance of four abc classes for each of ~95 children a pass), and moto's 573 reserved words
+are looked up in a set (a list: ~4 us for each plain name of an expression, ~20 a ledger hop).
 An attribute set into an item (moto sums the size of every attribute at each one: ~200 sizes
 for an update of 10 attributes of a 20-attribute item) first bounds the item's size from its
 texts' lengths (4 bytes a character at most) and its binary values' lengths; an item plainly
@@ -172,11 +175,12 @@ def _install() -> bool:
     condition._lex_condition_expression = _lexing_once(condition._lex_condition_expression)
     condition.parse = _parsing_twice_once(condition, condition.parse)
     node.find_clauses = _finding_kept_clauses(node.find_clauses)
-    traverser.traverse_node_recursively = _walking(traverser, node)
+    traverser.traverse_node_recursively = _walking(traverser, node, _resolving_hook(validators))
     dynamo_type.Item.project = _projecting_named_attributes(dynamo_type)
     if _sizes_as_known(dynamo_type):
         sized = dynamo_type.LimitedSizeDict
         sized.__setitem__ = _bounding_sizes(dynamo_type, sized.__setitem__)
+    _looking_keywords_up(_module("moto.dynamodb.parsing.reserved_keywords"))
     return True
 
 
@@ -580,12 +584,44 @@ def _walks_as_known(traverser: type) -> bool:
     return True
 
 
-def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
+#: What moto's resolving pass's ``pre_processing_of_child`` asks of a parent: whether it is one
+#: of the actions whose first child is the path set and the rest are its values.
+_ACTIONS = (
+    "UpdateExpressionSetAction",
+    "UpdateExpressionRemoveAction",
+    "UpdateExpressionDeleteAction",
+    "UpdateExpressionAddAction",
+)
+
+
+def _resolving_hook(validators: Any) -> tuple[Any, tuple[type, ...]] | None:
+    """moto's resolving pass's hook before each child, and the actions it asks about, when it
+    is as known (it only sets ``resolving``: off for an action's first child, on for the
+    rest); ``None`` otherwise."""
+    processor = getattr(validators, "ExpressionAttributeResolvingProcessor", None)
+    hook = vars(processor).get("pre_processing_of_child") if isinstance(processor, type) else None
+    code = getattr(hook, "__code__", None)
+    actions: tuple[Any, ...] = tuple(getattr(validators, name, None) for name in _ACTIONS)
+    if (
+        code is None
+        or not all(isinstance(action, type) for action in actions)
+        or not {"isinstance", "resolving", *_ACTIONS} <= set(code.co_names)
+        or code.co_argcount != 3
+    ):
+        return None
+    return hook, actions
+
+
+def _walking(
+    traverser: type, node_type: type, resolving: tuple[Any, tuple[type, ...]] | None = None
+) -> Callable[..., Any]:
     original = traverser.traverse_node_recursively  # type: ignore[attr-defined]
     no_hook = traverser.pre_processing_of_child  # type: ignore[attr-defined]
     # isinstance on an abc class asks the abc machinery each time; its answer for a type does
     # not change (moto registers no virtual subclasses of its nodes): kept per type.
     is_node: dict[type, bool] = {}
+    # The same for the actions the resolving pass's hook asks about.
+    is_action: dict[type, bool] = {}
     # Per kinds of a pass: a node type -> where in the kinds it is first matched (-1: none).
     of_kinds: dict[Any, dict[type, int]] = {}
 
@@ -632,11 +668,64 @@ def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
         if at_kind is None:
             at_kind = of_kinds[kinds] = {}
         hook = self.pre_processing_of_child
-        if getattr(hook, "__func__", None) is no_hook:
+        func = getattr(hook, "__func__", None)
+        if func is no_hook:
             hook = None  # moto's default: does nothing
+        elif resolving is not None and func is resolving[0]:
+            hook = _resolving(self, resolving[1], is_action)
         return walk(self, node, child_id, kinds, at_kind, hook, steps)
 
     return traverse_node_recursively
+
+
+def _resolving(processor: Any, actions: tuple[type, ...], is_action: dict[type, bool]) -> Any:
+    """moto's resolving pass's hook before each child, for ``processor``: the parent's kind
+    asked once a type (moto asked isinstance of four abc classes for every child)."""
+
+    def hook(parent_node: Any, child_id: int) -> None:
+        cls = type(parent_node)
+        found = is_action.get(cls)
+        if found is None:
+            found = is_action[cls] = issubclass(cls, actions)
+        if found:
+            processor.resolving = child_id != 0
+
+    return hook
+
+
+# -- a reserved word: looked up in a set -------------------------------------------------------
+
+
+class _Keywords(list[str]):
+    """moto's list of DynamoDB's reserved words, and a set of them that ``in`` asks: moto
+    checks every plain attribute name of an expression against the list (573 words, ~4 us a
+    name, ~40 names a ledger hop), each time it resolves a path. A text is in the set exactly
+    when it is in the list; anything else is asked of the list."""
+
+    def __init__(self, words: list[str]) -> None:
+        super().__init__(words)
+        self._set = frozenset(words)
+
+    def __contains__(self, word: object) -> bool:
+        if type(word) is str:
+            return word in self._set
+        return list.__contains__(self, word)
+
+
+def _looking_keywords_up(module: Any) -> bool:
+    """Have moto's ``ReservedKeywords`` keep its words as :class:`_Keywords`; False, and
+    nothing changed, where it does not keep a list of texts as known."""
+    keywords: Any = getattr(module, "ReservedKeywords", None)
+    get = getattr(keywords, "get_reserved_keywords", None)
+    if not callable(get) or not hasattr(keywords, "KEYWORDS"):
+        return False
+    words = get()
+    if type(words) is _Keywords:
+        return True
+    if type(words) is not list or not all(type(word) is str for word in words):
+        return False
+    keywords.KEYWORDS = _Keywords(words)
+    return get() is keywords.KEYWORDS
 
 
 # -- an attribute set: the item's size bounded before it is counted -----------------------------

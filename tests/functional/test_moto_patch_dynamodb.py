@@ -555,3 +555,96 @@ def test_a_set_plainly_under_the_limit_counts_no_size(
 
     assert counted == []
     assert ddb.get_item(TableName=name, Key=key)["Item"]["c"] == {"B": b"z"}
+
+
+# -- the resolving pass's hook, and reserved words --------------------------------------------
+
+
+def _paths(ddb: Any, name: str) -> list[Any]:
+    seen = Trace(ddb)
+    _table(ddb, name, "pk")
+    key = {"pk": {"S": "p"}}
+    seen.call(
+        "put_item",
+        TableName=name,
+        Item={**key, "a": {"N": "1"}, "b": {"S": "x"}, "s": {"SS": ["u", "v"]}},
+    )
+    for expression, values in (
+        ("SET c = a, d = if_not_exists(d, b)", None),
+        ("SET a = a + :one, e = list_append(if_not_exists(e, :empty), :l)", "counts"),
+        ("ADD a :one DELETE s :u REMOVE b", "counts"),
+        ("SET f = nothing_here", None),  # a value path that does not exist: refused
+        ("SET size = :one", "counts"),  # a reserved word as a plain name: refused
+        ("SET c = #s", None),
+    ):
+        params: dict[str, Any] = {}
+        if values:
+            params["ExpressionAttributeValues"] = {
+                ":one": {"N": "1"},
+                ":empty": {"L": []},
+                ":l": {"L": [{"S": "y"}]},
+                ":u": {"SS": ["u"]},
+            }
+            used = {k: v for k, v in params["ExpressionAttributeValues"].items() if k in expression}
+            params["ExpressionAttributeValues"] = used
+        if "#s" in expression:
+            params["ExpressionAttributeNames"] = {"#s": "size"}
+        _update(seen, name, key, expression, **params)
+    seen.call("get_item", TableName=name, Key=key, ConsistentRead=True)
+    return seen.seen
+
+
+def test_paths_and_reserved_words_give_what_an_unpatched_moto_gives(
+    ddb: Any, plain_ddb: Any
+) -> None:
+    name = f"paths-{uuid.uuid4().hex[:8]}"
+
+    expected = _paths(plain_ddb, name)
+
+    assert "reserved keyword" in str(expected)
+    assert expected == _paths(ddb, name)
+
+
+def test_the_resolving_pass_asks_an_action_its_kind_once_a_type(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.parsing import validators
+
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    key = {"pk": {"S": "p"}}
+    asked: list[Any] = []
+
+    def counting(value: Any, kinds: Any) -> bool:
+        if isinstance(kinds, tuple) and len(kinds) == 4:
+            asked.append(kinds)
+        return isinstance(value, kinds)
+
+    monkeypatch.setattr(validators, "isinstance", counting, raising=False)
+
+    ddb.update_item(
+        TableName=name,
+        Key=key,
+        UpdateExpression="SET a = :a, b = if_not_exists(b, :a) REMOVE c",
+        ExpressionAttributeValues={":a": {"S": "x"}},
+    )
+
+    assert asked == []
+    assert ddb.get_item(TableName=name, Key=key)["Item"] == {
+        **key,
+        "a": {"S": "x"},
+        "b": {"S": "x"},
+    }
+
+
+def test_reserved_words_are_what_moto_lists() -> None:
+    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    words = ReservedKeywords.get_reserved_keywords()
+
+    assert type(words) is moto_patch_dynamodb._Keywords
+    assert all(word in words for word in list(words))
+    assert "SIZE" in words
+    assert "LEASE_UNTIL" not in words
+    assert "size" not in words
+    assert 1 not in words
