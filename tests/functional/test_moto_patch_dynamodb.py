@@ -528,14 +528,19 @@ def test_item_sizes_give_what_an_unpatched_moto_gives(ddb: Any, plain_ddb: Any) 
     assert expected == _sizes(ddb, name)
 
 
+def _keyed_table(ddb: Any, prefix: str) -> tuple[str, dict[str, Any]]:
+    """A new table keyed by ``pk`` alone, and the key of an item in it."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    return name, {"pk": {"S": "k"}}
+
+
 def test_a_set_plainly_under_the_limit_counts_no_size(
     ddb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    name = f"bound-{uuid.uuid4().hex[:8]}"
-    _table(ddb, name, "pk")
-    key = {"pk": {"S": "k"}}
+    name, key = _keyed_table(ddb, "bound")
     ddb.put_item(TableName=name, Item={**key, "a": {"S": "x"}, "b": {"N": "1"}})
     counted: list[int] = []
     size = DynamoType.size
@@ -610,9 +615,7 @@ def test_the_resolving_pass_asks_an_action_its_kind_once_a_type(
 ) -> None:
     from moto.dynamodb.parsing import validators
 
-    name = f"hook-{uuid.uuid4().hex[:8]}"
-    _table(ddb, name, "pk")
-    key = {"pk": {"S": "p"}}
+    name, key = _keyed_table(ddb, "hook")
     asked: list[Any] = []
 
     def counting(value: Any, kinds: Any) -> bool:
