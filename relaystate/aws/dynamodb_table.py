@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -119,7 +120,7 @@ class LedgerTable:
         self, job_id: str, sk: str, expression: str, condition: str, values: dict[str, Any]
     ) -> dict[str, Any]:
         """One conditional update of an item, as ``UpdateItem`` and a transaction take it."""
-        names = {f"#{name}": name for name in re.findall(r"#(\w+)", f"{expression} {condition}")}
+        names = _names(expression, condition)
         spec: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": key(job_id, sk),
@@ -128,7 +129,7 @@ class LedgerTable:
             "ExpressionAttributeValues": values,
         }
         if names:
-            spec["ExpressionAttributeNames"] = names
+            spec["ExpressionAttributeNames"] = dict(names)
         return spec
 
     def _update(
@@ -210,7 +211,7 @@ class LedgerTable:
         """The job's items whose sort key meets ``sk_condition``, in key order, read one
         consistent ``Query`` page at a time."""
         expressions = f"{sk_condition} {filter} {projection}"
-        names = {f"#{name}": name for name in re.findall(r"#(\w+)", expressions)}
+        names = _names(expressions)
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": f"pk = :pk AND {sk_condition}",
@@ -222,7 +223,7 @@ class LedgerTable:
         if projection:
             kwargs["ProjectionExpression"] = projection
         if names:
-            kwargs["ExpressionAttributeNames"] = names
+            kwargs["ExpressionAttributeNames"] = dict(names)
         while True:
             page = self._read("Query", lambda: self.client.query(**kwargs))
             yield from page.get("Items", [])
@@ -244,6 +245,15 @@ class LedgerTable:
         )
         item: Mapping[str, Any] = response.get("Item", {})
         return item
+
+
+@functools.lru_cache(maxsize=1024)
+def _names(*expressions: str) -> tuple[tuple[str, str], ...]:
+    """The ``#name`` placeholders of an operation's expressions, as ``ExpressionAttributeNames``
+    pairs: found once per text (a hop's writes send the same few texts every time; each
+    request gets its own dict of them)."""
+    found = re.findall(r"#(\w+)", " ".join(expressions))
+    return tuple((f"#{name}", name) for name in dict.fromkeys(found))
 
 
 def condition_failed(response: Mapping[str, Any]) -> bool:

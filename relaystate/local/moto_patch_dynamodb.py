@@ -51,6 +51,14 @@ code, on the same inputs; a text that fails to parse or validate is not kept, so
 it does in moto every time. ``tests/functional/test_moto_patch_dynamodb.py`` sends the same
 requests to an unpatched moto and compares.
 
+The resolving pass's hook before each child asks the parent's kind once a type (moto asked
+isinstance of four abc classes for each of ~95 children a pass), and moto's 573 reserved words
+are looked up in a set (a list: ~4 us for each plain name of an expression, ~20 a ledger hop).
+An attribute set into an item (moto sums the size of every attribute at each one: ~200 sizes
+for an update of 10 attributes of a 20-attribute item) first bounds the item's size from its
+texts' lengths (4 bytes a character at most) and its binary values' lengths; an item plainly
+under moto's limit is set without counting, and any other is counted by moto.
+
 Applied with the SQS speed-ups (:func:`relaystate.local.moto_patch.apply`), in the local
 endpoints only, and only to a moto whose names it knows; on any other it does nothing.
 
@@ -167,8 +175,12 @@ def _install() -> bool:
     condition._lex_condition_expression = _lexing_once(condition._lex_condition_expression)
     condition.parse = _parsing_twice_once(condition, condition.parse)
     node.find_clauses = _finding_kept_clauses(node.find_clauses)
-    traverser.traverse_node_recursively = _walking(traverser, node)
+    traverser.traverse_node_recursively = _walking(traverser, node, _resolving_hook(validators))
     dynamo_type.Item.project = _projecting_named_attributes(dynamo_type)
+    if _sizes_as_known(dynamo_type):
+        sized = dynamo_type.LimitedSizeDict
+        sized.__setitem__ = _bounding_sizes(dynamo_type, sized.__setitem__)
+    _looking_keywords_up(_module("moto.dynamodb.parsing.reserved_keywords"))
     return True
 
 
@@ -572,12 +584,44 @@ def _walks_as_known(traverser: type) -> bool:
     return True
 
 
-def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
+#: What moto's resolving pass's ``pre_processing_of_child`` asks of a parent: whether it is one
+#: of the actions whose first child is the path set and the rest are its values.
+_ACTIONS = (
+    "UpdateExpressionSetAction",
+    "UpdateExpressionRemoveAction",
+    "UpdateExpressionDeleteAction",
+    "UpdateExpressionAddAction",
+)
+
+
+def _resolving_hook(validators: Any) -> tuple[Any, tuple[type, ...]] | None:
+    """moto's resolving pass's hook before each child, and the actions it asks about, when it
+    is as known (it only sets ``resolving``: off for an action's first child, on for the
+    rest); ``None`` otherwise."""
+    processor = getattr(validators, "ExpressionAttributeResolvingProcessor", None)
+    hook = vars(processor).get("pre_processing_of_child") if isinstance(processor, type) else None
+    code = getattr(hook, "__code__", None)
+    actions: tuple[Any, ...] = tuple(getattr(validators, name, None) for name in _ACTIONS)
+    if (
+        code is None
+        or not all(isinstance(action, type) for action in actions)
+        or not {"isinstance", "resolving", *_ACTIONS} <= set(code.co_names)
+        or code.co_argcount != 3
+    ):
+        return None
+    return hook, actions
+
+
+def _walking(
+    traverser: type, node_type: type, resolving: tuple[Any, tuple[type, ...]] | None = None
+) -> Callable[..., Any]:
     original = traverser.traverse_node_recursively  # type: ignore[attr-defined]
     no_hook = traverser.pre_processing_of_child  # type: ignore[attr-defined]
     # isinstance on an abc class asks the abc machinery each time; its answer for a type does
     # not change (moto registers no virtual subclasses of its nodes): kept per type.
     is_node: dict[type, bool] = {}
+    # The same for the actions the resolving pass's hook asks about.
+    is_action: dict[type, bool] = {}
     # Per kinds of a pass: a node type -> where in the kinds it is first matched (-1: none).
     of_kinds: dict[Any, dict[type, int]] = {}
 
@@ -624,8 +668,122 @@ def _walking(traverser: type, node_type: type) -> Callable[..., Any]:
         if at_kind is None:
             at_kind = of_kinds[kinds] = {}
         hook = self.pre_processing_of_child
-        if getattr(hook, "__func__", None) is no_hook:
+        func = getattr(hook, "__func__", None)
+        if func is no_hook:
             hook = None  # moto's default: does nothing
+        elif resolving is not None and func is resolving[0]:
+            hook = _resolving(self, resolving[1], is_action)
         return walk(self, node, child_id, kinds, at_kind, hook, steps)
 
     return traverse_node_recursively
+
+
+def _resolving(processor: Any, actions: tuple[type, ...], is_action: dict[type, bool]) -> Any:
+    """moto's resolving pass's hook before each child, for ``processor``: the parent's kind
+    asked once a type (moto asked isinstance of four abc classes for every child)."""
+
+    def hook(parent_node: Any, child_id: int) -> None:
+        cls = type(parent_node)
+        found = is_action.get(cls)
+        if found is None:
+            found = is_action[cls] = issubclass(cls, actions)
+        if found:
+            processor.resolving = child_id != 0
+
+    return hook
+
+
+# -- a reserved word: looked up in a set -------------------------------------------------------
+
+
+class _Keywords(list[str]):
+    """moto's list of DynamoDB's reserved words, and a set of them that ``in`` asks: moto
+    checks every plain attribute name of an expression against the list (573 words, ~4 us a
+    name, ~40 names a ledger hop), each time it resolves a path. A text is in the set exactly
+    when it is in the list; anything else is asked of the list."""
+
+    def __init__(self, words: list[str]) -> None:
+        super().__init__(words)
+        self._set = frozenset(words)
+
+    def __contains__(self, word: object) -> bool:
+        if type(word) is str:
+            return word in self._set
+        return list.__contains__(self, word)
+
+
+def _looking_keywords_up(module: Any) -> bool:
+    """Have moto's ``ReservedKeywords`` keep its words as :class:`_Keywords`; False, and
+    nothing changed, where it does not keep a list of texts as known."""
+    keywords: Any = getattr(module, "ReservedKeywords", None)
+    get = getattr(keywords, "get_reserved_keywords", None)
+    if not callable(get) or not hasattr(keywords, "KEYWORDS"):
+        return False
+    words = get()
+    if type(words) is _Keywords:
+        return True
+    if type(words) is not list or not all(type(word) is str for word in words):
+        return False
+    keywords.KEYWORDS = _Keywords(words)
+    return get() is keywords.KEYWORDS
+
+
+# -- an attribute set: the item's size bounded before it is counted -----------------------------
+
+#: moto's item size limit (bytes), as its ``LimitedSizeDict.__setitem__`` has it.
+_ITEM_LIMIT = 405000
+
+
+def _sizes_as_known(dynamo_type: Any) -> bool:
+    """Whether moto's item dict checks its size as known: every set sums the sizes of all
+    its keys and values and the new ones, and refuses past :data:`_ITEM_LIMIT`."""
+    sized = getattr(dynamo_type, "LimitedSizeDict", None)
+    setitem = vars(sized).get("__setitem__") if isinstance(sized, type) else None
+    code = getattr(setitem, "__code__", None)
+    return (
+        code is not None
+        and _ITEM_LIMIT in code.co_consts
+        and "ItemSizeTooLarge" in code.co_names
+        and isinstance(getattr(dynamo_type, "DynamoType", None), type)
+    )
+
+
+def _bounding_sizes(dynamo_type: Any, setitem: Callable[..., None]) -> Callable[..., None]:
+    """``LimitedSizeDict.__setitem__``, but when the item is plainly under the limit it is set
+    without counting. moto sums the exact size of every key and value at every set (an update
+    of 10 attributes of a 20-attribute item: ~200 sizes). A bound is cheaper: a text's UTF-8
+    is at most 4 bytes a character (a number is its text; a binary value its bytes; a boolean
+    or null 1). A key or value of any other kind (a map, a list, a set), or a bound past the
+    limit, is counted by moto as before -- so a set refused by moto is refused here too."""
+    dynamo = dynamo_type.DynamoType
+
+    def bound(key: Any, value: Any) -> int:
+        """A bound of a key's and its value's size; -1 when none is known cheaply."""
+        if type(key) is not str or type(value) is not dynamo:
+            return -1
+        held = value.value
+        kind = type(held)
+        if kind is str:
+            return 4 * (len(key) + len(held))
+        if kind is bytes:
+            return 4 * len(key) + len(held)
+        if kind is bool:
+            return 4 * len(key) + 1
+        return -1
+
+    @functools.wraps(setitem)
+    def __setitem__(self: Any, key: str, value: Any) -> None:
+        total = bound(key, value)
+        if total >= 0:
+            for old_key, old_value in dict.items(self):
+                found = bound(old_key, old_value)
+                if found < 0:
+                    break
+                total += found
+            else:
+                if total <= _ITEM_LIMIT:
+                    dict.__setitem__(self, key, value)
+                    return
+        setitem(self, key, value)
+
+    return __setitem__

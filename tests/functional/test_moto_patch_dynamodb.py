@@ -487,3 +487,167 @@ def test_a_projection_of_names_converts_only_the_named_attributes(
 
     assert {"s": {"S": "text"}, "n": {"N": "12.50"}, "status": {"S": "done"}} == found
     assert ["S", "N", "S"] == converted  # the packet (outbox) never converted
+
+
+# -- an attribute set: the item's size bounded before moto counts it -------------------------
+
+
+def _sizes(ddb: Any, name: str) -> list[Any]:
+    seen = Trace(ddb)
+    _table(ddb, name, "pk")
+    key = {"pk": {"S": "big"}}
+    # ~390 KB of text (a character of 2 UTF-8 bytes), then sets that stay under the limit and
+    # one that goes past it; a map and a list are counted by moto's own sum.
+    seen.call("put_item", TableName=name, Item={**key, "a": {"S": "é" * 195_000}})
+    for attribute, value in (
+        ("b", {"S": "x" * 10_000}),
+        ("c", {"B": b"y" * 1_000}),
+        ("d", {"M": {"e": {"S": "z" * 1_000}}}),
+        ("f", {"L": [{"N": "1"}, {"BOOL": True}]}),
+        ("g", {"S": "w" * 20_000}),  # past 405,000 bytes: refused
+        ("h", {"NULL": True}),
+    ):
+        seen.call(
+            "update_item",
+            TableName=name,
+            Key=key,
+            UpdateExpression="SET #a = :v",
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":v": value},
+        )
+    seen.call("get_item", TableName=name, Key=key, ConsistentRead=True)
+    return seen.seen
+
+
+def test_item_sizes_give_what_an_unpatched_moto_gives(ddb: Any, plain_ddb: Any) -> None:
+    name = f"sizes-{uuid.uuid4().hex[:8]}"
+
+    expected = _sizes(plain_ddb, name)
+
+    assert "ItemSizeToUpdateTooLarge" in str(expected) or "Item size" in str(expected)
+    assert expected == _sizes(ddb, name)
+
+
+def _keyed_table(ddb: Any, prefix: str) -> tuple[str, dict[str, Any]]:
+    """A new table keyed by ``pk`` alone, and the key of an item in it."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    _table(ddb, name, "pk")
+    return name, {"pk": {"S": "k"}}
+
+
+def test_a_set_plainly_under_the_limit_counts_no_size(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    name, key = _keyed_table(ddb, "bound")
+    ddb.put_item(TableName=name, Item={**key, "a": {"S": "x"}, "b": {"N": "1"}})
+    counted: list[int] = []
+    size = DynamoType.size
+
+    def counting(self: Any) -> int:
+        counted.append(1)
+        return size(self)
+
+    monkeypatch.setattr(DynamoType, "size", counting)
+
+    ddb.update_item(
+        TableName=name,
+        Key=key,
+        UpdateExpression="SET c = :c, b = :b",
+        ExpressionAttributeValues={":c": {"B": b"z"}, ":b": {"N": "2"}},
+    )
+
+    assert counted == []
+    assert ddb.get_item(TableName=name, Key=key)["Item"]["c"] == {"B": b"z"}
+
+
+# -- the resolving pass's hook, and reserved words --------------------------------------------
+
+
+def _paths(ddb: Any, name: str) -> list[Any]:
+    seen = Trace(ddb)
+    _table(ddb, name, "pk")
+    key = {"pk": {"S": "p"}}
+    seen.call(
+        "put_item",
+        TableName=name,
+        Item={**key, "a": {"N": "1"}, "b": {"S": "x"}, "s": {"SS": ["u", "v"]}},
+    )
+    for expression, values in (
+        ("SET c = a, d = if_not_exists(d, b)", None),
+        ("SET a = a + :one, e = list_append(if_not_exists(e, :empty), :l)", "counts"),
+        ("ADD a :one DELETE s :u REMOVE b", "counts"),
+        ("SET f = nothing_here", None),  # a value path that does not exist: refused
+        ("SET size = :one", "counts"),  # a reserved word as a plain name: refused
+        ("SET c = #s", None),
+    ):
+        params: dict[str, Any] = {}
+        if values:
+            params["ExpressionAttributeValues"] = {
+                ":one": {"N": "1"},
+                ":empty": {"L": []},
+                ":l": {"L": [{"S": "y"}]},
+                ":u": {"SS": ["u"]},
+            }
+            used = {k: v for k, v in params["ExpressionAttributeValues"].items() if k in expression}
+            params["ExpressionAttributeValues"] = used
+        if "#s" in expression:
+            params["ExpressionAttributeNames"] = {"#s": "size"}
+        _update(seen, name, key, expression, **params)
+    seen.call("get_item", TableName=name, Key=key, ConsistentRead=True)
+    return seen.seen
+
+
+def test_paths_and_reserved_words_give_what_an_unpatched_moto_gives(
+    ddb: Any, plain_ddb: Any
+) -> None:
+    name = f"paths-{uuid.uuid4().hex[:8]}"
+
+    expected = _paths(plain_ddb, name)
+
+    assert "reserved keyword" in str(expected)
+    assert expected == _paths(ddb, name)
+
+
+def test_the_resolving_pass_asks_an_action_its_kind_once_a_type(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.parsing import validators
+
+    name, key = _keyed_table(ddb, "hook")
+    asked: list[Any] = []
+
+    def counting(value: Any, kinds: Any) -> bool:
+        if isinstance(kinds, tuple) and len(kinds) == 4:
+            asked.append(kinds)
+        return isinstance(value, kinds)
+
+    monkeypatch.setattr(validators, "isinstance", counting, raising=False)
+
+    ddb.update_item(
+        TableName=name,
+        Key=key,
+        UpdateExpression="SET a = :a, b = if_not_exists(b, :a) REMOVE c",
+        ExpressionAttributeValues={":a": {"S": "x"}},
+    )
+
+    assert asked == []
+    assert ddb.get_item(TableName=name, Key=key)["Item"] == {
+        **key,
+        "a": {"S": "x"},
+        "b": {"S": "x"},
+    }
+
+
+def test_reserved_words_are_what_moto_lists() -> None:
+    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    words = ReservedKeywords.get_reserved_keywords()
+
+    assert type(words) is moto_patch_dynamodb._Keywords
+    assert all(word in words for word in list(words))
+    assert "SIZE" in words
+    assert "LEASE_UNTIL" not in words
+    assert "size" not in words
+    assert 1 not in words
