@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from relaystate import DONE, JobState, RelayJob, RelayPacket
+from relaystate import DONE, JobState, RelayJob
 from relaystate.testing import MemoryBackend, MemoryLedger, UnitsPerHop, memory_backend, sqs_event
 
 
@@ -98,7 +98,42 @@ def test_a_failed_shard_resumed_during_the_join_is_not_lost(
     assert resumed, "the join ran with shard 1 failed"
     deliver_all(backend)
     # Shard 1's resumed units ran and the job ended; nothing of it is left.
-    assert (1, 0) in Flaky.units and (1, 1) in Flaky.units
+    assert (1, 0) in Flaky.units
+    assert (1, 1) in Flaky.units
     status = ledger.status(job.job_id)
-    assert status is not None and status.state is JobState.DONE
+    assert status is not None
+    assert status.state is JobState.DONE
     assert backend.queues.queues == {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tear_down() lists the job's other queues only when its packet's queue is one a "
+    "resume made (lifecycle.py release: names.resumed(packet.queue_url)); the start's handle "
+    "names the first queue, so a resumed queue and mapping are left and run on",
+)
+def test_a_cancel_from_the_start_s_handle_after_a_resume_stops_the_resumed_job(
+    ports: tuple[MemoryBackend, MemoryLedger],
+) -> None:
+    """Cancelled, resumed (into a fresh queue: the first is gone), cancelled again by the
+    handle ``start()`` gave, whose packet names the job's first queue: the resumed queue and
+    its mapping go too, and no unit runs after the cancel. They were left, the resumed shard
+    ran on under a ledger that says torn down, and its join could never take the teardown."""
+    backend, ledger = ports
+    job = Flaky(data={"to": 3}, backend=backend).start()
+    assert job.packet is not None
+    url = job.packet.queue_url
+    Flaky.handle(sqs_event(backend.queues.pop(url)), None, backend=backend)
+    saved = [body for body, _ in backend.queues.queues[url].messages]
+    job.tear_down()
+    resumed = Flaky.resume(saved[0], backend=backend)
+    assert resumed.packet is not None
+    assert resumed.packet.queue_url != url
+    job.tear_down()
+    status = ledger.status(job.job_id)
+    assert status is not None
+    assert status.state is JobState.TORN_DOWN
+    assert backend.queues.queues == {}
+    assert [m for m in backend.mappings.mappings.values() if m.state != "Deleting"] == []
+    deliver_all(backend)
+    assert Flaky.units == [(0, 0)]
