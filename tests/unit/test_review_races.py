@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import pytest
 
 from relaystate import DONE, JobState, RelayJob, resources
+from relaystate.errors import MappingTimeoutError
 from relaystate.testing import MemoryBackend, MemoryLedger, UnitsPerHop, memory_backend, sqs_event
 
 
@@ -176,3 +177,33 @@ def test_a_cancel_during_a_resume_leaves_nothing_running(
     else:
         assert status.state is JobState.DONE
         assert Flaky.units == [(0, 0), (0, 1), (0, 2)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=MappingTimeoutError,
+    reason="a resume into a paused job's queue waits for its Disabled mapping to be Enabled, "
+    "which only unpause() does (resources.py ensure: wait_for_mapping(enabled=True)), and "
+    "raises MappingTimeoutError saying the setup was rolled back (it was not: nothing to roll "
+    "back); start.py _fed/_joined take a Disabled mapping as live",
+)
+def test_a_paused_job_s_packet_resumed_waits_for_the_unpause(
+    ports: tuple[MemoryBackend, MemoryLedger],
+) -> None:
+    """A shard's packet resumed while its job is paused is queued; it runs after unpause()."""
+    backend, ledger = ports
+    job = Flaky(data={"to": 3, "shards": 2}, backend=backend).start()
+    assert job.packet is not None
+    url = job.packet.queue_url
+    for _ in range(2):
+        Flaky.handle(sqs_event(backend.queues.pop(url)), None, backend=backend)
+    saved = [body for body, _ in backend.queues.queues[url].messages]
+    job.pause()
+    Flaky.resume(saved[0], backend=backend)
+    job.unpause()
+    deliver_all(backend)
+    status = ledger.status(job.job_id)
+    assert status is not None
+    assert status.state is JobState.DONE
+    assert sorted(Flaky.units) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert backend.queues.queues == {}
