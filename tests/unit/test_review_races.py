@@ -17,13 +17,13 @@ from relaystate.errors import MappingTimeoutError
 from relaystate.testing import MemoryBackend, MemoryLedger, UnitsPerHop, memory_backend, sqs_event
 
 
-class Flaky(RelayJob):
+class RaceWalk(RelayJob):
     """Counts 0..data["to"]-1 on each shard; the shard ``fail_shard`` raises; ``during_join``
     runs inside ``on_join`` (a call another process makes while the join runs)."""
 
-    function_name = "flaky-worker"
+    function_name = "race-walk-worker"
     budget = UnitsPerHop.of(1)
-    ledger = "flaky"
+    ledger = "race-walks"
     fail_shard: ClassVar[int | None] = None
     units: ClassVar[list[tuple[int, int]]] = []
     joins: ClassVar[list[list[str]]] = []
@@ -34,21 +34,21 @@ class Flaky(RelayJob):
 
     def step(self, cursor: Any) -> Any:
         assert self.packet is not None
-        if self.packet.shard == Flaky.fail_shard:
+        if self.packet.shard == RaceWalk.fail_shard:
             raise RuntimeError("boom")
-        Flaky.units.append((self.packet.shard, cursor))
+        RaceWalk.units.append((self.packet.shard, cursor))
         return DONE if cursor + 1 >= self.data["to"] else cursor + 1
 
     def on_join(self, results: Any) -> None:
-        Flaky.joins.append([r.status for r in results])
-        if Flaky.during_join is not None:
-            act, Flaky.during_join = Flaky.during_join, None
+        RaceWalk.joins.append([r.status for r in results])
+        if RaceWalk.during_join is not None:
+            act, RaceWalk.during_join = RaceWalk.during_join, None
             act()
 
 
 @pytest.fixture
 def ports() -> tuple[MemoryBackend, MemoryLedger]:
-    Flaky.units, Flaky.joins, Flaky.fail_shard, Flaky.during_join = [], [], None, None
+    RaceWalk.units, RaceWalk.joins, RaceWalk.fail_shard, RaceWalk.during_join = [], [], None, None
     ledger = MemoryLedger()
     return memory_backend(ledgers=lambda table_name: ledger), ledger
 
@@ -66,7 +66,7 @@ def deliver_all(backend: MemoryBackend, limit: int = 60) -> None:
             return
         url = urls[0]
         body = backend.queues.pop(url)
-        got = Flaky.handle(sqs_event(body, receive_count=5), None, backend=backend)
+        got = RaceWalk.handle(sqs_event(body, receive_count=5), None, backend=backend)
         if got["batchItemFailures"]:
             backend.queues.send(url, body, 0)
     raise AssertionError(f"the queues still have packets after {limit} deliveries")
@@ -82,25 +82,25 @@ def test_a_failed_shard_resumed_during_the_join_is_not_lost(
     ports: tuple[MemoryBackend, MemoryLedger],
 ) -> None:
     backend, ledger = ports
-    Flaky.fail_shard = 1
-    job = Flaky(data={"to": 2, "shards": 2}, backend=backend).start()
+    RaceWalk.fail_shard = 1
+    job = RaceWalk(data={"to": 2, "shards": 2}, backend=backend).start()
     assert job.packet is not None
     dlq = job.packet.dlq_url
-    resumed: list[Flaky] = []
+    resumed: list[RaceWalk] = []
 
     def resume_the_failed_shard() -> None:
         # An operator resumes shard 1's packet from the DLQ while shard 0's join runs.
-        Flaky.fail_shard = None
+        RaceWalk.fail_shard = None
         body = backend.queues.pop(dlq)
-        resumed.append(Flaky.resume(body, backend=backend))
+        resumed.append(RaceWalk.resume(body, backend=backend))
 
-    Flaky.during_join = resume_the_failed_shard
+    RaceWalk.during_join = resume_the_failed_shard
     deliver_all(backend)
     assert resumed, "the join ran with shard 1 failed"
     deliver_all(backend)
     # Shard 1's resumed units ran and the job ended; nothing of it is left.
-    assert (1, 0) in Flaky.units
-    assert (1, 1) in Flaky.units
+    assert (1, 0) in RaceWalk.units
+    assert (1, 1) in RaceWalk.units
     status = ledger.status(job.job_id)
     assert status is not None
     assert status.state is JobState.DONE
@@ -121,13 +121,13 @@ def test_a_cancel_from_the_start_s_handle_after_a_resume_stops_the_resumed_job(
     its mapping go too, and no unit runs after the cancel. They were left, the resumed shard
     ran on under a ledger that says torn down, and its join could never take the teardown."""
     backend, ledger = ports
-    job = Flaky(data={"to": 3}, backend=backend).start()
+    job = RaceWalk(data={"to": 3}, backend=backend).start()
     assert job.packet is not None
     url = job.packet.queue_url
-    Flaky.handle(sqs_event(backend.queues.pop(url)), None, backend=backend)
+    RaceWalk.handle(sqs_event(backend.queues.pop(url)), None, backend=backend)
     saved = [body for body, _ in backend.queues.queues[url].messages]
     job.tear_down()
-    resumed = Flaky.resume(saved[0], backend=backend)
+    resumed = RaceWalk.resume(saved[0], backend=backend)
     assert resumed.packet is not None
     assert resumed.packet.queue_url != url
     job.tear_down()
@@ -137,7 +137,7 @@ def test_a_cancel_from_the_start_s_handle_after_a_resume_stops_the_resumed_job(
     assert backend.queues.queues == {}
     assert [m for m in backend.mappings.mappings.values() if m.state != "Deleting"] == []
     deliver_all(backend)
-    assert Flaky.units == [(0, 0)]
+    assert RaceWalk.units == [(0, 0)]
 
 
 @pytest.mark.xfail(
@@ -151,10 +151,10 @@ def test_a_cancel_during_a_resume_leaves_nothing_running(
     ports: tuple[MemoryBackend, MemoryLedger], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend, ledger = ports
-    job = Flaky(data={"to": 3}, backend=backend).start()
+    job = RaceWalk(data={"to": 3}, backend=backend).start()
     assert job.packet is not None
     url = job.packet.queue_url
-    Flaky.handle(sqs_event(backend.queues.pop(url)), None, backend=backend)
+    RaceWalk.handle(sqs_event(backend.queues.pop(url)), None, backend=backend)
     saved = [body for body, _ in backend.queues.queues[url].messages]
     job.tear_down()
     ensure = resources.ensure
@@ -164,7 +164,7 @@ def test_a_cancel_during_a_resume_leaves_nothing_running(
         return ensure(*args, **kwargs)
 
     monkeypatch.setattr(resources, "ensure", cancelled_meanwhile)
-    Flaky.resume(saved[0], backend=backend)
+    RaceWalk.resume(saved[0], backend=backend)
     monkeypatch.setattr(resources, "ensure", ensure)
     deliver_all(backend)
     # Whichever wins, nothing is left; a job the ledger calls cancelled ran nothing after.
@@ -173,10 +173,10 @@ def test_a_cancel_during_a_resume_leaves_nothing_running(
     status = ledger.status(job.job_id)
     assert status is not None
     if status.state is JobState.TORN_DOWN:
-        assert Flaky.units == [(0, 0)]
+        assert RaceWalk.units == [(0, 0)]
     else:
         assert status.state is JobState.DONE
-        assert Flaky.units == [(0, 0), (0, 1), (0, 2)]
+        assert RaceWalk.units == [(0, 0), (0, 1), (0, 2)]
 
 
 @pytest.mark.xfail(
@@ -192,18 +192,18 @@ def test_a_paused_job_s_packet_resumed_waits_for_the_unpause(
 ) -> None:
     """A shard's packet resumed while its job is paused is queued; it runs after unpause()."""
     backend, ledger = ports
-    job = Flaky(data={"to": 3, "shards": 2}, backend=backend).start()
+    job = RaceWalk(data={"to": 3, "shards": 2}, backend=backend).start()
     assert job.packet is not None
     url = job.packet.queue_url
     for _ in range(2):
-        Flaky.handle(sqs_event(backend.queues.pop(url)), None, backend=backend)
+        RaceWalk.handle(sqs_event(backend.queues.pop(url)), None, backend=backend)
     saved = [body for body, _ in backend.queues.queues[url].messages]
     job.pause()
-    Flaky.resume(saved[0], backend=backend)
+    RaceWalk.resume(saved[0], backend=backend)
     job.unpause()
     deliver_all(backend)
     status = ledger.status(job.job_id)
     assert status is not None
     assert status.state is JobState.DONE
-    assert sorted(Flaky.units) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert sorted(RaceWalk.units) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
     assert backend.queues.queues == {}
